@@ -1,0 +1,46 @@
+// Loads the golden cases copied from ../shared/fixtures/golden (float64, checked against the
+// original PyTorch code) into flat typed arrays.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export interface GoldenCase {
+  name: string;
+  N: number; R: number; M: number; L: number; D: number;
+  images: Float32Array; captions: Float32Array; lengths: Int32Array;
+  params: Record<string, number>;
+  expected: Record<string, Float64Array>;
+  wordTerms: { s_max: number[][]; neg: number[][]; pos_f: number[][]; pos_r: number[][] }[];
+}
+
+export const GOLDEN_CASES = ['case1_tiny', 'case2_small', 'case4_d128_lam9', 'case6_edge'];
+
+export function loadGolden(name: string): GoldenCase {
+  const path = fileURLToPath(new URL(`./fixtures/${name}.json`, import.meta.url));
+  const json = JSON.parse(readFileSync(path, 'utf8'));
+  const img: number[][][] = json.inputs.img;
+  const cap: number[][][] = json.inputs.cap;
+  const expected: Record<string, Float64Array> = {};
+  for (const key of ['naaf_sims', 'naaf_sims_no_intra', 'scan_t2i_lse', 'scan_t2i_avg', 'scan_i2t_lse', 'scan_i2t_avg']) {
+    expected[key] = Float64Array.from((json.expected[key] as number[][]).flat());
+  }
+  return {
+    name,
+    N: img.length, R: img[0].length, D: img[0][0].length, M: cap.length, L: cap[0].length,
+    images: Float32Array.from(img.flat(2)),
+    captions: Float32Array.from(cap.flat(2)),
+    lengths: Int32Array.from(json.inputs.cap_lens),
+    params: json.params,
+    expected,
+    wordTerms: json.expected.naaf_word_terms,
+  };
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} != ${b.length}`);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (!(d <= worst)) worst = Number.isNaN(d) ? Infinity : d;
+  }
+  return worst;
+}

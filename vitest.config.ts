@@ -1,0 +1,23 @@
+import { readFileSync } from 'node:fs';
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  plugins: [
+    {
+      // WGSL is imported as text, the same way build.mjs bundles it.
+      name: 'wgsl-text',
+      load(id: string) {
+        if (id.endsWith('.wgsl')) return `export default ${JSON.stringify(readFileSync(id, 'utf8'))};`;
+        return null;
+      },
+    },
+  ],
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    // One GPU process at a time: lavapipe has 2 cores and Dawn is not cheap to start.
+    fileParallelism: false,
+    pool: 'forks',
+  },
+});
