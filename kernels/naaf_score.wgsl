@@ -1,0 +1,83 @@
+// NAAF inference score (spec 3.1), fused: word-region similarities never leave workgroup
+// memory, and the attended feature's norm comes from the region Gram matrix,
+// ||c||^2 = a^T G_n a, so no context vector is formed. Needs common/score_tile.wgsl.
+// Extra constant: INTRA (bool): negative mask from intra-text propagation (wordGram holds
+// softmax_rows(lambdaIntra U U^T)) or from the word's own row max.
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group: vec3u) {
+  let nLocal = group.y;
+  let tile = layoutTile(tid, group.x);
+  computeSims(tid, tile, nLocal);
+  let t = params.threshold;
+  let lambda = params.lambdaSoftmax;
+
+  // Phase 1: per row, the thresholded row max and the attended-feature cosine pos_f;
+  // per (caption, region), the word-normalisation of the relevance branch.
+  for (var row = tid; row < tileShape.y; row += WG) {
+    var sMax = sAt(row, 0u);
+    for (var r = 1u; r < R; r++) { sMax = max(sMax, sAt(row, r)); }
+    // a_r = exp(lambda (s_r - t)) [s_r > t] / (sum + 1e-8), evaluated shifted by the row max so
+    // large lambdas cannot overflow; the 1e-8 is shifted the same way, so values are unchanged.
+    var weights: array<f32, R>;
+    var total = 0.0;
+    var numerator = 0.0;
+    for (var r = 0u; r < R; r++) {
+      let s = sAt(row, r);
+      var e = 0.0;
+      if (s - t > 0.0) { e = exp(lambda * (s - sMax)); }
+      weights[r] = e;
+      total += e;
+      numerator += e * s;
+    }
+    var posF = 0.0;
+    if (total > 0.0) {
+      let denominator = total + EPS * exp(-lambda * (sMax - t));
+      let contextNorm = sqrt(regionQuadratic(nLocal, &weights)) / denominator;
+      posF = (numerator / denominator) / max(contextNorm, EPS);
+    }
+    rowA[row] = sMax - t;
+    rowB[row] = posF;
+  }
+  regionNormsOverWords(tid);
+  workgroupBarrier();
+
+  // Phase 2: per row, the relevance-weighted score pos_r and the negative term.
+  for (var row = tid; row < tileShape.y; row += WG) {
+    let c = rowCap[row];
+    var logitMax = -3.0e38;
+    for (var r = 0u; r < R; r++) {
+      logitMax = max(logitMax, lambda * leakyRelu(sAt(row, r)) / capVals[c * R + r]);
+    }
+    var total = 0.0;
+    var weighted = 0.0;
+    for (var r = 0u; r < R; r++) {
+      let s = sAt(row, r);
+      let e = exp(lambda * leakyRelu(s) / capVals[c * R + r] - logitMax);
+      total += e;
+      weighted += e * s;
+    }
+    let posR = weighted / total;
+
+    let rowMax = rowA[row];
+    var maskValue = rowMax;
+    if (INTRA) {
+      let w = rowWord[row];
+      let base = ((tile.x + c) * params.maxWords + w) * params.maxWords;
+      maskValue = 0.0;
+      for (var v = 0u; v < capLen[c]; v++) {
+        maskValue += wordGram[base + v] * rowA[capStart[c] + v];
+      }
+    }
+    let neg = select(0.0, rowMax, maskValue < 0.0);
+    rowB[row] = rowB[row] + posR + neg;
+  }
+  workgroupBarrier();
+
+  // Phase 3: the score is the mean over the caption's words.
+  for (var c = tid; c < tileShape.x; c += WG) {
+    var sum = 0.0;
+    for (var w = 0u; w < capLen[c]; w++) { sum += rowB[capStart[c] + w]; }
+    out[outIndex(nLocal, tile, c)] = sum / f32(capLen[c]);
+  }
+}

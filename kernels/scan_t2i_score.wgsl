@@ -1,0 +1,60 @@
+// SCAN text-to-image score (spec 4, clipped_l2norm): words attend over regions. Fused like
+// naaf_score: the attended context's norm is sqrt(alpha^T G_n alpha). Needs
+// common/score_tile.wgsl; wordGram holds U U^T (its diagonal gives ||u_w||^2).
+// Extra constant: LSE (bool): LogSumExp aggregation over words, else the mean.
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group: vec3u) {
+  let nLocal = group.y;
+  let tile = layoutTile(tid, group.x);
+  computeSims(tid, tile, nLocal);
+  let lambda = params.lambdaSoftmax;
+
+  regionNormsOverWords(tid);
+  workgroupBarrier();
+
+  // Per row: alpha = softmax_r(lambda LeakyReLU(s) / norm), R_w = cos(u_w, sum_r alpha_r v_r).
+  for (var row = tid; row < tileShape.y; row += WG) {
+    let c = rowCap[row];
+    var logitMax = -3.0e38;
+    for (var r = 0u; r < R; r++) {
+      logitMax = max(logitMax, lambda * leakyRelu(sAt(row, r)) / capVals[c * R + r]);
+    }
+    var weights: array<f32, R>;
+    var total = 0.0;
+    for (var r = 0u; r < R; r++) {
+      let e = exp(lambda * leakyRelu(sAt(row, r)) / capVals[c * R + r] - logitMax);
+      weights[r] = e;
+      total += e;
+    }
+    var numerator = 0.0;
+    for (var r = 0u; r < R; r++) {
+      weights[r] = weights[r] / total;
+      numerator += weights[r] * sAt(row, r);
+    }
+    let w = rowWord[row];
+    let wordNormSq = wordGram[((tile.x + c) * params.maxWords + w) * params.maxWords + w];
+    let contextNorm = sqrt(regionQuadratic(nLocal, &weights));
+    rowB[row] = numerator / max(sqrt(max(wordNormSq, 0.0)) * contextNorm, EPS);
+  }
+  workgroupBarrier();
+
+  for (var c = tid; c < tileShape.x; c += WG) {
+    let first = capStart[c];
+    let len = capLen[c];
+    var result = 0.0;
+    if (LSE) {
+      // (1/lambda) log sum exp(lambda R_w), max-shifted (same value, no overflow).
+      let lambdaLse = params.lambdaLse;
+      var best = rowB[first];
+      for (var w = 1u; w < len; w++) { best = max(best, rowB[first + w]); }
+      var sum = 0.0;
+      for (var w = 0u; w < len; w++) { sum += exp(lambdaLse * (rowB[first + w] - best)); }
+      result = best + log(sum) / lambdaLse;
+    } else {
+      for (var w = 0u; w < len; w++) { result += rowB[first + w]; }
+      result = result / f32(len);
+    }
+    out[outIndex(nLocal, tile, c)] = result;
+  }
+}

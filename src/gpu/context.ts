@@ -1,0 +1,277 @@
+// Owns the device (created or adopted), its features and limits, the pipeline cache, the buffer
+// pool, command batching, readback and error scopes. Nothing else touches raw WebGPU setup.
+import { BufferPool } from './pool.js';
+import { INSTALL_HINT, Runtime, openRuntime } from './runtime.js';
+import { AssembledWgsl, WgslConstants, WgslPart, assembleWgsl, compileModule } from './shader.js';
+
+export interface GpuContextOptions {
+  /** Adopt a caller's device: never destroyed by us. */
+  device?: GPUDevice;
+  /** Dawn toggles and options for `webgpu`'s `create()` (Node only). */
+  dawnFlags?: string[];
+  powerPreference?: GPUPowerPreference;
+  /** Pretend these optional features are absent (to exercise fallback paths). */
+  disableFeatures?: ('subgroups' | 'shader-f16' | 'timestamp-query')[];
+  /** Called once if the device is lost for any reason other than destroy(). */
+  onDeviceLost?: (info: GPUDeviceLostInfo) => void;
+}
+
+export interface EngineStats {
+  pipelinesCompiled: number;
+  dispatches: number;
+  submits: number;
+  readbacks: number;
+  bytesAllocated: number;
+  bytesPooled: number;
+  buffersAllocated: number;
+  buffersInUse: number;
+}
+
+export interface DeviceDescription {
+  runtime: string;
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  features: string[];
+  dawnFlags: string[];
+}
+
+const OPTIONAL_FEATURES = ['subgroups', 'shader-f16', 'timestamp-query'] as const;
+
+/** The limits we ask for: the adapter's best, since the defaults (128 MiB bindings, 16 KiB shared) are small. */
+const WANTED_LIMITS = [
+  'maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX', 'maxStorageBuffersPerShaderStage',
+  'maxComputeWorkgroupsPerDimension',
+] as const;
+
+export type BufferBinding = GPUBuffer | { buffer: GPUBuffer; offset: number; size: number };
+
+export class GpuContext {
+  private readonly pipelines = new Map<string, Promise<GPUComputePipeline>>();
+  private counters = { pipelinesCompiled: 0, dispatches: 0, submits: 0, readbacks: 0 };
+  private lostInfo: GPUDeviceLostInfo | null = null;
+  private uncaptured: string | null = null;
+  private destroyed = false;
+  readonly pool: BufferPool;
+  /** `enable` directives valid for this runtime (e.g. ['subgroups'] where the compiler wants it). */
+  readonly subgroupEnables: string[];
+
+  private constructor(
+    readonly device: GPUDevice,
+    private runtime: Runtime | null,
+    readonly ownsDevice: boolean,
+    readonly info: DeviceDescription,
+    readonly hasSubgroups: boolean,
+    subgroupEnables: string[],
+    onDeviceLost?: (info: GPUDeviceLostInfo) => void,
+  ) {
+    this.pool = new BufferPool(device, device.limits.maxBufferSize);
+    this.subgroupEnables = subgroupEnables;
+    device.lost.then((lost) => {
+      this.lostInfo = lost;
+      if (!this.destroyed && lost.reason !== 'destroyed') onDeviceLost?.(lost);
+    });
+    device.addEventListener('uncapturederror', (event) => {
+      const message = (event as GPUUncapturedErrorEvent).error.message;
+      this.uncaptured ??= message;
+    });
+  }
+
+  static async create(options: GpuContextOptions = {}): Promise<GpuContext> {
+    const disabled = new Set<string>(options.disableFeatures ?? []);
+    if (options.device) {
+      const device = options.device;
+      const features = [...device.features].filter((f) => !disabled.has(f));
+      const adapterInfo = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+      const info = describe('adopted', adapterInfo, features, []);
+      const subgroups = await probeSubgroups(device, features);
+      return new GpuContext(device, null, false, info, subgroups !== null, subgroups ?? [], options.onDeviceLost);
+    }
+    const runtime = await openRuntime(options.dawnFlags);
+    const adapter = await runtime.gpu.requestAdapter({ powerPreference: options.powerPreference });
+    if (!adapter) {
+      throw new Error(`NaafEngine.create: no WebGPU adapter found (runtime: ${runtime.name}). ${INSTALL_HINT}`);
+    }
+    const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f) && !disabled.has(f));
+    const requiredLimits: Record<string, number> = {};
+    for (const name of WANTED_LIMITS) requiredLimits[name] = adapter.limits[name];
+    const device = await adapter.requestDevice({ requiredFeatures, requiredLimits, label: 'naaf-webgpu' });
+    const features = [...device.features].filter((f) => !disabled.has(f));
+    const info = describe(runtime.name, adapter.info, features, runtime.dawnFlags);
+    const subgroups = await probeSubgroups(device, features);
+    return new GpuContext(device, runtime, true, info, subgroups !== null, subgroups ?? [], options.onDeviceLost);
+  }
+
+  get limits(): GPUSupportedLimits {
+    return this.device.limits;
+  }
+
+  /** Throws if the engine can no longer run work. */
+  checkUsable(what: string): void {
+    if (this.destroyed) throw new Error(`${what}: the engine was destroyed`);
+    if (this.lostInfo) throw new Error(`${what}: the GPU device was lost (${this.lostInfo.reason}): ${this.lostInfo.message}`);
+  }
+
+  /** A cached compute pipeline for these WGSL parts and constants. */
+  pipeline(label: string, parts: readonly WgslPart[], constants: WgslConstants, useSubgroups = false): Promise<GPUComputePipeline> {
+    const enables = useSubgroups ? this.subgroupEnables : [];
+    const key = `${label}|${enables.join(',')}|${JSON.stringify(constants)}`;
+    let pipeline = this.pipelines.get(key);
+    if (!pipeline) {
+      const assembled: AssembledWgsl = assembleWgsl(enables, constants, parts);
+      pipeline = (async () => {
+        const module = await compileModule(this.device, label, assembled);
+        this.device.pushErrorScope('validation');
+        const created = await this.device.createComputePipelineAsync({ label, layout: 'auto', compute: { module, entryPoint: 'main' } });
+        const error = await this.device.popErrorScope();
+        if (error) throw new Error(`pipeline "${label}": ${error.message}`);
+        this.counters.pipelinesCompiled++;
+        return created;
+      })();
+      pipeline.catch(() => this.pipelines.delete(key));
+      this.pipelines.set(key, pipeline);
+    }
+    return pipeline;
+  }
+
+  bindGroup(pipeline: GPUComputePipeline, bindings: readonly BufferBinding[], label: string): GPUBindGroup {
+    return this.device.createBindGroup({
+      label,
+      layout: pipeline.getBindGroupLayout(0),
+      entries: bindings.map((b, binding) => ({ binding, resource: 'buffer' in b ? b : { buffer: b } })),
+    });
+  }
+
+  /** A uniform buffer from the pool holding these 32-bit words (u32 or f32 per entry). */
+  uniforms(words: readonly (readonly [number, 'u32' | 'f32' | 'i32'])[], label: string): GPUBuffer {
+    const bytes = new ArrayBuffer(Math.max(16, Math.ceil(words.length / 4) * 16));
+    const view = new DataView(bytes);
+    words.forEach(([value, type], i) => {
+      if (type === 'f32') view.setFloat32(i * 4, value, true);
+      else if (type === 'i32') view.setInt32(i * 4, value, true);
+      else view.setUint32(i * 4, value, true);
+    });
+    const buffer = this.pool.acquire(bytes.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label);
+    this.device.queue.writeBuffer(buffer, 0, bytes);
+    return buffer;
+  }
+
+  /** A pooled storage buffer holding `data`. */
+  upload(data: ArrayBufferView, label: string, extraUsage = 0): GPUBuffer {
+    const buffer = this.pool.acquire(data.byteLength, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC | extraUsage, label);
+    // writeBuffer wants a multiple of 4 bytes; every array we upload is 32-bit.
+    this.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+    return buffer;
+  }
+
+  createEncoder(label: string): GPUCommandEncoder {
+    return this.device.createCommandEncoder({ label });
+  }
+
+  dispatch(pass: GPUComputePassEncoder, pipeline: GPUComputePipeline, group: GPUBindGroup, x: number, y = 1, z = 1): void {
+    const maxGroups = this.limits.maxComputeWorkgroupsPerDimension;
+    if (x > maxGroups || y > maxGroups || z > maxGroups) {
+      throw new Error(`dispatch (${x}, ${y}, ${z}) exceeds maxComputeWorkgroupsPerDimension ${maxGroups}`);
+    }
+    if (x === 0 || y === 0 || z === 0) return;
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, group);
+    pass.dispatchWorkgroups(x, y, z);
+    this.counters.dispatches++;
+  }
+
+  submit(encoder: GPUCommandEncoder): void {
+    this.device.queue.submit([encoder.finish()]);
+    this.counters.submits++;
+  }
+
+  /** Copies `bytes` from `source` at `offset` into a new Float32Array: one staging copy, one map. */
+  async readFloat32(source: GPUBuffer, offset: number, count: number, encoder?: GPUCommandEncoder): Promise<Float32Array> {
+    const bytes = count * 4;
+    const staging = this.pool.acquire(bytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'readback');
+    try {
+      const copyEncoder = encoder ?? this.createEncoder('readback');
+      copyEncoder.copyBufferToBuffer(source, offset, staging, 0, Math.ceil(bytes / 4) * 4);
+      this.submit(copyEncoder);
+      await staging.mapAsync(GPUMapMode.READ, 0, bytes);
+      const result = new Float32Array(staging.getMappedRange(0, bytes).slice(0));
+      staging.unmap();
+      this.counters.readbacks++;
+      return result;
+    } finally {
+      this.pool.release(staging);
+    }
+  }
+
+  /**
+   * Runs `work` inside validation and out-of-memory error scopes; any error (or an uncaptured
+   * one raised meanwhile) becomes a thrown Error naming `what`.
+   */
+  async scoped<T>(what: string, work: () => Promise<T>): Promise<T> {
+    this.checkUsable(what);
+    this.device.pushErrorScope('out-of-memory');
+    this.device.pushErrorScope('validation');
+    let result: T;
+    try {
+      result = await work();
+    } finally {
+      const validation = await this.device.popErrorScope();
+      const memory = await this.device.popErrorScope();
+      const problem = validation ?? memory;
+      if (problem) throw new Error(`${what}: WebGPU ${validation ? 'validation' : 'out-of-memory'} error: ${problem.message}`);
+    }
+    if (this.uncaptured) {
+      const message = this.uncaptured;
+      this.uncaptured = null;
+      throw new Error(`${what}: WebGPU error: ${message}`);
+    }
+    this.checkUsable(what);
+    return result;
+  }
+
+  stats(): EngineStats {
+    return { ...this.counters, ...this.pool.stats() };
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.pool.destroy();
+    this.pipelines.clear();
+    if (this.ownsDevice) this.device.destroy();
+    // Drop our reference to Dawn's GPU object only now that its device is gone.
+    this.runtime = null;
+  }
+}
+
+function describe(runtime: string, adapterInfo: GPUAdapterInfo | undefined, features: string[], dawnFlags: readonly string[]): DeviceDescription {
+  return {
+    runtime,
+    vendor: adapterInfo?.vendor ?? '',
+    architecture: adapterInfo?.architecture ?? '',
+    device: adapterInfo?.device ?? '',
+    description: adapterInfo?.description ?? '',
+    features: [...features].sort(),
+    dawnFlags: [...dawnFlags],
+  };
+}
+
+/**
+ * Which `enable` lines subgroup code needs here, or null if subgroups are unusable. Dawn and
+ * browsers want `enable subgroups;`; Deno's compiler rejects it but may accept the builtins alone.
+ */
+async function probeSubgroups(device: GPUDevice, features: string[]): Promise<string[] | null> {
+  if (!features.includes('subgroups')) return null;
+  const body = '@compute @workgroup_size(32) fn main(@builtin(subgroup_invocation_id) i: u32) { _ = subgroupAdd(f32(i)); }';
+  for (const enables of [['subgroups'], []]) {
+    const code = enables.map((e) => `enable ${e};\n`).join('') + body;
+    device.pushErrorScope('validation');
+    const module = device.createShaderModule({ code, label: 'subgroup probe' });
+    const info = await module.getCompilationInfo();
+    const error = await device.popErrorScope();
+    if (!error && !info.messages.some((m) => m.type === 'error')) return enables;
+  }
+  return null;
+}

@@ -1,0 +1,170 @@
+// Input validation for similarity(): every rejection names the argument, what was expected and
+// what was given, and happens before any GPU work.
+import type { CaptionInput, ImageInput, OutputTarget, SimilarityOptions } from '../types.js';
+import type { ScoreMethod } from '../ops/score.js';
+
+export interface ResolvedOptions {
+  method: ScoreMethod;
+  threshold: number;
+  lambdaSoftmax: number;
+  lambdaLse: number;
+  lambdaIntra: number;
+  intra: boolean;
+  lse: boolean;
+  maxImagesPerChunk: number;
+  maxCaptionsPerChunk: number;
+}
+
+export interface CheckedInputs {
+  N: number; R: number; D: number; M: number; L: number;
+  lengths: Uint32Array;
+}
+
+const ALLOWED_KEYS: Record<ScoreMethod, string[]> = {
+  naaf: ['method', 'threshold', 'lambdaSoftmax', 'lambdaIntra', 'intra'],
+  'scan-t2i': ['method', 'lambdaSoftmax', 'aggregation', 'lambdaLse'],
+  'scan-i2t': ['method', 'lambdaSoftmax', 'aggregation', 'lambdaLse'],
+};
+const CHUNK_KEYS = ['maxImagesPerChunk', 'maxCaptionsPerChunk'];
+
+function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.join(', ')}]`;
+  return String(value);
+}
+
+function positiveFinite(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new Error(`similarity: options.${name} must be a finite number > 0, got ${describeValue(value)}`);
+  }
+  return value;
+}
+
+function chunkLimit(name: string, value: unknown): number {
+  if (value === undefined) return Infinity;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new Error(`similarity: options.${name} must be an integer >= 1, got ${describeValue(value)}`);
+  }
+  return value;
+}
+
+export function resolveOptions(options: SimilarityOptions | undefined): ResolvedOptions {
+  if (!options || typeof options !== 'object') throw new Error(`similarity: options must be an object with a method, got ${describeValue(options)}`);
+  const method = options.method as string;
+  if (!(method in ALLOWED_KEYS)) {
+    throw new Error(`similarity: options.method must be 'naaf', 'scan-t2i' or 'scan-i2t', got ${describeValue(method)}`);
+  }
+  const allowed = [...ALLOWED_KEYS[method as ScoreMethod], ...CHUNK_KEYS];
+  for (const key of Object.keys(options)) {
+    if (!allowed.includes(key)) throw new Error(`similarity: unknown option "${key}" for method '${method}' (allowed: ${allowed.join(', ')})`);
+  }
+  const o = options as unknown as Record<string, unknown>;
+  const chunks = { maxImagesPerChunk: chunkLimit('maxImagesPerChunk', o.maxImagesPerChunk), maxCaptionsPerChunk: chunkLimit('maxCaptionsPerChunk', o.maxCaptionsPerChunk) };
+  if (method === 'naaf') {
+    if (typeof o.threshold !== 'number' || !Number.isFinite(o.threshold)) {
+      throw new Error(`similarity: options.threshold must be a finite number (the checkpoint's thres_safe), got ${describeValue(o.threshold)}`);
+    }
+    if (o.intra !== undefined && typeof o.intra !== 'boolean') throw new Error(`similarity: options.intra must be a boolean, got ${describeValue(o.intra)}`);
+    return {
+      method, threshold: o.threshold, lambdaSoftmax: positiveFinite('lambdaSoftmax', o.lambdaSoftmax, 20),
+      lambdaIntra: positiveFinite('lambdaIntra', o.lambdaIntra, 5), intra: (o.intra as boolean | undefined) ?? true,
+      lambdaLse: 1, lse: false, ...chunks,
+    };
+  }
+  const aggregation = o.aggregation ?? 'lse';
+  if (aggregation !== 'lse' && aggregation !== 'mean') {
+    throw new Error(`similarity: options.aggregation must be 'lse' or 'mean', got ${describeValue(aggregation)}`);
+  }
+  const t2i = method === 'scan-t2i';
+  return {
+    method: method as ScoreMethod, threshold: 0, lambdaIntra: 5, intra: false,
+    lambdaSoftmax: positiveFinite('lambdaSoftmax', o.lambdaSoftmax, t2i ? 9 : 4),
+    lambdaLse: positiveFinite('lambdaLse', o.lambdaLse, t2i ? 6 : 5),
+    lse: aggregation === 'lse', ...chunks,
+  };
+}
+
+function checkShape(name: string, shape: unknown, labels: string): [number, number, number] {
+  if (!Array.isArray(shape) || shape.length !== 3 || !shape.every((x) => Number.isInteger(x) && x >= 0)) {
+    throw new Error(`similarity: ${name}.shape must be ${labels} (3 non-negative integers), got ${describeValue(shape)}`);
+  }
+  const [a, b, c] = shape as number[];
+  if (a === 0) throw new Error(`similarity: ${name}.shape ${labels} has ${labels[1]} = 0: empty batch`);
+  if (b === 0 || c === 0) throw new Error(`similarity: ${name}.shape ${labels} must have every size >= 1, got [${shape.join(', ')}]`);
+  return [a, b, c];
+}
+
+function checkFinite(name: string, data: Float32Array, shape: readonly number[]): void {
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (v - v !== 0) { // NaN or +-Infinity, fast path for the common finite case
+      const d = i % shape[2];
+      const b = Math.floor(i / shape[2]) % shape[1];
+      const a = Math.floor(i / (shape[1] * shape[2]));
+      throw new Error(`similarity: ${name}.data must be finite, got ${v} at [${a}, ${b}, ${d}] (flat index ${i})`);
+    }
+  }
+}
+
+function checkSource(name: string, input: ImageInput | CaptionInput, shape: readonly number[]): void {
+  const elements = shape[0] * shape[1] * shape[2];
+  if ('data' in input && input.data !== undefined) {
+    if (!(input.data instanceof Float32Array)) {
+      throw new Error(`similarity: ${name}.data must be a Float32Array, got ${Object.prototype.toString.call(input.data)}`);
+    }
+    if (input.data.length !== elements) {
+      throw new Error(`similarity: ${name}.data has ${input.data.length} values, expected ${elements} for shape [${shape.join(', ')}]`);
+    }
+    checkFinite(name, input.data, shape);
+    return;
+  }
+  if (!('buffer' in input) || !input.buffer) throw new Error(`similarity: ${name} needs either data (Float32Array) or buffer (GPUBuffer)`);
+  const offset = input.offset ?? 0;
+  if (!Number.isInteger(offset) || offset < 0 || offset % 4 !== 0) {
+    throw new Error(`similarity: ${name}.offset must be a non-negative multiple of 4 bytes, got ${describeValue(offset)}`);
+  }
+  if ((input.buffer.usage & GPUBufferUsage.STORAGE) === 0) {
+    throw new Error(`similarity: ${name}.buffer must have usage STORAGE, got usage flags ${input.buffer.usage}`);
+  }
+  if (input.buffer.size < offset + elements * 4) {
+    throw new Error(`similarity: ${name}.buffer holds ${input.buffer.size} bytes, expected at least ${offset + elements * 4} (offset ${offset} + shape [${shape.join(', ')}] float32)`);
+  }
+}
+
+export function checkInputs(images: ImageInput, captions: CaptionInput): CheckedInputs {
+  if (!images || typeof images !== 'object') throw new Error(`similarity: images must be { data | buffer, shape: [N, R, D] }, got ${describeValue(images)}`);
+  if (!captions || typeof captions !== 'object') throw new Error(`similarity: captions must be { data | buffer, shape: [M, L, D], lengths }, got ${describeValue(captions)}`);
+  const [N, R, D] = checkShape('images', images.shape, '[N, R, D]');
+  const [M, L, Dc] = checkShape('captions', captions.shape, '[M, L, D]');
+  if (D !== Dc) throw new Error(`similarity: captions.shape D = ${Dc} must equal images.shape D = ${D}`);
+  const raw = captions.lengths as ArrayLike<number> | undefined;
+  if (!raw || typeof raw.length !== 'number') throw new Error(`similarity: captions.lengths must be an array of M = ${M} integers, got ${describeValue(raw)}`);
+  if (raw.length !== M) throw new Error(`similarity: captions.lengths has ${raw.length} entries, expected M = ${M}`);
+  const lengths = new Uint32Array(M);
+  for (let m = 0; m < M; m++) {
+    const len = raw[m];
+    if (!Number.isInteger(len) || len < 1 || len > L) {
+      throw new Error(`similarity: captions.lengths[${m}] must be an integer in [1, L = ${L}], got ${describeValue(len)}`);
+    }
+    lengths[m] = len;
+  }
+  checkSource('images', images, [N, R, D]);
+  checkSource('captions', captions, [M, L, D]);
+  return { N, R, D, M, L, lengths };
+}
+
+export function checkOutput(target: OutputTarget, N: number, M: number): number {
+  if (!target || !target.buffer) throw new Error('similarityInto: output must be { buffer: GPUBuffer, offset?: number }');
+  const offset = target.offset ?? 0;
+  if (!Number.isInteger(offset) || offset < 0 || offset % 4 !== 0) {
+    throw new Error(`similarityInto: output.offset must be a non-negative multiple of 4 bytes, got ${describeValue(offset)}`);
+  }
+  if ((target.buffer.usage & GPUBufferUsage.STORAGE) === 0) {
+    throw new Error(`similarityInto: output.buffer must have usage STORAGE, got usage flags ${target.buffer.usage}`);
+  }
+  if (target.buffer.size < offset + N * M * 4) {
+    throw new Error(`similarityInto: output.buffer holds ${target.buffer.size} bytes, expected at least ${offset + N * M * 4} (offset ${offset} + N*M = ${N}*${M} float32)`);
+  }
+  return offset;
+}

@@ -1,0 +1,48 @@
+// Public input and option types. Shapes are documented here, once.
+
+/** Region embeddings, l2-normalised: [N images, R regions, D dims], row-major. */
+export type ImageInput =
+  | { data: Float32Array; shape: readonly [number, number, number] }
+  /** Already on the GPU (usage STORAGE); `offset` in bytes, a multiple of 4. Not scanned for NaN. */
+  | { buffer: GPUBuffer; shape: readonly [number, number, number]; offset?: number };
+
+/** Word embeddings: [M captions, L words (padded with zeros), D dims], with each caption's length. */
+export type CaptionInput =
+  | { data: Float32Array; shape: readonly [number, number, number]; lengths: Int32Array | Uint32Array | readonly number[] }
+  | { buffer: GPUBuffer; shape: readonly [number, number, number]; lengths: Int32Array | Uint32Array | readonly number[]; offset?: number };
+
+export interface NaafOptions {
+  method: 'naaf';
+  /** The checkpoint's thres_safe. */
+  threshold: number;
+  lambdaSoftmax?: number; // 20
+  lambdaIntra?: number; // 5
+  /** Intra-text propagation of the negative mask (inference path); false gives the training-path mask. */
+  intra?: boolean; // true
+}
+
+export interface ScanT2iOptions {
+  method: 'scan-t2i';
+  lambdaSoftmax?: number; // 9
+  aggregation?: 'lse' | 'mean'; // 'lse'
+  lambdaLse?: number; // 6
+}
+
+export interface ScanI2tOptions {
+  method: 'scan-i2t';
+  lambdaSoftmax?: number; // 4
+  aggregation?: 'lse' | 'mean'; // 'lse'
+  lambdaLse?: number; // 5
+}
+
+export type SimilarityOptions = (NaafOptions | ScanT2iOptions | ScanI2tOptions) & {
+  /** Testing and memory control: at most this many images / captions per GPU chunk. */
+  maxImagesPerChunk?: number;
+  maxCaptionsPerChunk?: number;
+};
+
+/** Where similarityInto writes: N * M float32 at `offset` bytes (usage STORAGE). */
+export interface OutputTarget {
+  buffer: GPUBuffer;
+  offset?: number;
+}
