@@ -12,7 +12,7 @@ export interface GpuContextOptions {
   powerPreference?: GPUPowerPreference;
   /** Pretend these optional features are absent (to exercise fallback paths). */
   disableFeatures?: ('subgroups' | 'shader-f16' | 'timestamp-query')[];
-  /** Called once if the device is lost for any reason other than destroy(). */
+  /** Called once if the device is lost, unless by engine.destroy() (an adopted device destroyed by its owner counts). */
   onDeviceLost?: (info: GPUDeviceLostInfo) => void;
 }
 
@@ -71,7 +71,7 @@ export class GpuContext {
     this.subgroupEnables = subgroupEnables;
     device.lost.then((lost) => {
       this.lostInfo = lost;
-      if (!this.destroyed && lost.reason !== 'destroyed') onDeviceLost?.(lost);
+      if (!this.destroyed) onDeviceLost?.(lost);
     });
     device.addEventListener('uncapturederror', (event) => {
       const message = (event as GPUUncapturedErrorEvent).error.message;
@@ -90,9 +90,15 @@ export class GpuContext {
       return new GpuContext(device, null, false, info, subgroups !== null, subgroups ?? [], options.onDeviceLost);
     }
     const runtime = await openRuntime(options.dawnFlags);
-    const adapter = await runtime.gpu.requestAdapter({ powerPreference: options.powerPreference });
+    let adapter: GPUAdapter | null = null;
+    let reason = 'requestAdapter() returned null';
+    try {
+      adapter = await runtime.gpu.requestAdapter({ powerPreference: options.powerPreference });
+    } catch (error) {
+      reason = (error as Error).message; // Dawn rejects with the adapters it did find
+    }
     if (!adapter) {
-      throw new Error(`NaafEngine.create: no WebGPU adapter found (runtime: ${runtime.name}). ${INSTALL_HINT}`);
+      throw new Error(`NaafEngine.create: no WebGPU adapter found (runtime: ${runtime.name}: ${reason}). ${INSTALL_HINT}`);
     }
     const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f) && !disabled.has(f));
     const requiredLimits: Record<string, number> = {};
@@ -102,6 +108,11 @@ export class GpuContext {
     const info = describe(runtime.name, adapter.info, features, runtime.dawnFlags);
     const subgroups = await probeSubgroups(device, features);
     return new GpuContext(device, runtime, true, info, subgroups !== null, subgroups ?? [], options.onDeviceLost);
+  }
+
+  /** The runtime's GPU object (null for an adopted device). */
+  runtimeGpu(): GPU | null {
+    return this.runtime?.gpu ?? null;
   }
 
   get limits(): GPUSupportedLimits {
