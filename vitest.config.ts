@@ -14,6 +14,7 @@ export default defineConfig({
   ],
   test: {
     include: ['test/**/*.test.ts'],
+    reporters: ['default', './test/summary-reporter.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     // One GPU process at a time: lavapipe has 2 cores and Dawn is not cheap to start.
