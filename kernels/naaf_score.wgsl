@@ -45,19 +45,8 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group:
   // Phase 2: per row, the relevance-weighted score pos_r and the negative term.
   for (var row = tid; row < tileShape.y; row += WG) {
     let c = rowCap[row];
-    var logitMax = -3.0e38;
-    for (var r = 0u; r < R; r++) {
-      logitMax = max(logitMax, lambda * leakyRelu(sAt(row, r)) / capVals[c * R + r]);
-    }
-    var total = 0.0;
-    var weighted = 0.0;
-    for (var r = 0u; r < R; r++) {
-      let s = sAt(row, r);
-      let e = exp(lambda * leakyRelu(s) / capVals[c * R + r] - logitMax);
-      total += e;
-      weighted += e * s;
-    }
-    let posR = weighted / total;
+    var relevance: array<f32, R>;
+    let posR = relevanceWeights(row, lambda, &relevance);
 
     let rowMax = rowA[row];
     var maskValue = rowMax;

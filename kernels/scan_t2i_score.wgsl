@@ -16,22 +16,8 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group:
   // Per row: alpha = softmax_r(lambda LeakyReLU(s) / norm), R_w = cos(u_w, sum_r alpha_r v_r).
   for (var row = tid; row < tileShape.y; row += WG) {
     let c = rowCap[row];
-    var logitMax = -3.0e38;
-    for (var r = 0u; r < R; r++) {
-      logitMax = max(logitMax, lambda * leakyRelu(sAt(row, r)) / capVals[c * R + r]);
-    }
     var weights: array<f32, R>;
-    var total = 0.0;
-    for (var r = 0u; r < R; r++) {
-      let e = exp(lambda * leakyRelu(sAt(row, r)) / capVals[c * R + r] - logitMax);
-      weights[r] = e;
-      total += e;
-    }
-    var numerator = 0.0;
-    for (var r = 0u; r < R; r++) {
-      weights[r] = weights[r] / total;
-      numerator += weights[r] * sAt(row, r);
-    }
+    let numerator = relevanceWeights(row, lambda, &weights);
     let w = rowWord[row];
     let wordNormSq = wordGram[((tile.x + c) * params.maxWords + w) * params.maxWords + w];
     let contextNorm = sqrt(regionQuadratic(nLocal, &weights));

@@ -1,16 +1,8 @@
 // Seeded random inputs: l2-normalised region and word embeddings, zero-padded captions.
 import type { RefBatch } from '../src/ref/naaf.js';
+import { rng } from '../bench/shapes.mjs';
 
-export function rng(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    // xorshift32
-    state ^= state << 13; state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5; state >>>= 0;
-    return state / 4294967296;
-  };
-}
+export { rng };
 
 function gaussian(next: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - next())) * Math.cos(2 * Math.PI * next());

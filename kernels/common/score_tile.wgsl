@@ -143,6 +143,31 @@ fn regionNormsOverWords(tid: u32) {
   }
 }
 
+/**
+ * SCAN t2i relevance weights of one row: alpha_r = softmax_r(lambda LeakyReLU(s_r) / norm_c,r)
+ * with the per-caption region norms in capVals (regionNormsOverWords). Fills `weights` with
+ * alpha and returns sum_r alpha_r s_r.
+ */
+fn relevanceWeights(row: u32, lambda: f32, weights: ptr<function, array<f32, R>>) -> f32 {
+  let c = rowCap[row];
+  var logitMax = -3.0e38;
+  for (var r = 0u; r < R; r++) {
+    logitMax = max(logitMax, lambda * leakyRelu(sAt(row, r)) / capVals[c * R + r]);
+  }
+  var total = 0.0;
+  for (var r = 0u; r < R; r++) {
+    let e = exp(lambda * leakyRelu(sAt(row, r)) / capVals[c * R + r] - logitMax);
+    (*weights)[r] = e;
+    total += e;
+  }
+  var weighted = 0.0;
+  for (var r = 0u; r < R; r++) {
+    (*weights)[r] = (*weights)[r] / total;
+    weighted += (*weights)[r] * sAt(row, r);
+  }
+  return weighted;
+}
+
 /** w^T G_n w over the regions (G_n = V_n V_n^T), clamped at 0 against rounding. */
 fn regionQuadratic(nLocal: u32, weights: ptr<function, array<f32, R>>) -> f32 {
   let gramBase = nLocal * R * R;
