@@ -1,0 +1,51 @@
+// Launcher of the bidirectional GRU: input projections for every step by matmul, then one
+// kernels/gru_step.wgsl dispatch per time step (both directions), all in the caller's pass.
+import gruStepWgsl from '../../kernels/gru_step.wgsl';
+import type { GpuContext } from '../gpu/context.js';
+import { encodeMatmul } from './matmul.js';
+
+export interface GruWeights {
+  /** [2][3H, in]: forward then reverse, rows r, z, n. */
+  weightIH: GPUBuffer;
+  /** [2][3H, H] */
+  weightHH: GPUBuffer;
+  /** [2][3H] */
+  biasIH: GPUBuffer;
+  /** [2][3H] */
+  biasHH: GPUBuffer;
+  inputSize: number;
+  hidden: number;
+}
+
+export interface GruArgs {
+  captions: number; maxWords: number;
+  input: GPUBuffer; // [M, L, in]
+  lengths: GPUBuffer; // u32 [M]
+  maxLength: number; // the longest caption: steps to run
+  gatesX: GPUBuffer; // scratch [2][M, L, 3H]
+  hiddenOut: GPUBuffer; // [2][M, L, H], zeroed by this call
+}
+
+export async function encodeBiGru(ctx: GpuContext, encoder: GPUCommandEncoder, weights: GruWeights, args: GruArgs, transient: GPUBuffer[]): Promise<void> {
+  const { captions: M, maxWords: L } = args;
+  const H = weights.hidden;
+  const rows = M * L;
+  encoder.clearBuffer(args.hiddenOut, 0, 2 * rows * H * 4);
+  const pipeline = await ctx.pipeline('gru_step', [{ name: 'kernels/gru_step.wgsl', code: gruStepWgsl }], {});
+  const pass = encoder.beginComputePass({ label: 'bi-gru' });
+  for (let direction = 0; direction < 2; direction++) {
+    await encodeMatmul(ctx, pass, { transB: true, bias: true }, {
+      M: rows, N: 3 * H, K: weights.inputSize,
+      a: args.input, b: weights.weightIH, bBase: direction * 3 * H * weights.inputSize,
+      bias: weights.biasIH, biasBase: direction * 3 * H,
+      c: args.gatesX, cBase: direction * rows * 3 * H,
+    }, transient);
+  }
+  for (let step = 0; step < args.maxLength; step++) {
+    const uniforms = ctx.uniforms([[M, 'u32'], [L, 'u32'], [H, 'u32'], [step, 'u32']], 'gru step params');
+    transient.push(uniforms);
+    const group = ctx.bindGroup(pipeline, [uniforms, args.lengths, args.gatesX, weights.weightHH, weights.biasHH, args.hiddenOut], 'gru_step');
+    ctx.dispatch(pass, pipeline, group, Math.ceil(H / 64), M, 2);
+  }
+  pass.end();
+}

@@ -1,0 +1,35 @@
+// Launcher of kernels/matmul.wgsl: C = op(A) op(B) (+ bias) (+ C).
+import matmulWgsl from '../../kernels/matmul.wgsl';
+import type { GpuContext } from '../gpu/context.js';
+
+export interface MatmulFlags {
+  transA?: boolean;
+  transB?: boolean;
+  bias?: boolean;
+  accumulate?: boolean;
+}
+
+export interface MatmulArgs {
+  M: number; N: number; K: number;
+  a: GPUBuffer; aBase?: number; // element offsets
+  b: GPUBuffer; bBase?: number;
+  bias?: GPUBuffer; biasBase?: number;
+  c: GPUBuffer; cBase?: number;
+}
+
+export function matmulPipeline(ctx: GpuContext, flags: MatmulFlags): Promise<GPUComputePipeline> {
+  return ctx.pipeline('matmul', [{ name: 'kernels/matmul.wgsl', code: matmulWgsl }], {
+    TRANS_A: !!flags.transA, TRANS_B: !!flags.transB, BIAS: !!flags.bias, ACCUMULATE: !!flags.accumulate,
+  });
+}
+
+export async function encodeMatmul(ctx: GpuContext, pass: GPUComputePassEncoder, flags: MatmulFlags, args: MatmulArgs, transient: GPUBuffer[]): Promise<void> {
+  const pipeline = await matmulPipeline(ctx, flags);
+  const uniforms = ctx.uniforms([
+    [args.M, 'u32'], [args.N, 'u32'], [args.K, 'u32'], [args.aBase ?? 0, 'u32'], [args.bBase ?? 0, 'u32'],
+    [args.cBase ?? 0, 'u32'], [args.biasBase ?? 0, 'u32'], [0, 'u32'],
+  ], 'matmul params');
+  transient.push(uniforms);
+  const group = ctx.bindGroup(pipeline, [uniforms, args.a, args.b, args.bias ?? args.b /* unused without BIAS */, args.c], 'matmul');
+  ctx.dispatch(pass, pipeline, group, Math.ceil(args.N / 64), Math.ceil(args.M / 64));
+}
