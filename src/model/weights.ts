@@ -1,0 +1,99 @@
+// The model's parameters under their state-dict names (with `img_enc.` / `txt_enc.` prefixes),
+// the configuration read from a checkpoint, and shape checks.
+
+export interface Tensor {
+  shape: number[];
+  data: Float32Array;
+}
+
+export type StateDict = Record<string, Tensor>;
+
+export interface ModelConfig {
+  imgDim: number;
+  embedSize: number;
+  wordDim: number;
+  vocabSize: number;
+  textEncoder: 'basic' | 'glove';
+  /** The checkpoint's thres_safe (NAAF's inference threshold), or null if it has none. */
+  threshold: number | null;
+  lambdaSoftmax: number;
+}
+
+/** The learned mismatch-threshold state carried in a checkpoint's opt (spec 3.3). */
+export interface ThresholdState {
+  thres: number; thresSafe: number; meanPos: number; stdPos: number; meanNeg: number; stdNeg: number;
+}
+
+export const GRU_KEYS = ['weight_ih_l0', 'weight_hh_l0', 'bias_ih_l0', 'bias_hh_l0'] as const;
+
+export function embedKey(textEncoder: ModelConfig['textEncoder']): string {
+  return textEncoder === 'glove' ? 'txt_enc.embed.glove.weight' : 'txt_enc.embed.weight';
+}
+
+/** The shape every parameter must have under `config`. */
+export function expectedShapes(config: ModelConfig): Record<string, number[]> {
+  const { imgDim, embedSize: E, wordDim, vocabSize } = config;
+  const shapes: Record<string, number[]> = {
+    'img_enc.fc.weight': [E, imgDim],
+    'img_enc.fc.bias': [E],
+    [embedKey(config.textEncoder)]: [vocabSize, wordDim],
+  };
+  for (const suffix of ['', '_reverse']) {
+    shapes[`txt_enc.rnn.weight_ih_l0${suffix}`] = [3 * E, wordDim];
+    shapes[`txt_enc.rnn.weight_hh_l0${suffix}`] = [3 * E, E];
+    shapes[`txt_enc.rnn.bias_ih_l0${suffix}`] = [3 * E];
+    shapes[`txt_enc.rnn.bias_hh_l0${suffix}`] = [3 * E];
+  }
+  return shapes;
+}
+
+/** fc.weight = g * v / ||v|| for the weight_norm image encoder (dim=None: g is a scalar, the norm is over all of v). */
+function foldWeightNorm(state: StateDict, what: string): void {
+  const g = state['img_enc.fc.weight_g'];
+  const v = state['img_enc.fc.weight_v'];
+  if (!g && !v) return;
+  if (!g || !v) throw new Error(`${what}: weight_norm image encoder needs both img_enc.fc.weight_g and img_enc.fc.weight_v`);
+  if (g.data.length !== 1) throw new Error(`${what}: img_enc.fc.weight_g must be a scalar (weight_norm with dim=None), got shape [${g.shape.join(', ')}]`);
+  let sq = 0;
+  for (const x of v.data) sq += x * x;
+  const scale = g.data[0] / Math.sqrt(sq);
+  state['img_enc.fc.weight'] = { shape: v.shape, data: v.data.map((x) => x * scale) };
+  delete state['img_enc.fc.weight_g'];
+  delete state['img_enc.fc.weight_v'];
+}
+
+/**
+ * Completes and checks a config against the tensors: sizes missing from `partial` are read from
+ * the shapes; a size that disagrees with a shape, or any parameter of the wrong shape, throws.
+ */
+export function checkStateDict(state: StateDict, partial: Partial<ModelConfig>, what: string): ModelConfig {
+  foldWeightNorm(state, what);
+  const textEncoder = partial.textEncoder ?? ('txt_enc.embed.glove.weight' in state ? 'glove' : 'basic');
+  const fc = state['img_enc.fc.weight'];
+  const embed = state[embedKey(textEncoder)];
+  if (!fc) throw new Error(`${what}: missing img_enc.fc.weight (keys: ${Object.keys(state).join(', ')})`);
+  if (!embed) throw new Error(`${what}: missing ${embedKey(textEncoder)} (keys: ${Object.keys(state).join(', ')})`);
+  const config: ModelConfig = {
+    imgDim: partial.imgDim ?? fc.shape[1],
+    embedSize: partial.embedSize ?? fc.shape[0],
+    wordDim: partial.wordDim ?? embed.shape[1],
+    vocabSize: partial.vocabSize ?? embed.shape[0],
+    textEncoder,
+    threshold: partial.threshold ?? null,
+    lambdaSoftmax: partial.lambdaSoftmax ?? 20,
+  };
+  for (const [key, shape] of Object.entries(expectedShapes(config))) {
+    const tensor = state[key];
+    if (!tensor) throw new Error(`${what}: missing ${key}, expected shape [${shape.join(', ')}]`);
+    if (tensor.shape.length !== shape.length || tensor.shape.some((s, i) => s !== shape[i])) {
+      throw new Error(`${what}: ${key} has shape [${tensor.shape.join(', ')}], expected [${shape.join(', ')}] ` +
+        `(imgDim ${config.imgDim}, embedSize ${config.embedSize}, wordDim ${config.wordDim}, vocabSize ${config.vocabSize})`);
+    }
+    if (tensor.data.length !== shape.reduce((a, b) => a * b, 1)) throw new Error(`${what}: ${key} holds ${tensor.data.length} values for shape [${shape.join(', ')}]`);
+    for (let i = 0; i < tensor.data.length; i++) {
+      if (!Number.isFinite(tensor.data[i])) throw new Error(`${what}: ${key} holds a non-finite value ${tensor.data[i]} at flat index ${i}`);
+    }
+  }
+  if (config.threshold !== null && !Number.isFinite(config.threshold)) throw new Error(`${what}: threshold must be finite, got ${config.threshold}`);
+  return config;
+}
