@@ -1,5 +1,8 @@
 // The public engine: a GPU context plus the similarity API.
 import { DeviceDescription, EngineStats, GpuContext, GpuContextOptions } from './gpu/context.js';
+import { loadModelWeights } from './model/load.js';
+import { NaafModel } from './model/model.js';
+import { ModelConfig, StateDict, checkStateDict } from './model/weights.js';
 import { runSimilarity } from './similarity/run.js';
 import type { CaptionInput, ImageInput, OutputTarget, SimilarityOptions } from './types.js';
 
@@ -35,6 +38,23 @@ export class NaafEngine {
   /** Like similarity(), but writes the N x M result into a caller's GPU buffer, with no readback. */
   async similarityInto(images: ImageInput, captions: CaptionInput, options: SimilarityOptions, output: OutputTarget): Promise<void> {
     await runSimilarity(this.ctx, images, captions, options, output);
+  }
+
+  /**
+   * Loads a model from an original `.pth.tar` checkpoint or a `.safetensors` file (path or
+   * bytes). model.config carries the sizes and the learned threshold (thres_safe).
+   */
+  async loadModel(source: string | Uint8Array): Promise<NaafModel> {
+    this.ctx.checkUsable('loadModel');
+    const loaded = await loadModelWeights(source);
+    return new NaafModel(this.ctx, loaded.config, loaded.state, loaded.thresholdState, loaded.info);
+  }
+
+  /** A model from parameters under their state-dict names ('img_enc.fc.weight', ...). */
+  createModel(state: StateDict, config: Partial<ModelConfig> = {}): NaafModel {
+    this.ctx.checkUsable('createModel');
+    const copy = { ...state };
+    return new NaafModel(this.ctx, checkStateDict(copy, config, 'createModel'), copy, null, {});
   }
 
   stats(): EngineStats {

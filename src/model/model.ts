@@ -5,7 +5,7 @@ import type { GpuContext } from '../gpu/context.js';
 import { encodeBiGru } from '../ops/gru.js';
 import { encodeMatmul } from '../ops/matmul.js';
 import { encodeEmbedding, encodeL2normRows } from '../ops/rows.js';
-import { ModelConfig, StateDict, embedKey } from './weights.js';
+import { ModelConfig, StateDict, ThresholdState, embedKey } from './weights.js';
 
 export interface RegionFeatures {
   data: Float32Array; // [N, R, imgDim]
@@ -40,7 +40,15 @@ export class NaafModel {
   private readonly buffers: Record<string, GPUBuffer> = {};
   private destroyed = false;
 
-  constructor(private readonly ctx: GpuContext, readonly config: ModelConfig, readonly state: StateDict) {
+  constructor(
+    private readonly ctx: GpuContext,
+    readonly config: ModelConfig,
+    readonly state: StateDict,
+    /** The checkpoint's mismatch-threshold state (thres, thres_safe, means, stds), if any. */
+    readonly thresholdState: ThresholdState | null,
+    /** epoch, eiters, bestRsum where the checkpoint has them. */
+    readonly info: Record<string, number>,
+  ) {
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
     const upload = (name: string, data: Float32Array) => {
       const buffer = ctx.device.createBuffer({ size: Math.max(16, data.byteLength), usage, label: name });

@@ -1,10 +1,9 @@
 // The model's parameters under their state-dict names (with `img_enc.` / `txt_enc.` prefixes),
 // the configuration read from a checkpoint, and shape checks.
 
-export interface Tensor {
-  shape: number[];
-  data: Float32Array;
-}
+import type { Tensor } from '../io/tensor.js';
+
+export type { Tensor };
 
 export type StateDict = Record<string, Tensor>;
 

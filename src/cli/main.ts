@@ -1,0 +1,26 @@
+// The `naaf` command line.
+import { CONVERT_USAGE, runConvert } from './convert.js';
+import { EVAL_USAGE, runEval } from './eval.js';
+
+const USAGE = `usage:
+  ${EVAL_USAGE}
+  ${CONVERT_USAGE}`;
+
+const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = { eval: runEval, convert: runConvert };
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  if (!command || command === 'help' || command === '--help' || command === '-h') {
+    console.log(USAGE);
+    return;
+  }
+  const run = COMMANDS[command];
+  if (!run) throw new Error(`naaf: unknown command "${command}"\n${USAGE}`);
+  await run(rest);
+}
+
+process.env.XDG_RUNTIME_DIR ??= '/tmp';
+main(process.argv.slice(2)).catch((error: Error) => {
+  console.error(error.message);
+  process.exitCode = 1;
+});

@@ -1,0 +1,114 @@
+// Reads model weights from an original `.pth.tar` checkpoint (torch zip + safe unpickler) or a
+// `.safetensors` file, into state-dict names with `img_enc.` / `txt_enc.` prefixes, the model
+// configuration (sizes, threshold) and the checkpoint's mismatch-threshold state.
+import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
+import { loadTorchCheckpoint } from '../io/torch.js';
+import { ModelConfig, StateDict, ThresholdState, checkStateDict } from './weights.js';
+
+export interface LoadedModel {
+  state: StateDict;
+  config: ModelConfig;
+  thresholdState: ThresholdState | null;
+  /** epoch, Eiters, best_rsum where the file has them. */
+  info: Record<string, number>;
+}
+
+export async function readSource(source: string | Uint8Array, what: string): Promise<{ bytes: Uint8Array; name: string }> {
+  if (source instanceof Uint8Array) return { bytes: source, name: 'the given bytes' };
+  if (typeof source !== 'string') throw new Error(`${what}: source must be a file path or a Uint8Array, got ${typeof source}`);
+  const { readFile } = await import('node:fs/promises');
+  try {
+    return { bytes: new Uint8Array(await readFile(source)), name: source };
+  } catch (error) {
+    throw new Error(`${what}: cannot read ${source}: ${(error as Error).message}`);
+  }
+}
+
+function num(opt: Record<string, unknown>, key: string): number | undefined {
+  const v = opt[key];
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+}
+
+function thresholdStateOf(opt: Record<string, unknown>): ThresholdState | null {
+  const thres = num(opt, 'thres');
+  const thresSafe = num(opt, 'thres_safe');
+  if (thres === undefined || thresSafe === undefined) return null;
+  return {
+    thres, thresSafe,
+    meanPos: num(opt, 'mean_pos') ?? 0, stdPos: num(opt, 'stnd_pos') ?? 0,
+    meanNeg: num(opt, 'mean_neg') ?? 0, stdNeg: num(opt, 'stnd_neg') ?? 0,
+  };
+}
+
+const ZIP_MAGIC = [0x50, 0x4b, 0x03, 0x04];
+
+export async function loadModelWeights(source: string | Uint8Array): Promise<LoadedModel> {
+  const what = 'loadModel';
+  const { bytes, name } = await readSource(source, what);
+  const where = `${what}(${name})`;
+  if (ZIP_MAGIC.every((b, i) => bytes[i] === b)) {
+    const checkpoint = await loadTorchCheckpoint(bytes);
+    const parts = checkpoint.model;
+    if (!Array.isArray(parts) || parts.length !== 2) {
+      throw new Error(`${where}: checkpoint['model'] must be [img_enc state_dict, txt_enc state_dict], got ${Array.isArray(parts) ? `a list of ${parts.length}` : typeof parts}`);
+    }
+    const state: StateDict = {};
+    for (const [key, tensor] of Object.entries(parts[0])) state[`img_enc.${key}`] = tensor;
+    for (const [key, tensor] of Object.entries(parts[1])) state[`txt_enc.${key}`] = tensor;
+    const opt = checkpoint.opt ?? {};
+    const config = checkStateDict(state, {
+      imgDim: num(opt, 'img_dim'), embedSize: num(opt, 'embed_size'), wordDim: num(opt, 'word_dim'), vocabSize: num(opt, 'vocab_size'),
+      threshold: num(opt, 'thres_safe') ?? null, lambdaSoftmax: num(opt, 'lambda_softmax'),
+    }, where);
+    const info: Record<string, number> = {};
+    if (checkpoint.epoch !== undefined) info.epoch = checkpoint.epoch;
+    if (checkpoint.eiters !== undefined) info.eiters = checkpoint.eiters;
+    if (checkpoint.bestRsum !== undefined) info.bestRsum = checkpoint.bestRsum;
+    return { state, config, thresholdState: thresholdStateOf(opt), info };
+  }
+  let parsed: ReturnType<typeof readSafetensors>;
+  try {
+    parsed = readSafetensors(bytes, where);
+  } catch (error) {
+    throw new Error(`${where}: neither a torch zip checkpoint (.pth.tar) nor a valid .safetensors file: ${(error as Error).message}`);
+  }
+  const { tensors, metadata } = parsed;
+  const parseJson = (key: string) => {
+    if (metadata[key] === undefined) return undefined;
+    try {
+      return JSON.parse(metadata[key]);
+    } catch {
+      throw new Error(`${where}: metadata ${key} is not JSON: ${metadata[key].slice(0, 80)}`);
+    }
+  };
+  const state: StateDict = { ...tensors };
+  const config = checkStateDict(state, (parseJson('naaf.config') ?? {}) as Partial<ModelConfig>, where);
+  return { state, config, thresholdState: (parseJson('naaf.threshold_state') ?? null) as ThresholdState | null, info: (parseJson('naaf.info') ?? {}) as Record<string, number> };
+}
+
+/** A .safetensors file holding the weights, with the config, threshold state and info as metadata. */
+export function encodeSafetensorsModel(model: LoadedModel): Uint8Array {
+  return writeSafetensors(model.state, {
+    format: 'pt',
+    'naaf.config': JSON.stringify(model.config),
+    'naaf.threshold_state': JSON.stringify(model.thresholdState),
+    'naaf.info': JSON.stringify(model.info),
+  });
+}
+
+/** Writes a file atomically: a temporary file beside it, then a rename. */
+export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
+  const { open, rename, rm } = await import('node:fs/promises');
+  const temporary = `${path}.tmp-${process.pid}-${Date.now()}`;
+  const handle = await open(temporary, 'w');
+  try {
+    await handle.writeFile(bytes);
+    await handle.sync();
+  } catch (error) {
+    await handle.close();
+    await rm(temporary, { force: true });
+    throw error;
+  }
+  await handle.close();
+  await rename(temporary, path);
+}

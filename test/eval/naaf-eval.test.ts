@@ -1,0 +1,111 @@
+// `naaf eval` on a generated dataset in the precomp layout, against a float64 computation of
+// the same protocol (encoders, NAAF score and recalls from the references).
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { averageFolds, recallMetrics } from '../../src/eval/recall.js';
+import { encodeNpy } from '../../src/io/npy.js';
+import { loadModelWeights } from '../../src/model/load.js';
+import { encodeCaptionsRef, encodeImagesRef } from '../../src/ref/encoders.js';
+import { naafSimilarityRef } from '../../src/ref/naaf.js';
+import { rng } from '../random.js';
+
+const checkpoint = fileURLToPath(new URL('../fixtures/checkpoints/naaf_basic_tiny.pth.tar', import.meta.url));
+const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+const N = 10;
+const R = 36;
+const IMG_DIM = 64;
+
+function naaf(args: string[]) {
+  return spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' } });
+}
+
+/** A SCAN-flavour vocabulary of the checkpoint's 40 ids, and 5 captions per image. */
+function makeDataset(dir: string) {
+  const next = rng(77);
+  const words = Array.from({ length: 36 }, (_, i) => `w${i}`);
+  const word2idx: Record<string, number> = { '<pad>': 0, '<start>': 1, '<end>': 2, '<unk>': 3 };
+  words.forEach((w, i) => (word2idx[w] = i + 4));
+  const idx2word = Object.fromEntries(Object.entries(word2idx).map(([w, i]) => [String(i), w]));
+  mkdirSync(join(dir, 'data'));
+  writeFileSync(join(dir, 'data', 'tiny_vocab.json'), JSON.stringify({ word2idx, idx2word, idx: 40 }));
+  const captions = Array.from({ length: 5 * N }, () => {
+    const length = 2 + Math.floor(next() * 9);
+    return Array.from({ length }, () => (next() < 0.05 ? 'unseen' : words[Math.floor(next() * words.length)])).join(' ');
+  });
+  writeFileSync(join(dir, 'data', 'test_caps.txt'), captions.join('\n') + '\n');
+  const features = Float32Array.from({ length: N * R * IMG_DIM }, () => next() * 2);
+  writeFileSync(join(dir, 'data', 'test_ims.npy'), encodeNpy(features, [N, R, IMG_DIM]));
+  return { captions, features, word2idx };
+}
+
+describe('naaf eval', () => {
+  let dir = '';
+  let data: ReturnType<typeof makeDataset>;
+  let expected: { whole: ReturnType<typeof recallMetrics>; fold5: ReturnType<typeof recallMetrics> };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'naaf-eval-'));
+    data = makeDataset(dir);
+    const { state, config } = await loadModelWeights(checkpoint);
+    const E = config.embedSize;
+    const img = encodeImagesRef(data.features, N * R, IMG_DIM, state['img_enc.fc.weight'].data, state['img_enc.fc.bias'].data, E);
+    const sequences = data.captions.map((c) => [1, ...c.split(' ').map((w) => data.word2idx[w] ?? 3), 2]);
+    const L = Math.max(...sequences.map((s) => s.length));
+    const ids = new Int32Array(sequences.length * L);
+    sequences.forEach((s, m) => ids.set(s, m * L));
+    const lengths = sequences.map((s) => s.length);
+    const gru = (k: string) => [state[`txt_enc.rnn.${k}`].data, state[`txt_enc.rnn.${k}_reverse`].data] as [Float32Array, Float32Array];
+    const cap = encodeCaptionsRef(ids, sequences.length, L, lengths, state['txt_enc.embed.weight'].data, {
+      weightIH: gru('weight_ih_l0'), weightHH: gru('weight_hh_l0'), biasIH: gru('bias_ih_l0'), biasHH: gru('bias_hh_l0'), inputSize: config.wordDim, hidden: E,
+    });
+    const batch = (n0: number, n: number) => ({
+      images: img.subarray(n0 * R * E, (n0 + n) * R * E), captions: cap.subarray(5 * n0 * L * E, 5 * (n0 + n) * L * E),
+      lengths: lengths.slice(5 * n0, 5 * (n0 + n)), N: n, R, M: 5 * n, L, D: E,
+    });
+    const score = (n0: number, n: number) => naafSimilarityRef(batch(n0, n), { threshold: config.threshold!, lambdaSoftmax: config.lambdaSoftmax });
+    expected = {
+      whole: recallMetrics(score(0, N), N, 5 * N),
+      fold5: averageFolds([0, 2, 4, 6, 8].map((n0) => recallMetrics(score(n0, 2), 2, 10))),
+    };
+  });
+
+  it('--json matches the float64 protocol, whole split and --fold5', () => {
+    for (const [flags, want] of [[[], expected.whole], [['--fold5'], expected.fold5]] as const) {
+      const run = naaf(['eval', '--data', join(dir, 'data'), '--split', 'test', '--checkpoint', checkpoint, '--json', ...flags]);
+      expect(run.status, run.stderr).toBe(0);
+      const got = JSON.parse(run.stdout);
+      for (const direction of ['i2t', 't2i'] as const) {
+        for (const key of ['r1', 'r5', 'r10', 'medr', 'meanr'] as const) expect(got[direction][key], `${direction}.${key} ${flags}`).toBeCloseTo(want[direction][key], 9);
+      }
+      expect(got.rsum).toBeCloseTo(want.rsum, 9);
+      expect(got.timings.encodeMs).toBeGreaterThan(0);
+    }
+  });
+
+  it('prints the original table, and an ensemble of a checkpoint with itself ranks the same', () => {
+    const run = naaf(['eval', '--data', join(dir, 'data'), '--checkpoint', checkpoint, '--checkpoint2', checkpoint]);
+    expect(run.status, run.stderr).toBe(0);
+    const r = expected.whole;
+    expect(run.stdout).toContain(`rsum: ${r.rsum.toFixed(1)}`);
+    expect(run.stdout).toContain(`Image to text: ${[r.i2t.r1, r.i2t.r5, r.i2t.r10, r.i2t.medr, r.i2t.meanr].map((x) => x.toFixed(1)).join(' ')}`);
+    expect(run.stdout).toContain(`Text to image: ${[r.t2i.r1, r.t2i.r5, r.t2i.r10, r.t2i.medr, r.t2i.meanr].map((x) => x.toFixed(1)).join(' ')}`);
+    expect(run.stdout).toMatch(/encode \d+ ms, similarity \d+ ms/);
+  });
+
+  it('clear errors: missing split files, a vocabulary larger than the embedding', () => {
+    const missing = naaf(['eval', '--data', join(dir, 'data'), '--split', 'dev', '--checkpoint', checkpoint]);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(/data: missing .*dev_ims\.npy/);
+    const big = join(dir, 'big.json');
+    const word2idx: Record<string, number> = { '<pad>': 0, '<start>': 1, '<end>': 2, '<unk>': 3 };
+    for (let i = 4; i < 50; i++) word2idx[`x${i}`] = i;
+    writeFileSync(big, JSON.stringify({ word2idx }));
+    const run = naaf(['eval', '--data', join(dir, 'data'), '--checkpoint', checkpoint, '--vocab', big]);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/the vocabulary has 50 words, more than the model's embedding \(vocabSize 40\)/);
+  });
+});
