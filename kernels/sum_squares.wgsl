@@ -1,10 +1,11 @@
-// Sum of squares of a flat buffer, in two passes: pass 1 (FINAL false) writes one partial sum
-// per workgroup, pass 2 (FINAL true, one workgroup) adds the partials. For gradient clipping by
-// the total L2 norm. Constants: WG, FINAL.
+// Sum of squares over several buffers, in two passes: pass 1 (FINAL false, once per buffer)
+// writes one partial sum per workgroup at sums[outBase + group], pass 2 (FINAL true, one
+// workgroup) adds the `count` partials. For gradient clipping by the total L2 norm of all
+// parameters' gradients. Constants: WG, FINAL.
 
 struct Params {
   count: u32,
-  pad0: u32,
+  outBase: u32,
   pad1: u32,
   pad2: u32,
 }
@@ -33,5 +34,5 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group:
     if (tid < s) { partial[tid] += partial[tid + s]; }
     workgroupBarrier();
   }
-  if (tid == 0u) { sums[group.x] = partial[0]; }
+  if (tid == 0u) { sums[params.outBase + group.x] = partial[0]; }
 }

@@ -8,17 +8,25 @@ import { grid2d } from './rows.js';
 const WG = 256;
 const MAX_PARTIALS = 1024;
 
-/** Writes sum(values^2) into normSq[0]. */
-export async function encodeSumSquares(ctx: GpuContext, pass: GPUComputePassEncoder, values: GPUBuffer, count: number, normSq: GPUBuffer, transient: GPUBuffer[]): Promise<void> {
-  const partialCount = Math.min(MAX_PARTIALS, Math.max(1, Math.ceil(count / (WG * 16))));
-  const partials = ctx.pool.acquire(partialCount * 4, GPUBufferUsage.STORAGE, 'norm partials');
+/** Writes the sum of squares of every value of every buffer into normSq[0]. */
+export async function encodeSumSquares(ctx: GpuContext, pass: GPUComputePassEncoder, buffers: readonly { buffer: GPUBuffer; count: number }[],
+  normSq: GPUBuffer, transient: GPUBuffer[]): Promise<void> {
   const first = await ctx.pipeline('sum_squares', [{ name: 'kernels/sum_squares.wgsl', code: sumSquaresWgsl }], { WG, FINAL: false });
   const final = await ctx.pipeline('sum_squares', [{ name: 'kernels/sum_squares.wgsl', code: sumSquaresWgsl }], { WG, FINAL: true });
-  const u1 = ctx.uniforms([[count, 'u32'], [0, 'u32'], [0, 'u32'], [0, 'u32']], 'sum squares params');
-  const u2 = ctx.uniforms([[partialCount, 'u32'], [0, 'u32'], [0, 'u32'], [0, 'u32']], 'sum partials params');
-  transient.push(partials, u1, u2);
-  ctx.dispatch(pass, first, ctx.bindGroup(first, [u1, values, partials], 'sum_squares'), partialCount);
-  ctx.dispatch(pass, final, ctx.bindGroup(final, [u2, partials, normSq], 'sum_squares final'), 1);
+  const groups = buffers.map(({ count }) => Math.min(MAX_PARTIALS, Math.max(1, Math.ceil(count / (WG * 16)))));
+  const total = groups.reduce((a, b) => a + b, 0);
+  const partials = ctx.pool.acquire(total * 4, GPUBufferUsage.STORAGE, 'norm partials');
+  transient.push(partials);
+  let base = 0;
+  for (let k = 0; k < buffers.length; k++) {
+    const uniforms = ctx.uniforms([[buffers[k].count, 'u32'], [base, 'u32'], [0, 'u32'], [0, 'u32']], 'sum squares params');
+    transient.push(uniforms);
+    ctx.dispatch(pass, first, ctx.bindGroup(first, [uniforms, buffers[k].buffer, partials], 'sum_squares'), groups[k]);
+    base += groups[k];
+  }
+  const uniforms = ctx.uniforms([[total, 'u32'], [0, 'u32'], [0, 'u32'], [0, 'u32']], 'sum partials params');
+  transient.push(uniforms);
+  ctx.dispatch(pass, final, ctx.bindGroup(final, [uniforms, partials, normSq], 'sum_squares final'), 1);
 }
 
 export interface AdamArgs {

@@ -75,18 +75,28 @@ export function tripletLossRef(sims: Vec, B: number, margin = 0.2, maxViolation 
   return { loss, grad };
 }
 
+export interface AdamRefOptions {
+  step: number; // t, from 1
+  lr: number;
+  maxNorm: number | null;
+  /** Squared total norm over all parameters' gradients (default: over `grads` alone). */
+  normSq?: number;
+  beta1?: number; beta2?: number; eps?: number;
+}
+
 /** One step of torch's Adam after clip_grad_norm_(maxNorm); updates weights, m, v in place. */
-export function adamStepRef(weights: Float64Array, grads: Vec, m: Float64Array, v: Float64Array, step: number, lr: number, maxNorm: number | null,
-  beta1 = 0.9, beta2 = 0.999, eps = 1e-8): void {
+export function adamStepRef(weights: Float64Array, grads: Vec, m: Float64Array, v: Float64Array, o: AdamRefOptions): void {
+  const { beta1 = 0.9, beta2 = 0.999, eps = 1e-8 } = o;
   let sq = 0;
   for (let i = 0; i < grads.length; i++) sq += grads[i] ** 2;
-  const scale = maxNorm === null ? 1 : Math.min(1, maxNorm / (Math.sqrt(sq) + 1e-6));
-  const c1 = 1 - beta1 ** step;
-  const c2 = 1 - beta2 ** step;
+  const normSq = o.normSq ?? sq;
+  const scale = o.maxNorm === null ? 1 : Math.min(1, o.maxNorm / (Math.sqrt(normSq) + 1e-6));
+  const c1 = 1 - beta1 ** o.step;
+  const c2 = 1 - beta2 ** o.step;
   for (let i = 0; i < weights.length; i++) {
     const g = grads[i] * scale;
     m[i] = beta1 * m[i] + (1 - beta1) * g;
     v[i] = beta2 * v[i] + (1 - beta2) * g * g;
-    weights[i] -= (lr / c1) * m[i] / (Math.sqrt(v[i]) / Math.sqrt(c2) + eps);
+    weights[i] -= (o.lr / c1) * m[i] / (Math.sqrt(v[i]) / Math.sqrt(c2) + eps);
   }
 }

@@ -126,24 +126,27 @@ describe('clipped Adam', () => {
       const gw = ctx.upload(Float32Array.from(weights), 'w');
       const gm = ctx.upload(new Float32Array(count), 'm');
       const gv = ctx.upload(new Float32Array(count), 'v');
-      const normSq = ctx.pool.acquire(16, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC, 'norm');
+      const normBuffer = ctx.pool.acquire(16, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC, 'norm');
       for (let step = 1; step <= 3; step++) {
         const grads = uniform(10 + step, count, 0.1);
-        adamStepRef(weights, grads, m, v, step, 5e-4, maxNorm);
+        const extra = grads.subarray(0, 7); // a second buffer counts towards the norm
+        const normSq = [...grads, ...extra].reduce((sum, g) => sum + g * g, 0);
+        adamStepRef(weights, grads, m, v, { step, lr: 5e-4, maxNorm, normSq });
         const gg = ctx.upload(grads, 'g');
-        const transient = [gg];
+        const other = ctx.upload(extra, 'g2');
+        const transient = [gg, other];
         const encoder = ctx.createEncoder('adam');
         const pass = encoder.beginComputePass();
-        await encodeSumSquares(ctx, pass, gg, count, normSq, transient);
-        await encodeAdam(ctx, pass, { count, step, lr: 5e-4, maxNorm, normSq, grads: gg, weights: gw, moment1: gm, moment2: gv }, transient);
+        await encodeSumSquares(ctx, pass, [{ buffer: gg, count }, { buffer: other, count: 7 }], normBuffer, transient);
+        await encodeAdam(ctx, pass, { count, step, lr: 5e-4, maxNorm, normSq: normBuffer, grads: gg, weights: gw, moment1: gm, moment2: gv }, transient);
         pass.end();
-        const norm = await ctx.readFloat32(normSq, 0, 1, encoder);
-        expect(norm[0]).toBeCloseTo(grads.reduce((s, g) => s + g * g, 0), 3);
+        const norm = await ctx.readFloat32(normBuffer, 0, 1, encoder);
+        expect(norm[0]).toBeCloseTo(normSq, 3);
         transient.forEach((b) => ctx.pool.release(b));
       }
       expect(maxAbsDiff(await ctx.readFloat32(gw, 0, count), weights)).toBeLessThan(1e-6);
       expect(maxAbsDiff(await ctx.readFloat32(gm, 0, count), m)).toBeLessThan(1e-7);
-      [gw, gm, gv, normSq].forEach((b) => ctx.pool.release(b));
+      [gw, gm, gv, normBuffer].forEach((b) => ctx.pool.release(b));
     });
   }
 });
