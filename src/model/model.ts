@@ -36,6 +36,14 @@ function concat(a: Float32Array, b: Float32Array): Float32Array {
   return out;
 }
 
+/** One GPU parameter buffer; the GRU's hold both directions: [forward, reverse] state-dict names. */
+export interface ModelParameter {
+  names: string[];
+  buffer: GPUBuffer;
+  shape: number[]; // with a leading 2 for the GRU's two directions
+  size: number;
+}
+
 export class NaafModel {
   private readonly buffers: Record<string, GPUBuffer> = {};
   private destroyed = false;
@@ -61,6 +69,34 @@ export class NaafModel {
     for (const key of ['weight_ih_l0', 'weight_hh_l0', 'bias_ih_l0', 'bias_hh_l0']) {
       upload(key, concat(state[`txt_enc.rnn.${key}`].data, state[`txt_enc.rnn.${key}_reverse`].data));
     }
+  }
+
+  /** The parameter buffers, for the trainer (which updates them in place). */
+  parameters(): ModelParameter[] {
+    const single = (name: string, key: string): ModelParameter => {
+      const shape = [...this.state[name].shape];
+      return { names: [name], buffer: this.buffers[key], shape, size: this.state[name].data.length };
+    };
+    const pair = (key: string): ModelParameter => {
+      const name = `txt_enc.rnn.${key}`;
+      const shape = [2, ...this.state[name].shape];
+      return { names: [name, `${name}_reverse`], buffer: this.buffers[key], shape, size: 2 * this.state[name].data.length };
+    };
+    return [
+      single('img_enc.fc.weight', 'fcWeight'), single('img_enc.fc.bias', 'fcBias'), single(embedKey(this.config.textEncoder), 'embed'),
+      pair('weight_ih_l0'), pair('weight_hh_l0'), pair('bias_ih_l0'), pair('bias_hh_l0'),
+    ];
+  }
+
+  /** Reads the current weights back from the GPU into `state` (after training steps). */
+  async syncState(): Promise<StateDict> {
+    this.check('syncState');
+    for (const p of this.parameters()) {
+      const data = await this.ctx.scoped('syncState', () => this.ctx.readFloat32(p.buffer, 0, p.size));
+      const half = p.size / p.names.length;
+      p.names.forEach((name, i) => { this.state[name] = { shape: this.state[name].shape, data: data.slice(i * half, (i + 1) * half) }; });
+    }
+    return this.state;
   }
 
   private check(what: string): void {

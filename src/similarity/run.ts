@@ -56,16 +56,8 @@ export async function runSimilarity(
   const opts = resolveOptions(options);
   const dims = checkInputs(images, captions);
   const targetOffset = target ? checkOutput(target, dims.N, dims.M) : 0;
-  const config = chooseScoreConfig(dims.R, dims.L, ctx.limits.maxComputeWorkgroupStorageSize);
-  const chunks = planChunks(ctx, dims, opts);
-  const { N, R, D, M, L } = dims;
-
-  const needsWordGram = opts.method !== 'naaf' || opts.intra;
-  const [gramPipe, wordPipe, scorePipe] = await Promise.all([
-    regionGramPipeline(ctx, R),
-    wordGramPipeline(ctx, opts.method === 'naaf'),
-    scorePipeline(ctx, opts.method, config, { intra: opts.intra, lse: opts.lse }),
-  ]);
+  chooseScoreConfig(dims.R, dims.L, ctx.limits.maxComputeWorkgroupStorageSize);
+  planChunks(ctx, dims, opts); // rejects sizes that cannot fit before any GPU work
 
   return ctx.scoped(what, async () => {
     const transient: GPUBuffer[] = [];
@@ -75,47 +67,70 @@ export async function runSimilarity(
       const imageOffset = 'data' in images ? 0 : images.offset ?? 0;
       const captionBuffer = 'data' in captions ? own(ctx.upload(captions.data, 'captions')) : captions.buffer;
       const captionOffset = 'data' in captions ? 0 : captions.offset ?? 0;
-      const lengths = own(ctx.upload(dims.lengths, 'lengths'));
       const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC;
-      const result = target ? target.buffer : own(ctx.pool.acquire(N * M * 4, storage, 'similarity result'));
-      const regionGram = own(ctx.pool.acquire(chunks.imagesPerChunk * R * R * 4, GPUBufferUsage.STORAGE, 'region gram'));
-      const wordGram = own(ctx.pool.acquire(needsWordGram ? chunks.captionsPerChunk * L * L * 4 : 4, GPUBufferUsage.STORAGE, 'word gram'));
-
+      const result = target ? target.buffer : own(ctx.pool.acquire(dims.N * dims.M * 4, storage, 'similarity result'));
       const encoder = ctx.createEncoder(what);
-      const pass = encoder.beginComputePass({ label: what });
-      for (let m0 = 0; m0 < M; m0 += chunks.captionsPerChunk) {
-        const numCaptions = Math.min(chunks.captionsPerChunk, M - m0);
-        const capWindow = window(ctx, captionBuffer, captionOffset, m0 * L * D, numCaptions * L * D);
-        if (needsWordGram) {
-          encodeWordGram(ctx, pass, wordPipe, {
-            captions: capWindow.binding, captionBase: capWindow.base, captionChunkStart: m0, numCaptions,
-            maxWords: L, dim: D, lengths, lambdaIntra: opts.lambdaIntra, wordGram,
-          }, transient);
-        }
-        const tileList = packCaptionTiles(dims.lengths, m0, numCaptions, config.ROWS, config.CAPS);
-        const tiles = own(ctx.upload(tileList, 'caption tiles'));
-        for (let n0 = 0; n0 < N; n0 += chunks.imagesPerChunk) {
-          const numImages = Math.min(chunks.imagesPerChunk, N - n0);
-          const imgWindow = window(ctx, imageBuffer, imageOffset, n0 * R * D, numImages * R * D);
-          encodeRegionGram(ctx, pass, gramPipe, { images: imgWindow.binding, imageBase: imgWindow.base, numImages, dim: D, gram: regionGram }, transient);
-          const outWindow = window(ctx, result, targetOffset, n0 * M, numImages * M);
-          encodeScore(ctx, pass, scorePipe, {
-            images: imgWindow.binding, imageBase: imgWindow.base, numImages,
-            captions: capWindow.binding, captionBase: capWindow.base, captionChunkStart: m0,
-            tiles, numTiles: tileList.length / 2, lengths, regionGram, wordGram,
-            out: outWindow.binding, outBase: outWindow.base, outStride: M,
-            dim: D, maxWords: L, threshold: opts.threshold, lambdaSoftmax: opts.lambdaSoftmax, lambdaLse: opts.lambdaLse,
-          }, transient);
-        }
-      }
-      pass.end();
+      await encodeSimilarity(ctx, encoder, { imageBuffer, imageOffset, captionBuffer, captionOffset }, dims, opts, { buffer: result, offset: targetOffset }, transient);
       if (target) {
         ctx.submit(encoder);
         return undefined;
       }
-      return await ctx.readFloat32(result, 0, N * M, encoder);
+      return await ctx.readFloat32(result, 0, dims.N * dims.M, encoder);
     } finally {
       for (const buffer of transient) ctx.pool.release(buffer);
     }
   });
+}
+
+export interface SimilaritySources {
+  imageBuffer: GPUBuffer; imageOffset: number; // bytes
+  captionBuffer: GPUBuffer; captionOffset: number;
+}
+
+/**
+ * Encodes a whole similarity computation (at most three dispatches per chunk pair, one compute
+ * pass) into `encoder`, writing the N x M result at `out.offset` bytes of `out.buffer`.
+ */
+export async function encodeSimilarity(ctx: GpuContext, encoder: GPUCommandEncoder, src: SimilaritySources, dims: CheckedInputs,
+  opts: ResolvedOptions, out: { buffer: GPUBuffer; offset: number }, transient: GPUBuffer[]): Promise<void> {
+  const { N, R, D, M, L } = dims;
+  const config = chooseScoreConfig(R, L, ctx.limits.maxComputeWorkgroupStorageSize);
+  const chunks = planChunks(ctx, dims, opts);
+  const needsWordGram = opts.method !== 'naaf' || opts.intra;
+  const [gramPipe, wordPipe, scorePipe] = await Promise.all([
+    regionGramPipeline(ctx, R),
+    wordGramPipeline(ctx, opts.method === 'naaf'),
+    scorePipeline(ctx, opts.method, config, { intra: opts.intra, lse: opts.lse }),
+  ]);
+  const own = (buffer: GPUBuffer) => (transient.push(buffer), buffer);
+  const lengths = own(ctx.upload(dims.lengths, 'lengths'));
+  const regionGram = own(ctx.pool.acquire(chunks.imagesPerChunk * R * R * 4, GPUBufferUsage.STORAGE, 'region gram'));
+  const wordGram = own(ctx.pool.acquire(needsWordGram ? chunks.captionsPerChunk * L * L * 4 : 4, GPUBufferUsage.STORAGE, 'word gram'));
+  const pass = encoder.beginComputePass({ label: 'similarity' });
+  for (let m0 = 0; m0 < M; m0 += chunks.captionsPerChunk) {
+    const numCaptions = Math.min(chunks.captionsPerChunk, M - m0);
+    const capWindow = window(ctx, src.captionBuffer, src.captionOffset, m0 * L * D, numCaptions * L * D);
+    if (needsWordGram) {
+      encodeWordGram(ctx, pass, wordPipe, {
+        captions: capWindow.binding, captionBase: capWindow.base, captionChunkStart: m0, numCaptions,
+        maxWords: L, dim: D, lengths, lambdaIntra: opts.lambdaIntra, wordGram,
+      }, transient);
+    }
+    const tileList = packCaptionTiles(dims.lengths, m0, numCaptions, config.ROWS, config.CAPS);
+    const tiles = own(ctx.upload(tileList, 'caption tiles'));
+    for (let n0 = 0; n0 < N; n0 += chunks.imagesPerChunk) {
+      const numImages = Math.min(chunks.imagesPerChunk, N - n0);
+      const imgWindow = window(ctx, src.imageBuffer, src.imageOffset, n0 * R * D, numImages * R * D);
+      encodeRegionGram(ctx, pass, gramPipe, { images: imgWindow.binding, imageBase: imgWindow.base, numImages, dim: D, gram: regionGram }, transient);
+      const outWindow = window(ctx, out.buffer, out.offset, n0 * M, numImages * M);
+      encodeScore(ctx, pass, scorePipe, {
+        images: imgWindow.binding, imageBase: imgWindow.base, numImages,
+        captions: capWindow.binding, captionBase: capWindow.base, captionChunkStart: m0,
+        tiles, numTiles: tileList.length / 2, lengths, regionGram, wordGram,
+        out: outWindow.binding, outBase: outWindow.base, outStride: M,
+        dim: D, maxWords: L, threshold: opts.threshold, lambdaSoftmax: opts.lambdaSoftmax, lambdaLse: opts.lambdaLse,
+      }, transient);
+    }
+  }
+  pass.end();
 }
