@@ -1,0 +1,70 @@
+// NAAF training-path score (spec 3.2) of ONE caption against every image of the batch, for the
+// Discriminative Mismatch Mining loop: the threshold is read from the DMM state buffer (it may
+// change after every caption, written by kernels/dmm_update.wgsl), the negative mask is the
+// word's own [row_max < 0] (no intra-text propagation), and the raw per-word max cosine
+// max_r s_wr of every image is left in `wordMax` for the update.
+// Needs common/score_tile.wgsl (its constants; CAPS = 1: the tile is the current caption).
+// Dispatch (1, B): workgroup y scores image y. The launcher (src/ops/naafTrain.ts) sets
+// params.capChunkStart = i and params.capBase = i * L * D, so the result lands in
+// out[n * outStride + i] with outStride = B.
+
+@group(0) @binding(8) var<storage, read> dmmState: array<f32>;      // [thres, thresSafe, meanPos, stdPos, meanNeg, stdNeg]
+@group(0) @binding(9) var<storage, read_write> wordMax: array<f32>; // [B, L]: max_r s_wr of this caption, per image
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group: vec3u) {
+  // score_tile.wgsl declares the intra-text weights at binding 6; referencing them keeps the
+  // auto layout's bindings numbered 0..9 although the training mask never reads them.
+  _ = &wordGram;
+  let nLocal = group.y;
+  let tile = layoutTile(tid, group.x);
+  computeSims(tid, tile, nLocal);
+  let t = dmmState[0];
+  let lambda = params.lambdaSoftmax;
+
+  // Phase 1: per row, the raw and thresholded row max and the attended-feature cosine pos_f
+  // (as in naaf_score.wgsl: exp shifted by the row max, the 1e-8 shifted the same way).
+  for (var row = tid; row < tileShape.y; row += WG) {
+    var sMax = sAt(row, 0u);
+    for (var r = 1u; r < R; r++) { sMax = max(sMax, sAt(row, r)); }
+    var weights: array<f32, R>;
+    var total = 0.0;
+    var numerator = 0.0;
+    for (var r = 0u; r < R; r++) {
+      let s = sAt(row, r);
+      var e = 0.0;
+      if (s - t > 0.0) { e = exp(lambda * (s - sMax)); }
+      weights[r] = e;
+      total += e;
+      numerator += e * s;
+    }
+    var posF = 0.0;
+    if (total > 0.0) {
+      let denominator = total + EPS * exp(-lambda * (sMax - t));
+      let contextNorm = sqrt(regionQuadratic(nLocal, &weights)) / denominator;
+      posF = (numerator / denominator) / max(contextNorm, EPS);
+    }
+    rowA[row] = sMax - t;
+    rowB[row] = posF;
+    wordMax[nLocal * params.maxWords + rowWord[row]] = sMax;
+  }
+  regionNormsOverWords(tid);
+  workgroupBarrier();
+
+  // Phase 2: per row, the relevance-weighted score pos_r and the negative term, masked by the
+  // word's own thresholded max.
+  for (var row = tid; row < tileShape.y; row += WG) {
+    var relevance: array<f32, R>;
+    let posR = relevanceWeights(row, lambda, &relevance);
+    let rowMax = rowA[row];
+    rowB[row] = rowB[row] + posR + select(0.0, rowMax, rowMax < 0.0);
+  }
+  workgroupBarrier();
+
+  // Phase 3: the score is the mean over the caption's words.
+  for (var c = tid; c < tileShape.x; c += WG) {
+    var sum = 0.0;
+    for (var w = 0u; w < capLen[c]; w++) { sum += rowB[capStart[c] + w]; }
+    out[outIndex(nLocal, tile, c)] = sum / f32(capLen[c]);
+  }
+}
