@@ -4,6 +4,10 @@ import { loadModelWeights } from './model/load.js';
 import { NaafModel } from './model/model.js';
 import { ModelConfig, StateDict, checkStateDict } from './model/weights.js';
 import { runSimilarity } from './similarity/run.js';
+import { DmmState, NaafTrainOptions, NaafTrainResult, TrainCaptionInput, TrainImageInput, naafTrainingSimilarity } from './ops/naafTrain.js';
+import { Trainer } from './train/trainer.js';
+import { TrainingProgress, resumeTraining } from './train/checkpoint.js';
+import type { TrainerOptions } from './train/options.js';
 import type { CaptionInput, ImageInput, OutputTarget, SimilarityOptions } from './types.js';
 
 export type EngineOptions = GpuContextOptions;
@@ -55,6 +59,26 @@ export class NaafEngine {
     this.ctx.checkUsable('createModel');
     const copy = { ...state };
     return new NaafModel(this.ctx, checkStateDict(copy, config, 'createModel'), copy, null, {});
+  }
+
+  /**
+   * NAAF's training-path similarity of a batch (caption i pairs with image i) with mismatch
+   * mining between captions (spec 3.2-3.3): sims [B*B] image-major, and the state after it.
+   */
+  async naafTrainingSimilarity(images: TrainImageInput, captions: TrainCaptionInput, state: DmmState, options?: NaafTrainOptions): Promise<NaafTrainResult> {
+    return naafTrainingSimilarity(this.ctx, images, captions, state, options);
+  }
+
+  /** A trainer that updates `model` in place (its GPU weights). */
+  async createTrainer(model: NaafModel, options: TrainerOptions = {}): Promise<Trainer> {
+    this.ctx.checkUsable('createTrainer');
+    return new Trainer(this.ctx, model, options);
+  }
+
+  /** A trainer and its model restored exactly from a training checkpoint (trainer.save / naaf train). */
+  async resumeTrainer(path: string): Promise<{ trainer: Trainer; progress: TrainingProgress }> {
+    this.ctx.checkUsable('resumeTrainer');
+    return resumeTraining(this.ctx, path);
   }
 
   stats(): EngineStats {

@@ -16,3 +16,7 @@ export { Vocabulary } from './data/vocab.js';
 export { NpyReader, encodeNpy, parseNpy } from './io/npy.js';
 export { readSafetensors, writeSafetensors } from './io/safetensors.js';
 export { loadTorchCheckpoint } from './io/torch.js';
+export { Trainer } from './train/trainer.js';
+export type { GradientResult, StepResult, TrainBatchInput } from './train/trainer.js';
+export type { TrainerOptions } from './train/options.js';
+export type { DmmState, NaafTrainOptions, NaafTrainResult } from './ops/naafTrain.js';

@@ -1,12 +1,16 @@
 // The `naaf` command line.
 import { CONVERT_USAGE, runConvert } from './convert.js';
 import { EVAL_USAGE, runEval } from './eval.js';
+import { SCENES_USAGE, runScenes } from './scenes.js';
+import { TRAIN_USAGE, runTrain } from './train.js';
 
 const USAGE = `usage:
   ${EVAL_USAGE}
-  ${CONVERT_USAGE}`;
+  ${CONVERT_USAGE}
+  ${TRAIN_USAGE}
+  ${SCENES_USAGE}`;
 
-const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = { eval: runEval, convert: runConvert };
+const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = { eval: runEval, convert: runConvert, train: runTrain, scenes: runScenes };
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;

@@ -3,7 +3,7 @@
 // configuration (sizes, threshold) and the checkpoint's mismatch-threshold state.
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import { loadTorchCheckpoint } from '../io/torch.js';
-import { ModelConfig, StateDict, ThresholdState, checkStateDict } from './weights.js';
+import { ModelConfig, StateDict, Tensor, ThresholdState, checkStateDict } from './weights.js';
 
 export interface LoadedModel {
   state: StateDict;
@@ -11,7 +11,12 @@ export interface LoadedModel {
   thresholdState: ThresholdState | null;
   /** epoch, Eiters, best_rsum where the file has them. */
   info: Record<string, number>;
+  /** A training checkpoint's extra tensors (optimizer moments) and trainer metadata. */
+  training?: { tensors: Record<string, Tensor>; metadata: unknown };
 }
+
+/** Tensor-name prefix of the optimizer state in training checkpoints. */
+export const OPTIMIZER_PREFIX = 'optimizer.';
 
 export async function readSource(source: string | Uint8Array, what: string): Promise<{ bytes: Uint8Array; name: string }> {
   if (source instanceof Uint8Array) return { bytes: source, name: 'the given bytes' };
@@ -81,18 +86,30 @@ export async function loadModelWeights(source: string | Uint8Array): Promise<Loa
       throw new Error(`${where}: metadata ${key} is not JSON: ${metadata[key].slice(0, 80)}`);
     }
   };
-  const state: StateDict = { ...tensors };
+  const state: StateDict = {};
+  const optimizer: Record<string, Tensor> = {};
+  for (const [key, tensor] of Object.entries(tensors)) {
+    if (key.startsWith(OPTIMIZER_PREFIX)) optimizer[key] = tensor;
+    else state[key] = tensor;
+  }
   const config = checkStateDict(state, (parseJson('naaf.config') ?? {}) as Partial<ModelConfig>, where);
-  return { state, config, thresholdState: (parseJson('naaf.threshold_state') ?? null) as ThresholdState | null, info: (parseJson('naaf.info') ?? {}) as Record<string, number> };
+  const trainer = parseJson('naaf.trainer');
+  return {
+    state, config,
+    thresholdState: (parseJson('naaf.threshold_state') ?? null) as ThresholdState | null,
+    info: (parseJson('naaf.info') ?? {}) as Record<string, number>,
+    ...(trainer !== undefined ? { training: { tensors: optimizer, metadata: trainer } } : {}),
+  };
 }
 
 /** A .safetensors file holding the weights, with the config, threshold state and info as metadata. */
 export function encodeSafetensorsModel(model: LoadedModel): Uint8Array {
-  return writeSafetensors(model.state, {
+  return writeSafetensors({ ...model.state, ...(model.training?.tensors ?? {}) }, {
     format: 'pt',
     'naaf.config': JSON.stringify(model.config),
     'naaf.threshold_state': JSON.stringify(model.thresholdState),
     'naaf.info': JSON.stringify(model.info),
+    ...(model.training ? { 'naaf.trainer': JSON.stringify(model.training.metadata) } : {}),
   });
 }
 

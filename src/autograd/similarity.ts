@@ -1,0 +1,51 @@
+// The training-path similarity as a tape op: NAAF (spec 3.2, with mismatch mining between
+// captions, spec 3.3) or SCAN t2i / i2t, forward by the fused score kernels, backward by the
+// fused backward kernels that recompute word-region similarities per tile.
+import { encodeNaafTrainingSimilarity, type DmmState } from '../ops/naafTrain.js';
+import { encodeScoreBackward } from '../ops/scoreBackward.js';
+import { encodeSimilarity } from '../similarity/run.js';
+import { resolveOptions } from '../similarity/validate.js';
+import type { ResolvedTrainerOptions } from '../train/options.js';
+import { Tape, Variable } from './tape.js';
+
+export interface PairDims {
+  B: number; R: number; L: number; D: number;
+  lengths: Int32Array; // [B]
+}
+
+/**
+ * sims [B, B] (rows images, columns captions; caption i pairs with image i) of region
+ * embeddings [B*R, D] and word embeddings [B*L, D]. For NAAF also the mining state after the
+ * batch (a GPU buffer of 6 floats, DmmState order).
+ */
+export async function trainingSimilarity(tape: Tape, images: Variable, captions: Variable, dims: PairDims,
+  options: ResolvedTrainerOptions, state: DmmState): Promise<{ sims: Variable; state: GPUBuffer | null }> {
+  const { B, R, L, D, lengths } = dims;
+  const { ctx } = tape;
+  tape.use(images, 'similarity');
+  tape.use(captions, 'similarity');
+  let sims: Variable;
+  let stateAfter: GPUBuffer | null = null;
+  let thresholds: GPUBuffer | undefined;
+  if (options.method === 'naaf') {
+    const out = await encodeNaafTrainingSimilarity(ctx, tape.encoder, { images: images.data, captions: captions.data, lengths, B, R, L, D },
+      state, { alpha: options.alpha, lambdaSoftmax: options.lambdaSoftmax }, tape.transient);
+    sims = new Variable(out.sims, [B, B], 'naaf training sims');
+    stateAfter = out.state;
+    thresholds = out.thresholdsUsed;
+  } else {
+    sims = tape.variable([B, B], `${options.method} sims`);
+    const resolved = resolveOptions({ method: options.method, lambdaSoftmax: options.lambdaSoftmax, aggregation: options.aggregation, lambdaLse: options.lambdaLse });
+    await encodeSimilarity(ctx, tape.encoder, { imageBuffer: images.data, imageOffset: 0, captionBuffer: captions.data, captionOffset: 0 },
+      { N: B, R, D, M: B, L, lengths: Uint32Array.from(lengths) }, resolved, { buffer: sims.data, offset: 0 }, tape.transient);
+  }
+  tape.record('similarity', async (encoder) => {
+    await encodeScoreBackward(ctx, encoder, {
+      method: options.method === 'naaf' ? 'naaf-train' : options.method,
+      N: B, R, M: B, L, D, images: images.data, captions: captions.data, lengths, thresholds,
+      lambdaSoftmax: options.lambdaSoftmax, lse: options.aggregation === 'lse', lambdaLse: options.lambdaLse,
+      gradScores: tape.gradOf(sims), gradImages: tape.gradOf(images), gradCaptions: tape.gradOf(captions),
+    }, tape.transient);
+  });
+  return { sims, state: stateAfter };
+}

@@ -1,0 +1,49 @@
+// Trainer options, their defaults (NAAF's train.py, or SCAN's for the baselines), validation,
+// and the learning-rate schedule lr * 0.1^(epoch // lrUpdate).
+
+export type TrainMethod = 'naaf' | 'scan-t2i' | 'scan-i2t';
+
+export interface TrainerOptions {
+  method?: TrainMethod;
+  learningRate?: number; // 5e-4 (NAAF), 2e-4 (SCAN)
+  margin?: number; // 0.2
+  gradClip?: number | null; // 2 (total L2 norm); null: no clipping
+  lrUpdate?: number; // 10 (NAAF README), epochs per tenfold decay
+  alpha?: number; // 2: NAAF's mismatch penalty
+  lambdaSoftmax?: number; // 20 NAAF, 9 SCAN t2i, 4 SCAN i2t
+  aggregation?: 'lse' | 'mean'; // SCAN
+  lambdaLse?: number; // 6 t2i, 5 i2t
+  maxViolation?: boolean; // true: hardest negatives
+}
+
+export type ResolvedTrainerOptions = Required<Omit<TrainerOptions, 'gradClip'>> & { gradClip: number | null };
+
+export function resolveTrainerOptions(options: TrainerOptions = {}): ResolvedTrainerOptions {
+  const method = options.method ?? 'naaf';
+  if (!['naaf', 'scan-t2i', 'scan-i2t'].includes(method)) throw new Error(`createTrainer: options.method must be 'naaf', 'scan-t2i' or 'scan-i2t', got ${JSON.stringify(method)}`);
+  const positive = (name: keyof TrainerOptions, fallback: number): number => {
+    const value = options[name] ?? fallback;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new Error(`createTrainer: options.${name} must be a finite number > 0, got ${String(value)}`);
+    return value;
+  };
+  const aggregation = options.aggregation ?? 'lse';
+  if (aggregation !== 'lse' && aggregation !== 'mean') throw new Error(`createTrainer: options.aggregation must be 'lse' or 'mean', got ${JSON.stringify(aggregation)}`);
+  const lrUpdate = positive('lrUpdate', 10);
+  if (!Number.isInteger(lrUpdate)) throw new Error(`createTrainer: options.lrUpdate must be an integer, got ${lrUpdate}`);
+  return {
+    method,
+    learningRate: positive('learningRate', method === 'naaf' ? 5e-4 : 2e-4),
+    margin: positive('margin', 0.2),
+    gradClip: options.gradClip === null ? null : positive('gradClip', 2),
+    lrUpdate,
+    alpha: positive('alpha', 2),
+    lambdaSoftmax: positive('lambdaSoftmax', method === 'naaf' ? 20 : method === 'scan-t2i' ? 9 : 4),
+    aggregation,
+    lambdaLse: positive('lambdaLse', method === 'scan-i2t' ? 5 : 6),
+    maxViolation: options.maxViolation ?? true,
+  };
+}
+
+export function learningRateAt(options: ResolvedTrainerOptions, epoch: number): number {
+  return options.learningRate * 0.1 ** Math.floor(epoch / options.lrUpdate);
+}
