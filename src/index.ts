@@ -20,3 +20,6 @@ export { Trainer } from './train/trainer.js';
 export type { GradientResult, StepResult, TrainBatchInput } from './train/trainer.js';
 export type { TrainerOptions } from './train/options.js';
 export type { DmmState, NaafTrainOptions, NaafTrainResult } from './ops/naafTrain.js';
+export { initialState } from './train/init.js';
+export { runTraining } from './train/loop.js';
+export type { TrainRunOptions, TrainRunResult } from './train/loop.js';

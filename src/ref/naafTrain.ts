@@ -102,35 +102,3 @@ export function naafTrainingSimilarityRef(batch: RefBatch, state: DmmState, opti
   }
   return { sims, state: opt, thresholdsUsed, negativeImage };
 }
-
-/**
- * The contrastive loss of spec 3.4 on sims[n * B + i] (rows images, columns captions, the
- * diagonal positive): cost_s[i,j] = [m + S_ij - S_ii]_+, cost_im[i,j] = [m + S_ij - S_jj]_+,
- * diagonals zeroed; maxViolation sums each row's max of cost_s and each column's max of
- * cost_im, otherwise everything.
- */
-export function tripletLossRef(sims: ArrayLike<number>, B: number, margin = 0.2, maxViolation = true): number {
-  if (!Number.isInteger(B) || B < 1 || sims.length !== B * B) {
-    throw new Error(`tripletLossRef: sims must hold B * B values for an integer B >= 1, got B = ${B} and ${sims.length} values`);
-  }
-  const S = (row: number, col: number) => sims[row * B + col];
-  let total = 0;
-  const colMax = new Float64Array(B);
-  for (let i = 0; i < B; i++) {
-    let rowMax = 0;
-    for (let j = 0; j < B; j++) {
-      if (i === j) continue;
-      const costS = Math.max(0, margin + S(i, j) - S(i, i));
-      const costIm = Math.max(0, margin + S(i, j) - S(j, j));
-      if (maxViolation) {
-        rowMax = Math.max(rowMax, costS);
-        colMax[j] = Math.max(colMax[j], costIm);
-      } else {
-        total += costS + costIm;
-      }
-    }
-    total += rowMax;
-  }
-  if (maxViolation) for (const v of colMax) total += v;
-  return total;
-}

@@ -45,6 +45,9 @@ export function embeddingBackwardRef(ids: Vec, include: (p: number) => boolean, 
  * maxima (first maximum on ties), else all costs. Returns the loss and dLoss/dS.
  */
 export function tripletLossRef(sims: Vec, B: number, margin = 0.2, maxViolation = true): { loss: number; grad: Float64Array } {
+  if (!Number.isInteger(B) || B < 1 || sims.length !== B * B) {
+    throw new Error(`tripletLossRef: sims must hold B * B values for an integer B >= 1, got B = ${B} and ${sims.length} values`);
+  }
   const grad = new Float64Array(B * B);
   const costS = (i: number, j: number) => (i === j ? 0 : Math.max(0, margin + sims[i * B + j] - sims[i * B + i]));
   const costIm = (i: number, j: number) => (i === j ? 0 : Math.max(0, margin + sims[i * B + j] - sims[j * B + j]));

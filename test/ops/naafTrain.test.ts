@@ -6,7 +6,10 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/gpu/context.js';
 import { DMM_STATE_KEYS, DmmState, NaafTrainOptions, encodeNaafTrainingSimilarity, naafTrainingSimilarity } from '../../src/ops/naafTrain.js';
-import { naafTrainingSimilarityRef, tripletLossRef } from '../../src/ref/naafTrain.js';
+import { naafTrainingSimilarityRef } from '../../src/ref/naafTrain.js';
+import { tripletLossRef as tripletLossAndGradRef } from '../../src/ref/train.js';
+
+const tripletLossRef = (sims: ArrayLike<number>, B: number, margin?: number, maxViolation?: boolean) => tripletLossAndGradRef(sims, B, margin, maxViolation).loss;
 import { maxAbsDiff } from '../fixtures.js';
 import { sharedEngine } from '../gpu.js';
 import { RandomBatch, randomBatch, randomLengths, rng } from '../random.js';

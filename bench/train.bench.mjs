@@ -1,0 +1,64 @@
+// Training steps per second (forward, backward, clipping, Adam) for NAAF and SCAN t2i, built on
+// `benchmark`. Full sizes (batch 128, 2048-d regions, 1024-d embeddings, 300-d words, 8481 words)
+// with --full; small ones (lavapipe) by default.
+// Usage: node bench/train.bench.mjs [--full] [--record]
+import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
+import Benchmark from 'benchmark';
+import { NaafEngine, initialState } from '../dist/index.js';
+import { captionLengths, rng } from './shapes.mjs';
+
+process.env.XDG_RUNTIME_DIR ??= '/tmp';
+const args = process.argv.slice(2);
+const full = args.includes('--full');
+const shape = full
+  ? { B: 128, R: 36, imgDim: 2048, embedSize: 1024, wordDim: 300, vocabSize: 8481 }
+  : { B: 32, R: 12, imgDim: 128, embedSize: 128, wordDim: 64, vocabSize: 500 };
+
+const engine = await NaafEngine.create();
+const next = rng(5);
+const lengths = captionLengths(shape.B, 9);
+const L = Math.max(...lengths);
+const batch = {
+  regionFeats: { data: Float32Array.from({ length: shape.B * shape.R * shape.imgDim }, () => next() * 2), shape: [shape.B, shape.R, shape.imgDim] },
+  tokenIds: { ids: Int32Array.from({ length: shape.B * L }, () => 4 + Math.floor(next() * (shape.vocabSize - 4))), shape: [shape.B, L], lengths },
+};
+const words = lengths.reduce((a, b) => a + b, 0);
+// Word-region products of the similarity: forward once, backward recomputes and forms dU, dV.
+const simFlop = 2 * words * shape.B * shape.R * shape.embedSize * 4;
+const fcFlop = 2 * shape.B * shape.R * shape.imgDim * shape.embedSize * 2;
+
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const h = s.length >> 1; return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2; };
+const rows = [];
+for (const method of ['naaf', 'scan-t2i']) {
+  const config = { imgDim: shape.imgDim, embedSize: shape.embedSize, wordDim: shape.wordDim, vocabSize: shape.vocabSize, textEncoder: 'basic', threshold: 0, lambdaSoftmax: 20 };
+  const model = engine.createModel(initialState(config, 1), config);
+  const trainer = await engine.createTrainer(model, { method });
+  await trainer.step(batch); // compile and warm up
+  const samples = await new Promise((resolve, reject) => {
+    new Benchmark(method, {
+      defer: true, minSamples: 5, maxTime: full ? 10 : 4, initCount: 1,
+      fn: (deferred) => trainer.step(batch).then(() => deferred.resolve(), reject),
+      onComplete() { resolve(this.stats.sample.map((s) => s * 1000)); },
+      onError(e) { reject(e.target.error); },
+    }).run({ async: true });
+  });
+  rows.push({ method, ms: median(samples), n: samples.length });
+  trainer.destroy();
+  model.destroy();
+}
+const info = engine.info;
+const lines = [
+  `device: ${info.description || info.device || info.vendor} (${info.runtime}); dawn flags: ${info.dawnFlags.join(' ') || '(none)'}`,
+  `training step shape: batch ${shape.B}, R ${shape.R}, imgDim ${shape.imgDim}, embed ${shape.embedSize}, wordDim ${shape.wordDim}, vocab ${shape.vocabSize}, L ${L} (mean ${(words / shape.B).toFixed(1)} words)`,
+  '',
+  '| method | median step ms | steps/s | samples/s | GFLOP/s (FC + similarity products) | time / SCAN t2i |',
+  '|---|---|---|---|---|---|',
+  ...rows.map((r) => `| ${r.method} | ${r.ms.toFixed(1)} | ${(1000 / r.ms).toFixed(2)} | ${((shape.B * 1000) / r.ms).toFixed(0)} | ${((simFlop + fcFlop) / (r.ms / 1000) / 1e9).toFixed(2)} | ${(r.ms / rows[1]?.ms || 1).toFixed(2)} |`),
+];
+console.log(lines.join('\n'));
+if (args.includes('--record')) {
+  const path = new URL('./RESULTS.md', import.meta.url);
+  if (!existsSync(path)) writeFileSync(path, '# Benchmark results\n');
+  appendFileSync(path, `\n## ${new Date().toISOString().slice(0, 10)} training${full ? ' (full sizes)' : ''}\n\n${lines.join('\n')}\n`);
+}
+engine.destroy();
