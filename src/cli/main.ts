@@ -1,6 +1,7 @@
 // The `naaf` command line.
 import { CONVERT_USAGE, runConvert } from './convert.js';
 import { EVAL_USAGE, runEval } from './eval.js';
+import { DEMO_USAGE, runDemoCommand } from './demo.js';
 import { SCENES_USAGE, runScenes } from './scenes.js';
 import { TRAIN_USAGE, runTrain } from './train.js';
 
@@ -8,9 +9,10 @@ const USAGE = `usage:
   ${EVAL_USAGE}
   ${CONVERT_USAGE}
   ${TRAIN_USAGE}
-  ${SCENES_USAGE}`;
+  ${SCENES_USAGE}
+  ${DEMO_USAGE}`;
 
-const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = { eval: runEval, convert: runConvert, train: runTrain, scenes: runScenes };
+const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = { eval: runEval, convert: runConvert, train: runTrain, scenes: runScenes, demo: runDemoCommand };
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
