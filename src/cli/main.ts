@@ -22,6 +22,10 @@ async function main(argv: string[]): Promise<void> {
   }
   const run = COMMANDS[command];
   if (!run) throw new Error(`naaf: unknown command "${command}"\n${USAGE}`);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(USAGE);
+    return;
+  }
   await run(rest);
 }
 

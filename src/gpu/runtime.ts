@@ -5,7 +5,7 @@
 export const INSTALL_HINT =
   'On Debian/Ubuntu without a GPU, install Mesa\'s software Vulkan driver (lavapipe): ' +
   '`apt-get install -y mesa-vulkan-drivers libvulkan1` (on Debian bookworm take it from bookworm-backports: ' +
-  '`apt-get install -y -t bookworm-backports mesa-vulkan-drivers libvulkan1`, as .ci/install-vulkan.sh does); ' +
+  '`apt-get install -y -t bookworm-backports mesa-vulkan-drivers libvulkan1`, as .ci/install-system.sh does); ' +
   'with an NVIDIA/AMD GPU, install its Vulkan driver. Check with `vulkaninfo --summary`.';
 
 export interface Runtime {

@@ -1,0 +1,55 @@
+// The main job at toy sizes: dataset, both trainings, evaluation, the comparison table, and the
+// report opened in a real headless Chromium (table, charts and scene pictures render).
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { chromium } from 'playwright-core';
+import { expect, it } from 'vitest';
+import { runDemo } from '../../src/demo/run.js';
+import { sharedEngine } from '../gpu.js';
+
+const engine = await sharedEngine();
+const CHROMIUM = '/usr/bin/chromium';
+
+it('npm start at toy sizes: table, foil accuracy and a report that renders in Chromium', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'naaf-demo-'));
+  const lines: string[] = [];
+  const { results, table, reportPath } = await runDemo(engine, {
+    data: join(root, 'scenes'), runs: join(root, 'runs'), report: join(root, 'report'),
+    images: 40, regions: 6, imgDim: 16, seed: 1, epochs: 2, batchSize: 20, embedSize: 16, wordDim: 8, learningRate: 3e-3,
+    log: (line) => lines.push(line),
+  });
+  expect(results.map((r) => r.method)).toEqual(['NAAF', 'SCAN t2i']);
+  for (const r of results) {
+    expect(r.rsum).toBeGreaterThan(0);
+    expect(r.foilAccuracy).toBeGreaterThanOrEqual(0);
+    expect(r.foilAccuracy).toBeLessThanOrEqual(1);
+  }
+  expect(table.split('\n')).toHaveLength(4);
+  expect(lines.some((l) => /NAAF epoch 2\/2: loss [\d.]+, dev rsum/.test(l))).toBe(true);
+  expect(existsSync(reportPath)).toBe(true);
+
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's Chromium with \`apt-get update && apt-get install -y chromium\``);
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const errors: string[] = [];
+    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    await page.goto(pathToFileURL(reportPath).href);
+    expect(await page.locator('#comparison tbody tr').count()).toBe(2);
+    const charts = page.locator('svg.chart');
+    expect(await charts.count()).toBeGreaterThanOrEqual(4);
+    for (let i = 0; i < await charts.count(); i++) expect((await charts.nth(i).boundingBox())!.width).toBeGreaterThan(100);
+    const scenes = page.locator('.scene');
+    expect(await scenes.count()).toBeGreaterThanOrEqual(10);
+    const box = (await scenes.first().boundingBox())!;
+    expect(box.width * box.height).toBeGreaterThan(5000);
+    expect(await page.locator('#distributions').count()).toBe(1);
+    const shot = await page.screenshot({ path: join(root, 'report.png'), fullPage: true });
+    expect(shot.length).toBeGreaterThan(50_000);
+    expect(errors).toEqual([]);
+  } finally {
+    await browser.close();
+  }
+}, 300_000);
