@@ -39,6 +39,12 @@ describe('training loop', () => {
     expect(epochs[15].loss).toBeLessThan(epochs[0].loss * 0.75);
     expect(Math.max(...epochs.slice(12).map((e) => e.rsum))).toBeGreaterThan(epochs[0].rsum + 100);
     expect(existsSync(result.best)).toBe(true);
+    // The best checkpoint evaluates with naaf eval.
+    const { spawnSync } = await import('node:child_process');
+    const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+    const run = spawnSync(process.execPath, [cli, 'eval', '--data', data, '--split', 'dev', '--checkpoint', result.best, '--json'], { encoding: 'utf8' });
+    expect(run.status, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout).rsum).toBeCloseTo(Math.max(...epochs.map((e) => e.rsum)), 1);
   });
 
   it('stopping mid-epoch and resuming continues bit for bit', async () => {

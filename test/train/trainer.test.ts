@@ -122,6 +122,29 @@ describe('steps, saving and resuming', () => {
   });
 });
 
+describe('fine-tuning an original checkpoint', () => {
+  it('a model loaded from a .pth.tar trains, and its mining state starts from the checkpoint', async () => {
+    const { fileURLToPath } = await import('node:url');
+    const model = await engine.loadModel(fileURLToPath(new URL('../fixtures/checkpoints/naaf_basic_tiny.pth.tar', import.meta.url)));
+    const trainer = await engine.createTrainer(model, { method: 'naaf', learningRate: 1e-3 });
+    expect(trainer.state.thres).toBeCloseTo(0.4321, 6); // carried into caption 0 of the first batch
+    const next = rng(31);
+    const B = 4;
+    const lengths = [6, 5, 4, 3];
+    const batch = {
+      regionFeats: { data: Float32Array.from({ length: B * 36 * 64 }, () => next()), shape: [B, 36, 64] as const },
+      tokenIds: { ids: Int32Array.from({ length: B * 6 }, (_, i) => (i % 6 === 0 ? 1 : 4 + (i % 30))), shape: [B, 6] as const, lengths },
+    };
+    const before = (await model.syncState())['img_enc.fc.weight'].data.slice();
+    const { loss } = await trainer.step(batch);
+    expect(Number.isFinite(loss)).toBe(true);
+    const after = (await model.syncState())['img_enc.fc.weight'].data;
+    expect(after.some((v, i) => v !== before[i])).toBe(true);
+    trainer.destroy();
+    model.destroy();
+  });
+});
+
 describe('bad input', () => {
   it('batch of size 1, mismatched parts, NaN features, and a non-finite loss', async () => {
     const model = engine.createModel(initialState(config, 8), config);
