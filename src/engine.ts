@@ -4,6 +4,7 @@ import { loadModelWeights } from './model/load.js';
 import { NaafModel } from './model/model.js';
 import { ModelConfig, StateDict, checkStateDict } from './model/weights.js';
 import { runSimilarity } from './similarity/run.js';
+import { TopKOptions, TopKResult, topK } from './similarity/topk.js';
 import { DmmState, NaafTrainOptions, NaafTrainResult, TrainCaptionInput, TrainImageInput, naafTrainingSimilarity } from './ops/naafTrain.js';
 import { Trainer } from './train/trainer.js';
 import { TrainingProgress, resumeTraining } from './train/checkpoint.js';
@@ -37,6 +38,14 @@ export class NaafEngine {
   /** sims[n * M + m]: the score of image n with caption m, as float32. */
   async similarity(images: ImageInput, captions: CaptionInput, options: SimilarityOptions): Promise<Float32Array> {
     return (await runSimilarity(this.ctx, images, captions, options))!;
+  }
+
+  /**
+   * The k best candidates of every query, best first, without ever holding the N x M matrix:
+   * 't2i' ranks images for each caption, 'i2t' captions for each image.
+   */
+  async topK(images: ImageInput, captions: CaptionInput, options: SimilarityOptions & TopKOptions): Promise<TopKResult> {
+    return topK((i, c, o) => this.similarity(i, c, o), images, captions, options);
   }
 
   /** Like similarity(), but writes the N x M result into a caller's GPU buffer, with no readback. */

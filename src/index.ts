@@ -23,3 +23,4 @@ export type { DmmState, NaafTrainOptions, NaafTrainResult } from './ops/naafTrai
 export { initialState } from './train/init.js';
 export { runTraining } from './train/loop.js';
 export type { TrainRunOptions, TrainRunResult } from './train/loop.js';
+export type { TopKOptions, TopKResult } from './similarity/topk.js';
