@@ -3,13 +3,13 @@
 //
 // One workgroup scores one tile of whole captions (packed word rows, no padding) against one
 // image. Constants injected by the launcher (src/ops/score.ts):
-//   WG          threads per workgroup
-//   R           regions per image
-//   ROWS        word rows per caption tile (>= the longest caption)
-//   CAPS        captions per tile at most
-//   KC          depth of one staged chunk of the D loop
-//   PER_THREAD  ceil(ROWS * R / WG): similarity entries each thread accumulates
-//   SMEM_MAIN   max(ROWS * R, (ROWS + R) * KC): the staging chunks, then S, share it
+//   WG               threads per workgroup
+//   R, RQ            regions per image, and their quads ceil(R / 4)
+//   ROWS             word rows per caption tile (>= the longest caption, a multiple of 4)
+//   CAPS, CAPS_R     captions per tile at most, and CAPS * R
+//   KC               depth of one staged chunk of the D loop
+//   JOBS_PER_THREAD  4x4 (rows x regions) blocks of S each thread accumulates in registers
+//   S_SIZE           ROWS * R
 
 struct Params {
   imgBase: u32,       // element offset of the chunk's first image in `images`
@@ -38,7 +38,11 @@ struct Params {
 const EPS: f32 = 1e-8;
 const NO_CAPTION: u32 = 0xffffffffu;
 
-var<workgroup> tileS: array<f32, SMEM_MAIN>;  // staging during the product, then S [ROWS, R]
+var<workgroup> tileS: array<f32, S_SIZE>;    // S [ROWS, R]
+// Staged chunks of U and V, depth-major and packed by 4 rows / 4 regions, so each step of the
+// product reads one vec4 of rows and one of regions for 16 multiply-adds.
+var<workgroup> uStage: array<vec4<f32>, KC * ROWS / 4u>;  // [k][row quad]
+var<workgroup> vStage: array<vec4<f32>, KC * RQ>;         // [k][region quad]
 var<workgroup> capVals: array<f32, CAPS_R>;    // per (caption, region) values of the epilogue
 var<workgroup> rowA: array<f32, ROWS>;
 var<workgroup> rowB: array<f32, ROWS>;
@@ -83,48 +87,66 @@ fn layoutTile(tid: u32, tileIndex: u32) -> vec2u {
   return tile;
 }
 
-/** S[row, r] = u_row . v_r for image nLocal of the chunk, into tileS. */
+/** S[row, r] = u_row . v_r for image nLocal of the chunk, into tileS: 4x4 register blocks per thread. */
 fn computeSims(tid: u32, tile: vec2u, nLocal: u32) {
   let dim = params.dim;
   let imageOffset = params.imgBase + nLocal * R * dim;
-  var acc: array<f32, PER_THREAD>;
-  for (var i = 0u; i < PER_THREAD; i++) { acc[i] = 0.0; }
-  let vStage = ROWS * KC;
+  let rowQuads = ROWS / 4u;
+  let jobs = rowQuads * RQ;
+  var acc: array<vec4<f32>, 4u * JOBS_PER_THREAD>;
+  for (var i = 0u; i < 4u * JOBS_PER_THREAD; i++) { acc[i] = vec4<f32>(0.0); }
   for (var d0 = 0u; d0 < dim; d0 += KC) {
+    // Consecutive threads read consecutive d of one row (contiguous in global memory).
     for (var idx = tid; idx < ROWS * KC; idx += WG) {
       let row = idx / KC;
-      let d = d0 + idx % KC;
+      let k = idx % KC;
+      let d = d0 + k;
       var value = 0.0;
       let c = rowCap[row];
       if (c != NO_CAPTION && d < dim) {
         let capOffset = params.capBase + (tile.x + c) * params.maxWords * dim;
         value = captions[capOffset + rowWord[row] * dim + d];
       }
-      tileS[idx] = value;
+      uStage[k * rowQuads + row / 4u][row % 4u] = value;
     }
-    for (var idx = tid; idx < R * KC; idx += WG) {
+    for (var idx = tid; idx < RQ * 4u * KC; idx += WG) {
       let r = idx / KC;
-      let d = d0 + idx % KC;
+      let k = idx % KC;
+      let d = d0 + k;
       var value = 0.0;
-      if (d < dim) { value = images[imageOffset + r * dim + d]; }
-      tileS[vStage + idx] = value;
+      if (r < R && d < dim) { value = images[imageOffset + r * dim + d]; }
+      vStage[k * RQ + r / 4u][r % 4u] = value;
     }
     workgroupBarrier();
-    for (var i = 0u; i < PER_THREAD; i++) {
-      let e = tid + i * WG;
-      if (e < ROWS * R) {
-        let uBase = (e / R) * KC;
-        let vBase = vStage + (e % R) * KC;
-        var sum = acc[i];
-        for (var k = 0u; k < KC; k++) { sum += tileS[uBase + k] * tileS[vBase + k]; }
-        acc[i] = sum;
+    for (var j = 0u; j < JOBS_PER_THREAD; j++) {
+      let job = tid + j * WG;
+      if (job < jobs) {
+        let rq = job / RQ;
+        let cq = job % RQ;
+        for (var k = 0u; k < KC; k++) {
+          let a = uStage[k * rowQuads + rq];
+          let b = vStage[k * RQ + cq];
+          acc[4u * j] += a.x * b;
+          acc[4u * j + 1u] += a.y * b;
+          acc[4u * j + 2u] += a.z * b;
+          acc[4u * j + 3u] += a.w * b;
+        }
       }
     }
     workgroupBarrier();
   }
-  for (var i = 0u; i < PER_THREAD; i++) {
-    let e = tid + i * WG;
-    if (e < ROWS * R) { tileS[e] = acc[i]; }
+  for (var j = 0u; j < JOBS_PER_THREAD; j++) {
+    let job = tid + j * WG;
+    if (job < jobs) {
+      let rq = job / RQ;
+      let cq = job % RQ;
+      for (var i = 0u; i < 4u; i++) {
+        for (var q = 0u; q < 4u; q++) {
+          let r = cq * 4u + q;
+          if (r < R) { tileS[(rq * 4u + i) * R + r] = acc[4u * j + i][q]; }
+        }
+      }
+    }
   }
   workgroupBarrier();
 }

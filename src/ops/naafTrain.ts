@@ -8,7 +8,7 @@ import scoreTileWgsl from '../../kernels/common/score_tile.wgsl';
 import naafTrainScoreWgsl from '../../kernels/naaf_train_score.wgsl';
 import type { GpuContext } from '../gpu/context.js';
 import { encodeRegionGram, regionGramPipeline } from './gram.js';
-import { ScoreConfig, scoreSharedBytes } from './score.js';
+import { ScoreConfig, makeScoreConfig, scoreSharedBytes } from './score.js';
 
 /** The DMM state the original keeps on `opt` (thres, thres_safe, mean_pos, stnd_pos, mean_neg, stnd_neg). */
 export interface DmmState { thres: number; thresSafe: number; meanPos: number; stdPos: number; meanNeg: number; stdNeg: number }
@@ -34,7 +34,6 @@ export interface NaafTrainBuffers {
 }
 
 export const DMM_STATE_KEYS = ['thres', 'thresSafe', 'meanPos', 'stdPos', 'meanNeg', 'stdNeg'] as const;
-const SCORE_WG = 256;
 const DMM_WG = 256;
 const STATE_BYTES = DMM_STATE_KEYS.length * 4;
 
@@ -48,12 +47,8 @@ function describeValue(value: unknown): string {
 export function trainScoreConfig(regions: number, maxWords: number, sharedBytesLimit: number, what: string): ScoreConfig {
   const ROWS = Math.ceil(maxWords / 4) * 4;
   for (const KC of [16, 8, 4]) {
-    if (scoreSharedBytes({ R: regions, ROWS, CAPS: 1, KC }) <= sharedBytesLimit) {
-      return {
-        WG: SCORE_WG, R: regions, ROWS, CAPS: 1, KC, PER_THREAD: Math.ceil((ROWS * regions) / SCORE_WG),
-        SMEM_MAIN: Math.max(ROWS * regions, (ROWS + regions) * KC), CAPS_R: regions,
-      };
-    }
+    const shape = { R: regions, ROWS, CAPS: 1, KC };
+    if (scoreSharedBytes(shape) <= sharedBytesLimit) return makeScoreConfig(shape);
   }
   const needed = scoreSharedBytes({ R: regions, ROWS, CAPS: 1, KC: 4 });
   throw new Error(`${what}: regions R=${regions} with captions of up to L=${maxWords} words need ${needed} bytes of workgroup memory, ` +

@@ -9,15 +9,28 @@ import type { BufferBinding, GpuContext } from '../gpu/context.js';
 export type ScoreMethod = 'naaf' | 'scan-t2i' | 'scan-i2t';
 
 export interface ScoreConfig {
-  WG: number; R: number; ROWS: number; CAPS: number; KC: number;
-  PER_THREAD: number; SMEM_MAIN: number; CAPS_R: number;
+  WG: number; R: number; RQ: number; ROWS: number; CAPS: number; CAPS_R: number; KC: number;
+  JOBS_PER_THREAD: number; S_SIZE: number;
 }
 
-const WG = 256;
+export interface TileShape {
+  R: number; ROWS: number; CAPS: number; KC: number;
+}
 
-export function scoreSharedBytes(c: Omit<ScoreConfig, 'WG' | 'PER_THREAD' | 'SMEM_MAIN' | 'CAPS_R'>): number {
-  const main = Math.max(c.ROWS * c.R, (c.ROWS + c.R) * c.KC);
-  return 4 * (main + c.CAPS * c.R + 4 * c.ROWS + 2 * c.CAPS) + 16;
+export function scoreSharedBytes(c: TileShape): number {
+  const RQ = Math.ceil(c.R / 4);
+  return 4 * (c.ROWS * c.R + c.KC * (c.ROWS + 4 * RQ) + c.CAPS * c.R + 4 * c.ROWS + 2 * c.CAPS) + 16;
+}
+
+/**
+ * The kernel constants of a tile: one thread per 4x4 block of S (rows x regions) where
+ * possible, at least 64 and at most 256 threads.
+ */
+export function makeScoreConfig(t: TileShape): ScoreConfig {
+  const RQ = Math.ceil(t.R / 4);
+  const jobs = (t.ROWS / 4) * RQ;
+  const WG = Math.min(256, Math.max(64, Math.ceil(jobs / 32) * 32));
+  return { WG, R: t.R, RQ, ROWS: t.ROWS, CAPS: t.CAPS, CAPS_R: t.CAPS * t.R, KC: t.KC, JOBS_PER_THREAD: Math.ceil(jobs / WG), S_SIZE: t.ROWS * t.R };
 }
 
 /**
@@ -31,15 +44,8 @@ export function chooseScoreConfig(regions: number, maxWords: number, sharedBytes
   for (const ROWS of rowCandidates) {
     for (const CAPS of [32, 16, 8, 4, 2, 1].filter((c) => c <= ROWS)) {
       for (const KC of [16, 8, 4]) {
-        const needed = scoreSharedBytes({ R: regions, ROWS, CAPS, KC });
-        if (needed <= sharedBytesLimit) {
-          return {
-            WG, R: regions, ROWS, CAPS, KC,
-            PER_THREAD: Math.ceil((ROWS * regions) / WG),
-            SMEM_MAIN: Math.max(ROWS * regions, (ROWS + regions) * KC),
-            CAPS_R: CAPS * regions,
-          };
-        }
+        const shape = { R: regions, ROWS, CAPS, KC };
+        if (scoreSharedBytes(shape) <= sharedBytesLimit) return makeScoreConfig(shape);
       }
     }
   }
