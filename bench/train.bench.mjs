@@ -12,7 +12,7 @@ const args = process.argv.slice(2);
 const full = args.includes('--full');
 const shape = full
   ? { B: 128, R: 36, imgDim: 2048, embedSize: 1024, wordDim: 300, vocabSize: 8481 }
-  : { B: 32, R: 12, imgDim: 128, embedSize: 128, wordDim: 64, vocabSize: 500 };
+  : { B: 128, R: 12, imgDim: 64, embedSize: 64, wordDim: 32, vocabSize: 500 };
 
 const engine = await NaafEngine.create();
 const next = rng(5);

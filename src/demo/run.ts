@@ -21,7 +21,7 @@ export interface DemoOptions {
   onStep?: (label: string, done: number, total: number) => void;
 }
 
-export const DEMO_DEFAULTS = { images: 300, regions: 10, imgDim: 48, seed: 0, epochs: 6, batchSize: 50, embedSize: 48, wordDim: 32, learningRate: 2e-3 };
+export const DEMO_DEFAULTS = { images: 300, regions: 10, imgDim: 48, seed: 0, epochs: 10, batchSize: 50, embedSize: 48, wordDim: 32, learningRate: 2e-3 };
 
 const METHODS = [['naaf', 'NAAF'], ['scan-t2i', 'SCAN t2i']] as const;
 
