@@ -15,29 +15,9 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group:
   // Phase 1: per row, the thresholded row max and the attended-feature cosine pos_f;
   // per (caption, region), the word-normalisation of the relevance branch.
   for (var row = tid; row < tileShape.y; row += WG) {
-    var sMax = sAt(row, 0u);
-    for (var r = 1u; r < R; r++) { sMax = max(sMax, sAt(row, r)); }
-    // a_r = exp(lambda (s_r - t)) [s_r > t] / (sum + 1e-8), evaluated shifted by the row max so
-    // large lambdas cannot overflow; the 1e-8 is shifted the same way, so values are unchanged.
-    var weights: array<f32, R>;
-    var total = 0.0;
-    var numerator = 0.0;
-    for (var r = 0u; r < R; r++) {
-      let s = sAt(row, r);
-      var e = 0.0;
-      if (s - t > 0.0) { e = exp(lambda * (s - sMax)); }
-      weights[r] = e;
-      total += e;
-      numerator += e * s;
-    }
-    var posF = 0.0;
-    if (total > 0.0) {
-      let denominator = total + EPS * exp(-lambda * (sMax - t));
-      let contextNorm = sqrt(regionQuadratic(nLocal, &weights)) / denominator;
-      posF = (numerator / denominator) / max(contextNorm, EPS);
-    }
-    rowA[row] = sMax - t;
-    rowB[row] = posF;
+    let attended = attendedCosine(row, nLocal, t, lambda);
+    rowA[row] = attended.x - t;
+    rowB[row] = attended.y;
   }
   regionNormsOverWords(tid);
   workgroupBarrier();

@@ -22,30 +22,12 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group:
   let t = dmmState[0];
   let lambda = params.lambdaSoftmax;
 
-  // Phase 1: per row, the raw and thresholded row max and the attended-feature cosine pos_f
-  // (as in naaf_score.wgsl: exp shifted by the row max, the 1e-8 shifted the same way).
+  // Phase 1: per row, the raw and thresholded row max and the attended-feature cosine pos_f.
   for (var row = tid; row < tileShape.y; row += WG) {
-    var sMax = sAt(row, 0u);
-    for (var r = 1u; r < R; r++) { sMax = max(sMax, sAt(row, r)); }
-    var weights: array<f32, R>;
-    var total = 0.0;
-    var numerator = 0.0;
-    for (var r = 0u; r < R; r++) {
-      let s = sAt(row, r);
-      var e = 0.0;
-      if (s - t > 0.0) { e = exp(lambda * (s - sMax)); }
-      weights[r] = e;
-      total += e;
-      numerator += e * s;
-    }
-    var posF = 0.0;
-    if (total > 0.0) {
-      let denominator = total + EPS * exp(-lambda * (sMax - t));
-      let contextNorm = sqrt(regionQuadratic(nLocal, &weights)) / denominator;
-      posF = (numerator / denominator) / max(contextNorm, EPS);
-    }
+    let attended = attendedCosine(row, nLocal, t, lambda);
+    let sMax = attended.x;
     rowA[row] = sMax - t;
-    rowB[row] = posF;
+    rowB[row] = attended.y;
     wordMax[nLocal * params.maxWords + rowWord[row]] = sMax;
   }
   regionNormsOverWords(tid);

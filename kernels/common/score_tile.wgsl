@@ -190,6 +190,35 @@ fn relevanceWeights(row: u32, lambda: f32, weights: ptr<function, array<f32, R>>
   return weighted;
 }
 
+/**
+ * NAAF's positive attended-feature term of one row at threshold t (spec 3.1 step 3):
+ * a_r = exp(lambda (s_r - t)) [s_r > t] / (sum + 1e-8), pos_f = (a . s) / max(||sum a_r v_r||, 1e-8)
+ * with ||c||^2 = a^T G_n a. Evaluated shifted by the row max so large lambdas cannot overflow;
+ * the 1e-8 is shifted the same way, so values are unchanged. Returns (max_r s_r, pos_f).
+ */
+fn attendedCosine(row: u32, nLocal: u32, t: f32, lambda: f32) -> vec2<f32> {
+  var sMax = sAt(row, 0u);
+  for (var r = 1u; r < R; r++) { sMax = max(sMax, sAt(row, r)); }
+  var weights: array<f32, R>;
+  var total = 0.0;
+  var numerator = 0.0;
+  for (var r = 0u; r < R; r++) {
+    let s = sAt(row, r);
+    var e = 0.0;
+    if (s - t > 0.0) { e = exp(lambda * (s - sMax)); }
+    weights[r] = e;
+    total += e;
+    numerator += e * s;
+  }
+  var posF = 0.0;
+  if (total > 0.0) {
+    let denominator = total + EPS * exp(-lambda * (sMax - t));
+    let contextNorm = sqrt(regionQuadratic(nLocal, &weights)) / denominator;
+    posF = (numerator / denominator) / max(contextNorm, EPS);
+  }
+  return vec2<f32>(sMax, posF);
+}
+
 /** w^T G_n w over the regions (G_n = V_n V_n^T), clamped at 0 against rounding. */
 fn regionQuadratic(nLocal: u32, weights: ptr<function, array<f32, R>>) -> f32 {
   let gramBase = nLocal * R * R;
