@@ -1,5 +1,5 @@
 // Backpropagation through one bi-GRU time step k (both directions per dispatch, the same time
-// indexing as kernels/gru_step.train.wgsl: forward at t = k, backward at t = len - 1 - k).
+// indexing as kernels/gru_step.wgsl: forward at t = k, backward at t = len - 1 - k).
 // The launcher runs k = maxLen - 1 down to 0, two dispatches per step, selected by the constant
 // PHASE (u32):
 //  PHASE 0, per (direction, m, j): dh = dOut[t] + carry (the gradient arriving from the later

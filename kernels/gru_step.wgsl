@@ -6,6 +6,10 @@
 //   n = tanh(gx_n + r * (W_hn h + b_hn)), h' = (1 - z) n + z h,  h0 = 0,
 // with gx = W_i x + b_i precomputed for all steps by matmul. The previous state is read from
 // the output itself (t - 1 forward, t + 1 backward).
+// With STORE_GATES (the training forward) it also keeps what the backward needs, per
+// (direction, m, t, j), in gateCache [2][M, L, 4H]: r, z, n and hn = W_hn h_prev + b_hn (the n
+// gate's hidden part, which dr needs): 4H floats per position, instead of a second W_hh h_prev
+// product per step in the backward. Constant: STORE_GATES (bool).
 
 struct Params {
   captions: u32, // M
@@ -20,6 +24,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read> weightHH: array<f32>;    // [2][3H, H]
 @group(0) @binding(4) var<storage, read> biasHH: array<f32>;      // [2][3H]
 @group(0) @binding(5) var<storage, read_write> hiddenOut: array<f32>; // [2][M, L, H]
+@group(0) @binding(6) var<storage, read_write> gateCache: array<f32>; // [2][M, L, 4H], or unused
 
 fn sigmoid(x: f32) -> f32 {
   return 1.0 / (1.0 + exp(-x));
@@ -74,4 +79,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let z = sigmoid(gatesX[gxBase + H + j] + ghZ);
   let n = safeTanh(gatesX[gxBase + 2u * H + j] + r * ghN);
   hiddenOut[outBase + (m * L + t) * H + j] = (1.0 - z) * n + z * hPrevJ;
+  if (STORE_GATES) {
+    let cacheBase = direction * M * L * 4u * H + (m * L + t) * 4u * H;
+    gateCache[cacheBase + j] = r;
+    gateCache[cacheBase + H + j] = z;
+    gateCache[cacheBase + 2u * H + j] = n;
+    gateCache[cacheBase + 3u * H + j] = ghN;
+  }
 }

@@ -26,12 +26,23 @@ export interface GruArgs {
   hiddenOut: GPUBuffer; // [2][M, L, H], zeroed by this call
 }
 
-export async function encodeBiGru(ctx: GpuContext, encoder: GPUCommandEncoder, weights: GruWeights, args: GruArgs, transient: GPUBuffer[]): Promise<void> {
+/**
+ * Encodes the whole bi-GRU: hiddenOut zeroed, the input projections, then one step dispatch
+ * per time step. With `gateCache` ([2][M, L, 4H]) the steps also keep r, z, n and
+ * W_hn h + b_hn for the backward (src/ops/gruBackward.ts).
+ */
+export async function encodeBiGru(ctx: GpuContext, encoder: GPUCommandEncoder, weights: GruWeights, args: GruArgs, transient: GPUBuffer[],
+  gateCache?: GPUBuffer): Promise<void> {
   const { captions: M, maxWords: L } = args;
   const H = weights.hidden;
   const rows = M * L;
   encoder.clearBuffer(args.hiddenOut, 0, 2 * rows * H * 4);
-  const pipeline = await ctx.pipeline('gru_step', [{ name: 'kernels/gru_step.wgsl', code: gruStepWgsl }], {});
+  const pipeline = await ctx.pipeline('gru_step', [{ name: 'kernels/gru_step.wgsl', code: gruStepWgsl }], { STORE_GATES: !!gateCache });
+  let cache = gateCache;
+  if (!cache) {
+    cache = ctx.pool.acquire(16, GPUBufferUsage.STORAGE, 'gru no gate cache');
+    transient.push(cache);
+  }
   const pass = encoder.beginComputePass({ label: 'bi-gru' });
   for (let direction = 0; direction < 2; direction++) {
     await encodeMatmul(ctx, pass, { transB: true, bias: true }, {
@@ -44,7 +55,7 @@ export async function encodeBiGru(ctx: GpuContext, encoder: GPUCommandEncoder, w
   for (let step = 0; step < args.maxLength; step++) {
     const uniforms = ctx.uniforms([[M, 'u32'], [L, 'u32'], [H, 'u32'], [step, 'u32']], 'gru step params');
     transient.push(uniforms);
-    const group = ctx.bindGroup(pipeline, [uniforms, args.lengths, args.gatesX, weights.weightHH, weights.biasHH, args.hiddenOut], 'gru_step');
+    const group = ctx.bindGroup(pipeline, [uniforms, args.lengths, args.gatesX, weights.weightHH, weights.biasHH, args.hiddenOut, cache], 'gru_step');
     ctx.dispatch(pass, pipeline, group, Math.ceil(H / 64), M, 2);
   }
   pass.end();

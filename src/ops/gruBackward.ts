@@ -1,12 +1,11 @@
 // Training path of the bidirectional GRU (src/ops/gru.ts): a forward that keeps the gate
-// activations (kernels/gru_step.train.wgsl), and backpropagation through time: two
+// activations (kernels/gru_step.wgsl with STORE_GATES), and backpropagation through time: two
 // kernels/gru_step.bwd.wgsl dispatches per step (gate gradients, then the recurrent gradient for
 // the earlier step), then matmul for dW_ih, dW_hh and dx, and kernels/colsum.wgsl for the biases.
 import colsumWgsl from '../../kernels/colsum.wgsl';
 import gruStepBwdWgsl from '../../kernels/gru_step.bwd.wgsl';
-import gruStepTrainWgsl from '../../kernels/gru_step.train.wgsl';
 import type { GpuContext } from '../gpu/context.js';
-import type { GruArgs, GruWeights } from './gru.js';
+import { encodeBiGru, type GruArgs, type GruWeights } from './gru.js';
 import { encodeMatmul } from './matmul.js';
 
 /** What the backward needs beyond the forward's inputs and outputs. Release with releaseGruTrainCache. */
@@ -92,25 +91,8 @@ export async function encodeBiGruTrainForward(ctx: GpuContext, encoder: GPUComma
   requireBytes(what, 'args.lengths', args.lengths, M);
   requireBytes(what, 'args.gatesX', args.gatesX, 2 * rows * 3 * H);
   requireBytes(what, 'args.hiddenOut', args.hiddenOut, 2 * rows * H);
-  const pipeline = await ctx.pipeline('gru_step.train', [{ name: 'kernels/gru_step.train.wgsl', code: gruStepTrainWgsl }], {});
   const gates = ctx.pool.acquire(2 * rows * 4 * H * 4, scratchUsage(), 'gru gate cache');
-  encoder.clearBuffer(args.hiddenOut, 0, 2 * rows * H * 4);
-  const pass = encoder.beginComputePass({ label: 'bi-gru train forward' });
-  for (let direction = 0; direction < 2; direction++) {
-    await encodeMatmul(ctx, pass, { transB: true, bias: true }, {
-      M: rows, N: 3 * H, K: weights.inputSize,
-      a: args.input, b: weights.weightIH, bBase: direction * 3 * H * weights.inputSize,
-      bias: weights.biasIH, biasBase: direction * 3 * H,
-      c: args.gatesX, cBase: direction * rows * 3 * H,
-    }, transient);
-  }
-  for (let step = 0; step < args.maxLength; step++) {
-    const uniforms = ctx.uniforms([[M, 'u32'], [L, 'u32'], [H, 'u32'], [step, 'u32']], 'gru train step params');
-    transient.push(uniforms);
-    const group = ctx.bindGroup(pipeline, [uniforms, args.lengths, args.gatesX, weights.weightHH, weights.biasHH, args.hiddenOut, gates], 'gru_step.train');
-    ctx.dispatch(pass, pipeline, group, Math.ceil(H / 64), M, 2);
-  }
-  pass.end();
+  await encodeBiGru(ctx, encoder, weights, args, transient, gates);
   return { gates, captions: M, maxWords: L, hidden: H };
 }
 
