@@ -1,6 +1,7 @@
 // NAAF vs SCAN similarity benchmark (built on `benchmark`): time from inputs resident on the
 // GPU to the N x M result on the GPU, upload and readback timed apart.
-// Usage: node bench/similarity.bench.mjs [--shape demo|quick|f30k|coco5k] [--record]
+// Usage: node bench/similarity.bench.mjs [--shape demo|quick|f30k|coco5k] [--sweep] [--record]
+// --sweep adds NAAF at 1/16, 1/4 and all of N x M (pairs/s should grow with N*M, then level off).
 import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import Benchmark from 'benchmark';
 import { NaafEngine } from '../dist/index.js';
@@ -34,17 +35,27 @@ function storage(data) {
   return buffer;
 }
 
+// Captions go up in chunks that each fit one buffer (coco5k's padded captions are ~6 GB); each
+// chunk's scores land in their own N x chunk result, so timing covers the full N x M.
+const captionChunk = Math.max(1, Math.floor(Math.min(device.limits.maxBufferSize, 2 ** 31) / (L * D * 4)));
 let t0 = performance.now();
 const imageBuffer = storage(images);
-const captionBuffer = storage(captions);
+const chunks = [];
+for (let m0 = 0; m0 < M; m0 += captionChunk) {
+  const count = Math.min(captionChunk, M - m0);
+  chunks.push({
+    captions: { buffer: storage(captions.subarray(m0 * L * D, (m0 + count) * L * D)), shape: [count, L, D], lengths: lengths.subarray(m0, m0 + count) },
+    out: device.createBuffer({ size: N * count * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }),
+  });
+}
 await device.queue.onSubmittedWorkDone();
 const uploadMs = performance.now() - t0;
-const out = device.createBuffer({ size: N * M * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+const captionBuffer = chunks[0].captions.buffer;
+const out = chunks[0].out;
 const gpuImages = { buffer: imageBuffer, shape: [N, R, D] };
-const gpuCaptions = { buffer: captionBuffer, shape: [M, L, D], lengths };
 
 async function runOnce(options) {
-  await engine.similarityInto(gpuImages, gpuCaptions, options, { buffer: out });
+  for (const chunk of chunks) await engine.similarityInto(gpuImages, chunk.captions, options, { buffer: chunk.out });
   await device.queue.onSubmittedWorkDone();
 }
 
@@ -64,7 +75,7 @@ for (const [label, options] of METHODS) {
 }
 
 t0 = performance.now();
-await engine.similarity(gpuImages, gpuCaptions, METHODS[0][1]);
+for (const chunk of chunks) await engine.similarity(gpuImages, chunk.captions, METHODS[0][1]);
 const withReadbackMs = performance.now() - t0;
 const peakBytes = engine.stats().bytesAllocated + images.byteLength + captions.byteLength + N * M * 4;
 
@@ -74,17 +85,38 @@ const lines = [
   `device: ${info.description || info.device || info.vendor} (${info.runtime}; vendor ${info.vendor}, architecture ${info.architecture})`,
   `dawn flags: ${info.dawnFlags.length ? info.dawnFlags.join(' ') : '(none)'}; features: ${info.features.join(', ')}`,
   `shape ${shapeName}: N=${N} images x M=${M} captions, R=${R}, D=${D}, L=${L}, words=${wordTotal} (mean ${(wordTotal / M).toFixed(1)})`,
-  `upload ${uploadMs.toFixed(1)} ms; NAAF with readback ${withReadbackMs.toFixed(1)} ms; peak GPU bytes ~${(peakBytes / 2 ** 20).toFixed(1)} MiB`,
+  `upload ${uploadMs.toFixed(1)} ms; NAAF with readback ${withReadbackMs.toFixed(1)} ms (readback ${(withReadbackMs - rows[0].medianMs).toFixed(1)} ms more); peak GPU bytes ~${(peakBytes / 2 ** 20).toFixed(1)} MiB; captions in ${chunks.length} chunk(s)`,
   '',
   '| method | median ms | min ms | samples | pairs/s | GFLOP/s | time / SCAN t2i |',
   '|---|---|---|---|---|---|---|',
   ...rows.map((r) => `| ${r.label} | ${r.medianMs.toFixed(2)} | ${r.minMs.toFixed(2)} | ${r.samples} | ${((N * M) / (r.medianMs / 1000)).toExponential(3)} | ${(flop / (r.medianMs / 1000) / 1e9).toFixed(2)} | ${(r.medianMs / scan.medianMs).toFixed(2)} |`),
 ];
+if (flag('sweep')) {
+  lines.push('', '| NAAF sweep: N x M | median ms | pairs/s |', '|---|---|---|');
+  for (const scale of [0.25, 0.5, 1]) {
+    const n = Math.max(1, Math.round(N * scale));
+    const m = Math.min(chunks[0].captions.shape[0], Math.max(1, Math.round(M * scale)));
+    const sub = {
+      images: { buffer: imageBuffer, shape: [n, R, D] },
+      captions: { buffer: captionBuffer, shape: [m, L, D], lengths: lengths.subarray(0, m) },
+    };
+    const times = [];
+    for (let i = 0; i < 4; i++) {
+      const t = performance.now();
+      await engine.similarityInto(sub.images, sub.captions, METHODS[0][1], { buffer: out });
+      await device.queue.onSubmittedWorkDone();
+      times.push(performance.now() - t);
+    }
+    const ms = median(times.slice(1));
+    lines.push(`| ${n} x ${m} | ${ms.toFixed(2)} | ${((n * m) / (ms / 1000)).toExponential(3)} |`);
+  }
+}
 console.log(lines.join('\n'));
 if (flag('record')) {
   const path = new URL('./RESULTS.md', import.meta.url);
   if (!existsSync(path)) writeFileSync(path, '# Benchmark results\n\nAppended by `node bench/similarity.bench.mjs --record`.\n');
   appendFileSync(path, `\n## ${new Date().toISOString().slice(0, 10)} ${shapeName}\n\n${lines.join('\n')}\n`);
 }
-for (const buffer of [imageBuffer, captionBuffer, out]) buffer.destroy();
+imageBuffer.destroy();
+for (const chunk of chunks) { chunk.captions.buffer.destroy(); chunk.out.destroy(); }
 engine.destroy();

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The whole benchmark suite in one command, for a GPU machine:
+#   bash ../shared/gpu/prepare.sh && (device run, carry .gpu and dist):
+#   source .gpu/remote-setup.sh && bash bench/suite.sh --record
+# and here, without a GPU: bash bench/suite.sh --quick
+# Output goes to $OUT (the device tool's folder) or bench/out, and with --record into bench/RESULTS.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+quick=false
+record=()
+for arg in "$@"; do
+  case "$arg" in
+    --quick) quick=true ;;
+    --record) record=(--record) ;;
+    *) echo "bench/suite.sh: unknown argument $arg (use --quick, --record)" >&2; exit 2 ;;
+  esac
+done
+out=${OUT:-bench/out}
+mkdir -p "$out"
+run() {
+  echo "== node $*" | tee -a "$out/suite.log"
+  node "$@" 2>&1 | grep -v '^Warning: maxDynamic' | tee -a "$out/suite.log"
+}
+if $quick; then
+  run bench/similarity.bench.mjs --shape demo --sweep "${record[@]}"
+  run bench/reference.bench.mjs "${record[@]}"
+  run bench/train.bench.mjs "${record[@]}"
+else
+  run bench/similarity.bench.mjs --shape f30k --sweep "${record[@]}"
+  run bench/similarity.bench.mjs --shape coco5k "${record[@]}"
+  run bench/train.bench.mjs --full "${record[@]}"
+fi
+[ ${#record[@]} -eq 0 ] || cp bench/RESULTS.md "$out/RESULTS.md"
+echo "suite done: $out/suite.log"
