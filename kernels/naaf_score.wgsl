@@ -1,8 +1,12 @@
 // NAAF inference score (spec 3.1), fused: word-region similarities never leave workgroup
 // memory, and the attended feature's norm comes from the region Gram matrix,
 // ||c||^2 = a^T G_n a, so no context vector is formed. Needs common/score_tile.wgsl.
-// Extra constant: INTRA (bool): negative mask from intra-text propagation (wordGram holds
-// softmax_rows(lambdaIntra U U^T)) or from the word's own row max.
+// Extra constants: INTRA (bool): negative mask from intra-text propagation (wordGram holds
+// softmax_rows(lambdaIntra U U^T)) or from the word's own row max. WORD_TERMS (bool): also
+// write every word's terms (max_r s, neg, pos_f, pos_r) for inspection; otherwise binding 8 is
+// a placeholder.
+
+@group(0) @binding(8) var<storage, read_write> wordTerms: array<vec4<f32>>; // [N, M, L]
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group: vec3u) {
@@ -39,6 +43,11 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group:
       }
     }
     let neg = select(0.0, rowMax, maskValue < 0.0);
+    if (WORD_TERMS) {
+      let m = params.capChunkStart + tile.x + c;
+      let index = ((params.imageStart + nLocal) * params.outStride + m) * params.maxWords + rowWord[row];
+      wordTerms[index] = vec4<f32>(rowMax + t, neg, rowB[row], posR);
+    }
     rowB[row] = rowB[row] + posR + neg;
   }
   workgroupBarrier();

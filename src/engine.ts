@@ -5,6 +5,7 @@ import { NaafModel } from './model/model.js';
 import { ModelConfig, StateDict, checkStateDict } from './model/weights.js';
 import { runSimilarity } from './similarity/run.js';
 import { TopKOptions, TopKResult, topK } from './similarity/topk.js';
+import { NaafWordTerms, naafWordTerms } from './similarity/wordTerms.js';
 import { DmmState, NaafTrainOptions, NaafTrainResult, TrainCaptionInput, TrainImageInput, naafTrainingSimilarity } from './ops/naafTrain.js';
 import { Trainer } from './train/trainer.js';
 import { TrainingProgress, resumeTraining } from './train/checkpoint.js';
@@ -46,6 +47,14 @@ export class NaafEngine {
    */
   async topK(images: ImageInput, captions: CaptionInput, options: SimilarityOptions & TopKOptions): Promise<TopKResult> {
     return topK((i, c, o) => this.similarity(i, c, o), images, captions, options);
+  }
+
+  /**
+   * NAAF's per-word terms of every pair (max_r s, neg, pos_f, pos_r; each [N, M, L]) from the
+   * fused kernel, with the scores: for inspecting small batches.
+   */
+  async naafWordTerms(images: ImageInput, captions: CaptionInput, options: Extract<SimilarityOptions, { method: 'naaf' }>): Promise<NaafWordTerms> {
+    return naafWordTerms(this.ctx, images, captions, options);
   }
 
   /** Like similarity(), but writes the N x M result into a caller's GPU buffer, with no readback. */

@@ -24,3 +24,4 @@ export { initialState } from './train/init.js';
 export { runTraining } from './train/loop.js';
 export type { TrainRunOptions, TrainRunResult } from './train/loop.js';
 export type { TopKOptions, TopKResult } from './similarity/topk.js';
+export type { NaafWordTerms } from './similarity/wordTerms.js';

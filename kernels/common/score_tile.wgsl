@@ -23,7 +23,7 @@ struct Params {
   threshold: f32,
   lambdaSoftmax: f32,
   lambdaLse: f32,
-  pad0: f32,
+  imageStart: u32,   // global index of the chunk's first image
 }
 
 @group(0) @binding(0) var<uniform> params: Params;

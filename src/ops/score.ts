@@ -78,6 +78,7 @@ export function packCaptionTiles(lengths: ArrayLike<number>, start: number, coun
 export interface ScoreFlags {
   intra?: boolean; // naaf
   lse?: boolean; // scan
+  wordTerms?: boolean; // naaf: also write every word's terms
 }
 
 export function scorePipeline(ctx: GpuContext, method: ScoreMethod, config: ScoreConfig, flags: ScoreFlags): Promise<GPUComputePipeline> {
@@ -85,7 +86,7 @@ export function scorePipeline(ctx: GpuContext, method: ScoreMethod, config: Scor
   const constants = { ...config };
   switch (method) {
     case 'naaf':
-      return ctx.pipeline('naaf_score', [common, { name: 'kernels/naaf_score.wgsl', code: naafScoreWgsl }], { ...constants, INTRA: !!flags.intra });
+      return ctx.pipeline('naaf_score', [common, { name: 'kernels/naaf_score.wgsl', code: naafScoreWgsl }], { ...constants, INTRA: !!flags.intra, WORD_TERMS: !!flags.wordTerms });
     case 'scan-t2i':
       return ctx.pipeline('scan_t2i_score', [common, { name: 'kernels/scan_t2i_score.wgsl', code: scanT2iScoreWgsl }], { ...constants, LSE: !!flags.lse });
     case 'scan-i2t':
@@ -102,6 +103,9 @@ export interface ScoreArgs {
   out: BufferBinding; outBase: number; outStride: number;
   dim: number; maxWords: number;
   threshold: number; lambdaSoftmax: number; lambdaLse: number;
+  imageStart: number; // global index of the chunk's first image
+  /** naaf only: [N, M, L] vec4 word terms, or a placeholder when the pipeline does not write them. */
+  wordTerms?: GPUBuffer;
 }
 
 export function encodeScore(ctx: GpuContext, pass: GPUComputePassEncoder, pipeline: GPUComputePipeline,
@@ -109,10 +113,10 @@ export function encodeScore(ctx: GpuContext, pass: GPUComputePassEncoder, pipeli
   const uniforms = ctx.uniforms([
     [a.imageBase, 'u32'], [a.captionBase, 'u32'], [a.outBase, 'u32'], [a.outStride, 'u32'],
     [a.captionChunkStart, 'u32'], [a.dim, 'u32'], [a.maxWords, 'u32'], [a.numImages, 'u32'],
-    [a.threshold, 'f32'], [a.lambdaSoftmax, 'f32'], [a.lambdaLse, 'f32'], [0, 'f32'],
+    [a.threshold, 'f32'], [a.lambdaSoftmax, 'f32'], [a.lambdaLse, 'f32'], [a.imageStart, 'u32'],
   ], 'score params');
   transient.push(uniforms);
   const group = ctx.bindGroup(pipeline,
-    [uniforms, a.images, a.captions, a.lengths, a.tiles, a.regionGram, a.wordGram, a.out], 'score');
+    [uniforms, a.images, a.captions, a.lengths, a.tiles, a.regionGram, a.wordGram, a.out, ...(a.wordTerms ? [a.wordTerms] : [])], 'score');
   ctx.dispatch(pass, pipeline, group, a.numTiles, a.numImages);
 }

@@ -92,7 +92,7 @@ export interface SimilaritySources {
  * pass) into `encoder`, writing the N x M result at `out.offset` bytes of `out.buffer`.
  */
 export async function encodeSimilarity(ctx: GpuContext, encoder: GPUCommandEncoder, src: SimilaritySources, dims: CheckedInputs,
-  opts: ResolvedOptions, out: { buffer: GPUBuffer; offset: number }, transient: GPUBuffer[]): Promise<void> {
+  opts: ResolvedOptions, out: { buffer: GPUBuffer; offset: number }, transient: GPUBuffer[], wordTerms?: GPUBuffer): Promise<void> {
   const { N, R, D, M, L } = dims;
   const config = chooseScoreConfig(R, L, ctx.limits.maxComputeWorkgroupStorageSize);
   const chunks = planChunks(ctx, dims, opts);
@@ -100,12 +100,13 @@ export async function encodeSimilarity(ctx: GpuContext, encoder: GPUCommandEncod
   const [gramPipe, wordPipe, scorePipe] = await Promise.all([
     regionGramPipeline(ctx, R),
     wordGramPipeline(ctx, opts.method === 'naaf'),
-    scorePipeline(ctx, opts.method, config, { intra: opts.intra, lse: opts.lse }),
+    scorePipeline(ctx, opts.method, config, { intra: opts.intra, lse: opts.lse, wordTerms: !!wordTerms }),
   ]);
   const own = (buffer: GPUBuffer) => (transient.push(buffer), buffer);
   const lengths = own(ctx.upload(dims.lengths, 'lengths'));
   const regionGram = own(ctx.pool.acquire(chunks.imagesPerChunk * R * R * 4, GPUBufferUsage.STORAGE, 'region gram'));
   const wordGram = own(ctx.pool.acquire(needsWordGram ? chunks.captionsPerChunk * L * L * 4 : 4, GPUBufferUsage.STORAGE, 'word gram'));
+  const terms = opts.method !== 'naaf' ? undefined : wordTerms ?? own(ctx.pool.acquire(16, GPUBufferUsage.STORAGE, 'no word terms'));
   const pass = encoder.beginComputePass({ label: 'similarity' });
   for (let m0 = 0; m0 < M; m0 += chunks.captionsPerChunk) {
     const numCaptions = Math.min(chunks.captionsPerChunk, M - m0);
@@ -129,6 +130,7 @@ export async function encodeSimilarity(ctx: GpuContext, encoder: GPUCommandEncod
         tiles, numTiles: tileList.length / 2, lengths, regionGram, wordGram,
         out: outWindow.binding, outBase: outWindow.base, outStride: M,
         dim: D, maxWords: L, threshold: opts.threshold, lambdaSoftmax: opts.lambdaSoftmax, lambdaLse: opts.lambdaLse,
+        imageStart: n0, wordTerms: terms,
       }, transient);
     }
   }

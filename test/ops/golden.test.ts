@@ -18,6 +18,21 @@ describe.each(GOLDEN_CASES)('golden %s', (name) => {
     expect(maxAbsDiff(noIntra, c.expected.naaf_sims_no_intra)).toBeLessThan(1e-5);
   });
 
+  it.each([{}, { maxImagesPerChunk: 1, maxCaptionsPerChunk: 2 }])('the per-word NAAF terms from the fused kernel (chunks %j)', async (chunks) => {
+    const terms = await engine.naafWordTerms(images, captions, { method: 'naaf', threshold: p.threshold, lambdaSoftmax: p.lambda_softmax, ...chunks });
+    expect(maxAbsDiff(terms.sims, c.expected.naaf_sims)).toBeLessThan(1e-5);
+    const keys = [['sMax', 's_max'], ['neg', 'neg'], ['posF', 'pos_f'], ['posR', 'pos_r']] as const;
+    for (let m = 0; m < c.M; m++) {
+      for (let n = 0; n < c.N; n++) {
+        const base = (n * c.M + m) * c.L;
+        for (const [ours, theirs] of keys) {
+          expect(maxAbsDiff(terms[ours].subarray(base, base + c.lengths[m]), c.wordTerms[m][theirs][n]), `${ours} n${n} m${m}`).toBeLessThan(1e-5);
+          expect(terms[ours].subarray(base + c.lengths[m], base + c.L).every((v) => v === 0)).toBe(true);
+        }
+      }
+    }
+  });
+
   it('scan t2i and i2t, lse and mean', async () => {
     const cases = [
       ['scan_t2i_lse', { method: 'scan-t2i', lambdaSoftmax: p.t2i_lambda_softmax, lambdaLse: p.t2i_lambda_lse }],
