@@ -126,11 +126,33 @@ export class NaafModel {
     }
   }
 
-  private outputBuffer(bytes: number, what: string): GPUBuffer {
+  /**
+   * A new output buffer of `bytes` (the caller's to destroy), filled by `encode` inside error
+   * scopes in one submit; pooled scratch goes back to the pool, and the output is destroyed if
+   * anything fails.
+   */
+  private async encodeInto(what: string, bytes: number,
+    encode: (encoder: GPUCommandEncoder, output: GPUBuffer, transient: GPUBuffer[]) => Promise<void>): Promise<GPUBuffer> {
     if (bytes > this.ctx.limits.maxBufferSize) {
       throw new Error(`${what}: the output needs ${bytes} bytes, more than this device's maxBufferSize ${this.ctx.limits.maxBufferSize}; encode fewer at a time`);
     }
-    return this.ctx.device.createBuffer({ size: Math.max(16, bytes), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label: what });
+    const output = this.ctx.device.createBuffer({ size: Math.max(16, bytes), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label: what });
+    try {
+      await this.ctx.scoped(what, async () => {
+        const transient: GPUBuffer[] = [];
+        try {
+          const encoder = this.ctx.createEncoder(what);
+          await encode(encoder, output, transient);
+          this.ctx.submit(encoder);
+        } finally {
+          transient.forEach((b) => this.ctx.pool.release(b));
+        }
+      });
+    } catch (error) {
+      output.destroy();
+      throw error;
+    }
+    return output;
   }
 
   /** Like encodeImages, but the result stays on the GPU (usable as similarity() images). */
@@ -153,54 +175,45 @@ export class NaafModel {
     const rows = N * R;
     const maxBinding = this.ctx.limits.maxStorageBufferBindingSize;
     const batchRows = Math.min(rows, Math.floor(maxBinding / (4 * Math.max(imgDim, E))), 65535 * 64);
-    const output = this.outputBuffer(rows * E * 4, what);
-    try {
-      await this.ctx.scoped(what, async () => {
-        const transient: GPUBuffer[] = [];
-        try {
-          const encoder = this.ctx.createEncoder(what);
-          for (let row0 = 0; row0 < rows; row0 += batchRows) {
-            const count = Math.min(batchRows, rows - row0);
-            const x = this.ctx.upload(input.data.subarray(row0 * D, (row0 + count) * D), 'region features');
-            const projected = this.ctx.pool.acquire(count * E * 4, GPUBufferUsage.STORAGE, 'fc output');
-            const normed = this.ctx.pool.acquire(count * E * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC, 'image embeddings');
-            transient.push(x, projected, normed);
-            const pass = encoder.beginComputePass({ label: what });
-            await encodeMatmul(this.ctx, pass, { transB: true, bias: true }, {
-              M: count, N: E, K: D, a: x, b: this.buffers.fcWeight, bias: this.buffers.fcBias, c: projected,
-            }, transient);
-            await encodeL2normRows(this.ctx, pass, { rows: count, cols: E, x: projected, y: normed }, transient);
-            pass.end();
-            encoder.copyBufferToBuffer(normed, 0, output, row0 * E * 4, count * E * 4);
-          }
-          this.ctx.submit(encoder);
-        } finally {
-          transient.forEach((b) => this.ctx.pool.release(b));
-        }
-      });
-    } catch (error) {
-      output.destroy();
-      throw error;
-    }
+    const output = await this.encodeInto(what, rows * E * 4, async (encoder, out, transient) => {
+      for (let row0 = 0; row0 < rows; row0 += batchRows) {
+        const count = Math.min(batchRows, rows - row0);
+        const x = this.ctx.upload(input.data.subarray(row0 * D, (row0 + count) * D), 'region features');
+        const projected = this.ctx.pool.acquire(count * E * 4, GPUBufferUsage.STORAGE, 'fc output');
+        const normed = this.ctx.pool.acquire(count * E * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC, 'image embeddings');
+        transient.push(x, projected, normed);
+        const pass = encoder.beginComputePass({ label: what });
+        await encodeMatmul(this.ctx, pass, { transB: true, bias: true }, {
+          M: count, N: E, K: D, a: x, b: this.buffers.fcWeight, bias: this.buffers.fcBias, c: projected,
+        }, transient);
+        await encodeL2normRows(this.ctx, pass, { rows: count, cols: E, x: projected, y: normed }, transient);
+        pass.end();
+        encoder.copyBufferToBuffer(normed, 0, out, row0 * E * 4, count * E * 4);
+      }
+    });
     return { buffer: output, shape: [N, R, E] };
   }
 
-  private checkTokens(input: TokenIds, what: string): { M: number; L: number; ids: Uint32Array; lengths: Int32Array } {
+  /**
+   * Checks token ids against the model's vocabulary and each length against L; returns ids with
+   * padded positions zeroed (never read by the GRU). `name` is the argument in error messages.
+   */
+  checkTokens(input: TokenIds, what: string, name = 'input'): { M: number; L: number; ids: Uint32Array; lengths: Int32Array } {
     const shape = input?.shape;
     if (!Array.isArray(shape) || shape.length !== 2 || !shape.every((s) => Number.isInteger(s) && s >= 1)) {
-      throw new Error(`${what}: input.shape must be [M, L] with sizes >= 1, got ${JSON.stringify(shape)}`);
+      throw new Error(`${what}: ${name}.shape must be [M, L] with sizes >= 1, got ${JSON.stringify(shape)}`);
     }
     const [M, L] = shape;
     const rawIds = input.ids as ArrayLike<number>;
     const rawLengths = input.lengths as ArrayLike<number>;
-    if (!rawIds || rawIds.length !== M * L) throw new Error(`${what}: input.ids must hold M*L = ${M * L} ids, got ${rawIds?.length}`);
-    if (!rawLengths || rawLengths.length !== M) throw new Error(`${what}: input.lengths must hold M = ${M} lengths, got ${rawLengths?.length}`);
-    const ids = new Uint32Array(M * L); // padded positions are sent as 0 (never read by the GRU)
+    if (!rawIds || rawIds.length !== M * L) throw new Error(`${what}: ${name}.ids must hold M*L = ${M * L} ids, got ${rawIds?.length}`);
+    if (!rawLengths || rawLengths.length !== M) throw new Error(`${what}: ${name}.lengths must hold M = ${M} lengths, got ${rawLengths?.length}`);
+    const ids = new Uint32Array(M * L);
     const lengths = new Int32Array(M);
     const vocab = this.config.vocabSize;
     for (let m = 0; m < M; m++) {
       const len = rawLengths[m];
-      if (!Number.isInteger(len) || len < 1 || len > L) throw new Error(`${what}: input.lengths[${m}] must be an integer in [1, L = ${L}], got ${len}`);
+      if (!Number.isInteger(len) || len < 1 || len > L) throw new Error(`${what}: ${name}.lengths[${m}] must be an integer in [1, L = ${L}], got ${len}`);
       lengths[m] = len;
       for (let w = 0; w < len; w++) {
         const id = rawIds[m * L + w];
@@ -222,47 +235,34 @@ export class NaafModel {
     const maxBinding = this.ctx.limits.maxStorageBufferBindingSize;
     const batch = Math.min(M, 65535, Math.floor(maxBinding / (4 * L * Math.max(2 * 3 * E, wordDim))));
     if (batch < 1) throw new Error(`${what}: one caption of L = ${L} words needs more than maxStorageBufferBindingSize ${maxBinding} bytes of GRU gates`);
-    const output = this.outputBuffer(M * L * E * 4, what);
     const weights = {
       weightIH: this.buffers.weight_ih_l0, weightHH: this.buffers.weight_hh_l0, biasIH: this.buffers.bias_ih_l0, biasHH: this.buffers.bias_hh_l0,
       inputSize: wordDim, hidden: E,
     };
-    try {
-      await this.ctx.scoped(what, async () => {
-        const transient: GPUBuffer[] = [];
-        try {
-          const encoder = this.ctx.createEncoder(what);
-          for (let m0 = 0; m0 < M; m0 += batch) {
-            const count = Math.min(batch, M - m0);
-            const rows = count * L;
-            const batchLengths = lengths.subarray(m0, m0 + count);
-            const idBuffer = this.ctx.upload(ids.subarray(m0 * L, (m0 + count) * L), 'token ids');
-            const lengthBuffer = this.ctx.upload(Uint32Array.from(batchLengths), 'lengths');
-            const words = this.ctx.pool.acquire(rows * wordDim * 4, GPUBufferUsage.STORAGE, 'word vectors');
-            const gates = this.ctx.pool.acquire(2 * rows * 3 * E * 4, GPUBufferUsage.STORAGE, 'gru gates');
-            const hidden = this.ctx.pool.acquire(2 * rows * E * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, 'gru hidden');
-            const normed = this.ctx.pool.acquire(rows * E * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC, 'caption embeddings');
-            transient.push(idBuffer, lengthBuffer, words, gates, hidden, normed);
-            let pass = encoder.beginComputePass({ label: 'embedding' });
-            await encodeEmbedding(this.ctx, pass, { count: rows, dim: wordDim, ids: idBuffer, table: this.buffers.embed, out: words }, transient);
-            pass.end();
-            await encodeBiGru(this.ctx, encoder, weights, {
-              captions: count, maxWords: L, input: words, lengths: lengthBuffer, maxLength: Math.max(...batchLengths), gatesX: gates, hiddenOut: hidden,
-            }, transient);
-            pass = encoder.beginComputePass({ label: 'caption l2norm' });
-            await encodeL2normRows(this.ctx, pass, { rows, cols: E, x: hidden, y: normed, pairMean: true }, transient);
-            pass.end();
-            encoder.copyBufferToBuffer(normed, 0, output, m0 * L * E * 4, rows * E * 4);
-          }
-          this.ctx.submit(encoder);
-        } finally {
-          transient.forEach((b) => this.ctx.pool.release(b));
-        }
-      });
-    } catch (error) {
-      output.destroy();
-      throw error;
-    }
+    const output = await this.encodeInto(what, M * L * E * 4, async (encoder, out, transient) => {
+      for (let m0 = 0; m0 < M; m0 += batch) {
+        const count = Math.min(batch, M - m0);
+        const rows = count * L;
+        const batchLengths = lengths.subarray(m0, m0 + count);
+        const idBuffer = this.ctx.upload(ids.subarray(m0 * L, (m0 + count) * L), 'token ids');
+        const lengthBuffer = this.ctx.upload(Uint32Array.from(batchLengths), 'lengths');
+        const words = this.ctx.pool.acquire(rows * wordDim * 4, GPUBufferUsage.STORAGE, 'word vectors');
+        const gates = this.ctx.pool.acquire(2 * rows * 3 * E * 4, GPUBufferUsage.STORAGE, 'gru gates');
+        const hidden = this.ctx.pool.acquire(2 * rows * E * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, 'gru hidden');
+        const normed = this.ctx.pool.acquire(rows * E * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC, 'caption embeddings');
+        transient.push(idBuffer, lengthBuffer, words, gates, hidden, normed);
+        let pass = encoder.beginComputePass({ label: 'embedding' });
+        await encodeEmbedding(this.ctx, pass, { count: rows, dim: wordDim, ids: idBuffer, table: this.buffers.embed, out: words }, transient);
+        pass.end();
+        await encodeBiGru(this.ctx, encoder, weights, {
+          captions: count, maxWords: L, input: words, lengths: lengthBuffer, maxLength: Math.max(...batchLengths), gatesX: gates, hiddenOut: hidden,
+        }, transient);
+        pass = encoder.beginComputePass({ label: 'caption l2norm' });
+        await encodeL2normRows(this.ctx, pass, { rows, cols: E, x: hidden, y: normed, pairMean: true }, transient);
+        pass.end();
+        encoder.copyBufferToBuffer(normed, 0, out, m0 * L * E * 4, rows * E * 4);
+      }
+    });
     return { buffer: output, shape: [M, L, E], lengths };
   }
 

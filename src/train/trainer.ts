@@ -68,7 +68,7 @@ export class Trainer {
 
   private checkBatch(batch: TrainBatchInput, what: string): { B: number; R: number; L: number; ids: Uint32Array; lengths: Int32Array } {
     if (this.destroyed) throw new Error(`${what}: the trainer was destroyed`);
-    const { imgDim, vocabSize } = this.model.config;
+    const { imgDim } = this.model.config;
     const feats = batch?.regionFeats;
     const tokens = batch?.tokenIds;
     if (!feats || !tokens) throw new Error(`${what}: batch must be { regionFeats: { data, shape: [B, R, imgDim] }, tokenIds: { ids, shape: [B, L], lengths } }`);
@@ -83,22 +83,7 @@ export class Trainer {
     for (let i = 0; i < feats.data.length; i++) {
       if (!Number.isFinite(feats.data[i])) throw new Error(`${what}: regionFeats.data must be finite, got ${feats.data[i]} at flat index ${i}`);
     }
-    const rawIds = tokens.ids as ArrayLike<number>;
-    const rawLengths = tokens.lengths as ArrayLike<number>;
-    if (!rawLengths || rawLengths.length !== B) throw new Error(`${what}: tokenIds.lengths must hold B = ${B} lengths, got ${rawLengths?.length}`);
-    if (!rawIds || rawIds.length !== B * L) throw new Error(`${what}: tokenIds.ids must hold B*L = ${B * L} ids, got ${rawIds?.length}`);
-    const ids = new Uint32Array(B * L);
-    const lengths = new Int32Array(B);
-    for (let b = 0; b < B; b++) {
-      const len = rawLengths[b];
-      if (!Number.isInteger(len) || len < 1 || len > L) throw new Error(`${what}: tokenIds.lengths[${b}] must be an integer in [1, L = ${L}], got ${len}`);
-      lengths[b] = len;
-      for (let w = 0; w < len; w++) {
-        const id = rawIds[b * L + w];
-        if (!Number.isInteger(id) || id < 0 || id >= vocabSize) throw new Error(`${what}: token id at [${b}, ${w}] must be an integer in [0, vocabSize = ${vocabSize}), got ${id}`);
-        ids[b * L + w] = id;
-      }
-    }
+    const { ids, lengths } = this.model.checkTokens(tokens, what, 'tokenIds');
     return { B, R, L, ids, lengths };
   }
 
