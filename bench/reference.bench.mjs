@@ -8,7 +8,8 @@ import { makeInputs } from './shapes.mjs';
 
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 const shape = { N: 10, M: 50, R: 36, D: 128 };
-const { images, captions, lengths, L } = makeInputs(shape);
+const { images, captions: captionChunk, lengths, L } = makeInputs(shape);
+const captions = captionChunk();
 const batch = { images, captions, lengths, N: shape.N, R: shape.R, M: shape.M, L, D: shape.D };
 const engine = await NaafEngine.create();
 const gpuImages = { data: images, shape: [shape.N, shape.R, shape.D] };

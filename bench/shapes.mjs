@@ -50,12 +50,32 @@ export function unitRows(rows, dim, seed) {
   return out;
 }
 
+/** Caption rows [count, L, D] for captions m0.. (zero-padded), each caption seeded by its index. */
+export function captionRows(m0, count, L, D, lengths) {
+  const nextShared = rng(13); // the shared direction, drawn as unitRows draws it
+  const shared = Float32Array.from({ length: D }, () => nextShared() - 0.5);
+  const out = new Float32Array(count * L * D);
+  for (let m = 0; m < count; m++) {
+    const next = rng(1000003 * (m0 + m) + 13);
+    for (let w = 0; w < lengths[m0 + m]; w++) {
+      const base = (m * L + w) * D;
+      let sq = 0;
+      for (let d = 0; d < D; d++) {
+        const v = next() - 0.5 + 0.5 * shared[d];
+        out[base + d] = v;
+        sq += v * v;
+      }
+      const scale = 1 / Math.sqrt(sq);
+      for (let d = 0; d < D; d++) out[base + d] *= scale;
+    }
+  }
+  return out;
+}
+
+/** Images [N, R, D], caption lengths and L; captions come from captions(m0, count) in chunks. */
 export function makeInputs({ N, M, R, D }) {
   const lengths = captionLengths(M);
   const L = Math.max(...lengths);
   const images = unitRows(N * R, D, 11);
-  const captions = new Float32Array(M * L * D);
-  const words = unitRows(M * L, D, 13);
-  for (let m = 0; m < M; m++) captions.set(words.subarray(m * L * D, (m * L + lengths[m]) * D), m * L * D);
-  return { images, captions, lengths, L };
+  return { images, lengths, L, captions: (m0 = 0, count = M) => captionRows(m0, count, L, D, lengths) };
 }

@@ -17,18 +17,20 @@ for arg in "$@"; do
 done
 out=${OUT:-bench/out}
 mkdir -p "$out"
+export OUT=$out
+tiles="$out/tiles.json"
 run() {
   echo "== node $*" | tee -a "$out/suite.log"
   node "$@" 2>&1 | grep -v '^Warning: maxDynamic' | tee -a "$out/suite.log"
 }
 if $quick; then
-  run bench/similarity.bench.mjs --shape demo --sweep "${record[@]}"
+  run bench/similarity.bench.mjs --shape demo --tune --int8 --accuracy --sweep --tile-cache "$tiles" "${record[@]}"
   run bench/reference.bench.mjs "${record[@]}"
   run bench/train.bench.mjs "${record[@]}"
 else
-  run bench/similarity.bench.mjs --shape f30k --sweep "${record[@]}"
-  run bench/similarity.bench.mjs --shape coco5k "${record[@]}"
-  run bench/train.bench.mjs --full "${record[@]}"
+  # f30k: tune the tiles (saved for coco5k), f32 and int8 (tensor cores with allow_unsafe_apis), accuracy, pairs/s sweep
+  run bench/similarity.bench.mjs --shape f30k --unsafe --tune --int8 --compare-dot4 --accuracy --sweep --tile-cache "$tiles" "${record[@]}"
+  run bench/similarity.bench.mjs --shape coco5k --unsafe --int8 --methods naaf --samples 1 --tile-cache "$tiles" "${record[@]}"
 fi
 [ ${#record[@]} -eq 0 ] || cp bench/RESULTS.md "$out/RESULTS.md"
 echo "suite done: $out/suite.log"

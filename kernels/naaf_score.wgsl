@@ -10,52 +10,59 @@
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group: vec3u) {
-  let nLocal = group.y;
   let tile = layoutTile(tid, group.x);
-  computeSims(tid, tile, nLocal);
-  let t = params.threshold;
-  let lambda = params.lambdaSoftmax;
+  let firstImage = group.y * IMGS;
+  computeSims(tid, group.x, firstImage);
+  // The epilogue walks the workgroup's images one at a time over the same tile scratch.
+  for (var slot = 0u; slot < IMGS; slot++) {
+    let nLocal = firstImage + slot;
+    if (nLocal >= params.numImages) { break; }
+    selectImage(slot);
+    let t = params.threshold;
+    let lambda = params.lambdaSoftmax;
 
-  // Phase 1: per row, the thresholded row max and the attended-feature cosine pos_f;
-  // per (caption, region), the word-normalisation of the relevance branch.
-  for (var row = tid; row < tileShape.y; row += WG) {
-    let attended = attendedCosine(row, nLocal, t, lambda);
-    rowA[row] = attended.x - t;
-    rowB[row] = attended.y;
-  }
-  regionNormsOverWords(tid);
-  workgroupBarrier();
+    // Phase 1: per row, the thresholded row max and the attended-feature cosine pos_f;
+    // per (caption, region), the word-normalisation of the relevance branch.
+    for (var row = tid; row < tileShape.y; row += WG) {
+      let attended = attendedCosine(row, nLocal, t, lambda);
+      rowA[row] = attended.x - t;
+      rowB[row] = attended.y;
+    }
+    regionNormsOverWords(tid);
+    workgroupBarrier();
 
-  // Phase 2: per row, the relevance-weighted score pos_r and the negative term.
-  for (var row = tid; row < tileShape.y; row += WG) {
-    let c = rowCap[row];
-    var relevance: array<f32, R>;
-    let posR = relevanceWeights(row, lambda, &relevance);
+    // Phase 2: per row, the relevance-weighted score pos_r and the negative term.
+    for (var row = tid; row < tileShape.y; row += WG) {
+      let c = rowCap[row];
+      var relevance: array<f32, R>;
+      let posR = relevanceWeights(row, lambda, &relevance);
 
-    let rowMax = rowA[row];
-    var maskValue = rowMax;
-    if (INTRA) {
-      let w = rowWord[row];
-      let base = ((tile.x + c) * params.maxWords + w) * params.maxWords;
-      maskValue = 0.0;
-      for (var v = 0u; v < capLen[c]; v++) {
-        maskValue += wordGram[base + v] * rowA[capStart[c] + v];
+      let rowMax = rowA[row];
+      var maskValue = rowMax;
+      if (INTRA) {
+        let w = rowWord[row];
+        let base = ((tile.x + c) * params.maxWords + w) * params.maxWords;
+        maskValue = 0.0;
+        for (var v = 0u; v < capLen[c]; v++) {
+          maskValue += wordGram[base + v] * rowA[capStart[c] + v];
+        }
       }
+      let neg = select(0.0, rowMax, maskValue < 0.0);
+      if (WORD_TERMS) {
+        let m = params.capChunkStart + tile.x + c;
+        let index = ((params.imageStart + nLocal) * params.outStride + m) * params.maxWords + rowWord[row];
+        wordTerms[index] = vec4<f32>(rowMax + t, neg, rowB[row], posR);
+      }
+      rowB[row] = rowB[row] + posR + neg;
     }
-    let neg = select(0.0, rowMax, maskValue < 0.0);
-    if (WORD_TERMS) {
-      let m = params.capChunkStart + tile.x + c;
-      let index = ((params.imageStart + nLocal) * params.outStride + m) * params.maxWords + rowWord[row];
-      wordTerms[index] = vec4<f32>(rowMax + t, neg, rowB[row], posR);
-    }
-    rowB[row] = rowB[row] + posR + neg;
-  }
-  workgroupBarrier();
+    workgroupBarrier();
 
-  // Phase 3: the score is the mean over the caption's words.
-  for (var c = tid; c < tileShape.x; c += WG) {
-    var sum = 0.0;
-    for (var w = 0u; w < capLen[c]; w++) { sum += rowB[capStart[c] + w]; }
-    out[outIndex(nLocal, tile, c)] = sum / f32(capLen[c]);
+    // Phase 3: the score is the mean over the caption's words.
+    for (var c = tid; c < tileShape.x; c += WG) {
+      var sum = 0.0;
+      for (var w = 0u; w < capLen[c]; w++) { sum += rowB[capStart[c] + w]; }
+      out[outIndex(nLocal, tile, c)] = sum / f32(capLen[c]);
+    }
+    workgroupBarrier();
   }
 }

@@ -16,37 +16,44 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group:
   // score_tile.wgsl declares the intra-text weights at binding 6; referencing them keeps the
   // auto layout's bindings numbered 0..9 although the training mask never reads them.
   _ = &wordGram;
-  let nLocal = group.y;
   let tile = layoutTile(tid, group.x);
-  computeSims(tid, tile, nLocal);
-  let t = dmmState[0];
-  let lambda = params.lambdaSoftmax;
+  let firstImage = group.y * IMGS;
+  computeSims(tid, group.x, firstImage);
+  // The epilogue walks the workgroup's images one at a time over the same tile scratch.
+  for (var slot = 0u; slot < IMGS; slot++) {
+    let nLocal = firstImage + slot;
+    if (nLocal >= params.numImages) { break; }
+    selectImage(slot);
+    let t = dmmState[0];
+    let lambda = params.lambdaSoftmax;
 
-  // Phase 1: per row, the raw and thresholded row max and the attended-feature cosine pos_f.
-  for (var row = tid; row < tileShape.y; row += WG) {
-    let attended = attendedCosine(row, nLocal, t, lambda);
-    let sMax = attended.x;
-    rowA[row] = sMax - t;
-    rowB[row] = attended.y;
-    wordMax[nLocal * params.maxWords + rowWord[row]] = sMax;
-  }
-  regionNormsOverWords(tid);
-  workgroupBarrier();
+    // Phase 1: per row, the raw and thresholded row max and the attended-feature cosine pos_f.
+    for (var row = tid; row < tileShape.y; row += WG) {
+      let attended = attendedCosine(row, nLocal, t, lambda);
+      let sMax = attended.x;
+      rowA[row] = sMax - t;
+      rowB[row] = attended.y;
+      wordMax[nLocal * params.maxWords + rowWord[row]] = sMax;
+    }
+    regionNormsOverWords(tid);
+    workgroupBarrier();
 
-  // Phase 2: per row, the relevance-weighted score pos_r and the negative term, masked by the
-  // word's own thresholded max.
-  for (var row = tid; row < tileShape.y; row += WG) {
-    var relevance: array<f32, R>;
-    let posR = relevanceWeights(row, lambda, &relevance);
-    let rowMax = rowA[row];
-    rowB[row] = rowB[row] + posR + select(0.0, rowMax, rowMax < 0.0);
-  }
-  workgroupBarrier();
+    // Phase 2: per row, the relevance-weighted score pos_r and the negative term, masked by the
+    // word's own thresholded max.
+    for (var row = tid; row < tileShape.y; row += WG) {
+      var relevance: array<f32, R>;
+      let posR = relevanceWeights(row, lambda, &relevance);
+      let rowMax = rowA[row];
+      rowB[row] = rowB[row] + posR + select(0.0, rowMax, rowMax < 0.0);
+    }
+    workgroupBarrier();
 
-  // Phase 3: the score is the mean over the caption's words.
-  for (var c = tid; c < tileShape.x; c += WG) {
-    var sum = 0.0;
-    for (var w = 0u; w < capLen[c]; w++) { sum += rowB[capStart[c] + w]; }
-    out[outIndex(nLocal, tile, c)] = sum / f32(capLen[c]);
+    // Phase 3: the score is the mean over the caption's words.
+    for (var c = tid; c < tileShape.x; c += WG) {
+      var sum = 0.0;
+      for (var w = 0u; w < capLen[c]; w++) { sum += rowB[capStart[c] + w]; }
+      out[outIndex(nLocal, tile, c)] = sum / f32(capLen[c]);
+    }
+    workgroupBarrier();
   }
 }

@@ -5,42 +5,49 @@
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group: vec3u) {
-  let nLocal = group.y;
   let tile = layoutTile(tid, group.x);
-  computeSims(tid, tile, nLocal);
-  let lambda = params.lambdaSoftmax;
+  let firstImage = group.y * IMGS;
+  computeSims(tid, group.x, firstImage);
+  // The epilogue walks the workgroup's images one at a time over the same tile scratch.
+  for (var slot = 0u; slot < IMGS; slot++) {
+    let nLocal = firstImage + slot;
+    if (nLocal >= params.numImages) { break; }
+    selectImage(slot);
+    let lambda = params.lambdaSoftmax;
 
-  regionNormsOverWords(tid);
-  workgroupBarrier();
+    regionNormsOverWords(tid);
+    workgroupBarrier();
 
-  // Per row: alpha = softmax_r(lambda LeakyReLU(s) / norm), R_w = cos(u_w, sum_r alpha_r v_r).
-  for (var row = tid; row < tileShape.y; row += WG) {
-    let c = rowCap[row];
-    var weights: array<f32, R>;
-    let numerator = relevanceWeights(row, lambda, &weights);
-    let w = rowWord[row];
-    let wordNormSq = wordGram[((tile.x + c) * params.maxWords + w) * params.maxWords + w];
-    let contextNorm = sqrt(regionQuadratic(nLocal, &weights));
-    rowB[row] = numerator / max(sqrt(max(wordNormSq, 0.0)) * contextNorm, EPS);
-  }
-  workgroupBarrier();
-
-  for (var c = tid; c < tileShape.x; c += WG) {
-    let first = capStart[c];
-    let len = capLen[c];
-    var result = 0.0;
-    if (LSE) {
-      // (1/lambda) log sum exp(lambda R_w), max-shifted (same value, no overflow).
-      let lambdaLse = params.lambdaLse;
-      var best = rowB[first];
-      for (var w = 1u; w < len; w++) { best = max(best, rowB[first + w]); }
-      var sum = 0.0;
-      for (var w = 0u; w < len; w++) { sum += exp(lambdaLse * (rowB[first + w] - best)); }
-      result = best + log(sum) / lambdaLse;
-    } else {
-      for (var w = 0u; w < len; w++) { result += rowB[first + w]; }
-      result = result / f32(len);
+    // Per row: alpha = softmax_r(lambda LeakyReLU(s) / norm), R_w = cos(u_w, sum_r alpha_r v_r).
+    for (var row = tid; row < tileShape.y; row += WG) {
+      let c = rowCap[row];
+      var weights: array<f32, R>;
+      let numerator = relevanceWeights(row, lambda, &weights);
+      let w = rowWord[row];
+      let wordNormSq = wordGram[((tile.x + c) * params.maxWords + w) * params.maxWords + w];
+      let contextNorm = sqrt(regionQuadratic(nLocal, &weights));
+      rowB[row] = numerator / max(sqrt(max(wordNormSq, 0.0)) * contextNorm, EPS);
     }
-    out[outIndex(nLocal, tile, c)] = result;
+    workgroupBarrier();
+
+    for (var c = tid; c < tileShape.x; c += WG) {
+      let first = capStart[c];
+      let len = capLen[c];
+      var result = 0.0;
+      if (LSE) {
+        // (1/lambda) log sum exp(lambda R_w), max-shifted (same value, no overflow).
+        let lambdaLse = params.lambdaLse;
+        var best = rowB[first];
+        for (var w = 1u; w < len; w++) { best = max(best, rowB[first + w]); }
+        var sum = 0.0;
+        for (var w = 0u; w < len; w++) { sum += exp(lambdaLse * (rowB[first + w] - best)); }
+        result = best + log(sum) / lambdaLse;
+      } else {
+        for (var w = 0u; w < len; w++) { result += rowB[first + w]; }
+        result = result / f32(len);
+      }
+      out[outIndex(nLocal, tile, c)] = result;
+    }
+    workgroupBarrier();
   }
 }

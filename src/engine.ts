@@ -1,10 +1,11 @@
 // The public engine: a GPU context plus the similarity API.
-import { DeviceDescription, EngineStats, GpuContext, GpuContextOptions } from './gpu/context.js';
+import { DeviceDescription, EngineStats, GpuContext, GpuContextOptions, Int8Product } from './gpu/context.js';
 import { loadModelWeights } from './model/load.js';
 import { NaafModel } from './model/model.js';
 import { ModelConfig, StateDict, checkStateDict } from './model/weights.js';
 import { runSimilarity } from './similarity/run.js';
 import { TopKOptions, TopKResult, topK } from './similarity/topk.js';
+import { TuneOptions, TuneResult, TuneShape, loadTileCache, tuneTiles } from './similarity/tune.js';
 import { NaafWordTerms, naafWordTerms } from './similarity/wordTerms.js';
 import { DmmState, NaafTrainOptions, NaafTrainResult, TrainCaptionInput, TrainImageInput, naafTrainingSimilarity } from './ops/naafTrain.js';
 import { Trainer } from './train/trainer.js';
@@ -12,14 +13,41 @@ import { TrainingProgress, resumeTraining } from './train/checkpoint.js';
 import type { TrainerOptions } from './train/options.js';
 import type { CaptionInput, ImageInput, OutputTarget, SimilarityOptions } from './types.js';
 
-export type EngineOptions = GpuContextOptions;
+export type EngineOptions = GpuContextOptions & {
+  /** Node: a JSON file of tiles tuned per adapter; loaded now, updated by tune(). */
+  tileCacheFile?: string;
+};
 
 export class NaafEngine {
-  private constructor(private readonly ctx: GpuContext) {}
+  private constructor(private readonly ctx: GpuContext, private readonly tileCacheFile?: string) {}
 
   /** Node: Dawn via the `webgpu` package; Deno and browsers: navigator.gpu; or adopt options.device. */
   static async create(options: EngineOptions = {}): Promise<NaafEngine> {
-    return new NaafEngine(await GpuContext.create(options));
+    const ctx = await GpuContext.create(options);
+    if (options.tileCacheFile !== undefined) {
+      try {
+        await loadTileCache(ctx, options.tileCacheFile);
+      } catch (error) {
+        ctx.destroy();
+        throw error;
+      }
+    }
+    return new NaafEngine(ctx, options.tileCacheFile);
+  }
+
+  /**
+   * Times the score kernel's tile candidates on a synthetic batch of this shape and uses the
+   * fastest from now on for calls of that method, precision and shape (unless a call pins
+   * options.tile); with options.tileCacheFile the choice is saved for this adapter.
+   */
+  async tune(shape: TuneShape, options: TuneOptions = {}): Promise<TuneResult> {
+    this.ctx.checkUsable('tune');
+    return tuneTiles(this.ctx, (i, c, o, out) => this.similarityInto(i, c, o, out), shape, options, this.tileCacheFile);
+  }
+
+  /** The int8 product this device runs: 'subgroup-matrix' (tensor cores), 'dot4', or null. */
+  async int8Product(): Promise<Int8Product> {
+    return this.ctx.int8Product();
   }
 
   /** The device in use: runtime, adapter, features and Dawn flags. */

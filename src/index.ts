@@ -1,7 +1,9 @@
 export { NaafEngine } from './engine.js';
 export type { EngineOptions } from './engine.js';
-export type { DeviceDescription, EngineStats } from './gpu/context.js';
-export type { CaptionInput, ImageInput, NaafOptions, OutputTarget, ScanI2tOptions, ScanT2iOptions, SimilarityOptions } from './types.js';
+export type { DeviceDescription, EngineStats, Int8Product } from './gpu/context.js';
+export type { CaptionInput, ImageInput, NaafOptions, OutputTarget, Precision, ScanI2tOptions, ScanT2iOptions, SimilarityOptions, TileRequest } from './types.js';
+export type { TuneOptions, TuneResult, TuneShape } from './similarity/tune.js';
+export { quantizeRowsRef } from './ref/quantize.js';
 export { naafSimilarityRef, naafWordTermsRef } from './ref/naaf.js';
 export { scanSimilarityRef, scanQueryScoresRef } from './ref/scan.js';
 export { NaafModel } from './model/model.js';

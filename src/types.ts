@@ -1,4 +1,7 @@
 // Public input and option types. Shapes are documented here, once.
+import type { TileRequest } from './ops/score.js';
+
+export type { TileRequest };
 
 /** Region embeddings, l2-normalised: [N images, R regions, D dims], row-major. */
 export type ImageInput =
@@ -39,7 +42,19 @@ export type SimilarityOptions = (NaafOptions | ScanT2iOptions | ScanI2tOptions) 
   /** Testing and memory control: at most this many images / captions per GPU chunk. */
   maxImagesPerChunk?: number;
   maxCaptionsPerChunk?: number;
+  /** Pins the score kernel's tile (normally chosen from the device's limits or engine.tune()). */
+  tile?: TileRequest;
+  /**
+   * 'f32' (default), or the opt-in 'int8': S from per-row int8-quantised embeddings
+   * (q = round(127 x / max|x|)), i.e. exactly the method applied to the dequantised embeddings.
+   * 'int8' takes tensor cores where the device has chromium-experimental-subgroup-matrix (Dawn
+   * flag enable-dawn-features=allow_unsafe_apis), else dot4I8Packed; 'int8-dot4' and
+   * 'int8-subgroup-matrix' pin one.
+   */
+  precision?: Precision;
 };
+
+export type Precision = 'f32' | 'int8' | 'int8-dot4' | 'int8-subgroup-matrix';
 
 /** Where similarityInto writes: N * M float32 at `offset` bytes (usage STORAGE). */
 export interface OutputTarget {

@@ -1,16 +1,18 @@
-// Shared part of the fused score kernels: bindings, the packed caption tile, and the
-// word-region similarity product S = U_tile V_n^T, which stays in workgroup memory.
+// Shared part of the fused score kernels: bindings, the packed caption tile and the epilogue
+// helpers. The word-region similarity product S = U_tile V_n^T comes from a product file
+// (score_f32.wgsl, or score_i8.wgsl with score_i8_dot4.wgsl / score_i8_mma.wgsl) that defines
+// computeSims(tid, tileIndex, firstImage) and sAt(row, r); S stays in workgroup memory.
 //
-// One workgroup scores one tile of whole captions (packed word rows, no padding) against one
-// image. Constants injected by the launcher (src/ops/score.ts):
+// One workgroup scores one tile of whole captions (packed word rows, no padding) against IMGS
+// consecutive images: the caption rows are staged once for all of them, and the product is one
+// ROWS x (IMGS * 4 * RQ) block. The epilogue then walks the images one at a time
+// (selectImage). Constants injected by the launcher (src/ops/score.ts):
 //   WG               threads per workgroup
-//   R, RQ            regions per image, and their quads ceil(R / 4)
-//   ROWS             word rows per caption tile (>= the longest caption, a multiple of 4)
+//   R                regions per image
+//   IMGS             images per workgroup
+//   ROWS             word rows per caption tile (>= the longest caption)
 //   CAPS, CAPS_R     captions per tile at most, and CAPS * R
-//   KC               depth of one staged chunk of the D loop
-//   JOBS_PER_THREAD  4x4 (rows x regions) blocks of S each thread accumulates in registers
-//   S_SIZE           ROWS * R
-
+// and the product file's own constants.
 struct Params {
   imgBase: u32,       // element offset of the chunk's first image in `images`
   capBase: u32,       // element offset of the chunk's first caption in `captions`
@@ -27,8 +29,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> images: array<f32>;      // [N, R, D]
-@group(0) @binding(2) var<storage, read> captions: array<f32>;    // [M, L, D]
+// Bindings 1 (images) and 2 (captions) and the product S come from the product file.
 @group(0) @binding(3) var<storage, read> lengths: array<u32>;     // [M], all captions
 @group(0) @binding(4) var<storage, read> tiles: array<vec2u>;     // (first local caption, count)
 @group(0) @binding(5) var<storage, read> regionGram: array<f32>;  // [chunk N, R, R]
@@ -38,11 +39,6 @@ struct Params {
 const EPS: f32 = 1e-8;
 const NO_CAPTION: u32 = 0xffffffffu;
 
-var<workgroup> tileS: array<f32, S_SIZE>;    // S [ROWS, R]
-// Staged chunks of U and V, depth-major and packed by 4 rows / 4 regions, so each step of the
-// product reads one vec4 of rows and one of regions for 16 multiply-adds.
-var<workgroup> uStage: array<vec4<f32>, KC * ROWS / 4u>;  // [k][row quad]
-var<workgroup> vStage: array<vec4<f32>, KC * RQ>;         // [k][region quad]
 var<workgroup> capVals: array<f32, CAPS_R>;    // per (caption, region) values of the epilogue
 var<workgroup> rowA: array<f32, ROWS>;
 var<workgroup> rowB: array<f32, ROWS>;
@@ -56,8 +52,12 @@ fn leakyRelu(x: f32) -> f32 {
   return select(0.1 * x, x, x > 0.0);
 }
 
-fn sAt(row: u32, r: u32) -> f32 {
-  return tileS[row * R + r];
+// The workgroup image slot the epilogue is working on (uniform across the workgroup); the
+// product file's sAt(row, r) reads S of that image.
+var<private> imageSlot: u32;
+
+fn selectImage(slot: u32) {
+  imageSlot = slot;
 }
 
 /** Lays out the tile's rows; every thread returns the tile's (first caption, count). */
@@ -85,70 +85,6 @@ fn layoutTile(tid: u32, tileIndex: u32) -> vec2u {
   }
   workgroupBarrier();
   return tile;
-}
-
-/** S[row, r] = u_row . v_r for image nLocal of the chunk, into tileS: 4x4 register blocks per thread. */
-fn computeSims(tid: u32, tile: vec2u, nLocal: u32) {
-  let dim = params.dim;
-  let imageOffset = params.imgBase + nLocal * R * dim;
-  let rowQuads = ROWS / 4u;
-  let jobs = rowQuads * RQ;
-  var acc: array<vec4<f32>, 4u * JOBS_PER_THREAD>;
-  for (var i = 0u; i < 4u * JOBS_PER_THREAD; i++) { acc[i] = vec4<f32>(0.0); }
-  for (var d0 = 0u; d0 < dim; d0 += KC) {
-    // Consecutive threads read consecutive d of one row (contiguous in global memory).
-    for (var idx = tid; idx < ROWS * KC; idx += WG) {
-      let row = idx / KC;
-      let k = idx % KC;
-      let d = d0 + k;
-      var value = 0.0;
-      let c = rowCap[row];
-      if (c != NO_CAPTION && d < dim) {
-        let capOffset = params.capBase + (tile.x + c) * params.maxWords * dim;
-        value = captions[capOffset + rowWord[row] * dim + d];
-      }
-      uStage[k * rowQuads + row / 4u][row % 4u] = value;
-    }
-    for (var idx = tid; idx < RQ * 4u * KC; idx += WG) {
-      let r = idx / KC;
-      let k = idx % KC;
-      let d = d0 + k;
-      var value = 0.0;
-      if (r < R && d < dim) { value = images[imageOffset + r * dim + d]; }
-      vStage[k * RQ + r / 4u][r % 4u] = value;
-    }
-    workgroupBarrier();
-    for (var j = 0u; j < JOBS_PER_THREAD; j++) {
-      let job = tid + j * WG;
-      if (job < jobs) {
-        let rq = job / RQ;
-        let cq = job % RQ;
-        for (var k = 0u; k < KC; k++) {
-          let a = uStage[k * rowQuads + rq];
-          let b = vStage[k * RQ + cq];
-          acc[4u * j] += a.x * b;
-          acc[4u * j + 1u] += a.y * b;
-          acc[4u * j + 2u] += a.z * b;
-          acc[4u * j + 3u] += a.w * b;
-        }
-      }
-    }
-    workgroupBarrier();
-  }
-  for (var j = 0u; j < JOBS_PER_THREAD; j++) {
-    let job = tid + j * WG;
-    if (job < jobs) {
-      let rq = job / RQ;
-      let cq = job % RQ;
-      for (var i = 0u; i < 4u; i++) {
-        for (var q = 0u; q < 4u; q++) {
-          let r = cq * 4u + q;
-          if (r < R) { tileS[(rq * 4u + i) * R + r] = acc[4u * j + i][q]; }
-        }
-      }
-    }
-  }
-  workgroupBarrier();
 }
 
 /** 1e-8 + sqrt(sum over caption c's words of LeakyReLU(s_wr)^2), per region, into capVals. */

@@ -11,7 +11,7 @@ export interface GpuContextOptions {
   dawnFlags?: string[];
   powerPreference?: GPUPowerPreference;
   /** Pretend these optional features are absent (to exercise fallback paths). */
-  disableFeatures?: ('subgroups' | 'shader-f16' | 'timestamp-query')[];
+  disableFeatures?: ('subgroups' | 'shader-f16' | 'timestamp-query' | 'chromium-experimental-subgroup-matrix')[];
   /** Called once if the device is lost, unless by engine.destroy() (an adopted device destroyed by its owner counts). */
   onDeviceLost?: (info: GPUDeviceLostInfo) => void;
 }
@@ -35,9 +35,16 @@ export interface DeviceDescription {
   description: string;
   features: string[];
   dawnFlags: string[];
+  subgroupMinSize: number; // 0 when unknown
+  subgroupMaxSize: number;
 }
 
-const OPTIONAL_FEATURES = ['subgroups', 'shader-f16', 'timestamp-query'] as const;
+/** Which int8 product the device can run: tensor cores through subgroup matrices, packed dot4, or none. */
+export type Int8Product = 'subgroup-matrix' | 'dot4' | null;
+
+// chromium-experimental-subgroup-matrix is offered only with the Dawn flag
+// enable-dawn-features=allow_unsafe_apis (int8 tensor cores on NVIDIA).
+const OPTIONAL_FEATURES = ['subgroups', 'shader-f16', 'timestamp-query', 'chromium-experimental-subgroup-matrix'] as const;
 
 /** The limits we ask for: the adapter's best, since the defaults (128 MiB bindings, 16 KiB shared) are small. */
 const WANTED_LIMITS = [
@@ -57,6 +64,8 @@ export class GpuContext {
   readonly pool: BufferPool;
   /** `enable` directives valid for this runtime (e.g. ['subgroups'] where the compiler wants it). */
   readonly subgroupEnables: string[];
+  /** The best int8 product here (probed once, on first use). */
+  private int8: Promise<Int8Product> | null = null;
 
   private constructor(
     readonly device: GPUDevice,
@@ -103,7 +112,7 @@ export class GpuContext {
     const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f) && !disabled.has(f));
     const requiredLimits: Record<string, number> = {};
     for (const name of WANTED_LIMITS) requiredLimits[name] = adapter.limits[name];
-    const device = await adapter.requestDevice({ requiredFeatures, requiredLimits, label: 'naaf-webgpu' });
+    const device = await adapter.requestDevice({ requiredFeatures: requiredFeatures as GPUFeatureName[], requiredLimits, label: 'naaf-webgpu' });
     const features = [...device.features].filter((f) => !disabled.has(f));
     const info = describe(runtime.name, adapter.info, features, runtime.dawnFlags);
     const subgroups = await probeSubgroups(device, features);
@@ -126,8 +135,9 @@ export class GpuContext {
   }
 
   /** A cached compute pipeline for these WGSL parts and constants. */
-  pipeline(label: string, parts: readonly WgslPart[], constants: WgslConstants, useSubgroups = false): Promise<GPUComputePipeline> {
-    const enables = useSubgroups ? this.subgroupEnables : [];
+  pipeline(label: string, parts: readonly WgslPart[], constants: WgslConstants, useSubgroups = false,
+    extraEnables: readonly string[] = []): Promise<GPUComputePipeline> {
+    const enables = [...(useSubgroups ? this.subgroupEnables : []), ...extraEnables];
     const key = `${label}|${enables.join(',')}|${JSON.stringify(constants)}`;
     let pipeline = this.pipelines.get(key);
     if (!pipeline) {
@@ -147,12 +157,26 @@ export class GpuContext {
     return pipeline;
   }
 
-  bindGroup(pipeline: GPUComputePipeline, bindings: readonly BufferBinding[], label: string): GPUBindGroup {
-    return this.device.createBindGroup({
-      label,
-      layout: pipeline.getBindGroupLayout(0),
-      entries: bindings.map((b, binding) => ({ binding, resource: 'buffer' in b ? b : { buffer: b } })),
-    });
+  /**
+   * Which int8 product this device runs: 'subgroup-matrix' where an i8 M16 N16 K32 -> i32
+   * subgroup-matrix pipeline builds (needs the feature and one subgroup size), else 'dot4' where
+   * dot4I8Packed compiles, else null.
+   */
+  int8Product(): Promise<Int8Product> {
+    this.int8 ??= (async () => {
+      const { subgroupMinSize: min, subgroupMaxSize: max } = this.info;
+      if (this.info.features.includes('chromium-experimental-subgroup-matrix') && min > 0 && min === max &&
+        await probePipeline(this.device, this.subgroupEnables.map((e) => `enable ${e};\n`).join('') + SUBGROUP_MATRIX_PROBE(max))) return 'subgroup-matrix';
+      return await probePipeline(this.device, DOT4_PROBE) ? 'dot4' : null;
+    })();
+    return this.int8;
+  }
+
+  /** Binding i gets bindings[i]; a null leaves that number out (a binding the kernel does not declare). */
+  bindGroup(pipeline: GPUComputePipeline, bindings: readonly (BufferBinding | null)[], label: string): GPUBindGroup {
+    const entries: GPUBindGroupEntry[] = [];
+    bindings.forEach((b, binding) => { if (b) entries.push({ binding, resource: 'buffer' in b ? b : { buffer: b } }); });
+    return this.device.createBindGroup({ label, layout: pipeline.getBindGroupLayout(0), entries });
   }
 
   /** A uniform buffer from the pool holding these 32-bit words (u32 or f32 per entry). */
@@ -266,9 +290,37 @@ function describe(runtime: string, adapterInfo: GPUAdapterInfo | undefined, feat
     description: adapterInfo?.description ?? '',
     features: [...features].sort(),
     dawnFlags: [...dawnFlags],
+    subgroupMinSize: (adapterInfo as { subgroupMinSize?: number } | undefined)?.subgroupMinSize ?? 0,
+    subgroupMaxSize: (adapterInfo as { subgroupMaxSize?: number } | undefined)?.subgroupMaxSize ?? 0,
   };
 }
 
+const DOT4_PROBE = `@group(0) @binding(0) var<storage, read_write> o: array<i32>;
+@compute @workgroup_size(1) fn main() { o[0] = dot4I8Packed(pack4xI8(vec4<i32>(1, -2, 3, -4)), 0x01010101u); }`;
+
+const SUBGROUP_MATRIX_PROBE = (sg: number) => `enable chromium_experimental_subgroup_matrix;
+@group(0) @binding(0) var<storage, read_write> o: array<i32>;
+@compute @workgroup_size(${sg}) fn main() {
+  let a = subgroupMatrixLoad<subgroup_matrix_left<i8, 32, 16>>(&o, 0u, false, 32u);
+  let b = subgroupMatrixLoad<subgroup_matrix_right<i8, 16, 32>>(&o, 0u, true, 32u);
+  subgroupMatrixStore(&o, 0u, subgroupMatrixMultiplyAccumulate(a, b, subgroup_matrix_result<i32, 16, 16>()), false, 16u);
+}`;
+
+/** Whether a one-binding compute pipeline of this WGSL builds here (no error, nothing thrown). */
+async function probePipeline(device: GPUDevice, code: string): Promise<boolean> {
+  device.pushErrorScope('validation');
+  let ok = true;
+  try {
+    const module = device.createShaderModule({ code, label: 'int8 probe' });
+    const info = await module.getCompilationInfo();
+    if (info.messages.some((m) => m.type === 'error')) ok = false;
+    else await device.createComputePipelineAsync({ label: 'int8 probe', layout: 'auto', compute: { module, entryPoint: 'main' } });
+  } catch {
+    ok = false;
+  }
+  const error = await device.popErrorScope();
+  return ok && !error;
+}
 /**
  * Which `enable` lines subgroup code needs here, or null if subgroups are unusable. Dawn and
  * browsers want `enable subgroups;`; Deno's compiler rejects it but may accept the builtins alone.

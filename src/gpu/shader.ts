@@ -23,7 +23,8 @@ function constantDeclaration(name: string, value: number | boolean): string {
 
 export function assembleWgsl(enables: readonly string[], constants: WgslConstants, parts: readonly WgslPart[]): AssembledWgsl {
   const header = [
-    ...enables.map((e) => `enable ${e};`),
+    // 'diagnostic(...)' entries are global diagnostic directives; the rest are extensions.
+    ...enables.map((e) => (e.startsWith('diagnostic(') ? `${e};` : `enable ${e};`)),
     ...Object.entries(constants).map(([k, v]) => constantDeclaration(k, v)),
   ];
   const lines = [...header];

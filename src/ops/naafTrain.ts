@@ -4,6 +4,7 @@
 // (kernels/dmm_update.wgsl). Everything is encoded into one pass of one submit: the threshold
 // never visits the CPU between captions.
 import dmmUpdateWgsl from '../../kernels/dmm_update.wgsl';
+import scoreF32Wgsl from '../../kernels/common/score_f32.wgsl';
 import scoreTileWgsl from '../../kernels/common/score_tile.wgsl';
 import naafTrainScoreWgsl from '../../kernels/naaf_train_score.wgsl';
 import type { GpuContext } from '../gpu/context.js';
@@ -162,6 +163,7 @@ export async function encodeNaafTrainingSimilarity(ctx: GpuContext, encoder: GPU
     regionGramPipeline(ctx, R),
     ctx.pipeline('naaf_train_score', [
       { name: 'kernels/common/score_tile.wgsl', code: scoreTileWgsl },
+      { name: 'kernels/common/score_f32.wgsl', code: scoreF32Wgsl },
       { name: 'kernels/naaf_train_score.wgsl', code: naafTrainScoreWgsl },
     ], { ...config }),
     ctx.pipeline('dmm_update', [{ name: 'kernels/dmm_update.wgsl', code: dmmUpdateWgsl }], { WG: DMM_WG }),

@@ -1,5 +1,6 @@
-// Launcher of the fused score kernels (kernels/common/score_tile.wgsl + one epilogue file per
-// method): tile shapes from the device's workgroup memory, caption packing, dispatch.
+// Launcher of the fused score kernels (kernels/common/score_tile.wgsl + a product file + one
+// epilogue file per method; the int8 products are chosen in src/ops/scoreI8.ts): tile shapes from the device's workgroup memory, caption packing, dispatch.
+import scoreF32Wgsl from '../../kernels/common/score_f32.wgsl';
 import scoreTileWgsl from '../../kernels/common/score_tile.wgsl';
 import naafScoreWgsl from '../../kernels/naaf_score.wgsl';
 import scanI2tScoreWgsl from '../../kernels/scan_i2t_score.wgsl';
@@ -9,50 +10,90 @@ import type { BufferBinding, GpuContext } from '../gpu/context.js';
 export type ScoreMethod = 'naaf' | 'scan-t2i' | 'scan-i2t';
 
 export interface ScoreConfig {
-  WG: number; R: number; RQ: number; ROWS: number; CAPS: number; CAPS_R: number; KC: number;
-  JOBS_PER_THREAD: number; S_SIZE: number;
+  WG: number; R: number; RQ: number; IMGS: number; COLQ: number; ROWS: number; RB: number; CAPS: number; CAPS_R: number;
+  KC: number; JOBS_PER_THREAD: number; S_SIZE: number;
 }
 
+/** A tile: ROWS word rows of whole captions (at most CAPS) against IMGS images, staged KC deep. */
 export interface TileShape {
   R: number; ROWS: number; CAPS: number; KC: number;
+  /** Images per workgroup (default 1). */
+  IMGS?: number;
+  /** Row quads per thread block (default 1): each thread accumulates (4 RB) x 4 entries of S per job. */
+  RB?: number;
+}
+
+/** Tile choices a caller may force (tuning, tests); the rest is chosen from the device's limits. */
+export interface TileRequest {
+  rows?: number; // ROWS, >= the longest caption, rounded up to 4 * rowBlocks
+  images?: number; // IMGS
+  rowBlocks?: number; // RB
+  depth?: number; // KC
 }
 
 export function scoreSharedBytes(c: TileShape): number {
   const RQ = Math.ceil(c.R / 4);
-  return 4 * (c.ROWS * c.R + c.KC * (c.ROWS + 4 * RQ) + c.CAPS * c.R + 4 * c.ROWS + 2 * c.CAPS) + 16;
+  const imgs = c.IMGS ?? 1;
+  return 4 * (imgs * c.ROWS * c.R + c.KC * (c.ROWS + 4 * imgs * RQ) + c.CAPS * c.R + 5 * c.ROWS + 2 * c.CAPS) + 16;
 }
 
 /**
- * The kernel constants of a tile: one thread per 4x4 block of S (rows x regions) where
- * possible, at least 64 and at most 256 threads.
+ * The kernel constants of a tile: one thread per (4 RB) x 4 block of S where possible, at
+ * least 64 and at most 256 threads.
  */
 export function makeScoreConfig(t: TileShape): ScoreConfig {
+  const IMGS = t.IMGS ?? 1;
+  const RB = t.RB ?? 1;
+  if (t.ROWS % (4 * RB) !== 0) throw new Error(`score tile: ROWS=${t.ROWS} must be a multiple of 4 * RB = ${4 * RB}`);
   const RQ = Math.ceil(t.R / 4);
-  const jobs = (t.ROWS / 4) * RQ;
+  const COLQ = IMGS * RQ;
+  const jobs = (t.ROWS / (4 * RB)) * COLQ;
   const WG = Math.min(256, Math.max(64, Math.ceil(jobs / 32) * 32));
-  return { WG, R: t.R, RQ, ROWS: t.ROWS, CAPS: t.CAPS, CAPS_R: t.CAPS * t.R, KC: t.KC, JOBS_PER_THREAD: Math.ceil(jobs / WG), S_SIZE: t.ROWS * t.R };
+  return {
+    WG, R: t.R, RQ, IMGS, COLQ, ROWS: t.ROWS, RB, CAPS: t.CAPS, CAPS_R: t.CAPS * t.R, KC: t.KC,
+    JOBS_PER_THREAD: Math.ceil(jobs / WG), S_SIZE: t.ROWS * t.R,
+  };
+}
+
+function checkTileRequest(tile: TileRequest): void {
+  const keys = ['rows', 'images', 'rowBlocks', 'depth'];
+  for (const [key, value] of Object.entries(tile)) {
+    if (!keys.includes(key)) throw new Error(`similarity: unknown option "tile.${key}" (allowed: ${keys.join(', ')})`);
+    if (value !== undefined && (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 4096)) {
+      throw new Error(`similarity: options.tile.${key} must be an integer in [1, 4096], got ${String(value)}`);
+    }
+  }
+  if (tile.rowBlocks !== undefined && tile.rowBlocks > 2) throw new Error(`similarity: options.tile.rowBlocks must be 1 or 2, got ${tile.rowBlocks}`);
+  if (tile.depth !== undefined && ![4, 8, 16, 32].includes(tile.depth)) throw new Error(`similarity: options.tile.depth must be 4, 8, 16 or 32, got ${tile.depth}`);
 }
 
 /**
  * The largest tile that fits the device's workgroup memory: ROWS >= the longest caption
  * (whole captions per tile), preferring more rows, then more captions per tile, then deeper
- * staging. Throws when even one caption cannot fit.
+ * staging; `request` pins any of rows, images, row blocks and depth. Throws when even one
+ * caption cannot fit.
  */
-export function chooseScoreConfig(regions: number, maxWords: number, sharedBytesLimit: number): ScoreConfig {
-  const minRows = Math.ceil(maxWords / 4) * 4;
-  const rowCandidates = [...new Set([Math.max(32, 2 ** Math.ceil(Math.log2(maxWords))), minRows])].filter((r) => r >= minRows);
+export function chooseScoreConfig(regions: number, maxWords: number, sharedBytesLimit: number, request: TileRequest = {}): ScoreConfig {
+  checkTileRequest(request);
+  const RB = request.rowBlocks ?? 1;
+  const IMGS = request.images ?? 1;
+  const minRows = Math.ceil(maxWords / (4 * RB)) * 4 * RB;
+  const rowCandidates = request.rows !== undefined
+    ? [Math.max(minRows, Math.ceil(request.rows / (4 * RB)) * 4 * RB)]
+    : [...new Set([Math.max(32, 2 ** Math.ceil(Math.log2(maxWords))), minRows])].filter((r) => r >= minRows && r % (4 * RB) === 0);
   for (const ROWS of rowCandidates) {
     for (const CAPS of [32, 16, 8, 4, 2, 1].filter((c) => c <= ROWS)) {
-      for (const KC of [16, 8, 4]) {
-        const shape = { R: regions, ROWS, CAPS, KC };
+      for (const KC of request.depth !== undefined ? [request.depth] : [16, 8, 4]) {
+        const shape = { R: regions, ROWS, CAPS, KC, IMGS, RB };
         if (scoreSharedBytes(shape) <= sharedBytesLimit) return makeScoreConfig(shape);
       }
     }
   }
-  const needed = scoreSharedBytes({ R: regions, ROWS: minRows, CAPS: 1, KC: 4 });
+  const needed = scoreSharedBytes({ R: regions, ROWS: minRows, CAPS: 1, KC: request.depth ?? 4, IMGS, RB });
   throw new Error(
-    `similarity: regions R=${regions} with captions of up to L=${maxWords} words need ${needed} bytes of workgroup memory ` +
-    `for one tile, more than this device's maxComputeWorkgroupStorageSize ${sharedBytesLimit}`,
+    `similarity: regions R=${regions} with captions of up to L=${maxWords} words` +
+    (IMGS > 1 || request.rows !== undefined ? ` (tile ${JSON.stringify(request)})` : '') +
+    ` need ${needed} bytes of workgroup memory for one tile, more than this device's maxComputeWorkgroupStorageSize ${sharedBytesLimit}`,
   );
 }
 
@@ -82,15 +123,18 @@ export interface ScoreFlags {
 }
 
 export function scorePipeline(ctx: GpuContext, method: ScoreMethod, config: ScoreConfig, flags: ScoreFlags): Promise<GPUComputePipeline> {
-  const common = { name: 'kernels/common/score_tile.wgsl', code: scoreTileWgsl };
+  const common = [
+    { name: 'kernels/common/score_tile.wgsl', code: scoreTileWgsl },
+    { name: 'kernels/common/score_f32.wgsl', code: scoreF32Wgsl },
+  ];
   const constants = { ...config };
   switch (method) {
     case 'naaf':
-      return ctx.pipeline('naaf_score', [common, { name: 'kernels/naaf_score.wgsl', code: naafScoreWgsl }], { ...constants, INTRA: !!flags.intra, WORD_TERMS: !!flags.wordTerms });
+      return ctx.pipeline('naaf_score', [...common, { name: 'kernels/naaf_score.wgsl', code: naafScoreWgsl }], { ...constants, INTRA: !!flags.intra, WORD_TERMS: !!flags.wordTerms });
     case 'scan-t2i':
-      return ctx.pipeline('scan_t2i_score', [common, { name: 'kernels/scan_t2i_score.wgsl', code: scanT2iScoreWgsl }], { ...constants, LSE: !!flags.lse });
+      return ctx.pipeline('scan_t2i_score', [...common, { name: 'kernels/scan_t2i_score.wgsl', code: scanT2iScoreWgsl }], { ...constants, LSE: !!flags.lse });
     case 'scan-i2t':
-      return ctx.pipeline('scan_i2t_score', [common, { name: 'kernels/scan_i2t_score.wgsl', code: scanI2tScoreWgsl }], { ...constants, LSE: !!flags.lse });
+      return ctx.pipeline('scan_i2t_score', [...common, { name: 'kernels/scan_i2t_score.wgsl', code: scanI2tScoreWgsl }], { ...constants, LSE: !!flags.lse });
   }
 }
 
@@ -104,8 +148,11 @@ export interface ScoreArgs {
   dim: number; maxWords: number;
   threshold: number; lambdaSoftmax: number; lambdaLse: number;
   imageStart: number; // global index of the chunk's first image
+  imagesPerGroup: number; // the config's IMGS
   /** naaf only: [N, M, L] vec4 word terms, or a placeholder when the pipeline does not write them. */
   wordTerms?: GPUBuffer;
+  /** int8 kernels: the scales of the packed rows and each tile's first packed word row. */
+  int8?: { regionScales: BufferBinding; wordScales: GPUBuffer; tileRows: GPUBuffer };
 }
 
 export function encodeScore(ctx: GpuContext, pass: GPUComputePassEncoder, pipeline: GPUComputePipeline,
@@ -117,6 +164,7 @@ export function encodeScore(ctx: GpuContext, pass: GPUComputePassEncoder, pipeli
   ], 'score params');
   transient.push(uniforms);
   const group = ctx.bindGroup(pipeline,
-    [uniforms, a.images, a.captions, a.lengths, a.tiles, a.regionGram, a.wordGram, a.out, ...(a.wordTerms ? [a.wordTerms] : [])], 'score');
-  ctx.dispatch(pass, pipeline, group, a.numTiles, a.numImages);
+    [uniforms, a.images, a.captions, a.lengths, a.tiles, a.regionGram, a.wordGram, a.out, a.wordTerms ?? null,
+      ...(a.int8 ? [a.int8.regionScales, a.int8.wordScales, a.int8.tileRows] : [])], 'score');
+  ctx.dispatch(pass, pipeline, group, a.numTiles, Math.ceil(a.numImages / a.imagesPerGroup));
 }

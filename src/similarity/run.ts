@@ -4,6 +4,8 @@ import type { BufferBinding, GpuContext } from '../gpu/context.js';
 import { encodeRegionGram, encodeWordGram, regionGramPipeline, wordGramPipeline } from '../ops/gram.js';
 import { chooseScoreConfig, encodeScore, packCaptionTiles, scorePipeline } from '../ops/score.js';
 import type { CaptionInput, ImageInput, OutputTarget, SimilarityOptions } from '../types.js';
+import { encodeSimilarityInt8 } from './int8.js';
+import { resolveTile } from './tune.js';
 import { CheckedInputs, ResolvedOptions, checkInputs, checkOutput, resolveOptions } from './validate.js';
 
 const MAX_GROUPS = 65535;
@@ -19,8 +21,9 @@ export function planChunks(ctx: GpuContext, dims: CheckedInputs, options: Resolv
   const maxBinding = ctx.limits.maxStorageBufferBindingSize;
   const slack = ctx.limits.minStorageBufferOffsetAlignment; // a window's start is aligned down
   const maxGroups = Math.min(MAX_GROUPS, ctx.limits.maxComputeWorkgroupsPerDimension);
+  const imagesPerGroup = options.tile.images ?? 1;
   const fit = (bytesPerItem: number) => Math.floor((maxBinding - slack) / bytesPerItem);
-  const imagesPerChunk = Math.min(N, options.maxImagesPerChunk, maxGroups, fit(R * D * 4), fit(R * R * 4), fit(M * 4));
+  const imagesPerChunk = Math.min(N, options.maxImagesPerChunk, maxGroups * imagesPerGroup, fit(R * D * 4), fit(R * R * 4), fit(M * 4));
   // Each tile holds >= 1 caption, so captions per chunk also bounds the tile count.
   const captionsPerChunk = Math.min(M, options.maxCaptionsPerChunk, maxGroups, fit(L * D * 4), fit(L * L * 4));
   if (imagesPerChunk < 1 || captionsPerChunk < 1) {
@@ -41,7 +44,7 @@ export function planChunks(ctx: GpuContext, dims: CheckedInputs, options: Resolv
 }
 
 /** A binding window over `count` floats from float index `start` of a buffer region at `byteOffset`. */
-function window(ctx: GpuContext, buffer: GPUBuffer, byteOffset: number, start: number, count: number): { binding: BufferBinding; base: number } {
+export function window(ctx: GpuContext, buffer: GPUBuffer, byteOffset: number, start: number, count: number): { binding: BufferBinding; base: number } {
   const first = byteOffset + start * 4;
   const align = ctx.limits.minStorageBufferOffsetAlignment;
   const aligned = Math.floor(first / align) * align;
@@ -56,7 +59,7 @@ export async function runSimilarity(
   const opts = resolveOptions(options);
   const dims = checkInputs(images, captions);
   const targetOffset = target ? checkOutput(target, dims.N, dims.M) : 0;
-  chooseScoreConfig(dims.R, dims.L, ctx.limits.maxComputeWorkgroupStorageSize);
+  if (opts.precision === 'f32') chooseScoreConfig(dims.R, dims.L, ctx.limits.maxComputeWorkgroupStorageSize, opts.tile);
   planChunks(ctx, dims, opts); // rejects sizes that cannot fit before any GPU work
 
   return ctx.scoped(what, async () => {
@@ -93,8 +96,10 @@ export interface SimilaritySources {
  */
 export async function encodeSimilarity(ctx: GpuContext, encoder: GPUCommandEncoder, src: SimilaritySources, dims: CheckedInputs,
   opts: ResolvedOptions, out: { buffer: GPUBuffer; offset: number }, transient: GPUBuffer[], wordTerms?: GPUBuffer): Promise<void> {
+  opts = { ...opts, tile: resolveTile(ctx, opts.tile, opts.method, opts.precision, dims.R, dims.L, dims.D) };
+  if (opts.precision !== 'f32') return encodeSimilarityInt8(ctx, encoder, src, dims, opts, out, transient, wordTerms);
   const { N, R, D, M, L } = dims;
-  const config = chooseScoreConfig(R, L, ctx.limits.maxComputeWorkgroupStorageSize);
+  const config = chooseScoreConfig(R, L, ctx.limits.maxComputeWorkgroupStorageSize, opts.tile);
   const chunks = planChunks(ctx, dims, opts);
   const needsWordGram = opts.method !== 'naaf' || opts.intra;
   const [gramPipe, wordPipe, scorePipe] = await Promise.all([
@@ -130,7 +135,7 @@ export async function encodeSimilarity(ctx: GpuContext, encoder: GPUCommandEncod
         tiles, numTiles: tileList.length / 2, lengths, regionGram, wordGram,
         out: outWindow.binding, outBase: outWindow.base, outStride: M,
         dim: D, maxWords: L, threshold: opts.threshold, lambdaSoftmax: opts.lambdaSoftmax, lambdaLse: opts.lambdaLse,
-        imageStart: n0, wordTerms: terms,
+        imageStart: n0, imagesPerGroup: config.IMGS, wordTerms: terms,
       }, transient);
     }
   }

@@ -1,7 +1,7 @@
 // Input validation for similarity(): every rejection names the argument, what was expected and
 // what was given, and happens before any GPU work.
-import type { CaptionInput, ImageInput, OutputTarget, SimilarityOptions } from '../types.js';
-import type { ScoreMethod } from '../ops/score.js';
+import type { CaptionInput, ImageInput, OutputTarget, Precision, SimilarityOptions } from '../types.js';
+import type { ScoreMethod, TileRequest } from '../ops/score.js';
 
 export interface ResolvedOptions {
   method: ScoreMethod;
@@ -13,6 +13,8 @@ export interface ResolvedOptions {
   lse: boolean;
   maxImagesPerChunk: number;
   maxCaptionsPerChunk: number;
+  tile: TileRequest;
+  precision: Precision;
 }
 
 export interface CheckedInputs {
@@ -25,7 +27,7 @@ const ALLOWED_KEYS: Record<ScoreMethod, string[]> = {
   'scan-t2i': ['method', 'lambdaSoftmax', 'aggregation', 'lambdaLse'],
   'scan-i2t': ['method', 'lambdaSoftmax', 'aggregation', 'lambdaLse'],
 };
-const CHUNK_KEYS = ['maxImagesPerChunk', 'maxCaptionsPerChunk'];
+const CHUNK_KEYS = ['maxImagesPerChunk', 'maxCaptionsPerChunk', 'tile', 'precision'];
 
 function describeValue(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
@@ -49,6 +51,16 @@ function chunkLimit(name: string, value: unknown): number {
   return value;
 }
 
+const PRECISIONS: Precision[] = ['f32', 'int8', 'int8-dot4', 'int8-subgroup-matrix'];
+
+function checkPrecision(value: unknown): Precision {
+  if (value === undefined) return 'f32';
+  if (!PRECISIONS.includes(value as Precision)) {
+    throw new Error(`similarity: options.precision must be one of ${PRECISIONS.map((p) => `'${p}'`).join(', ')}, got ${describeValue(value)}`);
+  }
+  return value as Precision;
+}
+
 export function resolveOptions(options: SimilarityOptions | undefined): ResolvedOptions {
   if (!options || typeof options !== 'object') throw new Error(`similarity: options must be an object with a method, got ${describeValue(options)}`);
   const method = options.method as string;
@@ -60,7 +72,12 @@ export function resolveOptions(options: SimilarityOptions | undefined): Resolved
     if (!allowed.includes(key)) throw new Error(`similarity: unknown option "${key}" for method '${method}' (allowed: ${allowed.join(', ')})`);
   }
   const o = options as unknown as Record<string, unknown>;
-  const chunks = { maxImagesPerChunk: chunkLimit('maxImagesPerChunk', o.maxImagesPerChunk), maxCaptionsPerChunk: chunkLimit('maxCaptionsPerChunk', o.maxCaptionsPerChunk) };
+  if (o.tile !== undefined && (o.tile === null || typeof o.tile !== 'object')) throw new Error(`similarity: options.tile must be an object, got ${describeValue(o.tile)}`);
+  const chunks = {
+    maxImagesPerChunk: chunkLimit('maxImagesPerChunk', o.maxImagesPerChunk), maxCaptionsPerChunk: chunkLimit('maxCaptionsPerChunk', o.maxCaptionsPerChunk),
+    tile: { ...(o.tile as TileRequest | undefined) },
+    precision: checkPrecision(o.precision),
+  };
   if (method === 'naaf') {
     if (typeof o.threshold !== 'number' || !Number.isFinite(o.threshold)) {
       throw new Error(`similarity: options.threshold must be a finite number (the checkpoint's thres_safe), got ${describeValue(o.threshold)}`);

@@ -93,6 +93,15 @@ describe('random inputs against the float64 reference', () => {
     await expectAllMethods(randomBatch(13, 2, 12, randomLengths(14, 40, 2, 12), 12, 8), [ALL_METHODS[0], ALL_METHODS[3], ALL_METHODS[4]]);
   });
 
+  it.each([
+    { images: 2 }, { images: 3, depth: 4 }, { rowBlocks: 2 }, { images: 2, rowBlocks: 2, depth: 32 }, { rows: 48, depth: 8 },
+  ])('pinned tile %j: multi-image workgroups (N not a multiple), row blocks, depths', async (tile) => {
+    // 5 images: the last workgroup of a 2- or 3-image tile is partly empty.
+    const b = randomBatch(17, 5, 10, randomLengths(18, 9, 1, 11), 11, 21);
+    await expectAllMethods(b, ALL_METHODS, { tile });
+    await expectAllMethods(b, [ALL_METHODS[0], ALL_METHODS[4]], { tile, maxImagesPerChunk: 3, maxCaptionsPerChunk: 4 });
+  });
+
   it('forced chunking over images and captions gives the same values', async () => {
     const b = randomBatch(15, 5, 9, randomLengths(16, 7, 2, 6), 6, 10);
     await expectAllMethods(b, ALL_METHODS, { maxImagesPerChunk: 2, maxCaptionsPerChunk: 3 });

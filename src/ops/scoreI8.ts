@@ -1,0 +1,85 @@
+// The int8 variants of the fused score kernels: the same tile and epilogues as src/ops/score.ts,
+// with S computed from per-row int8-quantised embeddings (src/ops/quantize.ts), either with
+// dot4I8Packed (portable) or with subgroup matrices (tensor cores; chromium-experimental-subgroup-matrix).
+import naafScoreWgsl from '../../kernels/naaf_score.wgsl';
+import scanI2tScoreWgsl from '../../kernels/scan_i2t_score.wgsl';
+import scanT2iScoreWgsl from '../../kernels/scan_t2i_score.wgsl';
+import scoreI8Wgsl from '../../kernels/common/score_i8.wgsl';
+import scoreI8Dot4Wgsl from '../../kernels/common/score_i8_dot4.wgsl';
+import scoreI8MmaWgsl from '../../kernels/common/score_i8_mma.wgsl';
+import scoreTileWgsl from '../../kernels/common/score_tile.wgsl';
+import type { GpuContext } from '../gpu/context.js';
+import type { ScoreFlags, ScoreMethod, TileRequest } from './score.js';
+
+export type Int8Kernel = 'dot4' | 'subgroup-matrix';
+
+export interface I8ScoreConfig {
+  kernel: Int8Kernel;
+  constants: Record<string, number>;
+  ROWS: number; CAPS: number; IMGS: number;
+}
+
+/** Workgroup bytes of an int8 tile (common epilogue arrays + accS + scales + dot4 staging). */
+function i8SharedBytes(kernel: Int8Kernel, R: number, ROWS: number, CAPS: number, IMGS: number, KCW: number): number {
+  const RS = kernel === 'dot4' ? R : 16 * Math.ceil(R / 16);
+  const common = CAPS * R + 4 * ROWS + 2 * CAPS + 4;
+  const staging = kernel === 'dot4' ? KCW * (ROWS + 4 * IMGS * Math.ceil(R / 4)) : 0;
+  return 4 * (common + ROWS * IMGS * RS + ROWS + IMGS * R + staging);
+}
+
+/**
+ * The tile of an int8 score kernel: ROWS >= the longest caption (a multiple of 16 for subgroup
+ * matrices), the most captions per tile that fit, `request.images` images per workgroup.
+ */
+export function chooseI8Config(kernel: Int8Kernel, R: number, maxWords: number, sharedBytesLimit: number, subgroupSize: number,
+  request: TileRequest = {}): I8ScoreConfig {
+  const IMGS = request.images ?? (kernel === 'dot4' ? 1 : 2);
+  const quantum = kernel === 'dot4' ? 4 : 16;
+  const minRows = Math.ceil(maxWords / quantum) * quantum;
+  const ROWS = Math.max(minRows, Math.ceil((request.rows ?? Math.max(32, 2 ** Math.ceil(Math.log2(maxWords)))) / quantum) * quantum);
+  const KCW = Math.max(1, Math.floor((request.depth ?? 16) / 4)); // depth in bytes of D -> packed words
+  for (const CAPS of [32, 16, 8, 4, 2, 1].filter((c) => c <= ROWS)) {
+    if (i8SharedBytes(kernel, R, ROWS, CAPS, IMGS, KCW) > sharedBytesLimit) continue;
+    const base = { R, IMGS, ROWS, CAPS, CAPS_R: CAPS * R };
+    if (kernel === 'dot4') {
+      const RQ = Math.ceil(R / 4);
+      const COLQ = IMGS * RQ;
+      const jobs = (ROWS / 4) * COLQ;
+      const WG = Math.min(256, Math.max(64, Math.ceil(jobs / 32) * 32));
+      return { kernel, ROWS, CAPS, IMGS, constants: { ...base, WG, RS: R, ACOLS: IMGS * R, RQ, COLQ, KCW, JOBS_PER_THREAD: Math.ceil(jobs / WG) } };
+    }
+    const CB = Math.ceil(R / 16);
+    const blocks = (ROWS / 16) * IMGS * CB;
+    const NSG = Math.max(1, Math.min(Math.floor(256 / subgroupSize), blocks));
+    return { kernel, ROWS, CAPS, IMGS, constants: { ...base, WG: NSG * subgroupSize, SG: subgroupSize, NSG, CB, RS: 16 * CB, ACOLS: IMGS * 16 * CB } };
+  }
+  throw new Error(
+    `similarity: precision 'int8' (${kernel}) with regions R=${R}, captions of up to L=${maxWords} words and ${IMGS} image(s) per workgroup ` +
+    `needs ${i8SharedBytes(kernel, R, ROWS, 1, IMGS, KCW)} bytes of workgroup memory, more than this device's maxComputeWorkgroupStorageSize ${sharedBytesLimit}`,
+  );
+}
+
+export function i8ScorePipeline(ctx: GpuContext, method: ScoreMethod, config: I8ScoreConfig, flags: ScoreFlags): Promise<GPUComputePipeline> {
+  const product = config.kernel === 'dot4'
+    ? { name: 'kernels/common/score_i8_dot4.wgsl', code: scoreI8Dot4Wgsl }
+    : { name: 'kernels/common/score_i8_mma.wgsl', code: scoreI8MmaWgsl };
+  const parts = [
+    { name: 'kernels/common/score_tile.wgsl', code: scoreTileWgsl },
+    { name: 'kernels/common/score_i8.wgsl', code: scoreI8Wgsl },
+    product,
+  ];
+  const mma = config.kernel === 'subgroup-matrix';
+  // The block offsets depend on the subgroup index, which Tint's workgroup-scope uniformity
+  // analysis cannot prove subgroup-uniform; every call is made by whole subgroups.
+  const enables = mma ? ['chromium_experimental_subgroup_matrix', 'diagnostic(off, chromium.subgroup_matrix_uniformity)'] : [];
+  const label = `${method}_score_i8_${config.kernel}`;
+  switch (method) {
+    case 'naaf':
+      return ctx.pipeline(label, [...parts, { name: 'kernels/naaf_score.wgsl', code: naafScoreWgsl }],
+        { ...config.constants, INTRA: !!flags.intra, WORD_TERMS: !!flags.wordTerms }, mma, enables);
+    case 'scan-t2i':
+      return ctx.pipeline(label, [...parts, { name: 'kernels/scan_t2i_score.wgsl', code: scanT2iScoreWgsl }], { ...config.constants, LSE: !!flags.lse }, mma, enables);
+    case 'scan-i2t':
+      return ctx.pipeline(label, [...parts, { name: 'kernels/scan_i2t_score.wgsl', code: scanI2tScoreWgsl }], { ...config.constants, LSE: !!flags.lse }, mma, enables);
+  }
+}

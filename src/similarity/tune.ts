@@ -1,0 +1,173 @@
+// Per-adapter tile tuning: time the score kernel's tile candidates on a synthetic batch of the
+// caller's shape, keep the fastest per (method, precision, R, ROWS, D) for this engine, and
+// optionally persist the choices per adapter in a JSON file (Node), so tuning runs once.
+import type { GpuContext } from '../gpu/context.js';
+import { writeFileAtomic } from '../model/load.js';
+import type { TileRequest } from '../ops/score.js';
+import type { Precision, SimilarityOptions } from '../types.js';
+
+export interface TuneShape {
+  R: number; // regions per image
+  L: number; // longest caption
+  D: number;
+  /** Synthetic batch size (default 96 images x 480 captions of lengths 5..L). */
+  images?: number;
+  captions?: number;
+}
+
+export interface TuneOptions {
+  method?: SimilarityOptions['method']; // 'naaf'
+  precision?: Precision; // 'f32'
+  /** Tiles to try (default: DEFAULT_CANDIDATES for the precision). */
+  candidates?: TileRequest[];
+  repeats?: number; // timed runs per candidate after a warm-up, median kept (default 3)
+}
+
+export interface TuneResult {
+  key: string;
+  best: TileRequest;
+  /** Median milliseconds per candidate; failed candidates (e.g. too much workgroup memory) carry `error`. */
+  timings: { tile: TileRequest; ms: number; error?: string }[];
+}
+
+export const DEFAULT_CANDIDATES: Record<'f32' | 'int8', TileRequest[]> = {
+  f32: [
+    {}, { images: 2 }, { images: 3 }, { images: 4 }, { rowBlocks: 2 }, { images: 2, rowBlocks: 2 },
+    { images: 2, depth: 8 }, { images: 2, depth: 32 }, { images: 4, rowBlocks: 2, depth: 8 }, { rows: 64, images: 2 },
+  ],
+  int8: [{ images: 1 }, { images: 2 }, { images: 3 }, { images: 4 }, { images: 2, rows: 64 }],
+};
+
+const tuned = new WeakMap<GpuContext, Map<string, TileRequest>>();
+
+function rowsClass(L: number): number {
+  return Math.max(32, 2 ** Math.ceil(Math.log2(Math.max(1, L))));
+}
+
+export function tileKey(method: string, precision: Precision, R: number, L: number, D: number): string {
+  return `${method}|${precision}|R${R}|rows${rowsClass(L)}|D${D}`;
+}
+
+/** The caller's tile, else a tuned one for this shape, else {} (chosen from the limits). */
+export function resolveTile(ctx: GpuContext, request: TileRequest, method: string, precision: Precision, R: number, L: number, D: number): TileRequest {
+  if (Object.keys(request).length > 0) return request;
+  return tuned.get(ctx)?.get(tileKey(method, precision, R, L, D)) ?? {};
+}
+
+export function adapterKey(ctx: GpuContext): string {
+  const { vendor, architecture, device, description, runtime } = ctx.info;
+  return [runtime, vendor, architecture, device, description].join('|');
+}
+
+/** Loads the tiles tuned earlier on this adapter from `file` (missing file: nothing). */
+export async function loadTileCache(ctx: GpuContext, file: string): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw error;
+  }
+  let parsed: Record<string, Record<string, TileRequest>>;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`tile cache ${file} is not valid JSON: ${(error as Error).message}`);
+  }
+  const entries = Object.entries(parsed[adapterKey(ctx)] ?? {});
+  const map = tuned.get(ctx) ?? new Map();
+  for (const [key, tile] of entries) map.set(key, tile);
+  tuned.set(ctx, map);
+  return entries.length;
+}
+
+async function saveTileCache(ctx: GpuContext, file: string): Promise<void> {
+  const { readFile } = await import('node:fs/promises');
+  let all: Record<string, Record<string, TileRequest>> = {};
+  try {
+    all = JSON.parse(await readFile(file, 'utf8'));
+  } catch { /* a missing or broken file is replaced */ }
+  all[adapterKey(ctx)] = Object.fromEntries(tuned.get(ctx) ?? []);
+  await writeFileAtomic(file, new TextEncoder().encode(JSON.stringify(all, null, 2) + '\n'));
+}
+
+function syntheticRows(rows: number, dim: number, seed: number): Float32Array {
+  let state = seed >>> 0 || 1;
+  const out = new Float32Array(rows * dim);
+  for (let i = 0; i < rows; i++) {
+    let sq = 0;
+    for (let d = 0; d < dim; d++) {
+      state ^= state << 13; state >>>= 0; state ^= state >>> 17; state ^= state << 5; state >>>= 0;
+      const v = state / 4294967296 - 0.35;
+      out[i * dim + d] = v;
+      sq += v * v;
+    }
+    const scale = 1 / Math.sqrt(sq);
+    for (let d = 0; d < dim; d++) out[i * dim + d] *= scale;
+  }
+  return out;
+}
+
+type RunInto = (images: { buffer: GPUBuffer; shape: [number, number, number] },
+  captions: { buffer: GPUBuffer; shape: [number, number, number]; lengths: Uint32Array }, options: SimilarityOptions, out: { buffer: GPUBuffer }) => Promise<void>;
+
+export async function tuneTiles(ctx: GpuContext, runInto: RunInto, shape: TuneShape, options: TuneOptions = {}, cacheFile?: string): Promise<TuneResult> {
+  const { R, L, D } = shape;
+  for (const [name, value] of Object.entries({ R, L, D })) {
+    if (!Number.isInteger(value) || value < 1) throw new Error(`tune: shape.${name} must be an integer >= 1, got ${String(value)}`);
+  }
+  const N = shape.images ?? 96;
+  const M = shape.captions ?? 480;
+  const method = options.method ?? 'naaf';
+  const precision = options.precision ?? 'f32';
+  const candidates = options.candidates ?? DEFAULT_CANDIDATES[precision === 'f32' ? 'f32' : 'int8'];
+  const repeats = options.repeats ?? 3;
+  const lengths = Uint32Array.from({ length: M }, (_, m) => Math.min(L, 5 + (m * 7) % Math.max(1, L - 4)));
+  lengths[0] = L;
+  const device = ctx.device;
+  const upload = (data: Float32Array) => {
+    const buffer = device.createBuffer({ size: data.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+    device.queue.writeBuffer(buffer, 0, data);
+    return buffer;
+  };
+  const images = upload(syntheticRows(N * R, D, 11));
+  const captions = upload(syntheticRows(M * L, D, 13));
+  const out = device.createBuffer({ size: N * M * 4, usage: GPUBufferUsage.STORAGE });
+  const base = (method === 'naaf' ? { method, threshold: 0.2 } : { method }) as SimilarityOptions;
+  const timings: TuneResult['timings'] = [];
+  try {
+    for (const tile of candidates) {
+      const run = async () => {
+        await runInto({ buffer: images, shape: [N, R, D] }, { buffer: captions, shape: [M, L, D], lengths }, { ...base, precision, tile }, { buffer: out });
+        await device.queue.onSubmittedWorkDone();
+      };
+      try {
+        await run(); // compiles and warms up
+        const times: number[] = [];
+        for (let i = 0; i < repeats; i++) {
+          const t0 = performance.now();
+          await run();
+          times.push(performance.now() - t0);
+        }
+        times.sort((a, b) => a - b);
+        timings.push({ tile, ms: times[Math.floor(times.length / 2)] });
+      } catch (error) {
+        timings.push({ tile, ms: Infinity, error: (error as Error).message.split('\n')[0] });
+      }
+    }
+  } finally {
+    images.destroy();
+    captions.destroy();
+    out.destroy();
+  }
+  const ok = timings.filter((t) => Number.isFinite(t.ms));
+  if (ok.length === 0) throw new Error(`tune: no tile candidate ran on this device: ${timings.map((t) => t.error).join('; ')}`);
+  const best = ok.reduce((a, b) => (b.ms < a.ms ? b : a)).tile;
+  const key = tileKey(method, precision, R, L, D);
+  const map = tuned.get(ctx) ?? new Map();
+  map.set(key, best);
+  tuned.set(ctx, map);
+  if (cacheFile) await saveTileCache(ctx, cacheFile);
+  return { key, best, timings };
+}

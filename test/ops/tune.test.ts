@@ -1,0 +1,54 @@
+// Tile tuning: candidates are timed, the fastest is used for later calls of that shape, and
+// the choice is saved per adapter and found again by a new engine.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { NaafEngine } from '../../src/index.js';
+import { naafSimilarityRef } from '../../src/ref/naaf.js';
+import { maxAbsDiff } from '../fixtures.js';
+import { randomBatch } from '../random.js';
+
+process.env.XDG_RUNTIME_DIR ??= '/tmp';
+
+describe('engine.tune', () => {
+  it('times the candidates, keeps the fastest, saves it per adapter and reloads it', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'naaf-tune-')), 'tiles.json');
+    const engine = await NaafEngine.create({ tileCacheFile: file });
+    try {
+      const candidates = [{ images: 2 }, { images: 1, depth: 4 }, { rows: 100000 }];
+      const result = await engine.tune({ R: 6, L: 7, D: 16, images: 4, captions: 12 }, { candidates, repeats: 1 });
+      expect(result.timings.map((t) => t.tile)).toEqual(candidates);
+      expect(result.timings[2].error).toMatch(/options\.tile\.rows must be an integer in \[1, 4096\]/);
+      const ok = result.timings.filter((t) => Number.isFinite(t.ms));
+      expect(ok).toHaveLength(2);
+      expect(result.best).toEqual(ok.reduce((a, b) => (b.ms < a.ms ? b : a)).tile);
+      expect(result.key).toBe('naaf|f32|R6|rows32|D16');
+      const saved = JSON.parse(readFileSync(file, 'utf8'));
+      const [adapter] = Object.keys(saved);
+      expect(adapter).toContain(engine.info.description);
+      expect(saved[adapter][result.key]).toEqual(result.best);
+
+      // Calls of that shape use the tuned tile and stay exact.
+      const b = randomBatch(90, 3, 6, [7, 3, 5], 7, 16);
+      const sims = await engine.similarity({ data: b.images, shape: [3, 6, 16] }, { data: b.captions, shape: [3, 7, 16], lengths: b.lengths }, { method: 'naaf', threshold: 0.3 });
+      expect(maxAbsDiff(sims, naafSimilarityRef(b, { threshold: 0.3 }))).toBeLessThan(1e-5);
+    } finally {
+      engine.destroy();
+    }
+    // A new engine on the same adapter finds the choice; a broken file is a clear error.
+    const again = await NaafEngine.create({ tileCacheFile: file });
+    again.destroy();
+    writeFileSync(file, '{oops');
+    await expect(NaafEngine.create({ tileCacheFile: file })).rejects.toThrow(/tile cache .*tiles\.json is not valid JSON/);
+  });
+
+  it('rejects a bad shape', async () => {
+    const engine = await NaafEngine.create();
+    try {
+      await expect(engine.tune({ R: 0, L: 5, D: 8 })).rejects.toThrow(/tune: shape\.R must be an integer >= 1, got 0/);
+    } finally {
+      engine.destroy();
+    }
+  });
+});
