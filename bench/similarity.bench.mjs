@@ -91,7 +91,11 @@ const fmtTile = (tile) => (Object.keys(tile).length ? JSON.stringify(tile) : '{}
 if (flag('tune')) {
   await stage('tune', async () => {
     const slice = { R, L, D, images: Math.min(N, 200), captions: Math.min(M, 1000) };
-    const runs = [['naaf', 'f32'], ['scan-t2i', 'f32'], ['scan-i2t', 'f32'], ...(flag('int8') && int8Kernel ? [['naaf', 'int8'], ['scan-t2i', 'int8']] : [])]
+    const runs = [
+      ['naaf', 'f32'], ['scan-t2i', 'f32'], ['scan-i2t', 'f32'],
+      ...(flag('int8') && int8Kernel ? [['naaf', 'int8'], ['scan-t2i', 'int8']] : []),
+      ...(flag('int8') && int8Kernel === 'subgroup-matrix' && flag('compare-dot4') ? [['naaf', 'int8-dot4']] : []),
+    ]
       .filter(([method]) => !onlyMethods || onlyMethods.includes(method));
     for (const [method, precision] of runs) {
       await stage(`tune ${method} ${precision}`, async () => {

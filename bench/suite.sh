@@ -19,18 +19,22 @@ out=${OUT:-bench/out}
 mkdir -p "$out"
 export OUT=$out
 tiles="$out/tiles.json"
+# run SECONDS ARGS...: one benchmark, stopped after SECONDS (what it printed so far is kept)
 run() {
+  local limit=$1
+  shift
   echo "== node $*" | tee -a "$out/suite.log"
-  node "$@" 2>&1 | grep -v '^Warning: maxDynamic' | tee -a "$out/suite.log"
+  timeout "$limit" node "$@" 2>&1 | grep -v -e '^Warning: maxDynamic' -e 'use of deprecated builtin' | tee -a "$out/suite.log" || echo "(stopped or failed: exit ${PIPESTATUS[0]})" | tee -a "$out/suite.log"
 }
 if $quick; then
-  run bench/similarity.bench.mjs --shape demo --tune --int8 --accuracy --sweep --tile-cache "$tiles" "${record[@]}"
-  run bench/reference.bench.mjs "${record[@]}"
-  run bench/train.bench.mjs "${record[@]}"
+  run 600 bench/similarity.bench.mjs --shape demo --tune --int8 --accuracy --sweep --tile-cache "$tiles" "${record[@]}"
+  run 600 bench/reference.bench.mjs "${record[@]}"
+  run 600 bench/train.bench.mjs "${record[@]}"
 else
   # f30k: tune the tiles (saved for coco5k), f32 and int8 (tensor cores with allow_unsafe_apis), accuracy, pairs/s sweep
-  run bench/similarity.bench.mjs --shape f30k --unsafe --tune --int8 --compare-dot4 --accuracy --sweep --tile-cache "$tiles" "${record[@]}"
-  run bench/similarity.bench.mjs --shape coco5k --unsafe --int8 --methods naaf --samples 1 --tile-cache "$tiles" "${record[@]}"
+  run 200 bench/similarity.bench.mjs --shape f30k --unsafe --tune --int8 --compare-dot4 --accuracy --sweep --tile-cache "$tiles" "${record[@]}"
+  run 120 bench/similarity.bench.mjs --shape coco5k --unsafe --int8 --compare-dot4 --methods naaf --samples 1 --tile-cache "$tiles" "${record[@]}"
+  run 60 bench/train.bench.mjs --full "${record[@]}"
 fi
 [ ${#record[@]} -eq 0 ] || cp bench/RESULTS.md "$out/RESULTS.md"
 echo "suite done: $out/suite.log"

@@ -21,23 +21,28 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group:
     let t = params.threshold;
     let lambda = params.lambdaSoftmax;
 
-    // Phase 1: per row, the thresholded row max and the attended-feature cosine pos_f;
-    // per (caption, region), the word-normalisation of the relevance branch.
+    // Phase 1: per row, the attended weights (into rowW) and their sums; per (caption,
+    // region), the word-normalisation of the relevance branch.
+    stageGram(tid, nLocal);
     for (var row = tid; row < tileShape.y; row += WG) {
-      let attended = attendedCosine(row, nLocal, t, lambda);
-      rowA[row] = attended.x - t;
-      rowB[row] = attended.y;
+      let attended = attendedWeights(row, t, lambda);
+      rowA[row] = attended.x;
+      rowQ[row] = attended.y;
+      rowB[row] = attended.z;
     }
     regionNormsOverWords(tid);
     workgroupBarrier();
+    // ||sum_r a_r v_r||^2 = a^T G_n a for every row, spread over the workgroup.
+    quadraticParts(tid);
+    workgroupBarrier();
 
-    // Phase 2: per row, the relevance-weighted score pos_r and the negative term.
+    // Phase 2: per row, pos_f, the relevance-weighted score pos_r (its weights reuse the row's
+    // rowW slice) and the negative term.
     for (var row = tid; row < tileShape.y; row += WG) {
       let c = rowCap[row];
-      var relevance: array<f32, R>;
-      let posR = relevanceWeights(row, lambda, &relevance);
-
       let rowMax = rowA[row];
+      let posF = attendedCosine(rowMax, rowQ[row], rowB[row], rowQuadratic(row), lambda);
+      let posR = relevanceWeights(row, lambda);
       var maskValue = rowMax;
       if (INTRA) {
         let w = rowWord[row];
@@ -51,9 +56,9 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group:
       if (WORD_TERMS) {
         let m = params.capChunkStart + tile.x + c;
         let index = ((params.imageStart + nLocal) * params.outStride + m) * params.maxWords + rowWord[row];
-        wordTerms[index] = vec4<f32>(rowMax + t, neg, rowB[row], posR);
+        wordTerms[index] = vec4<f32>(rowMax + t, neg, posF, posR);
       }
-      rowB[row] = rowB[row] + posR + neg;
+      rowB[row] = posF + posR + neg;
     }
     workgroupBarrier();
 

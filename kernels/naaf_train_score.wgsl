@@ -27,24 +27,27 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group:
     let t = dmmState[0];
     let lambda = params.lambdaSoftmax;
 
-    // Phase 1: per row, the raw and thresholded row max and the attended-feature cosine pos_f.
+    // Phase 1: per row, the raw and thresholded row max and the attended weights (into rowW).
+    stageGram(tid, nLocal);
     for (var row = tid; row < tileShape.y; row += WG) {
-      let attended = attendedCosine(row, nLocal, t, lambda);
-      let sMax = attended.x;
-      rowA[row] = sMax - t;
-      rowB[row] = attended.y;
-      wordMax[nLocal * params.maxWords + rowWord[row]] = sMax;
+      let attended = attendedWeights(row, t, lambda);
+      rowA[row] = attended.x;
+      rowQ[row] = attended.y;
+      rowB[row] = attended.z;
+      wordMax[nLocal * params.maxWords + rowWord[row]] = attended.w;
     }
     regionNormsOverWords(tid);
     workgroupBarrier();
+    quadraticParts(tid);
+    workgroupBarrier();
 
-    // Phase 2: per row, the relevance-weighted score pos_r and the negative term, masked by the
-    // word's own thresholded max.
+    // Phase 2: per row, pos_f, the relevance-weighted score pos_r and the negative term,
+    // masked by the word's own thresholded max.
     for (var row = tid; row < tileShape.y; row += WG) {
-      var relevance: array<f32, R>;
-      let posR = relevanceWeights(row, lambda, &relevance);
       let rowMax = rowA[row];
-      rowB[row] = rowB[row] + posR + select(0.0, rowMax, rowMax < 0.0);
+      let posF = attendedCosine(rowMax, rowQ[row], rowB[row], rowQuadratic(row), lambda);
+      let posR = relevanceWeights(row, lambda);
+      rowB[row] = posF + posR + select(0.0, rowMax, rowMax < 0.0);
     }
     workgroupBarrier();
 

@@ -15,18 +15,24 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group:
     selectImage(slot);
     let lambda = params.lambdaSoftmax;
 
+    stageGram(tid, nLocal);
     regionNormsOverWords(tid);
     workgroupBarrier();
 
-    // Per row: alpha = softmax_r(lambda LeakyReLU(s) / norm), R_w = cos(u_w, sum_r alpha_r v_r).
+    // Per row: alpha = softmax_r(lambda LeakyReLU(s) / norm) into rowW, and alpha . s.
     for (var row = tid; row < tileShape.y; row += WG) {
-      let c = rowCap[row];
-      var weights: array<f32, R>;
-      let numerator = relevanceWeights(row, lambda, &weights);
+      rowB[row] = relevanceWeights(row, lambda);
+    }
+    workgroupBarrier();
+    quadraticParts(tid);
+    workgroupBarrier();
+
+    // R_w = cos(u_w, sum_r alpha_r v_r) = alpha . s / (||u_w|| sqrt(alpha^T G_n alpha)).
+    for (var row = tid; row < tileShape.y; row += WG) {
       let w = rowWord[row];
-      let wordNormSq = wordGram[((tile.x + c) * params.maxWords + w) * params.maxWords + w];
-      let contextNorm = sqrt(regionQuadratic(nLocal, &weights));
-      rowB[row] = numerator / max(sqrt(max(wordNormSq, 0.0)) * contextNorm, EPS);
+      let wordNormSq = wordGram[((tile.x + rowCap[row]) * params.maxWords + w) * params.maxWords + w];
+      let contextNorm = sqrt(rowQuadratic(row));
+      rowB[row] = rowB[row] / max(sqrt(max(wordNormSq, 0.0)) * contextNorm, EPS);
     }
     workgroupBarrier();
 

@@ -6,6 +6,7 @@
 //   RB               row quads per thread block: each block is (4 RB rows) x (4 columns)
 //   KC               depth of one staged chunk of the D loop
 //   JOBS_PER_THREAD  blocks of S each thread accumulates in registers
+//   UPER, VPER       caption / image staging elements per thread per chunk
 //   S_SIZE           ROWS * R, one image's share of tileS
 
 @group(0) @binding(1) var<storage, read> images: array<f32>;      // [N, R, D]
@@ -20,6 +21,29 @@ var<workgroup> rowSrc: array<u32, ROWS>;                  // element offset of e
 
 fn sAt(row: u32, r: u32) -> f32 {
   return tileS[imageSlot * S_SIZE + row * R + r];
+}
+
+/**
+ * Staging element idx of the caption chunk at depth d0: row idx / KC, depth d0 + idx % KC, so
+ * consecutive threads read consecutive d of one row (contiguous in global memory). Zero outside.
+ */
+fn captionValue(idx: u32, d0: u32) -> f32 {
+  let row = idx / KC;
+  let d = d0 + idx % KC;
+  if (idx < ROWS * KC && d < params.dim && rowCap[row] != NO_CAPTION) { return captions[rowSrc[row] + d]; }
+  return 0.0;
+}
+
+/** Staging element idx of the image chunk: column idx / KC (image slot, region), depth d0 + idx % KC. */
+fn imageValue(idx: u32, d0: u32, firstImage: u32) -> f32 {
+  let col = idx / KC;
+  let d = d0 + idx % KC;
+  let image = firstImage + col / (RQ * 4u);
+  let r = col % (RQ * 4u);
+  if (idx < COLQ * 4u * KC && r < R && d < params.dim && image < params.numImages) {
+    return images[params.imgBase + (image * R + r) * params.dim + d];
+  }
+  return 0.0;
 }
 
 /**
@@ -39,29 +63,26 @@ fn computeSims(tid: u32, tileIndex: u32, firstImage: u32) {
   let jobs = (rowQuads / RB) * COLQ;
   var acc: array<vec4<f32>, 4u * RB * JOBS_PER_THREAD>;
   for (var i = 0u; i < 4u * RB * JOBS_PER_THREAD; i++) { acc[i] = vec4<f32>(0.0); }
+  // Software pipelining: the next chunk's global values are loaded into registers while the
+  // current chunk is multiplied out of workgroup memory, hiding the load latency.
+  var uNext: array<f32, UPER>;
+  var vNext: array<f32, VPER>;
+  for (var i = 0u; i < UPER; i++) { uNext[i] = captionValue(tid + i * WG, 0u); }
+  for (var i = 0u; i < VPER; i++) { vNext[i] = imageValue(tid + i * WG, 0u, firstImage); }
   for (var d0 = 0u; d0 < dim; d0 += KC) {
-    // Consecutive threads read consecutive d of one row (contiguous in global memory).
-    for (var idx = tid; idx < ROWS * KC; idx += WG) {
-      let row = idx / KC;
-      let k = idx % KC;
-      let d = d0 + k;
-      var value = 0.0;
-      if (rowCap[row] != NO_CAPTION && d < dim) { value = captions[rowSrc[row] + d]; }
-      uStage[k * rowQuads + row / 4u][row % 4u] = value;
+    for (var i = 0u; i < UPER; i++) {
+      let idx = tid + i * WG;
+      if (idx < ROWS * KC) { uStage[(idx % KC) * rowQuads + (idx / KC) / 4u][(idx / KC) % 4u] = uNext[i]; }
     }
-    for (var idx = tid; idx < COLQ * 4u * KC; idx += WG) {
-      let col = idx / KC;
-      let k = idx % KC;
-      let d = d0 + k;
-      let image = firstImage + col / colsPerImage;
-      let r = col % colsPerImage;
-      var value = 0.0;
-      if (r < R && d < dim && image < params.numImages) {
-        value = images[params.imgBase + (image * R + r) * dim + d];
-      }
-      vStage[k * COLQ + col / 4u][col % 4u] = value;
+    for (var i = 0u; i < VPER; i++) {
+      let idx = tid + i * WG;
+      if (idx < COLQ * 4u * KC) { vStage[(idx % KC) * COLQ + (idx / KC) / 4u][(idx / KC) % 4u] = vNext[i]; }
     }
     workgroupBarrier();
+    if (d0 + KC < dim) {
+      for (var i = 0u; i < UPER; i++) { uNext[i] = captionValue(tid + i * WG, d0 + KC); }
+      for (var i = 0u; i < VPER; i++) { vNext[i] = imageValue(tid + i * WG, d0 + KC, firstImage); }
+    }
     for (var j = 0u; j < JOBS_PER_THREAD; j++) {
       let job = tid + j * WG;
       if (job < jobs) {

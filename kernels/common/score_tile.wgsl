@@ -12,6 +12,8 @@
 //   IMGS             images per workgroup
 //   ROWS             word rows per caption tile (>= the longest caption)
 //   CAPS, CAPS_R     captions per tile at most, and CAPS * R
+//   ROWS_R           ROWS * R
+//   QT               threads per row for the quadratic forms w^T G w (quadraticParts)
 // and the product file's own constants.
 struct Params {
   imgBase: u32,       // element offset of the chunk's first image in `images`
@@ -47,6 +49,12 @@ var<workgroup> rowWord: array<u32, ROWS>;      // word index of each packed row
 var<workgroup> capStart: array<u32, CAPS>;     // first packed row of each caption slot
 var<workgroup> capLen: array<u32, CAPS>;
 var<workgroup> tileShape: vec2u;               // (captions in tile, used rows)
+// Epilogue scratch: per (row, region) weights, a per-row value, the partial quadratic forms
+// (QT threads per row) and the Gram matrix of the image in hand.
+var<workgroup> rowW: array<f32, ROWS_R>;
+var<workgroup> rowQ: array<f32, ROWS>;
+var<workgroup> quadPart: array<f32, ROWS * QT>;
+var<workgroup> gramS: array<f32, R * R>;
 
 fn leakyRelu(x: f32) -> f32 {
   return select(0.1 * x, x, x > 0.0);
@@ -103,10 +111,10 @@ fn regionNormsOverWords(tid: u32) {
 
 /**
  * SCAN t2i relevance weights of one row: alpha_r = softmax_r(lambda LeakyReLU(s_r) / norm_c,r)
- * with the per-caption region norms in capVals (regionNormsOverWords). Fills `weights` with
- * alpha and returns sum_r alpha_r s_r.
+ * with the per-caption region norms in capVals (regionNormsOverWords). Leaves alpha in the
+ * row's slice of rowW and returns sum_r alpha_r s_r.
  */
-fn relevanceWeights(row: u32, lambda: f32, weights: ptr<function, array<f32, R>>) -> f32 {
+fn relevanceWeights(row: u32, lambda: f32) -> f32 {
   let c = rowCap[row];
   var logitMax = -3.0e38;
   for (var r = 0u; r < R; r++) {
@@ -115,58 +123,79 @@ fn relevanceWeights(row: u32, lambda: f32, weights: ptr<function, array<f32, R>>
   var total = 0.0;
   for (var r = 0u; r < R; r++) {
     let e = exp(lambda * leakyRelu(sAt(row, r)) / capVals[c * R + r] - logitMax);
-    (*weights)[r] = e;
+    rowW[row * R + r] = e;
     total += e;
   }
   var weighted = 0.0;
   for (var r = 0u; r < R; r++) {
-    (*weights)[r] = (*weights)[r] / total;
-    weighted += (*weights)[r] * sAt(row, r);
+    let alpha = rowW[row * R + r] / total;
+    rowW[row * R + r] = alpha;
+    weighted += alpha * sAt(row, r);
   }
   return weighted;
 }
 
 /**
- * NAAF's positive attended-feature term of one row at threshold t (spec 3.1 step 3):
- * a_r = exp(lambda (s_r - t)) [s_r > t] / (sum + 1e-8), pos_f = (a . s) / max(||sum a_r v_r||, 1e-8)
- * with ||c||^2 = a^T G_n a. Evaluated shifted by the row max so large lambdas cannot overflow;
- * the 1e-8 is shifted the same way, so values are unchanged. Returns (max_r s_r, pos_f).
+ * NAAF's attended weights of one row at threshold t (spec 3.1 step 3), shifted by the row max
+ * so large lambdas cannot overflow: e_r = exp(lambda (s_r - max_r s)) [s_r > t], left in the
+ * row's slice of rowW. Returns (max_r s_r - t, sum e, sum e s, max_r s_r).
  */
-fn attendedCosine(row: u32, nLocal: u32, t: f32, lambda: f32) -> vec2<f32> {
+fn attendedWeights(row: u32, t: f32, lambda: f32) -> vec4<f32> {
   var sMax = sAt(row, 0u);
   for (var r = 1u; r < R; r++) { sMax = max(sMax, sAt(row, r)); }
-  var weights: array<f32, R>;
   var total = 0.0;
   var numerator = 0.0;
   for (var r = 0u; r < R; r++) {
     let s = sAt(row, r);
     var e = 0.0;
     if (s - t > 0.0) { e = exp(lambda * (s - sMax)); }
-    weights[r] = e;
+    rowW[row * R + r] = e;
     total += e;
     numerator += e * s;
   }
-  var posF = 0.0;
-  if (total > 0.0) {
-    let denominator = total + EPS * exp(-lambda * (sMax - t));
-    let contextNorm = sqrt(regionQuadratic(nLocal, &weights)) / denominator;
-    posF = (numerator / denominator) / max(contextNorm, EPS);
-  }
-  return vec2<f32>(sMax, posF);
+  return vec4<f32>(sMax - t, total, numerator, sMax);
 }
 
-/** w^T G_n w over the regions (G_n = V_n V_n^T), clamped at 0 against rounding. */
-fn regionQuadratic(nLocal: u32, weights: ptr<function, array<f32, R>>) -> f32 {
-  let gramBase = nLocal * R * R;
-  var total = 0.0;
-  for (var r = 0u; r < R; r++) {
-    let wr = (*weights)[r];
-    if (wr != 0.0) {
-      var inner = 0.0;
-      for (var q = 0u; q < R; q++) { inner += regionGram[gramBase + r * R + q] * (*weights)[q]; }
-      total += wr * inner;
+/**
+ * NAAF's pos_f = (a . s) / max(||sum a_r v_r||, 1e-8) with a = e / (sum e + 1e-8) and
+ * ||c||^2 = a^T G_n a; the 1e-8 is shifted like e, so values are unchanged.
+ */
+fn attendedCosine(sMaxMinusT: f32, total: f32, numerator: f32, quad: f32, lambda: f32) -> f32 {
+  if (total <= 0.0) { return 0.0; }
+  let denominator = total + EPS * exp(-lambda * sMaxMinusT);
+  let contextNorm = sqrt(quad) / denominator;
+  return (numerator / denominator) / max(contextNorm, EPS);
+}
+
+/** Copies G_n = V_n V_n^T of the image in hand into workgroup memory (visible after the next barrier). */
+fn stageGram(tid: u32, nLocal: u32) {
+  for (var idx = tid; idx < R * R; idx += WG) { gramS[idx] = regionGram[nLocal * R * R + idx]; }
+}
+
+/**
+ * The weights in rowW of every used row against G_n: w^T G_n w split over QT threads per row
+ * (each takes every QT-th region), partial sums into quadPart. rowQuadratic adds them up.
+ */
+fn quadraticParts(tid: u32) {
+  for (var idx = tid; idx < tileShape.y * QT; idx += WG) {
+    let row = idx / QT;
+    var total = 0.0;
+    for (var r = idx % QT; r < R; r += QT) {
+      let wr = rowW[row * R + r];
+      if (wr != 0.0) {
+        var inner = 0.0;
+        for (var q = 0u; q < R; q++) { inner += gramS[r * R + q] * rowW[row * R + q]; }
+        total += wr * inner;
+      }
     }
+    quadPart[idx] = total;
   }
+}
+
+/** w^T G_n w of one row from quadPart, clamped at 0 against rounding. */
+fn rowQuadratic(row: u32) -> f32 {
+  var total = 0.0;
+  for (var lane = 0u; lane < QT; lane++) { total += quadPart[row * QT + lane]; }
   return max(total, 0.0);
 }
 

@@ -23,10 +23,10 @@ export interface QuantizeArgs {
   outRows: number; // >= rows; the rest are zero
   /** Output row i reads source row sourceRows[i] (packed caption words); identity when absent. */
   sourceRows?: GPUBuffer;
-  packed: GPUBuffer; // >= outRows * packedRowBytes(dim) bytes
-  scales: GPUBuffer; // >= outRows floats
+  packed: BufferBinding; // >= outRows * packedRowBytes(dim) bytes
+  scales: BufferBinding; // >= outRows floats
   /** Also write q * scale at each source row (same layout as the source window). */
-  dequantized?: GPUBuffer;
+  dequantized?: BufferBinding;
 }
 
 export function encodeQuantize(ctx: GpuContext, pass: GPUComputePassEncoder, pipeline: GPUComputePipeline,

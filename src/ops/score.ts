@@ -11,7 +11,17 @@ export type ScoreMethod = 'naaf' | 'scan-t2i' | 'scan-i2t';
 
 export interface ScoreConfig {
   WG: number; R: number; RQ: number; IMGS: number; COLQ: number; ROWS: number; RB: number; CAPS: number; CAPS_R: number;
-  KC: number; JOBS_PER_THREAD: number; S_SIZE: number;
+  KC: number; JOBS_PER_THREAD: number; S_SIZE: number; ROWS_R: number; QT: number; UPER: number; VPER: number;
+}
+
+/** Workgroup bytes of score_tile.wgsl's own arrays (layout and epilogue scratch) for a tile. */
+export function epilogueSharedBytes(R: number, ROWS: number, CAPS: number, QT: number): number {
+  return 4 * (CAPS * R + 4 * ROWS + 2 * CAPS + 4 + ROWS * R + ROWS + ROWS * QT + R * R);
+}
+
+/** Threads per row of the epilogue's quadratic forms: the workgroup spread over the rows, at most R. */
+export function quadThreads(WG: number, ROWS: number, R: number): number {
+  return Math.max(1, Math.min(R, Math.floor(WG / ROWS)));
 }
 
 /** A tile: ROWS word rows of whole captions (at most CAPS) against IMGS images, staged KC deep. */
@@ -29,12 +39,13 @@ export interface TileRequest {
   images?: number; // IMGS
   rowBlocks?: number; // RB
   depth?: number; // KC
+  blocksPerJob?: number; // int8 subgroup-matrix path: 16-region column blocks per subgroup job (1..3, default 3)
 }
 
 export function scoreSharedBytes(c: TileShape): number {
-  const RQ = Math.ceil(c.R / 4);
-  const imgs = c.IMGS ?? 1;
-  return 4 * (imgs * c.ROWS * c.R + c.KC * (c.ROWS + 4 * imgs * RQ) + c.CAPS * c.R + 5 * c.ROWS + 2 * c.CAPS) + 16;
+  const config = makeScoreConfig(c);
+  const product = 4 * (config.IMGS * c.ROWS * c.R + c.KC * (c.ROWS + 4 * config.COLQ) + c.ROWS);
+  return product + epilogueSharedBytes(c.R, c.ROWS, c.CAPS, config.QT);
 }
 
 /**
@@ -51,12 +62,13 @@ export function makeScoreConfig(t: TileShape): ScoreConfig {
   const WG = Math.min(256, Math.max(64, Math.ceil(jobs / 32) * 32));
   return {
     WG, R: t.R, RQ, IMGS, COLQ, ROWS: t.ROWS, RB, CAPS: t.CAPS, CAPS_R: t.CAPS * t.R, KC: t.KC,
-    JOBS_PER_THREAD: Math.ceil(jobs / WG), S_SIZE: t.ROWS * t.R,
+    JOBS_PER_THREAD: Math.ceil(jobs / WG), S_SIZE: t.ROWS * t.R, ROWS_R: t.ROWS * t.R, QT: quadThreads(WG, t.ROWS, t.R),
+    UPER: Math.ceil((t.ROWS * t.KC) / WG), VPER: Math.ceil((COLQ * 4 * t.KC) / WG),
   };
 }
 
-function checkTileRequest(tile: TileRequest): void {
-  const keys = ['rows', 'images', 'rowBlocks', 'depth'];
+export function checkTileRequest(tile: TileRequest): void {
+  const keys = ['rows', 'images', 'rowBlocks', 'depth', 'blocksPerJob'];
   for (const [key, value] of Object.entries(tile)) {
     if (!keys.includes(key)) throw new Error(`similarity: unknown option "tile.${key}" (allowed: ${keys.join(', ')})`);
     if (value !== undefined && (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 4096)) {
@@ -64,6 +76,7 @@ function checkTileRequest(tile: TileRequest): void {
     }
   }
   if (tile.rowBlocks !== undefined && tile.rowBlocks > 2) throw new Error(`similarity: options.tile.rowBlocks must be 1 or 2, got ${tile.rowBlocks}`);
+  if (tile.blocksPerJob !== undefined && tile.blocksPerJob > 3) throw new Error(`similarity: options.tile.blocksPerJob must be 1, 2 or 3, got ${tile.blocksPerJob}`);
   if (tile.depth !== undefined && ![4, 8, 16, 32].includes(tile.depth)) throw new Error(`similarity: options.tile.depth must be 4, 8, 16 or 32, got ${tile.depth}`);
 }
 
@@ -152,7 +165,7 @@ export interface ScoreArgs {
   /** naaf only: [N, M, L] vec4 word terms, or a placeholder when the pipeline does not write them. */
   wordTerms?: GPUBuffer;
   /** int8 kernels: the scales of the packed rows and each tile's first packed word row. */
-  int8?: { regionScales: BufferBinding; wordScales: GPUBuffer; tileRows: GPUBuffer };
+  int8?: { regionScales: BufferBinding; wordScales: BufferBinding; tileRows: GPUBuffer };
 }
 
 export function encodeScore(ctx: GpuContext, pass: GPUComputePassEncoder, pipeline: GPUComputePipeline,

@@ -9,6 +9,7 @@ import scoreI8Dot4Wgsl from '../../kernels/common/score_i8_dot4.wgsl';
 import scoreI8MmaWgsl from '../../kernels/common/score_i8_mma.wgsl';
 import scoreTileWgsl from '../../kernels/common/score_tile.wgsl';
 import type { GpuContext } from '../gpu/context.js';
+import { checkTileRequest, epilogueSharedBytes, quadThreads } from './score.js';
 import type { ScoreFlags, ScoreMethod, TileRequest } from './score.js';
 
 export type Int8Kernel = 'dot4' | 'subgroup-matrix';
@@ -19,12 +20,22 @@ export interface I8ScoreConfig {
   ROWS: number; CAPS: number; IMGS: number;
 }
 
-/** Workgroup bytes of an int8 tile (common epilogue arrays + accS + scales + dot4 staging). */
-function i8SharedBytes(kernel: Int8Kernel, R: number, ROWS: number, CAPS: number, IMGS: number, KCW: number): number {
+/** Workgroup bytes of an int8 tile (score_tile's arrays + accS + scales + dot4 staging). */
+function i8SharedBytes(kernel: Int8Kernel, R: number, ROWS: number, CAPS: number, IMGS: number, KCW: number, QT: number): number {
   const RS = kernel === 'dot4' ? R : 16 * Math.ceil(R / 16);
-  const common = CAPS * R + 4 * ROWS + 2 * CAPS + 4;
   const staging = kernel === 'dot4' ? KCW * (ROWS + 4 * IMGS * Math.ceil(R / 4)) : 0;
-  return 4 * (common + ROWS * IMGS * RS + ROWS + IMGS * R + staging);
+  return 4 * (ROWS * IMGS * RS + ROWS + IMGS * R + staging) + epilogueSharedBytes(R, ROWS, CAPS, QT);
+}
+
+/** Subgroup-matrix jobs per 16-row block: the image columns in groups of CPS blocks. */
+function jobsPerRowBlock(R: number, IMGS: number, CPS: number): number {
+  return Math.ceil((IMGS * Math.ceil(R / 16)) / CPS);
+}
+
+function i8Workgroup(kernel: Int8Kernel, R: number, ROWS: number, IMGS: number, subgroupSize: number, CPS: number): number {
+  if (kernel === 'dot4') return Math.min(256, Math.max(64, Math.ceil(((ROWS / 4) * IMGS * Math.ceil(R / 4)) / 32) * 32));
+  const jobs = (ROWS / 16) * jobsPerRowBlock(R, IMGS, CPS);
+  return Math.max(1, Math.min(Math.floor(256 / subgroupSize), jobs)) * subgroupSize;
 }
 
 /**
@@ -33,29 +44,36 @@ function i8SharedBytes(kernel: Int8Kernel, R: number, ROWS: number, CAPS: number
  */
 export function chooseI8Config(kernel: Int8Kernel, R: number, maxWords: number, sharedBytesLimit: number, subgroupSize: number,
   request: TileRequest = {}): I8ScoreConfig {
+  checkTileRequest(request);
   const IMGS = request.images ?? (kernel === 'dot4' ? 1 : 2);
   const quantum = kernel === 'dot4' ? 4 : 16;
   const minRows = Math.ceil(maxWords / quantum) * quantum;
   const ROWS = Math.max(minRows, Math.ceil((request.rows ?? Math.max(32, 2 ** Math.ceil(Math.log2(maxWords)))) / quantum) * quantum);
   const KCW = Math.max(1, Math.floor((request.depth ?? 16) / 4)); // depth in bytes of D -> packed words
+  const CPS = request.blocksPerJob ?? 3;
+  const WG = i8Workgroup(kernel, R, ROWS, IMGS, subgroupSize, CPS);
+  const QT = quadThreads(WG, ROWS, R);
   for (const CAPS of [32, 16, 8, 4, 2, 1].filter((c) => c <= ROWS)) {
-    if (i8SharedBytes(kernel, R, ROWS, CAPS, IMGS, KCW) > sharedBytesLimit) continue;
-    const base = { R, IMGS, ROWS, CAPS, CAPS_R: CAPS * R };
+    if (i8SharedBytes(kernel, R, ROWS, CAPS, IMGS, KCW, QT) > sharedBytesLimit) continue;
+    const base = { R, IMGS, ROWS, CAPS, CAPS_R: CAPS * R, ROWS_R: ROWS * R, QT, WG };
     if (kernel === 'dot4') {
       const RQ = Math.ceil(R / 4);
       const COLQ = IMGS * RQ;
       const jobs = (ROWS / 4) * COLQ;
-      const WG = Math.min(256, Math.max(64, Math.ceil(jobs / 32) * 32));
-      return { kernel, ROWS, CAPS, IMGS, constants: { ...base, WG, RS: R, ACOLS: IMGS * R, RQ, COLQ, KCW, JOBS_PER_THREAD: Math.ceil(jobs / WG) } };
+      return { kernel, ROWS, CAPS, IMGS, constants: {
+        ...base, RS: R, ACOLS: IMGS * R, RQ, COLQ, KCW, JOBS_PER_THREAD: Math.ceil(jobs / WG),
+        UPER: Math.ceil((ROWS * KCW) / WG), VPER: Math.ceil((COLQ * 4 * KCW) / WG),
+      } };
     }
     const CB = Math.ceil(R / 16);
-    const blocks = (ROWS / 16) * IMGS * CB;
-    const NSG = Math.max(1, Math.min(Math.floor(256 / subgroupSize), blocks));
-    return { kernel, ROWS, CAPS, IMGS, constants: { ...base, WG: NSG * subgroupSize, SG: subgroupSize, NSG, CB, RS: 16 * CB, ACOLS: IMGS * 16 * CB } };
+    return {
+      kernel, ROWS, CAPS, IMGS,
+      constants: { ...base, SG: subgroupSize, NSG: WG / subgroupSize, CB, RS: 16 * CB, ACOLS: IMGS * 16 * CB, CPS, SPR: jobsPerRowBlock(R, IMGS, CPS) },
+    };
   }
   throw new Error(
     `similarity: precision 'int8' (${kernel}) with regions R=${R}, captions of up to L=${maxWords} words and ${IMGS} image(s) per workgroup ` +
-    `needs ${i8SharedBytes(kernel, R, ROWS, 1, IMGS, KCW)} bytes of workgroup memory, more than this device's maxComputeWorkgroupStorageSize ${sharedBytesLimit}`,
+    `needs ${i8SharedBytes(kernel, R, ROWS, 1, IMGS, KCW, QT)} bytes of workgroup memory, more than this device's maxComputeWorkgroupStorageSize ${sharedBytesLimit}`,
   );
 }
 

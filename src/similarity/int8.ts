@@ -2,7 +2,7 @@
 // (kernels/quantize_rows.wgsl, which also writes the dequantised embeddings the Gram kernels
 // read), then run the int8 score kernels (src/ops/scoreI8.ts). The result is the method
 // applied to the dequantised embeddings.
-import type { GpuContext } from '../gpu/context.js';
+import type { BufferBinding, GpuContext } from '../gpu/context.js';
 import { encodeRegionGram, encodeWordGram, regionGramPipeline, wordGramPipeline } from '../ops/gram.js';
 import { encodeQuantize, packedRowBytes, quantizePipeline } from '../ops/quantize.js';
 import { encodeScore, packCaptionTiles } from '../ops/score.js';
@@ -62,6 +62,9 @@ export async function encodeSimilarityInt8(ctx: GpuContext, encoder: GPUCommandE
   ]);
   const own = (buffer: GPUBuffer) => (transient.push(buffer), buffer);
   const storage = (bytes: number, label: string) => own(ctx.pool.acquire(Math.max(16, bytes), GPUBufferUsage.STORAGE, label));
+  // Pool buffers are rounded up to a size class: bind exactly what is used, so a binding never
+  // exceeds maxStorageBufferBindingSize because of the rounding.
+  const exact = (bytes: number, label: string) => ({ buffer: storage(bytes, label), offset: 0, size: Math.max(16, Math.ceil(bytes / 4) * 4) });
   const lengths = own(ctx.upload(dims.lengths, 'lengths'));
   const regionGram = storage(chunks.imagesPerChunk * R * R * 4, 'region gram');
   const wordGram = storage(needsWordGram ? chunks.captionsPerChunk * L * L * 4 : 4, 'word gram');
@@ -69,16 +72,16 @@ export async function encodeSimilarityInt8(ctx: GpuContext, encoder: GPUCommandE
   const pass = encoder.beginComputePass({ label: 'similarity int8' });
 
   // Every image chunk is quantised once, before the caption loop.
-  const imageChunks: { n0: number; numImages: number; packed: GPUBuffer; scales: GPUBuffer; dequantized: GPUBuffer }[] = [];
+  const imageChunks: { n0: number; numImages: number; packed: BufferBinding; scales: BufferBinding; dequantized: BufferBinding }[] = [];
   for (let n0 = 0; n0 < N; n0 += chunks.imagesPerChunk) {
     const numImages = Math.min(chunks.imagesPerChunk, N - n0);
     const rows = numImages * R;
     const imgWindow = window(ctx, src.imageBuffer, src.imageOffset, n0 * R * D, rows * D);
     const chunk = {
       n0, numImages,
-      packed: storage((rows + IMAGE_PAD_ROWS) * DP, 'int8 images'),
-      scales: storage((rows + IMAGE_PAD_ROWS) * 4, 'image scales'),
-      dequantized: storage(rows * D * 4, 'dequantized images'),
+      packed: exact((rows + IMAGE_PAD_ROWS) * DP, 'int8 images'),
+      scales: exact((rows + IMAGE_PAD_ROWS) * 4, 'image scales'),
+      dequantized: exact(rows * D * 4, 'dequantized images'),
     };
     encodeQuantize(ctx, pass, quantPipe, {
       src: imgWindow.binding, srcBase: imgWindow.base, dim: D, rows, outRows: rows + IMAGE_PAD_ROWS,
@@ -93,9 +96,9 @@ export async function encodeSimilarityInt8(ctx: GpuContext, encoder: GPUCommandE
     const tileList = packCaptionTiles(dims.lengths, m0, numCaptions, config.ROWS, config.CAPS);
     const { sourceRows, tileRows } = packWords(dims.lengths, m0, numCaptions, L, tileList);
     const words = sourceRows.length;
-    const packedCaptions = storage((words + config.ROWS) * DP, 'int8 words');
-    const wordScales = storage((words + config.ROWS) * 4, 'word scales');
-    const dequantized = needsWordGram ? storage(numCaptions * L * D * 4, 'dequantized captions') : undefined;
+    const packedCaptions = exact((words + config.ROWS) * DP, 'int8 words');
+    const wordScales = exact((words + config.ROWS) * 4, 'word scales');
+    const dequantized = needsWordGram ? exact(numCaptions * L * D * 4, 'dequantized captions') : undefined;
     encodeQuantize(ctx, pass, quantPipe, {
       src: capWindow.binding, srcBase: capWindow.base, dim: D, rows: words, outRows: words + config.ROWS,
       sourceRows: own(ctx.upload(sourceRows, 'word source rows')), packed: packedCaptions, scales: wordScales, dequantized,

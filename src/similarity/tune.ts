@@ -32,10 +32,13 @@ export interface TuneResult {
 
 export const DEFAULT_CANDIDATES: Record<'f32' | 'int8', TileRequest[]> = {
   f32: [
-    {}, { images: 2 }, { images: 3 }, { images: 4 }, { rowBlocks: 2 }, { images: 2, rowBlocks: 2 },
-    { images: 2, depth: 8 }, { images: 2, depth: 32 }, { images: 4, rowBlocks: 2, depth: 8 }, { rows: 64, images: 2 },
+    {}, { images: 2 }, { images: 2, depth: 8 }, { images: 2, depth: 4 }, { images: 3, depth: 8 }, { rowBlocks: 2 },
+    { images: 2, rowBlocks: 2 }, { images: 2, depth: 32 },
   ],
-  int8: [{ images: 1 }, { images: 2 }, { images: 3 }, { images: 4 }, { images: 2, rows: 64 }],
+  int8: [
+    { images: 1 }, { images: 2 }, { images: 3 }, { images: 4 }, { images: 2, rows: 64 }, { images: 2, blocksPerJob: 1 },
+    { images: 4, depth: 32 },
+  ],
 };
 
 const tuned = new WeakMap<GpuContext, Map<string, TileRequest>>();
