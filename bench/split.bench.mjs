@@ -1,14 +1,15 @@
 // Where the time goes: the same N x M similarity at two embedding sizes D. The word-region
 // product scales with D and the epilogue (softmaxes, Gram forms, aggregation) does not, so
 //   product(D_hi) ~ (t_hi - t_lo) * D_hi / (D_hi - D_lo),   rest ~ t_hi - product(D_hi).
-// Usage: node bench/split.bench.mjs [--shape f30k] [--unsafe] [--dims 128,1024] [--tiles JSON]
+// Usage: node bench/split.bench.mjs [--shape f30k] [--unsafe] [--dims 128,1024] [--tiles JSON] [--dist PATH]
 //   --tiles  {"f32": {...}, "int8": {...}}: the tile per precision family, the same at both D
-import { NaafEngine } from '../dist/index.js';
 import { SHAPES, makeInputs } from './shapes.mjs';
 
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 const args = process.argv.slice(2);
 const value = (name, fallback) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : fallback);
+// --dist: another build of the package (e.g. the previous commit's) to compare on the same machine
+const { NaafEngine } = await import(value('dist', '../dist/index.js'));
 const shapeName = value('shape', 'demo');
 const [dLo, dHi] = value('dims', '128,1024').split(',').map(Number);
 const dawnFlags = args.includes('--unsafe') ? ['enable-dawn-features=allow_unsafe_apis'] : [];
@@ -49,7 +50,7 @@ for (const D of [dLo, dHi]) {
   out.destroy();
 }
 const info = engine.info;
-console.log(`device: ${info.description} (${info.runtime}); shape ${shapeName} (N x M = ${SHAPES[shapeName].N} x ${SHAPES[shapeName].M}), NAAF, D = ${dLo} and ${dHi}\n`);
+console.log(`build: ${value('dist', '../dist/index.js')}; device: ${info.description} (${info.runtime}); shape ${shapeName} (N x M = ${SHAPES[shapeName].N} x ${SHAPES[shapeName].M}), NAAF, D = ${dLo} and ${dHi}\n`);
 console.log(`| precision | ms at D=${dLo} | ms at D=${dHi} | product at D=${dHi} (ms, est.) | rest (ms, est.) |`);
 console.log('|---|---|---|---|---|');
 for (const precision of precisions) {

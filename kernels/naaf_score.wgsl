@@ -21,40 +21,43 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group:
     let t = params.threshold;
     let lambda = params.lambdaSoftmax;
 
-    // Phase 1: per row, the attended weights (into rowW) and their sums; per (caption,
-    // region), the word-normalisation of the relevance branch.
+    // Phase 1: per row, max_r s; per (caption, region), the relevance branch's word norms.
     stageGram(tid, nLocal);
     for (var row = tid; row < tileShape.y; row += WG) {
-      let attended = attendedWeights(row, t, lambda);
-      rowA[row] = attended.x;
-      rowQ[row] = attended.y;
-      rowB[row] = attended.z;
+      let sMax = rowMaxSim(row);
+      rowM[row] = sMax;
+      rowA[row] = sMax - t;
     }
     regionNormsOverWords(tid);
     workgroupBarrier();
-    // ||sum_r a_r v_r||^2 = a^T G_n a for every row, spread over the workgroup.
-    quadraticParts(tid);
+    // Phase 2: the attended weights of every (row, region), then their sums and e^T G_n e.
+    attendedWeightsAll(tid, t, lambda);
+    workgroupBarrier();
+    weightPartials(tid, true);
+    workgroupBarrier();
+    // Phase 3: per row, pos_f (into rowB) and the relevance softmax shift (into rowM).
+    for (var row = tid; row < tileShape.y; row += WG) {
+      rowB[row] = attendedCosine(rowA[row], sumOfParts(row), numOfParts(row), quadOfParts(row), lambda);
+      rowM[row] = relevanceLogitMax(row, lambda);
+    }
+    workgroupBarrier();
+    // Phase 4: the relevance weights of every (row, region), their sums, and the intra-text mask.
+    relevanceWeightsAll(tid, lambda);
+    workgroupBarrier();
+    weightPartials(tid, false);
+    if (INTRA) { intraMaskPartials(tid, tile); }
     workgroupBarrier();
 
-    // Phase 2: per row, pos_f, the relevance-weighted score pos_r (its weights reuse the row's
-    // rowW slice) and the negative term.
+    // Phase 5: per row, pos_r, the negative term and the word's total.
     for (var row = tid; row < tileShape.y; row += WG) {
-      let c = rowCap[row];
       let rowMax = rowA[row];
-      let posF = attendedCosine(rowMax, rowQ[row], rowB[row], rowQuadratic(row), lambda);
-      let posR = relevanceWeights(row, lambda);
+      let posF = rowB[row];
+      let posR = numOfParts(row) / sumOfParts(row);
       var maskValue = rowMax;
-      if (INTRA) {
-        let w = rowWord[row];
-        let base = ((tile.x + c) * params.maxWords + w) * params.maxWords;
-        maskValue = 0.0;
-        for (var v = 0u; v < capLen[c]; v++) {
-          maskValue += wordGram[base + v] * rowA[capStart[c] + v];
-        }
-      }
+      if (INTRA) { maskValue = quadOfParts(row); }
       let neg = select(0.0, rowMax, maskValue < 0.0);
       if (WORD_TERMS) {
-        let m = params.capChunkStart + tile.x + c;
+        let m = params.capChunkStart + tile.x + rowCap[row];
         let index = ((params.imageStart + nLocal) * params.outStride + m) * params.maxWords + rowWord[row];
         wordTerms[index] = vec4<f32>(rowMax + t, neg, posF, posR);
       }
@@ -62,7 +65,7 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group:
     }
     workgroupBarrier();
 
-    // Phase 3: the score is the mean over the caption's words.
+    // Phase 6: the score is the mean over the caption's words.
     for (var c = tid; c < tileShape.x; c += WG) {
       var sum = 0.0;
       for (var w = 0u; w < capLen[c]; w++) { sum += rowB[capStart[c] + w]; }

@@ -27,31 +27,39 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group:
     let t = dmmState[0];
     let lambda = params.lambdaSoftmax;
 
-    // Phase 1: per row, the raw and thresholded row max and the attended weights (into rowW).
+    // Phase 1: per row, the raw and thresholded row max; per (caption, region), word norms.
     stageGram(tid, nLocal);
     for (var row = tid; row < tileShape.y; row += WG) {
-      let attended = attendedWeights(row, t, lambda);
-      rowA[row] = attended.x;
-      rowQ[row] = attended.y;
-      rowB[row] = attended.z;
-      wordMax[nLocal * params.maxWords + rowWord[row]] = attended.w;
+      let sMax = rowMaxSim(row);
+      rowM[row] = sMax;
+      rowA[row] = sMax - t;
+      wordMax[nLocal * params.maxWords + rowWord[row]] = sMax;
     }
     regionNormsOverWords(tid);
     workgroupBarrier();
-    quadraticParts(tid);
+    // Phase 2: the attended weights of every (row, region), their sums and e^T G_n e.
+    attendedWeightsAll(tid, t, lambda);
     workgroupBarrier();
-
-    // Phase 2: per row, pos_f, the relevance-weighted score pos_r and the negative term,
-    // masked by the word's own thresholded max.
+    weightPartials(tid, true);
+    workgroupBarrier();
+    // Phase 3: per row, pos_f and the relevance softmax shift.
+    for (var row = tid; row < tileShape.y; row += WG) {
+      rowB[row] = attendedCosine(rowA[row], sumOfParts(row), numOfParts(row), quadOfParts(row), lambda);
+      rowM[row] = relevanceLogitMax(row, lambda);
+    }
+    workgroupBarrier();
+    relevanceWeightsAll(tid, lambda);
+    workgroupBarrier();
+    weightPartials(tid, false);
+    workgroupBarrier();
+    // Phase 4: per row, pos_r and the negative term, masked by the word's own thresholded max.
     for (var row = tid; row < tileShape.y; row += WG) {
       let rowMax = rowA[row];
-      let posF = attendedCosine(rowMax, rowQ[row], rowB[row], rowQuadratic(row), lambda);
-      let posR = relevanceWeights(row, lambda);
-      rowB[row] = posF + posR + select(0.0, rowMax, rowMax < 0.0);
+      rowB[row] = rowB[row] + numOfParts(row) / sumOfParts(row) + select(0.0, rowMax, rowMax < 0.0);
     }
     workgroupBarrier();
 
-    // Phase 3: the score is the mean over the caption's words.
+    // Phase 5: the score is the mean over the caption's words.
     for (var c = tid; c < tileShape.x; c += WG) {
       var sum = 0.0;
       for (var w = 0u; w < capLen[c]; w++) { sum += rowB[capStart[c] + w]; }

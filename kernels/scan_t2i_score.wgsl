@@ -18,21 +18,22 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group:
     stageGram(tid, nLocal);
     regionNormsOverWords(tid);
     workgroupBarrier();
-
-    // Per row: alpha = softmax_r(lambda LeakyReLU(s) / norm) into rowW, and alpha . s.
-    for (var row = tid; row < tileShape.y; row += WG) {
-      rowB[row] = relevanceWeights(row, lambda);
-    }
+    // The softmax shift per row, then every (row, region)'s weight e = exp(logit - shift),
+    // then sum e, e . s and e^T G_n e per row (alpha = e / sum e).
+    for (var row = tid; row < tileShape.y; row += WG) { rowM[row] = relevanceLogitMax(row, lambda); }
     workgroupBarrier();
-    quadraticParts(tid);
+    relevanceWeightsAll(tid, lambda);
+    workgroupBarrier();
+    weightPartials(tid, true);
     workgroupBarrier();
 
     // R_w = cos(u_w, sum_r alpha_r v_r) = alpha . s / (||u_w|| sqrt(alpha^T G_n alpha)).
     for (var row = tid; row < tileShape.y; row += WG) {
       let w = rowWord[row];
       let wordNormSq = wordGram[((tile.x + rowCap[row]) * params.maxWords + w) * params.maxWords + w];
-      let contextNorm = sqrt(rowQuadratic(row));
-      rowB[row] = rowB[row] / max(sqrt(max(wordNormSq, 0.0)) * contextNorm, EPS);
+      let total = sumOfParts(row);
+      let contextNorm = sqrt(max(quadOfParts(row), 0.0)) / total;
+      rowB[row] = (numOfParts(row) / total) / max(sqrt(max(wordNormSq, 0.0)) * contextNorm, EPS);
     }
     workgroupBarrier();
 

@@ -13,7 +13,7 @@
 //   ROWS             word rows per caption tile (>= the longest caption)
 //   CAPS, CAPS_R     captions per tile at most, and CAPS * R
 //   ROWS_R           ROWS * R
-//   QT               threads per row for the quadratic forms w^T G w (quadraticParts)
+//   QT               lanes per row of the epilogue's partial sums (weightPartials)
 // and the product file's own constants.
 struct Params {
   imgBase: u32,       // element offset of the chunk's first image in `images`
@@ -49,10 +49,12 @@ var<workgroup> rowWord: array<u32, ROWS>;      // word index of each packed row
 var<workgroup> capStart: array<u32, CAPS>;     // first packed row of each caption slot
 var<workgroup> capLen: array<u32, CAPS>;
 var<workgroup> tileShape: vec2u;               // (captions in tile, used rows)
-// Epilogue scratch: per (row, region) weights, a per-row value, the partial quadratic forms
-// (QT threads per row) and the Gram matrix of the image in hand.
+// Epilogue scratch: per (row, region) weights, per-row values, the per-(row, lane) partial
+// sums (QT lanes per row) and the Gram matrix of the image in hand.
 var<workgroup> rowW: array<f32, ROWS_R>;
-var<workgroup> rowQ: array<f32, ROWS>;
+var<workgroup> rowM: array<f32, ROWS>;
+var<workgroup> sumPart: array<f32, ROWS * QT>;
+var<workgroup> numPart: array<f32, ROWS * QT>;
 var<workgroup> quadPart: array<f32, ROWS * QT>;
 var<workgroup> gramS: array<f32, R * R>;
 
@@ -109,62 +111,51 @@ fn regionNormsOverWords(tid: u32) {
   }
 }
 
-/**
- * SCAN t2i relevance weights of one row: alpha_r = softmax_r(lambda LeakyReLU(s_r) / norm_c,r)
- * with the per-caption region norms in capVals (regionNormsOverWords). Leaves alpha in the
- * row's slice of rowW and returns sum_r alpha_r s_r.
- */
-fn relevanceWeights(row: u32, lambda: f32) -> f32 {
-  let c = rowCap[row];
-  var logitMax = -3.0e38;
-  for (var r = 0u; r < R; r++) {
-    logitMax = max(logitMax, lambda * leakyRelu(sAt(row, r)) / capVals[c * R + r]);
-  }
-  var total = 0.0;
-  for (var r = 0u; r < R; r++) {
-    let e = exp(lambda * leakyRelu(sAt(row, r)) / capVals[c * R + r] - logitMax);
-    rowW[row * R + r] = e;
-    total += e;
-  }
-  var weighted = 0.0;
-  for (var r = 0u; r < R; r++) {
-    let alpha = rowW[row * R + r] / total;
-    rowW[row * R + r] = alpha;
-    weighted += alpha * sAt(row, r);
-  }
-  return weighted;
+// The epilogue works in phases separated by workgroup barriers: per-row steps that are
+// cheap (a max over the regions), per-(row, region) steps that hold the exps and divisions
+// (rowW), and per-(row, lane) partial sums over every QT-th region (sumPart, numPart,
+// quadPart) that a per-row step adds up. So every thread has work in every phase.
+
+/** NAAF: max_r s_r of one row. */
+fn rowMaxSim(row: u32) -> f32 {
+  var m = sAt(row, 0u);
+  for (var r = 1u; r < R; r++) { m = max(m, sAt(row, r)); }
+  return m;
+}
+
+/** SCAN t2i relevance logit lambda LeakyReLU(s_r) / norm_c,r (norms in capVals, regionNormsOverWords). */
+fn relevanceLogit(row: u32, r: u32, lambda: f32) -> f32 {
+  return lambda * leakyRelu(sAt(row, r)) / capVals[rowCap[row] * R + r];
+}
+
+/** The largest relevance logit of one row (the softmax shift). */
+fn relevanceLogitMax(row: u32, lambda: f32) -> f32 {
+  var m = -3.0e38;
+  for (var r = 0u; r < R; r++) { m = max(m, relevanceLogit(row, r, lambda)); }
+  return m;
 }
 
 /**
- * NAAF's attended weights of one row at threshold t (spec 3.1 step 3), shifted by the row max
- * so large lambdas cannot overflow: e_r = exp(lambda (s_r - max_r s)) [s_r > t], left in the
- * row's slice of rowW. Returns (max_r s_r - t, sum e, sum e s, max_r s_r).
+ * NAAF's attended weights at threshold t (spec 3.1 step 3) for every (used row, region),
+ * shifted by the row max (rowM) so large lambdas cannot overflow:
+ * rowW = exp(lambda (s_r - max_r s)) [s_r > t].
  */
-fn attendedWeights(row: u32, t: f32, lambda: f32) -> vec4<f32> {
-  var sMax = sAt(row, 0u);
-  for (var r = 1u; r < R; r++) { sMax = max(sMax, sAt(row, r)); }
-  var total = 0.0;
-  var numerator = 0.0;
-  for (var r = 0u; r < R; r++) {
-    let s = sAt(row, r);
+fn attendedWeightsAll(tid: u32, t: f32, lambda: f32) {
+  for (var idx = tid; idx < tileShape.y * R; idx += WG) {
+    let row = idx / R;
+    let s = sAt(row, idx % R);
     var e = 0.0;
-    if (s - t > 0.0) { e = exp(lambda * (s - sMax)); }
-    rowW[row * R + r] = e;
-    total += e;
-    numerator += e * s;
+    if (s - t > 0.0) { e = exp(lambda * (s - rowM[row])); }
+    rowW[idx] = e;
   }
-  return vec4<f32>(sMax - t, total, numerator, sMax);
 }
 
-/**
- * NAAF's pos_f = (a . s) / max(||sum a_r v_r||, 1e-8) with a = e / (sum e + 1e-8) and
- * ||c||^2 = a^T G_n a; the 1e-8 is shifted like e, so values are unchanged.
- */
-fn attendedCosine(sMaxMinusT: f32, total: f32, numerator: f32, quad: f32, lambda: f32) -> f32 {
-  if (total <= 0.0) { return 0.0; }
-  let denominator = total + EPS * exp(-lambda * sMaxMinusT);
-  let contextNorm = sqrt(quad) / denominator;
-  return (numerator / denominator) / max(contextNorm, EPS);
+/** Unnormalised relevance weights rowW = exp(logit_r - max logit) (max in rowM), every (used row, region). */
+fn relevanceWeightsAll(tid: u32, lambda: f32) {
+  for (var idx = tid; idx < tileShape.y * R; idx += WG) {
+    let row = idx / R;
+    rowW[idx] = exp(relevanceLogit(row, idx % R, lambda) - rowM[row]);
+  }
 }
 
 /** Copies G_n = V_n V_n^T of the image in hand into workgroup memory (visible after the next barrier). */
@@ -173,30 +164,70 @@ fn stageGram(tid: u32, nLocal: u32) {
 }
 
 /**
- * The weights in rowW of every used row against G_n: w^T G_n w split over QT threads per row
- * (each takes every QT-th region), partial sums into quadPart. rowQuadratic adds them up.
+ * Partial sums of the weights w in rowW, per used row over the regions r = lane (mod QT):
+ * sum w into sumPart, sum w s into numPart, and with `quad` w^T G_n w's rows into quadPart.
  */
-fn quadraticParts(tid: u32) {
+fn weightPartials(tid: u32, quad: bool) {
   for (var idx = tid; idx < tileShape.y * QT; idx += WG) {
     let row = idx / QT;
     var total = 0.0;
+    var weighted = 0.0;
+    var form = 0.0;
     for (var r = idx % QT; r < R; r += QT) {
-      let wr = rowW[row * R + r];
-      if (wr != 0.0) {
+      let w = rowW[row * R + r];
+      total += w;
+      weighted += w * sAt(row, r);
+      if (quad && w != 0.0) {
         var inner = 0.0;
         for (var q = 0u; q < R; q++) { inner += gramS[r * R + q] * rowW[row * R + q]; }
-        total += wr * inner;
+        form += w * inner;
       }
     }
+    sumPart[idx] = total;
+    numPart[idx] = weighted;
+    if (quad) { quadPart[idx] = form; }
+  }
+}
+
+/** NAAF's intra-text mask of every used row, sum_v softmax(lambda U U^T)_wv (max_r s_v - t), in parts over v = lane (mod QT) into quadPart. */
+fn intraMaskPartials(tid: u32, tile: vec2u) {
+  for (var idx = tid; idx < tileShape.y * QT; idx += WG) {
+    let row = idx / QT;
+    let c = rowCap[row];
+    let base = ((tile.x + c) * params.maxWords + rowWord[row]) * params.maxWords;
+    var total = 0.0;
+    for (var v = idx % QT; v < capLen[c]; v += QT) { total += wordGram[base + v] * rowA[capStart[c] + v]; }
     quadPart[idx] = total;
   }
 }
 
-/** w^T G_n w of one row from quadPart, clamped at 0 against rounding. */
-fn rowQuadratic(row: u32) -> f32 {
+fn sumOfParts(row: u32) -> f32 {
+  var total = 0.0;
+  for (var lane = 0u; lane < QT; lane++) { total += sumPart[row * QT + lane]; }
+  return total;
+}
+
+fn numOfParts(row: u32) -> f32 {
+  var total = 0.0;
+  for (var lane = 0u; lane < QT; lane++) { total += numPart[row * QT + lane]; }
+  return total;
+}
+
+fn quadOfParts(row: u32) -> f32 {
   var total = 0.0;
   for (var lane = 0u; lane < QT; lane++) { total += quadPart[row * QT + lane]; }
-  return max(total, 0.0);
+  return total;
+}
+
+/**
+ * NAAF's pos_f = (a . s) / max(||sum a_r v_r||, 1e-8) with a = e / (sum e + 1e-8) and
+ * ||c||^2 = a^T G_n a (quad = e^T G_n e); the 1e-8 is shifted like e, so values are unchanged.
+ */
+fn attendedCosine(sMaxMinusT: f32, total: f32, numerator: f32, quad: f32, lambda: f32) -> f32 {
+  if (total <= 0.0) { return 0.0; }
+  let denominator = total + EPS * exp(-lambda * sMaxMinusT);
+  let contextNorm = sqrt(max(quad, 0.0)) / denominator;
+  return (numerator / denominator) / max(contextNorm, EPS);
 }
 
 /** Index of caption slot c's result in `out`. */

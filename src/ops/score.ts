@@ -16,7 +16,7 @@ export interface ScoreConfig {
 
 /** Workgroup bytes of score_tile.wgsl's own arrays (layout and epilogue scratch) for a tile. */
 export function epilogueSharedBytes(R: number, ROWS: number, CAPS: number, QT: number): number {
-  return 4 * (CAPS * R + 4 * ROWS + 2 * CAPS + 4 + ROWS * R + ROWS + ROWS * QT + R * R);
+  return 4 * (CAPS * R + 4 * ROWS + 2 * CAPS + 4 + ROWS * R + ROWS + 3 * ROWS * QT + R * R);
 }
 
 /** Threads per row of the epilogue's quadratic forms: the workgroup spread over the rows, at most R. */
@@ -88,6 +88,20 @@ export function checkTileRequest(tile: TileRequest): void {
  */
 export function chooseScoreConfig(regions: number, maxWords: number, sharedBytesLimit: number, request: TileRequest = {}): ScoreConfig {
   checkTileRequest(request);
+  if (Object.keys(request).length === 0) {
+    // Untuned default: the tile that won engine.tune() on an H200 (3 images, depth 8), else 2
+    // images, where the workgroup memory still holds a few captions per tile.
+    for (const preferred of DEFAULT_TILES) {
+      const config = fitScoreConfig(regions, maxWords, sharedBytesLimit, preferred);
+      if (config && config.CAPS >= Math.min(4, config.ROWS / 4)) return config;
+    }
+  }
+  return fitScoreConfig(regions, maxWords, sharedBytesLimit, request) ?? failScoreConfig(regions, maxWords, sharedBytesLimit, request);
+}
+
+const DEFAULT_TILES: TileRequest[] = [{ images: 3, depth: 8 }, { images: 2, depth: 8 }];
+
+function fitScoreConfig(regions: number, maxWords: number, sharedBytesLimit: number, request: TileRequest): ScoreConfig | null {
   const RB = request.rowBlocks ?? 1;
   const IMGS = request.images ?? 1;
   const minRows = Math.ceil(maxWords / (4 * RB)) * 4 * RB;
@@ -102,6 +116,13 @@ export function chooseScoreConfig(regions: number, maxWords: number, sharedBytes
       }
     }
   }
+  return null;
+}
+
+function failScoreConfig(regions: number, maxWords: number, sharedBytesLimit: number, request: TileRequest): never {
+  const RB = request.rowBlocks ?? 1;
+  const IMGS = request.images ?? 1;
+  const minRows = Math.ceil(maxWords / (4 * RB)) * 4 * RB;
   const needed = scoreSharedBytes({ R: regions, ROWS: minRows, CAPS: 1, KC: request.depth ?? 4, IMGS, RB });
   throw new Error(
     `similarity: regions R=${regions} with captions of up to L=${maxWords} words` +

@@ -45,7 +45,15 @@ function i8Workgroup(kernel: Int8Kernel, R: number, ROWS: number, IMGS: number, 
 export function chooseI8Config(kernel: Int8Kernel, R: number, maxWords: number, sharedBytesLimit: number, subgroupSize: number,
   request: TileRequest = {}): I8ScoreConfig {
   checkTileRequest(request);
-  const IMGS = request.images ?? (kernel === 'dot4' ? 1 : 2);
+  if (Object.keys(request).length === 0) {
+    // Untuned default: what won engine.tune() on an H200 for both int8 kernels, where it fits.
+    try {
+      return chooseI8Config(kernel, R, maxWords, sharedBytesLimit, subgroupSize, { images: 2, rows: 64 });
+    } catch {
+      return chooseI8Config(kernel, R, maxWords, sharedBytesLimit, subgroupSize, { images: 1 });
+    }
+  }
+  const IMGS = request.images ?? 1;
   const quantum = kernel === 'dot4' ? 4 : 16;
   const minRows = Math.ceil(maxWords / quantum) * quantum;
   const ROWS = Math.max(minRows, Math.ceil((request.rows ?? Math.max(32, 2 ** Math.ceil(Math.log2(maxWords)))) / quantum) * quantum);
