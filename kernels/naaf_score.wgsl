@@ -30,23 +30,8 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group:
     }
     regionNormsOverWords(tid);
     workgroupBarrier();
-    // Phase 2: the attended weights of every (row, region), then their sums and e^T G_n e.
-    attendedWeightsAll(tid, t, lambda);
-    workgroupBarrier();
-    weightPartials(tid, true);
-    workgroupBarrier();
-    // Phase 3: per row, pos_f (into rowB) and the relevance softmax shift (into rowM).
-    for (var row = tid; row < tileShape.y; row += WG) {
-      rowB[row] = attendedCosine(rowA[row], sumOfParts(row), numOfParts(row), quadOfParts(row), lambda);
-      rowM[row] = relevanceLogitMax(row, lambda);
-    }
-    workgroupBarrier();
-    // Phase 4: the relevance weights of every (row, region), their sums, and the intra-text mask.
-    relevanceWeightsAll(tid, lambda);
-    workgroupBarrier();
-    weightPartials(tid, false);
-    if (INTRA) { intraMaskPartials(tid, tile); }
-    workgroupBarrier();
+    // Phases 2-4: pos_f, pos_r's parts and the intra-text mask's parts.
+    naafBranches(tid, t, lambda, INTRA, tile);
 
     // Phase 5: per row, pos_r, the negative term and the word's total.
     for (var row = tid; row < tileShape.y; row += WG) {
@@ -66,11 +51,7 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group:
     workgroupBarrier();
 
     // Phase 6: the score is the mean over the caption's words.
-    for (var c = tid; c < tileShape.x; c += WG) {
-      var sum = 0.0;
-      for (var w = 0u; w < capLen[c]; w++) { sum += rowB[capStart[c] + w]; }
-      out[outIndex(nLocal, tile, c)] = sum / f32(capLen[c]);
-    }
+    writeCaptionMeans(tid, nLocal, tile);
     workgroupBarrier();
   }
 }

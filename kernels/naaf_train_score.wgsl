@@ -37,21 +37,9 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group:
     }
     regionNormsOverWords(tid);
     workgroupBarrier();
-    // Phase 2: the attended weights of every (row, region), their sums and e^T G_n e.
-    attendedWeightsAll(tid, t, lambda);
-    workgroupBarrier();
-    weightPartials(tid, true);
-    workgroupBarrier();
-    // Phase 3: per row, pos_f and the relevance softmax shift.
-    for (var row = tid; row < tileShape.y; row += WG) {
-      rowB[row] = attendedCosine(rowA[row], sumOfParts(row), numOfParts(row), quadOfParts(row), lambda);
-      rowM[row] = relevanceLogitMax(row, lambda);
-    }
-    workgroupBarrier();
-    relevanceWeightsAll(tid, lambda);
-    workgroupBarrier();
-    weightPartials(tid, false);
-    workgroupBarrier();
+    // Phases 2-3: pos_f and pos_r's parts.
+    naafBranches(tid, t, lambda, false, tile);
+
     // Phase 4: per row, pos_r and the negative term, masked by the word's own thresholded max.
     for (var row = tid; row < tileShape.y; row += WG) {
       let rowMax = rowA[row];
@@ -60,11 +48,7 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group:
     workgroupBarrier();
 
     // Phase 5: the score is the mean over the caption's words.
-    for (var c = tid; c < tileShape.x; c += WG) {
-      var sum = 0.0;
-      for (var w = 0u; w < capLen[c]; w++) { sum += rowB[capStart[c] + w]; }
-      out[outIndex(nLocal, tile, c)] = sum / f32(capLen[c]);
-    }
+    writeCaptionMeans(tid, nLocal, tile);
     workgroupBarrier();
   }
 }

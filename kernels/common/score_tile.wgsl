@@ -14,6 +14,7 @@
 //   CAPS, CAPS_R     captions per tile at most, and CAPS * R
 //   ROWS_R           ROWS * R
 //   QT               lanes per row of the epilogue's partial sums (weightPartials)
+//   GRAM_SHARED      stage each image's R x R Gram in workgroup memory (GRAM_SIZE = R * R, else 1)
 // and the product file's own constants.
 struct Params {
   imgBase: u32,       // element offset of the chunk's first image in `images`
@@ -56,7 +57,9 @@ var<workgroup> rowM: array<f32, ROWS>;
 var<workgroup> sumPart: array<f32, ROWS * QT>;
 var<workgroup> numPart: array<f32, ROWS * QT>;
 var<workgroup> quadPart: array<f32, ROWS * QT>;
-var<workgroup> gramS: array<f32, R * R>;
+var<workgroup> gramS: array<f32, GRAM_SIZE>;  // R * R, or 1 where it does not fit (GRAM_SHARED false)
+// Offset of the image in hand's G_n in regionGram (for GRAM_SHARED false).
+var<private> gramBase: u32;
 
 fn leakyRelu(x: f32) -> f32 {
   return select(0.1 * x, x, x > 0.0);
@@ -158,9 +161,18 @@ fn relevanceWeightsAll(tid: u32, lambda: f32) {
   }
 }
 
-/** Copies G_n = V_n V_n^T of the image in hand into workgroup memory (visible after the next barrier). */
+/** Selects G_n = V_n V_n^T of the image in hand, copied into workgroup memory where it fits (visible after the next barrier). */
 fn stageGram(tid: u32, nLocal: u32) {
-  for (var idx = tid; idx < R * R; idx += WG) { gramS[idx] = regionGram[nLocal * R * R + idx]; }
+  gramBase = nLocal * R * R;
+  if (GRAM_SHARED) {
+    for (var idx = tid; idx < R * R; idx += WG) { gramS[idx] = regionGram[gramBase + idx]; }
+  }
+}
+
+/** G_n[r, q] of the image in hand: from workgroup memory, or from regionGram for large R. */
+fn gramAt(r: u32, q: u32) -> f32 {
+  if (GRAM_SHARED) { return gramS[r * R + q]; }
+  return regionGram[gramBase + r * R + q];
 }
 
 /**
@@ -179,7 +191,7 @@ fn weightPartials(tid: u32, quad: bool) {
       weighted += w * sAt(row, r);
       if (quad && w != 0.0) {
         var inner = 0.0;
-        for (var q = 0u; q < R; q++) { inner += gramS[r * R + q] * rowW[row * R + q]; }
+        for (var q = 0u; q < R; q++) { inner += gramAt(r, q) * rowW[row * R + q]; }
         form += w * inner;
       }
     }
@@ -228,6 +240,41 @@ fn attendedCosine(sMaxMinusT: f32, total: f32, numerator: f32, quad: f32, lambda
   let denominator = total + EPS * exp(-lambda * sMaxMinusT);
   let contextNorm = sqrt(max(quad, 0.0)) / denominator;
   return (numerator / denominator) / max(contextNorm, EPS);
+}
+
+/**
+ * NAAF's per-word branches after phase 1 (rowM = max_r s, rowA = max_r s - t, capVals =
+ * region norms, gramS staged, all behind a barrier): leaves pos_f in rowB, and pos_r's parts
+ * in sumPart / numPart (pos_r = numOfParts / sumOfParts); with `intra`, the intra-text mask's
+ * parts in quadPart. Call from uniform control flow; ends with a barrier.
+ */
+fn naafBranches(tid: u32, t: f32, lambda: f32, intra: bool, tile: vec2u) {
+  // The attended weights of every (row, region), then their sums and e^T G_n e.
+  attendedWeightsAll(tid, t, lambda);
+  workgroupBarrier();
+  weightPartials(tid, true);
+  workgroupBarrier();
+  // Per row, pos_f and the relevance softmax shift (rowM is free again).
+  for (var row = tid; row < tileShape.y; row += WG) {
+    rowB[row] = attendedCosine(rowA[row], sumOfParts(row), numOfParts(row), quadOfParts(row), lambda);
+    rowM[row] = relevanceLogitMax(row, lambda);
+  }
+  workgroupBarrier();
+  // The relevance weights of every (row, region), their sums, and the intra-text mask.
+  relevanceWeightsAll(tid, lambda);
+  workgroupBarrier();
+  weightPartials(tid, false);
+  if (intra) { intraMaskPartials(tid, tile); }
+  workgroupBarrier();
+}
+
+/** NAAF: each caption's score, the mean of its words' totals in rowB, into `out`. */
+fn writeCaptionMeans(tid: u32, nLocal: u32, tile: vec2u) {
+  for (var c = tid; c < tileShape.x; c += WG) {
+    var sum = 0.0;
+    for (var w = 0u; w < capLen[c]; w++) { sum += rowB[capStart[c] + w]; }
+    out[outIndex(nLocal, tile, c)] = sum / f32(capLen[c]);
+  }
 }
 
 /** Index of caption slot c's result in `out`. */

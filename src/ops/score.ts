@@ -12,11 +12,12 @@ export type ScoreMethod = 'naaf' | 'scan-t2i' | 'scan-i2t';
 export interface ScoreConfig {
   WG: number; R: number; RQ: number; IMGS: number; COLQ: number; ROWS: number; RB: number; CAPS: number; CAPS_R: number;
   KC: number; JOBS_PER_THREAD: number; S_SIZE: number; ROWS_R: number; QT: number; UPER: number; VPER: number;
+  GRAM_SHARED: boolean; GRAM_SIZE: number;
 }
 
 /** Workgroup bytes of score_tile.wgsl's own arrays (layout and epilogue scratch) for a tile. */
-export function epilogueSharedBytes(R: number, ROWS: number, CAPS: number, QT: number): number {
-  return 4 * (CAPS * R + 4 * ROWS + 2 * CAPS + 4 + ROWS * R + ROWS + 3 * ROWS * QT + R * R);
+export function epilogueSharedBytes(R: number, ROWS: number, CAPS: number, QT: number, gramShared = true): number {
+  return 4 * (CAPS * R + 4 * ROWS + 2 * CAPS + 4 + ROWS * R + ROWS + 3 * ROWS * QT + (gramShared ? R * R : 1));
 }
 
 /** Threads per row of the epilogue's quadratic forms: the workgroup spread over the rows, at most R. */
@@ -31,6 +32,8 @@ export interface TileShape {
   IMGS?: number;
   /** Row quads per thread block (default 1): each thread accumulates (4 RB) x 4 entries of S per job. */
   RB?: number;
+  /** Stage each image's Gram in workgroup memory (default true; false for large R). */
+  gramShared?: boolean;
 }
 
 /** Tile choices a caller may force (tuning, tests); the rest is chosen from the device's limits. */
@@ -45,7 +48,7 @@ export interface TileRequest {
 export function scoreSharedBytes(c: TileShape): number {
   const config = makeScoreConfig(c);
   const product = 4 * (config.IMGS * c.ROWS * c.R + c.KC * (c.ROWS + 4 * config.COLQ) + c.ROWS);
-  return product + epilogueSharedBytes(c.R, c.ROWS, c.CAPS, config.QT);
+  return product + epilogueSharedBytes(c.R, c.ROWS, c.CAPS, config.QT, config.GRAM_SHARED);
 }
 
 /**
@@ -64,6 +67,7 @@ export function makeScoreConfig(t: TileShape): ScoreConfig {
     WG, R: t.R, RQ, IMGS, COLQ, ROWS: t.ROWS, RB, CAPS: t.CAPS, CAPS_R: t.CAPS * t.R, KC: t.KC,
     JOBS_PER_THREAD: Math.ceil(jobs / WG), S_SIZE: t.ROWS * t.R, ROWS_R: t.ROWS * t.R, QT: quadThreads(WG, t.ROWS, t.R),
     UPER: Math.ceil((t.ROWS * t.KC) / WG), VPER: Math.ceil((COLQ * 4 * t.KC) / WG),
+    GRAM_SHARED: t.gramShared ?? true, GRAM_SIZE: (t.gramShared ?? true) ? t.R * t.R : 1,
   };
 }
 
@@ -108,11 +112,14 @@ function fitScoreConfig(regions: number, maxWords: number, sharedBytesLimit: num
   const rowCandidates = request.rows !== undefined
     ? [Math.max(minRows, Math.ceil(request.rows / (4 * RB)) * 4 * RB)]
     : [...new Set([Math.max(32, 2 ** Math.ceil(Math.log2(maxWords))), minRows])].filter((r) => r >= minRows && r % (4 * RB) === 0);
-  for (const ROWS of rowCandidates) {
-    for (const CAPS of [32, 16, 8, 4, 2, 1].filter((c) => c <= ROWS)) {
-      for (const KC of request.depth !== undefined ? [request.depth] : [16, 8, 4]) {
-        const shape = { R: regions, ROWS, CAPS, KC, IMGS, RB };
-        if (scoreSharedBytes(shape) <= sharedBytesLimit) return makeScoreConfig(shape);
+  // The Gram in workgroup memory first; it goes to global memory only for large R.
+  for (const gramShared of [true, false]) {
+    for (const ROWS of rowCandidates) {
+      for (const CAPS of [32, 16, 8, 4, 2, 1].filter((c) => c <= ROWS)) {
+        for (const KC of request.depth !== undefined ? [request.depth] : [16, 8, 4]) {
+          const shape = { R: regions, ROWS, CAPS, KC, IMGS, RB, gramShared };
+          if (scoreSharedBytes(shape) <= sharedBytesLimit) return makeScoreConfig(shape);
+        }
       }
     }
   }
@@ -123,7 +130,7 @@ function failScoreConfig(regions: number, maxWords: number, sharedBytesLimit: nu
   const RB = request.rowBlocks ?? 1;
   const IMGS = request.images ?? 1;
   const minRows = Math.ceil(maxWords / (4 * RB)) * 4 * RB;
-  const needed = scoreSharedBytes({ R: regions, ROWS: minRows, CAPS: 1, KC: request.depth ?? 4, IMGS, RB });
+  const needed = scoreSharedBytes({ R: regions, ROWS: minRows, CAPS: 1, KC: request.depth ?? 4, IMGS, RB, gramShared: false });
   throw new Error(
     `similarity: regions R=${regions} with captions of up to L=${maxWords} words` +
     (IMGS > 1 || request.rows !== undefined ? ` (tile ${JSON.stringify(request)})` : '') +

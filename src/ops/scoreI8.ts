@@ -16,15 +16,15 @@ export type Int8Kernel = 'dot4' | 'subgroup-matrix';
 
 export interface I8ScoreConfig {
   kernel: Int8Kernel;
-  constants: Record<string, number>;
+  constants: Record<string, number | boolean>;
   ROWS: number; CAPS: number; IMGS: number;
 }
 
 /** Workgroup bytes of an int8 tile (score_tile's arrays + accS + scales + dot4 staging). */
-function i8SharedBytes(kernel: Int8Kernel, R: number, ROWS: number, CAPS: number, IMGS: number, KCW: number, QT: number): number {
+function i8SharedBytes(kernel: Int8Kernel, R: number, ROWS: number, CAPS: number, IMGS: number, KCW: number, QT: number, gramShared: boolean): number {
   const RS = kernel === 'dot4' ? R : 16 * Math.ceil(R / 16);
   const staging = kernel === 'dot4' ? KCW * (ROWS + 4 * IMGS * Math.ceil(R / 4)) : 0;
-  return 4 * (ROWS * IMGS * RS + ROWS + IMGS * R + staging) + epilogueSharedBytes(R, ROWS, CAPS, QT);
+  return 4 * (ROWS * IMGS * RS + ROWS + IMGS * R + staging) + epilogueSharedBytes(R, ROWS, CAPS, QT, gramShared);
 }
 
 /** Subgroup-matrix jobs per 16-row block: the image columns in groups of CPS blocks. */
@@ -62,8 +62,9 @@ export function chooseI8Config(kernel: Int8Kernel, R: number, maxWords: number, 
   const WG = i8Workgroup(kernel, R, ROWS, IMGS, subgroupSize, CPS);
   const QT = quadThreads(WG, ROWS, R);
   for (const CAPS of [32, 16, 8, 4, 2, 1].filter((c) => c <= ROWS)) {
-    if (i8SharedBytes(kernel, R, ROWS, CAPS, IMGS, KCW, QT) > sharedBytesLimit) continue;
-    const base = { R, IMGS, ROWS, CAPS, CAPS_R: CAPS * R, ROWS_R: ROWS * R, QT, WG };
+    const gramShared = i8SharedBytes(kernel, R, ROWS, CAPS, IMGS, KCW, QT, true) <= sharedBytesLimit;
+    if (!gramShared && i8SharedBytes(kernel, R, ROWS, CAPS, IMGS, KCW, QT, false) > sharedBytesLimit) continue;
+    const base = { R, IMGS, ROWS, CAPS, CAPS_R: CAPS * R, ROWS_R: ROWS * R, QT, WG, GRAM_SHARED: gramShared, GRAM_SIZE: gramShared ? R * R : 1 };
     if (kernel === 'dot4') {
       const RQ = Math.ceil(R / 4);
       const COLQ = IMGS * RQ;
@@ -81,7 +82,7 @@ export function chooseI8Config(kernel: Int8Kernel, R: number, maxWords: number, 
   }
   throw new Error(
     `similarity: precision 'int8' (${kernel}) with regions R=${R}, captions of up to L=${maxWords} words and ${IMGS} image(s) per workgroup ` +
-    `needs ${i8SharedBytes(kernel, R, ROWS, 1, IMGS, KCW, QT)} bytes of workgroup memory, more than this device's maxComputeWorkgroupStorageSize ${sharedBytesLimit}`,
+    `needs ${i8SharedBytes(kernel, R, ROWS, 1, IMGS, KCW, QT, false)} bytes of workgroup memory, more than this device's maxComputeWorkgroupStorageSize ${sharedBytesLimit}`,
   );
 }
 

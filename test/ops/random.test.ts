@@ -54,6 +54,10 @@ describe('random inputs against the float64 reference', () => {
     await expectAllMethods(randomBatch(5, 2, 50, [4, 2], 4, 5));
   });
 
+  it('R = 90: the Gram is read from global memory where R x R does not fit workgroup memory', async () => {
+    await expectAllMethods(randomBatch(7, 2, 90, [3, 12, 6], 12, 8), [ALL_METHODS[0], ALL_METHODS[2], ALL_METHODS[4]]);
+  });
+
   it('R = 1 and D = 1', async () => {
     await expectAllMethods(randomBatch(6, 3, 1, [2, 3], 3, 1), ALL_METHODS.slice(2));
   });
