@@ -5,13 +5,13 @@ import { NaafModel } from './model/model.js';
 import { ModelConfig, StateDict, checkStateDict } from './model/weights.js';
 import { runSimilarity } from './similarity/run.js';
 import { TopKOptions, TopKResult, topK } from './similarity/topk.js';
-import { TuneOptions, TuneResult, TuneShape, loadTileCache, tuneTiles } from './similarity/tune.js';
+import { TuneOptions, TuneResult, TuneShape, loadTileCache, tuneTiles, tunedTiles } from './similarity/tune.js';
 import { NaafWordTerms, naafWordTerms } from './similarity/wordTerms.js';
 import { DmmState, NaafTrainOptions, NaafTrainResult, TrainCaptionInput, TrainImageInput, naafTrainingSimilarity } from './ops/naafTrain.js';
 import { Trainer } from './train/trainer.js';
 import { TrainingProgress, resumeTraining } from './train/checkpoint.js';
 import type { TrainerOptions } from './train/options.js';
-import type { CaptionInput, ImageInput, OutputTarget, SimilarityOptions } from './types.js';
+import type { CaptionInput, ImageInput, OutputTarget, SimilarityOptions, TileRequest } from './types.js';
 
 export type EngineOptions = GpuContextOptions & {
   /** Node: a JSON file of tiles tuned per adapter; loaded now, updated by tune(). */
@@ -43,6 +43,11 @@ export class NaafEngine {
   async tune(shape: TuneShape, options: TuneOptions = {}): Promise<TuneResult> {
     this.ctx.checkUsable('tune');
     return tuneTiles(this.ctx, (i, c, o, out) => this.similarityInto(i, c, o, out), shape, options, this.tileCacheFile);
+  }
+
+  /** The tiles chosen by tune() (or loaded from options.tileCacheFile), by 'method|precision|R..|rows..|D..'. */
+  tunedTiles(): Record<string, TileRequest> {
+    return tunedTiles(this.ctx);
   }
 
   /** The int8 product this device runs: 'subgroup-matrix' (tensor cores), 'dot4', or null. */

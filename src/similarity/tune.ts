@@ -57,6 +57,11 @@ export function resolveTile(ctx: GpuContext, request: TileRequest, method: strin
   return tuned.get(ctx)?.get(tileKey(method, precision, R, L, D)) ?? {};
 }
 
+/** The tiles this engine uses for tuned shapes, by key (tileKey). */
+export function tunedTiles(ctx: GpuContext): Record<string, TileRequest> {
+  return Object.fromEntries([...(tuned.get(ctx) ?? new Map()).entries()].map(([key, tile]) => [key, { ...tile }]));
+}
+
 export function adapterKey(ctx: GpuContext): string {
   const { vendor, architecture, device, description, runtime } = ctx.info;
   return [runtime, vendor, architecture, device, description].join('|');

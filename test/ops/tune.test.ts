@@ -15,9 +15,10 @@ describe('engine.tune', () => {
   it('times the candidates, keeps the fastest, saves it per adapter and reloads it', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'naaf-tune-')), 'tiles.json');
     const engine = await NaafEngine.create({ tileCacheFile: file });
+    let result: Awaited<ReturnType<NaafEngine['tune']>>;
     try {
       const candidates = [{ images: 2 }, { images: 1, depth: 4 }, { rows: 100000 }];
-      const result = await engine.tune({ R: 6, L: 7, D: 16, images: 4, captions: 12 }, { candidates, repeats: 1 });
+      result = await engine.tune({ R: 6, L: 7, D: 16, images: 4, captions: 12 }, { candidates, repeats: 1 });
       expect(result.timings.map((t) => t.tile)).toEqual(candidates);
       expect(result.timings[2].error).toMatch(/options\.tile\.rows must be an integer in \[1, 4096\]/);
       const ok = result.timings.filter((t) => Number.isFinite(t.ms));
@@ -38,7 +39,11 @@ describe('engine.tune', () => {
     }
     // A new engine on the same adapter finds the choice; a broken file is a clear error.
     const again = await NaafEngine.create({ tileCacheFile: file });
-    again.destroy();
+    try {
+      expect(again.tunedTiles()).toEqual({ [result.key]: result.best });
+    } finally {
+      again.destroy();
+    }
     writeFileSync(file, '{oops');
     await expect(NaafEngine.create({ tileCacheFile: file })).rejects.toThrow(/tile cache .*tiles\.json is not valid JSON/);
   });
