@@ -6,6 +6,7 @@ import naafScoreWgsl from '../../kernels/naaf_score.wgsl';
 import scanI2tScoreWgsl from '../../kernels/scan_i2t_score.wgsl';
 import scanT2iScoreWgsl from '../../kernels/scan_t2i_score.wgsl';
 import type { BufferBinding, GpuContext } from '../gpu/context.js';
+import type { WgslConstants, WgslPart } from '../gpu/shader.js';
 
 export type ScoreMethod = 'naaf' | 'scan-t2i' | 'scan-i2t';
 
@@ -163,20 +164,25 @@ export interface ScoreFlags {
   wordTerms?: boolean; // naaf: also write every word's terms
 }
 
-export function scorePipeline(ctx: GpuContext, method: ScoreMethod, config: ScoreConfig, flags: ScoreFlags): Promise<GPUComputePipeline> {
-  const common = [
-    { name: 'kernels/common/score_tile.wgsl', code: scoreTileWgsl },
-    { name: 'kernels/common/score_f32.wgsl', code: scoreF32Wgsl },
-  ];
-  const constants = { ...config };
+/** The epilogue file of a method and its flag constants (shared by the f32 and int8 pipelines). */
+export function scoreEpilogue(method: ScoreMethod, flags: ScoreFlags): { part: WgslPart; constants: WgslConstants } {
   switch (method) {
     case 'naaf':
-      return ctx.pipeline('naaf_score', [...common, { name: 'kernels/naaf_score.wgsl', code: naafScoreWgsl }], { ...constants, INTRA: !!flags.intra, WORD_TERMS: !!flags.wordTerms });
+      return { part: { name: 'kernels/naaf_score.wgsl', code: naafScoreWgsl }, constants: { INTRA: !!flags.intra, WORD_TERMS: !!flags.wordTerms } };
     case 'scan-t2i':
-      return ctx.pipeline('scan_t2i_score', [...common, { name: 'kernels/scan_t2i_score.wgsl', code: scanT2iScoreWgsl }], { ...constants, LSE: !!flags.lse });
+      return { part: { name: 'kernels/scan_t2i_score.wgsl', code: scanT2iScoreWgsl }, constants: { LSE: !!flags.lse } };
     case 'scan-i2t':
-      return ctx.pipeline('scan_i2t_score', [...common, { name: 'kernels/scan_i2t_score.wgsl', code: scanI2tScoreWgsl }], { ...constants, LSE: !!flags.lse });
+      return { part: { name: 'kernels/scan_i2t_score.wgsl', code: scanI2tScoreWgsl }, constants: { LSE: !!flags.lse } };
   }
+}
+
+export function scorePipeline(ctx: GpuContext, method: ScoreMethod, config: ScoreConfig, flags: ScoreFlags): Promise<GPUComputePipeline> {
+  const epilogue = scoreEpilogue(method, flags);
+  return ctx.pipeline(`${method.replace('-', '_')}_score`, [
+    { name: 'kernels/common/score_tile.wgsl', code: scoreTileWgsl },
+    { name: 'kernels/common/score_f32.wgsl', code: scoreF32Wgsl },
+    epilogue.part,
+  ], { ...config, ...epilogue.constants });
 }
 
 export interface ScoreArgs {

@@ -1,15 +1,12 @@
 // The int8 variants of the fused score kernels: the same tile and epilogues as src/ops/score.ts,
 // with S computed from per-row int8-quantised embeddings (src/ops/quantize.ts), either with
 // dot4I8Packed (portable) or with subgroup matrices (tensor cores; chromium-experimental-subgroup-matrix).
-import naafScoreWgsl from '../../kernels/naaf_score.wgsl';
-import scanI2tScoreWgsl from '../../kernels/scan_i2t_score.wgsl';
-import scanT2iScoreWgsl from '../../kernels/scan_t2i_score.wgsl';
 import scoreI8Wgsl from '../../kernels/common/score_i8.wgsl';
 import scoreI8Dot4Wgsl from '../../kernels/common/score_i8_dot4.wgsl';
 import scoreI8MmaWgsl from '../../kernels/common/score_i8_mma.wgsl';
 import scoreTileWgsl from '../../kernels/common/score_tile.wgsl';
 import type { GpuContext } from '../gpu/context.js';
-import { checkTileRequest, epilogueSharedBytes, quadThreads } from './score.js';
+import { checkTileRequest, epilogueSharedBytes, quadThreads, scoreEpilogue } from './score.js';
 import type { ScoreFlags, ScoreMethod, TileRequest } from './score.js';
 
 export type Int8Kernel = 'dot4' | 'subgroup-matrix';
@@ -90,23 +87,15 @@ export function i8ScorePipeline(ctx: GpuContext, method: ScoreMethod, config: I8
   const product = config.kernel === 'dot4'
     ? { name: 'kernels/common/score_i8_dot4.wgsl', code: scoreI8Dot4Wgsl }
     : { name: 'kernels/common/score_i8_mma.wgsl', code: scoreI8MmaWgsl };
-  const parts = [
-    { name: 'kernels/common/score_tile.wgsl', code: scoreTileWgsl },
-    { name: 'kernels/common/score_i8.wgsl', code: scoreI8Wgsl },
-    product,
-  ];
+  const epilogue = scoreEpilogue(method, flags);
   const mma = config.kernel === 'subgroup-matrix';
   // The block offsets depend on the subgroup index, which Tint's workgroup-scope uniformity
   // analysis cannot prove subgroup-uniform; every call is made by whole subgroups.
   const enables = mma ? ['chromium_experimental_subgroup_matrix', 'diagnostic(off, chromium.subgroup_matrix_uniformity)'] : [];
-  const label = `${method}_score_i8_${config.kernel}`;
-  switch (method) {
-    case 'naaf':
-      return ctx.pipeline(label, [...parts, { name: 'kernels/naaf_score.wgsl', code: naafScoreWgsl }],
-        { ...config.constants, INTRA: !!flags.intra, WORD_TERMS: !!flags.wordTerms }, mma, enables);
-    case 'scan-t2i':
-      return ctx.pipeline(label, [...parts, { name: 'kernels/scan_t2i_score.wgsl', code: scanT2iScoreWgsl }], { ...config.constants, LSE: !!flags.lse }, mma, enables);
-    case 'scan-i2t':
-      return ctx.pipeline(label, [...parts, { name: 'kernels/scan_i2t_score.wgsl', code: scanI2tScoreWgsl }], { ...config.constants, LSE: !!flags.lse }, mma, enables);
-  }
+  return ctx.pipeline(`${method}_score_i8_${config.kernel}`, [
+    { name: 'kernels/common/score_tile.wgsl', code: scoreTileWgsl },
+    { name: 'kernels/common/score_i8.wgsl', code: scoreI8Wgsl },
+    product,
+    epilogue.part,
+  ], { ...config.constants, ...epilogue.constants }, mma, enables);
 }
