@@ -60,15 +60,27 @@ export function makeScoreConfig(t: TileShape): ScoreConfig {
   const IMGS = t.IMGS ?? 1;
   const RB = t.RB ?? 1;
   if (t.ROWS % (4 * RB) !== 0) throw new Error(`score tile: ROWS=${t.ROWS} must be a multiple of 4 * RB = ${4 * RB}`);
-  const RQ = Math.ceil(t.R / 4);
+  const layout = blockedProduct(t.R, t.ROWS, IMGS, RB, t.KC);
+  return {
+    ...layout, R: t.R, IMGS, ROWS: t.ROWS, RB, CAPS: t.CAPS, CAPS_R: t.CAPS * t.R, KC: t.KC,
+    S_SIZE: t.ROWS * t.R, ROWS_R: t.ROWS * t.R, QT: quadThreads(layout.WG, t.ROWS, t.R),
+    GRAM_SHARED: t.gramShared ?? true, GRAM_SIZE: (t.gramShared ?? true) ? t.R * t.R : 1,
+  };
+}
+
+/**
+ * Threads of a register-blocked product staged in chunks (score_f32.wgsl, score_i8_dot4.wgsl):
+ * one job per (4 RB rows) x (4 columns) block of ROWS x (IMGS * 4 RQ), at least 64 and at most
+ * 256 threads; UPER / VPER staging elements per thread for chunks `depth` deep.
+ */
+export function blockedProduct(R: number, ROWS: number, IMGS: number, RB: number, depth: number) {
+  const RQ = Math.ceil(R / 4);
   const COLQ = IMGS * RQ;
-  const jobs = (t.ROWS / (4 * RB)) * COLQ;
+  const jobs = (ROWS / (4 * RB)) * COLQ;
   const WG = Math.min(256, Math.max(64, Math.ceil(jobs / 32) * 32));
   return {
-    WG, R: t.R, RQ, IMGS, COLQ, ROWS: t.ROWS, RB, CAPS: t.CAPS, CAPS_R: t.CAPS * t.R, KC: t.KC,
-    JOBS_PER_THREAD: Math.ceil(jobs / WG), S_SIZE: t.ROWS * t.R, ROWS_R: t.ROWS * t.R, QT: quadThreads(WG, t.ROWS, t.R),
-    UPER: Math.ceil((t.ROWS * t.KC) / WG), VPER: Math.ceil((COLQ * 4 * t.KC) / WG),
-    GRAM_SHARED: t.gramShared ?? true, GRAM_SIZE: (t.gramShared ?? true) ? t.R * t.R : 1,
+    WG, RQ, COLQ, JOBS_PER_THREAD: Math.ceil(jobs / WG),
+    UPER: Math.ceil((ROWS * depth) / WG), VPER: Math.ceil((COLQ * 4 * depth) / WG),
   };
 }
 

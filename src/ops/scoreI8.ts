@@ -6,7 +6,7 @@ import scoreI8Dot4Wgsl from '../../kernels/common/score_i8_dot4.wgsl';
 import scoreI8MmaWgsl from '../../kernels/common/score_i8_mma.wgsl';
 import scoreTileWgsl from '../../kernels/common/score_tile.wgsl';
 import type { GpuContext } from '../gpu/context.js';
-import { checkTileRequest, epilogueSharedBytes, quadThreads, scoreEpilogue } from './score.js';
+import { blockedProduct, checkTileRequest, epilogueSharedBytes, quadThreads, scoreEpilogue } from './score.js';
 import type { ScoreFlags, ScoreMethod, TileRequest } from './score.js';
 
 export type Int8Kernel = 'dot4' | 'subgroup-matrix';
@@ -30,7 +30,7 @@ function jobsPerRowBlock(R: number, IMGS: number, CPS: number): number {
 }
 
 function i8Workgroup(kernel: Int8Kernel, R: number, ROWS: number, IMGS: number, subgroupSize: number, CPS: number): number {
-  if (kernel === 'dot4') return Math.min(256, Math.max(64, Math.ceil(((ROWS / 4) * IMGS * Math.ceil(R / 4)) / 32) * 32));
+  if (kernel === 'dot4') return blockedProduct(R, ROWS, IMGS, 1, 1).WG;
   const jobs = (ROWS / 16) * jobsPerRowBlock(R, IMGS, CPS);
   return Math.max(1, Math.min(Math.floor(256 / subgroupSize), jobs)) * subgroupSize;
 }
@@ -63,13 +63,7 @@ export function chooseI8Config(kernel: Int8Kernel, R: number, maxWords: number, 
     if (!gramShared && i8SharedBytes(kernel, R, ROWS, CAPS, IMGS, KCW, QT, false) > sharedBytesLimit) continue;
     const base = { R, IMGS, ROWS, CAPS, CAPS_R: CAPS * R, ROWS_R: ROWS * R, QT, WG, GRAM_SHARED: gramShared, GRAM_SIZE: gramShared ? R * R : 1 };
     if (kernel === 'dot4') {
-      const RQ = Math.ceil(R / 4);
-      const COLQ = IMGS * RQ;
-      const jobs = (ROWS / 4) * COLQ;
-      return { kernel, ROWS, CAPS, IMGS, constants: {
-        ...base, RS: R, ACOLS: IMGS * R, RQ, COLQ, KCW, JOBS_PER_THREAD: Math.ceil(jobs / WG),
-        UPER: Math.ceil((ROWS * KCW) / WG), VPER: Math.ceil((COLQ * 4 * KCW) / WG),
-      } };
+      return { kernel, ROWS, CAPS, IMGS, constants: { ...base, ...blockedProduct(R, ROWS, IMGS, 1, KCW), RS: R, ACOLS: IMGS * R, KCW } };
     }
     const CB = Math.ceil(R / 16);
     return {
