@@ -1,6 +1,7 @@
 // A small seeded generator, so a dataset is a pure function of its seed on every runtime
 // (Math.random cannot be seeded). Independent streams are derived from (seed, stream) so that,
 // e.g., the shared embeddings do not change when the number of images does.
+import { seededRandom } from '../random.js';
 
 /** splitmix32-style mixing of a seed and a stream number into a 32-bit state. */
 export function deriveSeed(seed: number, stream: number): number {
@@ -11,20 +12,16 @@ export function deriveSeed(seed: number, stream: number): number {
 }
 
 export class Rng {
-  private state: number;
+  private readonly uniform01: () => number;
   private spare: number | null = null;
 
   constructor(seed: number) {
-    this.state = seed >>> 0;
+    this.uniform01 = seededRandom(seed);
   }
 
-  /** mulberry32: uniform in [0, 1). */
+  /** Uniform in [0, 1) (mulberry32, src/random.ts). */
   next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return this.uniform01();
   }
 
   /** Uniform integer in [lo, hi] (both included). */

@@ -3,6 +3,7 @@
 // optionally persist the choices per adapter in a JSON file (Node), so tuning runs once.
 import type { GpuContext } from '../gpu/context.js';
 import { writeFileAtomic } from '../model/load.js';
+import { seededRandom } from '../random.js';
 import type { TileRequest } from '../ops/score.js';
 import type { Precision, SimilarityOptions } from '../types.js';
 
@@ -101,13 +102,12 @@ async function saveTileCache(ctx: GpuContext, file: string): Promise<void> {
 }
 
 function syntheticRows(rows: number, dim: number, seed: number): Float32Array {
-  let state = seed >>> 0 || 1;
+  const next = seededRandom(seed);
   const out = new Float32Array(rows * dim);
   for (let i = 0; i < rows; i++) {
     let sq = 0;
     for (let d = 0; d < dim; d++) {
-      state ^= state << 13; state >>>= 0; state ^= state >>> 17; state ^= state << 5; state >>>= 0;
-      const v = state / 4294967296 - 0.35;
+      const v = next() - 0.35;
       out[i * dim + d] = v;
       sq += v * v;
     }

@@ -3,18 +3,7 @@
 // GRU weights and biases ~ U(-1/sqrt(H), 1/sqrt(H)) (PyTorch's default).
 import type { ModelConfig, StateDict } from '../model/weights.js';
 import { embedKey, expectedShapes } from '../model/weights.js';
-
-export function seededRandom(seed: number): () => number {
-  // mulberry32: small, fast, good enough for initialisation and shuffling
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../random.js';
 
 export function initialState(config: ModelConfig, seed: number): StateDict {
   const next = seededRandom(seed);

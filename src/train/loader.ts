@@ -3,7 +3,7 @@
 // epoch, and collate's sort by caption length, descending (stable), which fixes the per-caption
 // order that mismatch mining depends on.
 import type { NpyReader } from '../io/npy.js';
-import { seededRandom } from './init.js';
+import { seededRandom } from '../random.js';
 
 export interface TrainBatch {
   regionFeats: { data: Float32Array; shape: [number, number, number] };
