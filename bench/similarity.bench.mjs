@@ -122,13 +122,12 @@ async function runOnce(options) {
   for (const chunk of chunks) await engine.similarityInto(gpuImages, chunk.captions, options, { buffer: chunk.out });
   await device.queue.onSubmittedWorkDone();
 }
-async function warmUp(options) {
-  // Compiles the pipelines on a small slice, so a big shape is not run once just to warm up.
+/** Compiles the pipelines on a small slice, so a big shape is not run once just to warm up. */
+async function warmUpOnSlice(options) {
   const m = Math.min(chunks[0].captions.shape[0], 64);
-  const n = Math.min(N, 16);
   const sub = { buffer: chunks[0].captions.buffer, shape: [m, L, D], lengths: lengths.subarray(0, m) };
-  await engine.similarityInto({ buffer: imageBuffer, shape: [n, R, D] }, sub, options, { buffer: chunks[0].out });
-  await runOnce(options); // and once at full size, unless that is too slow to repeat
+  await engine.similarityInto({ buffer: imageBuffer, shape: [Math.min(N, 16), R, D] }, sub, options, { buffer: chunks[0].out });
+  await device.queue.onSubmittedWorkDone();
 }
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const h = s.length >> 1; return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2; };
 
@@ -155,13 +154,8 @@ async function timeMethod(label, options) {
 const rows = [];
 for (const [label, options] of METHODS) {
   await stage(label, async () => {
-    if (samplesWanted > 0) {
-      const m = Math.min(chunks[0].captions.shape[0], 64);
-      await engine.similarityInto({ buffer: imageBuffer, shape: [Math.min(N, 16), R, D] }, { ...chunks[0].captions, shape: [m, L, D], lengths: lengths.subarray(0, m) }, options, { buffer: chunks[0].out });
-      await device.queue.onSubmittedWorkDone();
-    } else {
-      await warmUp(options);
-    }
+    await warmUpOnSlice(options);
+    if (samplesWanted === 0) await runOnce(options); // and once at full size, where runs are short enough to repeat
     const samples = await timeMethod(label, options);
     rows.push({ label, medianMs: median(samples), minMs: Math.min(...samples), samples: samples.length });
   });
