@@ -7,12 +7,12 @@
 //   KC               depth of one staged chunk of the D loop
 //   JOBS_PER_THREAD  blocks of S each thread accumulates in registers
 //   UPER, VPER       caption / image staging elements per thread per chunk
-//   S_SIZE           ROWS * R, one image's share of tileS
+//   (ROWS_R = ROWS * R, from score_tile.wgsl, is one image's share of tileS)
 
 @group(0) @binding(1) var<storage, read> images: array<f32>;      // [N, R, D]
 @group(0) @binding(2) var<storage, read> captions: array<f32>;    // [M, L, D]
 
-var<workgroup> tileS: array<f32, IMGS * S_SIZE>;  // S [IMGS, ROWS, R]
+var<workgroup> tileS: array<f32, IMGS * ROWS_R>;  // S [IMGS, ROWS, R]
 // Staged chunks of U and V, depth-major and packed by 4 rows / 4 regions, so each step of the
 // product reads one vec4 of rows and one of regions for 16 multiply-adds.
 var<workgroup> uStage: array<vec4<f32>, KC * ROWS / 4u>;  // [k][row quad]
@@ -20,7 +20,7 @@ var<workgroup> vStage: array<vec4<f32>, KC * COLQ>;       // [k][column quad]
 var<workgroup> rowSrc: array<u32, ROWS>;                  // element offset of each row in `captions`
 
 fn sAt(row: u32, r: u32) -> f32 {
-  return tileS[imageSlot * S_SIZE + row * R + r];
+  return tileS[imageSlot * ROWS_R + row * R + r];
 }
 
 /**
@@ -114,7 +114,7 @@ fn computeSims(tid: u32, tileIndex: u32, firstImage: u32) {
           for (var e = 0u; e < 4u; e++) {
             let col = cq * 4u + e;
             let r = col % colsPerImage;
-            if (r < R) { tileS[(col / colsPerImage) * S_SIZE + row * R + r] = acc[4u * (j * RB + q) + i][e]; }
+            if (r < R) { tileS[(col / colsPerImage) * ROWS_R + row * R + r] = acc[4u * (j * RB + q) + i][e]; }
           }
         }
       }

@@ -12,7 +12,7 @@ export type ScoreMethod = 'naaf' | 'scan-t2i' | 'scan-i2t';
 
 export interface ScoreConfig {
   WG: number; R: number; RQ: number; IMGS: number; COLQ: number; ROWS: number; RB: number; CAPS: number; CAPS_R: number;
-  KC: number; JOBS_PER_THREAD: number; S_SIZE: number; ROWS_R: number; QT: number; UPER: number; VPER: number;
+  KC: number; JOBS_PER_THREAD: number; ROWS_R: number; QT: number; UPER: number; VPER: number;
   GRAM_SHARED: boolean; GRAM_SIZE: number;
 }
 
@@ -63,7 +63,7 @@ export function makeScoreConfig(t: TileShape): ScoreConfig {
   const layout = blockedProduct(t.R, t.ROWS, IMGS, RB, t.KC);
   return {
     ...layout, R: t.R, IMGS, ROWS: t.ROWS, RB, CAPS: t.CAPS, CAPS_R: t.CAPS * t.R, KC: t.KC,
-    S_SIZE: t.ROWS * t.R, ROWS_R: t.ROWS * t.R, QT: quadThreads(layout.WG, t.ROWS, t.R),
+    ROWS_R: t.ROWS * t.R, QT: quadThreads(layout.WG, t.ROWS, t.R),
     GRAM_SHARED: t.gramShared ?? true, GRAM_SIZE: (t.gramShared ?? true) ? t.R * t.R : 1,
   };
 }
