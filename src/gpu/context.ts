@@ -166,7 +166,8 @@ export class GpuContext {
     this.int8 ??= (async () => {
       const { subgroupMinSize: min, subgroupMaxSize: max } = this.info;
       if (this.info.features.includes('chromium-experimental-subgroup-matrix') && min > 0 && min === max &&
-        await probePipeline(this.device, this.subgroupEnables.map((e) => `enable ${e};\n`).join('') + SUBGROUP_MATRIX_PROBE(max))) return 'subgroup-matrix';
+        await probePipeline(this.device, assembleWgsl([...this.subgroupEnables, 'chromium_experimental_subgroup_matrix'], { SG: max },
+          [{ name: 'subgroup-matrix probe', code: SUBGROUP_MATRIX_PROBE }]).code)) return 'subgroup-matrix';
       return await probePipeline(this.device, DOT4_PROBE) ? 'dot4' : null;
     })();
     return this.int8;
@@ -298,9 +299,8 @@ function describe(runtime: string, adapterInfo: GPUAdapterInfo | undefined, feat
 const DOT4_PROBE = `@group(0) @binding(0) var<storage, read_write> o: array<i32>;
 @compute @workgroup_size(1) fn main() { o[0] = dot4I8Packed(pack4xI8(vec4<i32>(1, -2, 3, -4)), 0x01010101u); }`;
 
-const SUBGROUP_MATRIX_PROBE = (sg: number) => `enable chromium_experimental_subgroup_matrix;
-@group(0) @binding(0) var<storage, read_write> o: array<i32>;
-@compute @workgroup_size(${sg}) fn main() {
+const SUBGROUP_MATRIX_PROBE = `@group(0) @binding(0) var<storage, read_write> o: array<i32>;
+@compute @workgroup_size(SG) fn main() {
   let a = subgroupMatrixLoad<subgroup_matrix_left<i8, 32, 16>>(&o, 0u, false, 32u);
   let b = subgroupMatrixLoad<subgroup_matrix_right<i8, 16, 32>>(&o, 0u, true, 32u);
   subgroupMatrixStore(&o, 0u, subgroupMatrixMultiplyAccumulate(a, b, subgroup_matrix_result<i32, 16, 16>()), false, 16u);
