@@ -84,6 +84,11 @@ export function blockedProduct(R: number, ROWS: number, IMGS: number, RB: number
   };
 }
 
+/** The tile height tried first for captions of up to maxWords words: a power of two, at least 32. */
+export function preferredRows(maxWords: number): number {
+  return Math.max(32, 2 ** Math.ceil(Math.log2(Math.max(1, maxWords))));
+}
+
 export function checkTileRequest(tile: TileRequest): void {
   const keys = ['rows', 'images', 'rowBlocks', 'depth', 'blocksPerJob'];
   for (const [key, value] of Object.entries(tile)) {
@@ -124,7 +129,7 @@ function fitScoreConfig(regions: number, maxWords: number, sharedBytesLimit: num
   const minRows = Math.ceil(maxWords / (4 * RB)) * 4 * RB;
   const rowCandidates = request.rows !== undefined
     ? [Math.max(minRows, Math.ceil(request.rows / (4 * RB)) * 4 * RB)]
-    : [...new Set([Math.max(32, 2 ** Math.ceil(Math.log2(maxWords))), minRows])].filter((r) => r >= minRows && r % (4 * RB) === 0);
+    : [...new Set([preferredRows(maxWords), minRows])].filter((r) => r >= minRows && r % (4 * RB) === 0);
   // The Gram in workgroup memory first; it goes to global memory only for large R.
   for (const gramShared of [true, false]) {
     for (const ROWS of rowCandidates) {

@@ -9,7 +9,7 @@ import scanI2tScoreBwdWgsl from '../../kernels/scan_i2t_score.bwd.wgsl';
 import scanT2iScoreBwdWgsl from '../../kernels/scan_t2i_score.bwd.wgsl';
 import type { BufferBinding, GpuContext } from '../gpu/context.js';
 import { encodeRegionGram, encodeWordGram, regionGramPipeline, wordGramPipeline } from './gram.js';
-import { packCaptionTiles } from './score.js';
+import { packCaptionTiles, preferredRows } from './score.js';
 
 export type BackwardMethod = 'naaf-train' | 'scan-t2i' | 'scan-i2t';
 
@@ -49,7 +49,7 @@ export function scoreBackwardSharedBytes(c: { R: number; ROWS: number; CAPS: num
  */
 export function chooseScoreBackwardConfig(regions: number, maxWords: number, sharedBytesLimit: number): ScoreBackwardConfig {
   const minRows = Math.ceil(maxWords / 4) * 4;
-  const rowCandidates = [...new Set([Math.max(32, 2 ** Math.ceil(Math.log2(maxWords))), minRows])].filter((r) => r >= minRows);
+  const rowCandidates = [...new Set([preferredRows(maxWords), minRows])].filter((r) => r >= minRows);
   for (const ROWS of rowCandidates) {
     for (const CAPS of [32, 16, 8, 4, 2, 1].filter((c) => c <= ROWS)) {
       for (const KC of [16, 8, 4]) {

@@ -6,7 +6,7 @@ import scoreI8Dot4Wgsl from '../../kernels/common/score_i8_dot4.wgsl';
 import scoreI8MmaWgsl from '../../kernels/common/score_i8_mma.wgsl';
 import scoreTileWgsl from '../../kernels/common/score_tile.wgsl';
 import type { GpuContext } from '../gpu/context.js';
-import { blockedProduct, checkTileRequest, epilogueSharedBytes, quadThreads, scoreEpilogue } from './score.js';
+import { blockedProduct, checkTileRequest, epilogueSharedBytes, preferredRows, quadThreads, scoreEpilogue } from './score.js';
 import type { ScoreFlags, ScoreMethod, TileRequest } from './score.js';
 
 export type Int8Kernel = 'dot4' | 'subgroup-matrix';
@@ -53,7 +53,7 @@ export function chooseI8Config(kernel: Int8Kernel, R: number, maxWords: number, 
   const IMGS = request.images ?? 1;
   const quantum = kernel === 'dot4' ? 4 : 16;
   const minRows = Math.ceil(maxWords / quantum) * quantum;
-  const ROWS = Math.max(minRows, Math.ceil((request.rows ?? Math.max(32, 2 ** Math.ceil(Math.log2(maxWords)))) / quantum) * quantum);
+  const ROWS = Math.max(minRows, Math.ceil((request.rows ?? preferredRows(maxWords)) / quantum) * quantum);
   const KCW = Math.max(1, Math.floor((request.depth ?? 16) / 4)); // depth in bytes of D -> packed words
   const CPS = request.blocksPerJob ?? 3;
   const WG = i8Workgroup(kernel, R, ROWS, IMGS, subgroupSize, CPS);

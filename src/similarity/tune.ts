@@ -4,6 +4,7 @@
 import type { GpuContext } from '../gpu/context.js';
 import { writeFileAtomic } from '../model/load.js';
 import { seededRandom } from '../random.js';
+import { preferredRows } from '../ops/score.js';
 import type { TileRequest } from '../ops/score.js';
 import type { Precision, SimilarityOptions } from '../types.js';
 
@@ -44,12 +45,8 @@ export const DEFAULT_CANDIDATES: Record<'f32' | 'int8', TileRequest[]> = {
 
 const tuned = new WeakMap<GpuContext, Map<string, TileRequest>>();
 
-function rowsClass(L: number): number {
-  return Math.max(32, 2 ** Math.ceil(Math.log2(Math.max(1, L))));
-}
-
 export function tileKey(method: string, precision: Precision, R: number, L: number, D: number): string {
-  return `${method}|${precision}|R${R}|rows${rowsClass(L)}|D${D}`;
+  return `${method}|${precision}|R${R}|rows${preferredRows(L)}|D${D}`;
 }
 
 /** The caller's tile, else a tuned one for this shape, else {} (chosen from the limits). */
