@@ -37,9 +37,10 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group:
     for (var row = tid; row < tileShape.y; row += WG) {
       let rowMax = rowA[row];
       let posF = rowB[row];
-      let posR = numOfParts(row) / sumOfParts(row);
+      let sums = rowParts(row);
+      let posR = sums.y / sums.x;
       var maskValue = rowMax;
-      if (INTRA) { maskValue = quadOfParts(row); }
+      if (INTRA) { maskValue = sums.z; }
       let neg = select(0.0, rowMax, maskValue < 0.0);
       if (WORD_TERMS) {
         let m = params.capChunkStart + tile.x + rowCap[row];

@@ -43,7 +43,8 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group:
     // Phase 4: per row, pos_r and the negative term, masked by the word's own thresholded max.
     for (var row = tid; row < tileShape.y; row += WG) {
       let rowMax = rowA[row];
-      rowB[row] = rowB[row] + numOfParts(row) / sumOfParts(row) + select(0.0, rowMax, rowMax < 0.0);
+      let sums = rowParts(row);
+      rowB[row] = rowB[row] + sums.y / sums.x + select(0.0, rowMax, rowMax < 0.0);
     }
     workgroupBarrier();
 

@@ -31,9 +31,9 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group:
     for (var row = tid; row < tileShape.y; row += WG) {
       let w = rowWord[row];
       let wordNormSq = wordGram[((tile.x + rowCap[row]) * params.maxWords + w) * params.maxWords + w];
-      let total = sumOfParts(row);
-      let contextNorm = sqrt(max(quadOfParts(row), 0.0)) / total;
-      rowB[row] = (numOfParts(row) / total) / max(sqrt(max(wordNormSq, 0.0)) * contextNorm, EPS);
+      let sums = rowParts(row);
+      let contextNorm = sqrt(max(sums.z, 0.0)) / sums.x;
+      rowB[row] = (sums.y / sums.x) / max(sqrt(max(wordNormSq, 0.0)) * contextNorm, EPS);
     }
     workgroupBarrier();
 

@@ -54,9 +54,8 @@ var<workgroup> tileShape: vec2u;               // (captions in tile, used rows)
 // sums (QT lanes per row) and the Gram matrix of the image in hand.
 var<workgroup> rowW: array<f32, ROWS_R>;
 var<workgroup> rowM: array<f32, ROWS>;
-var<workgroup> sumPart: array<f32, ROWS * QT>;
-var<workgroup> numPart: array<f32, ROWS * QT>;
-var<workgroup> quadPart: array<f32, ROWS * QT>;
+// Per (row, lane): (sum w, sum w s, w^T G w or the intra-text mask) over the lane's regions.
+var<workgroup> parts: array<vec3<f32>, ROWS * QT>;
 var<workgroup> gramS: array<f32, GRAM_SIZE>;  // R * R, or 1 where it does not fit (GRAM_SHARED false)
 // Offset of the image in hand's G_n in regionGram (for GRAM_SHARED false).
 var<private> gramBase: u32;
@@ -116,8 +115,8 @@ fn regionNormsOverWords(tid: u32) {
 
 // The epilogue works in phases separated by workgroup barriers: per-row steps that are
 // cheap (a max over the regions), per-(row, region) steps that hold the exps and divisions
-// (rowW), and per-(row, lane) partial sums over every QT-th region (sumPart, numPart,
-// quadPart) that a per-row step adds up. So every thread has work in every phase.
+// (rowW), and per-(row, lane) partial sums over every QT-th region (parts) that a per-row
+// step adds up (rowParts). So every thread has work in every phase.
 
 /** NAAF: max_r s_r of one row. */
 fn rowMaxSim(row: u32) -> f32 {
@@ -177,7 +176,7 @@ fn gramAt(r: u32, q: u32) -> f32 {
 
 /**
  * Partial sums of the weights w in rowW, per used row over the regions r = lane (mod QT):
- * sum w into sumPart, sum w s into numPart, and with `quad` w^T G_n w's rows into quadPart.
+ * (sum w, sum w s) into parts.xy and, with `quad`, w^T G_n w's rows into parts.z.
  */
 fn weightPartials(tid: u32, quad: bool) {
   for (var idx = tid; idx < tileShape.y * QT; idx += WG) {
@@ -195,13 +194,13 @@ fn weightPartials(tid: u32, quad: bool) {
         form += w * inner;
       }
     }
-    sumPart[idx] = total;
-    numPart[idx] = weighted;
-    if (quad) { quadPart[idx] = form; }
+    parts[idx].x = total;
+    parts[idx].y = weighted;
+    if (quad) { parts[idx].z = form; }
   }
 }
 
-/** NAAF's intra-text mask of every used row, sum_v softmax(lambda U U^T)_wv (max_r s_v - t), in parts over v = lane (mod QT) into quadPart. */
+/** NAAF's intra-text mask of every used row, sum_v softmax(lambda U U^T)_wv (max_r s_v - t), in parts over v = lane (mod QT) into parts.z. */
 fn intraMaskPartials(tid: u32, tile: vec2u) {
   for (var idx = tid; idx < tileShape.y * QT; idx += WG) {
     let row = idx / QT;
@@ -209,25 +208,14 @@ fn intraMaskPartials(tid: u32, tile: vec2u) {
     let base = ((tile.x + c) * params.maxWords + rowWord[row]) * params.maxWords;
     var total = 0.0;
     for (var v = idx % QT; v < capLen[c]; v += QT) { total += wordGram[base + v] * rowA[capStart[c] + v]; }
-    quadPart[idx] = total;
+    parts[idx].z = total;
   }
 }
 
-fn sumOfParts(row: u32) -> f32 {
-  var total = 0.0;
-  for (var lane = 0u; lane < QT; lane++) { total += sumPart[row * QT + lane]; }
-  return total;
-}
-
-fn numOfParts(row: u32) -> f32 {
-  var total = 0.0;
-  for (var lane = 0u; lane < QT; lane++) { total += numPart[row * QT + lane]; }
-  return total;
-}
-
-fn quadOfParts(row: u32) -> f32 {
-  var total = 0.0;
-  for (var lane = 0u; lane < QT; lane++) { total += quadPart[row * QT + lane]; }
+/** A row's (sum w, sum w s, third quantity) from its QT lanes' parts. */
+fn rowParts(row: u32) -> vec3<f32> {
+  var total = vec3<f32>(0.0);
+  for (var lane = 0u; lane < QT; lane++) { total += parts[row * QT + lane]; }
   return total;
 }
 
@@ -245,8 +233,8 @@ fn attendedCosine(sMaxMinusT: f32, total: f32, numerator: f32, quad: f32, lambda
 /**
  * NAAF's per-word branches after phase 1 (rowM = max_r s, rowA = max_r s - t, capVals =
  * region norms, gramS staged, all behind a barrier): leaves pos_f in rowB, and pos_r's parts
- * in sumPart / numPart (pos_r = numOfParts / sumOfParts); with `intra`, the intra-text mask's
- * parts in quadPart. Call from uniform control flow; ends with a barrier.
+ * in parts.xy (pos_r = rowParts.y / rowParts.x); with `intra`, the intra-text mask's parts in
+ * parts.z. Call from uniform control flow; ends with a barrier.
  */
 fn naafBranches(tid: u32, t: f32, lambda: f32, intra: bool, tile: vec2u) {
   // The attended weights of every (row, region), then their sums and e^T G_n e.
@@ -256,7 +244,8 @@ fn naafBranches(tid: u32, t: f32, lambda: f32, intra: bool, tile: vec2u) {
   workgroupBarrier();
   // Per row, pos_f and the relevance softmax shift (rowM is free again).
   for (var row = tid; row < tileShape.y; row += WG) {
-    rowB[row] = attendedCosine(rowA[row], sumOfParts(row), numOfParts(row), quadOfParts(row), lambda);
+    let sums = rowParts(row);
+    rowB[row] = attendedCosine(rowA[row], sums.x, sums.y, sums.z, lambda);
     rowM[row] = relevanceLogitMax(row, lambda);
   }
   workgroupBarrier();

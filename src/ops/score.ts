@@ -18,7 +18,7 @@ export interface ScoreConfig {
 
 /** Workgroup bytes of score_tile.wgsl's own arrays (layout and epilogue scratch) for a tile. */
 export function epilogueSharedBytes(R: number, ROWS: number, CAPS: number, QT: number, gramShared = true): number {
-  return 4 * (CAPS * R + 4 * ROWS + 2 * CAPS + 4 + ROWS * R + ROWS + 3 * ROWS * QT + (gramShared ? R * R : 1));
+  return 4 * (CAPS * R + 4 * ROWS + 2 * CAPS + 4 + ROWS * R + ROWS + 4 * ROWS * QT + (gramShared ? R * R : 1)); // parts: vec3, 16-byte stride
 }
 
 /** Threads per row of the epilogue's quadratic forms: the workgroup spread over the rows, at most R. */
