@@ -5,6 +5,7 @@ import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import Benchmark from 'benchmark';
 import { NaafEngine, naafSimilarityRef, scanSimilarityRef } from '../dist/index.js';
 import { makeInputs } from './shapes.mjs';
+import { median } from './util.mjs';
 
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 const shape = { N: 10, M: 50, R: 36, D: 128 };
@@ -25,7 +26,7 @@ function time(fn, deferred) {
     new Benchmark({
       defer: deferred, minSamples: 5, maxTime: 3,
       fn: deferred ? (d) => fn().then(() => d.resolve(), reject) : fn,
-      onComplete() { const s = [...this.stats.sample].sort((a, b) => a - b); resolve(s[s.length >> 1] * 1000); },
+      onComplete() { resolve(median(this.stats.sample) * 1000); },
       onError(e) { reject(e.target.error); },
     }).run({ async: true });
   });

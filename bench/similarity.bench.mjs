@@ -15,6 +15,7 @@ import Benchmark from 'benchmark';
 import { NaafEngine } from '../dist/index.js';
 import { compareRankings, f16Rounded } from './accuracy.mjs';
 import { SHAPES, makeInputs } from './shapes.mjs';
+import { median, storageBuffer } from './util.mjs';
 
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 const args = process.argv.slice(2);
@@ -53,11 +54,7 @@ const { images, captions: captionChunk, lengths, L } = makeInputs(shape);
 const wordTotal = lengths.reduce((a, b) => a + b, 0);
 const flop = 2 * wordTotal * N * R * D;
 
-function storage(data) {
-  const buffer = device.createBuffer({ size: data.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
-  device.queue.writeBuffer(buffer, 0, data);
-  return buffer;
-}
+const storage = (data) => storageBuffer(device, data);
 
 // Captions go up in chunks that each fit one buffer (coco5k's padded captions are ~3 GB); each
 // chunk's scores land in their own N x chunk result, so timing covers the full N x M.
@@ -129,7 +126,6 @@ async function warmUpOnSlice(options) {
   await engine.similarityInto({ buffer: imageBuffer, shape: [Math.min(N, 16), R, D] }, sub, options, { buffer: chunks[0].out });
   await device.queue.onSubmittedWorkDone();
 }
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const h = s.length >> 1; return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2; };
 
 async function timeMethod(label, options) {
   if (samplesWanted > 0) {

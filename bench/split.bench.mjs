@@ -4,6 +4,7 @@
 // Usage: node bench/split.bench.mjs [--shape f30k] [--unsafe] [--dims 128,1024] [--tiles JSON] [--dist PATH]
 //   --tiles  {"f32": {...}, "int8": {...}}: the tile per precision family, the same at both D
 import { SHAPES, makeInputs } from './shapes.mjs';
+import { median, storageBuffer } from './util.mjs';
 
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 const args = process.argv.slice(2);
@@ -18,17 +19,12 @@ const device = engine.device;
 const int8 = await engine.int8Product();
 const precisions = ['f32', ...(int8 ? ['int8-dot4'] : []), ...(int8 === 'subgroup-matrix' ? ['int8-subgroup-matrix'] : [])];
 const tiles = JSON.parse(value('tiles', '{}'));
-const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 const times = {};
 for (const D of [dLo, dHi]) {
   const shape = { ...SHAPES[shapeName], D };
   const { images, captions, lengths, L } = makeInputs(shape);
-  const upload = (data) => {
-    const buffer = device.createBuffer({ size: data.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
-    device.queue.writeBuffer(buffer, 0, data);
-    return buffer;
-  };
+  const upload = (data) => storageBuffer(device, data);
   const img = { buffer: upload(images), shape: [shape.N, shape.R, D] };
   const cap = { buffer: upload(captions()), shape: [shape.M, L, D], lengths };
   const out = device.createBuffer({ size: shape.N * shape.M * 4, usage: GPUBufferUsage.STORAGE });

@@ -6,6 +6,7 @@ import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import Benchmark from 'benchmark';
 import { NaafEngine, initialState } from '../dist/index.js';
 import { captionLengths, rng } from './shapes.mjs';
+import { median } from './util.mjs';
 
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 const args = process.argv.slice(2);
@@ -27,7 +28,6 @@ const words = lengths.reduce((a, b) => a + b, 0);
 const simFlop = 2 * words * shape.B * shape.R * shape.embedSize * 4;
 const fcFlop = 2 * shape.B * shape.R * shape.imgDim * shape.embedSize * 2;
 
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const h = s.length >> 1; return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2; };
 const rows = [];
 for (const method of ['naaf', 'scan-t2i']) {
   const config = { imgDim: shape.imgDim, embedSize: shape.embedSize, wordDim: shape.wordDim, vocabSize: shape.vocabSize, textEncoder: 'basic', threshold: 0, lambdaSoftmax: 20 };
