@@ -58,9 +58,13 @@ export function chooseI8Config(kernel: Int8Kernel, R: number, maxWords: number, 
   const CPS = request.blocksPerJob ?? 3;
   const WG = i8Workgroup(kernel, R, ROWS, IMGS, subgroupSize, CPS);
   const QT = quadThreads(WG, ROWS, R);
-  for (const CAPS of [32, 16, 8, 4, 2, 1].filter((c) => c <= ROWS)) {
-    const gramShared = i8SharedBytes(kernel, R, ROWS, CAPS, IMGS, KCW, QT, true) <= sharedBytesLimit;
-    if (!gramShared && i8SharedBytes(kernel, R, ROWS, CAPS, IMGS, KCW, QT, false) > sharedBytesLimit) continue;
+  // As for f32 (fitScoreConfig): the Gram in workgroup memory first, with fewer captions per
+  // tile if need be; it goes to global memory only when one caption per tile cannot hold it.
+  const fits = (CAPS: number, gramShared: boolean) => i8SharedBytes(kernel, R, ROWS, CAPS, IMGS, KCW, QT, gramShared) <= sharedBytesLimit;
+  const capsCandidates = [32, 16, 8, 4, 2, 1].filter((c) => c <= ROWS);
+  const gramShared = capsCandidates.some((c) => fits(c, true));
+  for (const CAPS of capsCandidates) {
+    if (!fits(CAPS, gramShared)) continue;
     const base = { R, IMGS, ROWS, CAPS, CAPS_R: CAPS * R, ROWS_R: ROWS * R, QT, WG, GRAM_SHARED: gramShared, GRAM_SIZE: gramShared ? R * R : 1 };
     if (kernel === 'dot4') {
       return { kernel, ROWS, CAPS, IMGS, constants: { ...base, ...blockedProduct(R, ROWS, IMGS, 1, KCW), RS: R, ACOLS: IMGS * R, KCW } };
