@@ -1,27 +1,30 @@
-// Symmetric per-row int8 quantisation for the int8 similarity path (src/ops/quantize.ts):
-// scale = max|x| / 127, q = clamp(round(x * (127 / max|x|)), -127, 127), packed four per word
-// (pack4xI8: d, d+1, d+2, d+3 from the low byte up), so x ~ q * scale. Rows are zero-padded
-// from D to DP (a multiple of 32) words*4, and output rows past `rows` are all zero (the
-// subgroup-matrix product reads whole 16-row blocks). Optionally writes the dequantised row
-// q * scale back in the source layout, so the Gram kernels see the same embeddings as S.
-// One workgroup per output row. Constant: WG (a power of two).
+// Low-precision rows for the int8 and f16 similarity paths (src/ops/quantize.ts).
+// int8 (F16 false): symmetric per row, scale = max|x| / 127,
+// q = clamp(round(x * (127 / max|x|)), -127, 127), packed four per word (pack4xI8: d .. d+3
+// from the low byte up), so x ~ q * scale; rows zero-padded from D to DP (a multiple of 32)
+// bytes. f16 (F16 true): x rounded to float16, two per word (pack2x16float), rows padded to a
+// multiple of 4 halves; scales are not written. Output rows past `rows` are all zero (the
+// subgroup-matrix product reads whole 16-row blocks). Optionally writes the low-precision
+// value back as f32 in the source layout, so the Gram kernels see the same embeddings as S.
+// One workgroup per output row. Constants: WG (a power of two), F16 (bool).
 
 struct Params {
   srcBase: u32,     // element offset of source row 0 in `src`
   dim: u32,         // D
-  packedWords: u32, // DP / 4
+  packedWords: u32, // u32 per packed row
   rows: u32,        // output rows with data; rows up to outRows are zero padding
   outRows: u32,
   lookup: u32,      // 1: output row i reads source row sourceRows[i]; 0: source row i
-  dequantize: u32,  // 1: also write q * scale to `dequantized` at the source row
+  dequantize: u32,  // 1: also write the low-precision values to `dequantized` at the source row
   groupsX: u32,     // workgroups per dispatch row (2D dispatch for > 65535 rows)
+  halfMask: u32,    // 0xffff: a runtime value, see the f16 branch
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read> sourceRows: array<u32>;
-@group(0) @binding(3) var<storage, read_write> packed: array<u32>;       // [outRows, DP / 4]
-@group(0) @binding(4) var<storage, read_write> scales: array<f32>;       // [outRows]
+@group(0) @binding(3) var<storage, read_write> packed: array<u32>;       // [outRows, packedWords]
+@group(0) @binding(4) var<storage, read_write> scales: array<f32>;       // [outRows] (int8)
 @group(0) @binding(5) var<storage, read_write> dequantized: array<f32>;  // source layout, or a placeholder
 
 var<workgroup> partial: array<f32, WG>;
@@ -34,6 +37,26 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group:
   var source = row;
   if (valid && params.lookup != 0u) { source = sourceRows[row]; }
   let base = params.srcBase + source * params.dim;
+
+  if (F16) {
+    for (var w = tid; w < params.packedWords; w += WG) {
+      var pair = vec2<f32>(0.0);
+      for (var e = 0u; e < 2u; e++) {
+        let d = 2u * w + e;
+        if (valid && d < params.dim) { pair[e] = src[base + d]; }
+      }
+      let bits = pack2x16float(pair);
+      packed[row * params.packedWords + w] = bits;
+      if (valid && params.dequantize != 0u) {
+        // Decoded from the bits through a mask the compiler cannot see: Mesa folds
+        // unpack2x16float(pack2x16float(v)) back to v for the high half, skipping the rounding.
+        for (var e = 0u; e < 2u; e++) {
+          if (2u * w + e < params.dim) { dequantized[source * params.dim + 2u * w + e] = unpack2x16float((bits >> (16u * e)) & params.halfMask).x; }
+        }
+      }
+    }
+    return;
+  }
 
   var m = 0.0;
   if (valid) {

@@ -1,5 +1,6 @@
 // The public engine: a GPU context plus the similarity API.
 import { DeviceDescription, EngineStats, GpuContext, GpuContextOptions, Int8Product } from './gpu/context.js';
+import type { KernelTime } from './gpu/profiler.js';
 import { loadModelWeights } from './model/load.js';
 import { NaafModel } from './model/model.js';
 import { ModelConfig, StateDict, checkStateDict } from './model/weights.js';
@@ -11,7 +12,8 @@ import { DmmState, NaafTrainOptions, NaafTrainResult, TrainCaptionInput, TrainIm
 import { Trainer } from './train/trainer.js';
 import { TrainingProgress, resumeTraining } from './train/checkpoint.js';
 import type { TrainerOptions } from './train/options.js';
-import type { CaptionInput, ImageInput, OutputTarget, SimilarityOptions, TileRequest } from './types.js';
+import type { KernelChoice } from './similarity/plan.js';
+import type { CaptionInput, ImageInput, OutputTarget, SimilarityOptions } from './types.js';
 
 export type EngineOptions = GpuContextOptions & {
   /** Node: a JSON file of tiles tuned per adapter; loaded now, updated by tune(). */
@@ -36,17 +38,18 @@ export class NaafEngine {
   }
 
   /**
-   * Times the score kernel's tile candidates on a synthetic batch of this shape and uses the
-   * fastest from now on for calls of that method, precision and shape (unless a call pins
-   * options.tile); with options.tileCacheFile the choice is saved for this adapter.
+   * Times the score kernels (fused and split) with their tile candidates on a synthetic batch
+   * of this shape and uses the fastest from now on for calls of that method, precision and
+   * shape (unless a call pins options.kernel or options.tile); with options.tileCacheFile the
+   * choice is saved for this adapter.
    */
   async tune(shape: TuneShape, options: TuneOptions = {}): Promise<TuneResult> {
     this.ctx.checkUsable('tune');
     return tuneTiles(this.ctx, (i, c, o, out) => this.similarityInto(i, c, o, out), shape, options, this.tileCacheFile);
   }
 
-  /** The tiles chosen by tune() (or loaded from options.tileCacheFile), by 'method|precision|R..|rows..|D..'. */
-  tunedTiles(): Record<string, TileRequest> {
+  /** The kernels and tiles chosen by tune() (or loaded from options.tileCacheFile), by 'method|precision|R..|rows..|D..'. */
+  tunedTiles(): Record<string, KernelChoice> {
     return tunedTiles(this.ctx);
   }
 
@@ -134,6 +137,14 @@ export class NaafEngine {
 
   stats(): EngineStats {
     return this.ctx.stats();
+  }
+
+  /**
+   * GPU time per kernel (pipeline label) since the last call, largest first, with each one's
+   * share: needs NaafEngine.create({ profile: true }) (timestamp queries, one pass per dispatch).
+   */
+  async kernelTimes(): Promise<KernelTime[]> {
+    return this.ctx.kernelTimes();
   }
 
   /** Frees the pooled buffers that are not in use. */

@@ -52,9 +52,21 @@ export type SimilarityOptions = (NaafOptions | ScanT2iOptions | ScanI2tOptions) 
    * 'int8-subgroup-matrix' pin one.
    */
   precision?: Precision;
+  /**
+   * Pins the score kernel: 'fused' (S stays in workgroup memory) or 'split' (S through a
+   * bounded scratch buffer: a GEMM, then an epilogue kernel). Default: the engine.tune() winner
+   * for this shape, else 'split' (f16 always runs split).
+   */
+  kernel?: 'fused' | 'split';
+  /** The split kernel's scratch for S, in bytes per (caption chunk, image pass): default 256 MiB. */
+  maxScratchBytes?: number;
 };
 
-export type Precision = 'f32' | 'int8' | 'int8-dot4' | 'int8-subgroup-matrix';
+/**
+ * 'f32' (default); 'f16': embeddings rounded to float16 (S in f32 from them); 'int8' (per-row
+ * quantised); 'int8-dot4' / 'int8-subgroup-matrix' pin one int8 product.
+ */
+export type Precision = 'f32' | 'f16' | 'int8' | 'int8-dot4' | 'int8-subgroup-matrix';
 
 /** Where similarityInto writes: N * M float32 at `offset` bytes (usage STORAGE). */
 export interface OutputTarget {

@@ -1,4 +1,4 @@
-// Shared part of the fused score kernels: bindings, the packed caption tile and the epilogue
+// Shared part of the fused score kernels (after common/score_math.wgsl): bindings, the packed caption tile and the epilogue
 // helpers. The word-region similarity product S = U_tile V_n^T comes from a product file
 // (score_f32.wgsl, or score_i8.wgsl with score_i8_dot4.wgsl / score_i8_mma.wgsl) that defines
 // computeSims(tid, tileIndex, firstImage) and sAt(row, r); S stays in workgroup memory.
@@ -39,7 +39,6 @@ struct Params {
 @group(0) @binding(6) var<storage, read> wordGram: array<f32>;    // [chunk M, L, L]
 @group(0) @binding(7) var<storage, read_write> out: array<f32>;   // [N, M] window
 
-const EPS: f32 = 1e-8;
 const NO_CAPTION: u32 = 0xffffffffu;
 
 var<workgroup> capVals: array<f32, CAPS_R>;    // per (caption, region) values of the epilogue
@@ -59,10 +58,6 @@ var<workgroup> parts: array<vec3<f32>, ROWS * QT>;
 var<workgroup> gramS: array<f32, GRAM_SIZE>;  // R * R, or 1 where it does not fit (GRAM_SHARED false)
 // Offset of the image in hand's G_n in regionGram (for GRAM_SHARED false).
 var<private> gramBase: u32;
-
-fn leakyRelu(x: f32) -> f32 {
-  return select(0.1 * x, x, x > 0.0);
-}
 
 // The workgroup image slot the epilogue is working on (uniform across the workgroup); the
 // product file's sAt(row, r) reads S of that image.
@@ -217,17 +212,6 @@ fn rowParts(row: u32) -> vec3<f32> {
   var total = vec3<f32>(0.0);
   for (var lane = 0u; lane < QT; lane++) { total += parts[row * QT + lane]; }
   return total;
-}
-
-/**
- * NAAF's pos_f = (a . s) / max(||sum a_r v_r||, 1e-8) with a = e / (sum e + 1e-8) and
- * ||c||^2 = a^T G_n a (quad = e^T G_n e); the 1e-8 is shifted like e, so values are unchanged.
- */
-fn attendedCosine(sMaxMinusT: f32, total: f32, numerator: f32, quad: f32, lambda: f32) -> f32 {
-  if (total <= 0.0) { return 0.0; }
-  let denominator = total + EPS * exp(-lambda * sMaxMinusT);
-  let contextNorm = sqrt(max(quad, 0.0)) / denominator;
-  return (numerator / denominator) / max(contextNorm, EPS);
 }
 
 /**

@@ -5,9 +5,10 @@ import { encodeTripletLoss } from '../ops/loss.js';
 import { encodeEmbedding, encodeL2normRows } from '../ops/rows.js';
 import { encodeEmbeddingBackward, encodeL2normRowsBackward } from '../ops/rowsBackward.js';
 import { Parameter, Tape, Variable } from './tape.js';
+import type { GpuPass } from '../gpu/pass.js';
 
-function inPass(encoder: GPUCommandEncoder, label: string, body: (pass: GPUComputePassEncoder) => Promise<void>): Promise<void> {
-  const pass = encoder.beginComputePass({ label });
+function inPass(tape: Tape, encoder: GPUCommandEncoder, label: string, body: (pass: GpuPass) => Promise<void>): Promise<void> {
+  const pass = tape.ctx.beginPass(encoder, label);
   return body(pass).finally(() => pass.end());
 }
 
@@ -19,13 +20,13 @@ export async function linear(tape: Tape, x: Variable, weight: Parameter, bias: P
   for (const v of [x, weight, bias]) tape.use(v, 'linear');
   const y = tape.variable([rows, outSize], `${weight.label} output`);
   const { ctx } = tape;
-  await inPass(tape.encoder, 'linear', (pass) => encodeMatmul(ctx, pass, { transB: true, bias: true },
+  await inPass(tape, tape.encoder, 'linear', (pass) => encodeMatmul(ctx, pass, { transB: true, bias: true },
     { M: rows, N: outSize, K: inSize, a: x.data, b: weight.data, bias: bias.data, c: y.data }, tape.transient));
   tape.record('linear', async (encoder) => {
     const dY = tape.gradOf(y);
     const ones = tape.buffer(rows, 'ones');
     ctx.device.queue.writeBuffer(ones, 0, new Float32Array(rows).fill(1));
-    await inPass(encoder, 'linear backward', async (pass) => {
+    await inPass(tape, encoder, 'linear backward', async (pass) => {
       // dW += dY^T X, db += 1^T dY, dX = dY W
       await encodeMatmul(ctx, pass, { transA: true, accumulate: true }, { M: outSize, N: inSize, K: rows, a: dY, b: x.data, c: weight.grad! }, tape.transient);
       await encodeMatmul(ctx, pass, { accumulate: true }, { M: 1, N: outSize, K: rows, a: ones, b: dY, c: bias.grad! }, tape.transient);
@@ -43,10 +44,10 @@ export async function l2normRows(tape: Tape, x: Variable, options: { pairMean?: 
   tape.use(x, 'l2norm');
   const y = tape.variable([rows, cols], `l2norm(${x.label})`);
   const { ctx } = tape;
-  await inPass(tape.encoder, 'l2norm', (pass) => encodeL2normRows(ctx, pass, { rows, cols, x: x.data, y: y.data, pairMean }, tape.transient));
+  await inPass(tape, tape.encoder, 'l2norm', (pass) => encodeL2normRows(ctx, pass, { rows, cols, x: x.data, y: y.data, pairMean }, tape.transient));
   tape.record('l2norm', async (encoder) => {
     if (!x.requiresGrad) return;
-    await inPass(encoder, 'l2norm backward', (pass) =>
+    await inPass(tape, encoder, 'l2norm backward', (pass) =>
       encodeL2normRowsBackward(ctx, pass, { rows, cols, x: x.data, gradOut: tape.gradOf(y), gradIn: tape.gradOf(x), pairMean }, tape.transient));
   });
   return y;
@@ -59,9 +60,9 @@ export async function embedding(tape: Tape, ids: Variable, hostIds: ArrayLike<nu
   tape.use(table, 'embedding');
   const y = tape.variable([count, dim], `${table.label} rows`);
   const { ctx } = tape;
-  await inPass(tape.encoder, 'embedding', (pass) => encodeEmbedding(ctx, pass, { count, dim, ids: ids.data, table: table.data, out: y.data }, tape.transient));
+  await inPass(tape, tape.encoder, 'embedding', (pass) => encodeEmbedding(ctx, pass, { count, dim, ids: ids.data, table: table.data, out: y.data }, tape.transient));
   tape.record('embedding', async (encoder) => {
-    await inPass(encoder, 'embedding backward', (pass) =>
+    await inPass(tape, encoder, 'embedding backward', (pass) =>
       encodeEmbeddingBackward(ctx, pass, { ids: hostIds, include, dim, gradOut: tape.gradOf(y), gradTable: table.grad! }, tape.transient));
   });
   return y;
@@ -73,7 +74,7 @@ export async function tripletLoss(tape: Tape, sims: Variable, batch: number, mar
   const loss = tape.variable([1], 'loss');
   const gradSims = tape.gradOf(sims); // dLoss/dS comes out of the forward kernel itself
   const { ctx } = tape;
-  await inPass(tape.encoder, 'triplet loss', (pass) =>
+  await inPass(tape, tape.encoder, 'triplet loss', (pass) =>
     encodeTripletLoss(ctx, pass, { batch, margin, maxViolation, sims: sims.data, gradSims, loss: loss.data }, tape.transient));
   tape.record('triplet loss', async () => {});
   return loss;

@@ -3,7 +3,7 @@
 // fused backward kernels that recompute word-region similarities per tile.
 import { encodeNaafTrainingSimilarity, type DmmState } from '../ops/naafTrain.js';
 import { encodeScoreBackward } from '../ops/scoreBackward.js';
-import { encodeSimilarity } from '../similarity/run.js';
+import { encodeSimilarity } from '../similarity/encode.js';
 import { resolveOptions } from '../similarity/validate.js';
 import type { ResolvedTrainerOptions } from '../train/options.js';
 import { Tape, Variable } from './tape.js';

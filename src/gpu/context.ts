@@ -1,6 +1,8 @@
 // Owns the device (created or adopted), its features and limits, the pipeline cache, the buffer
 // pool, command batching, readback and error scopes. Nothing else touches raw WebGPU setup.
+import { GpuPass } from './pass.js';
 import { BufferPool } from './pool.js';
+import { KernelTime, Profiler } from './profiler.js';
 import { INSTALL_HINT, Runtime, openRuntime } from './runtime.js';
 import { AssembledWgsl, WgslConstants, WgslPart, assembleWgsl, compileModule } from './shader.js';
 
@@ -14,6 +16,12 @@ export interface GpuContextOptions {
   disableFeatures?: ('subgroups' | 'shader-f16' | 'timestamp-query' | 'chromium-experimental-subgroup-matrix')[];
   /** Called once if the device is lost, unless by engine.destroy() (an adopted device destroyed by its owner counts). */
   onDeviceLost?: (info: GPUDeviceLostInfo) => void;
+  /**
+   * Time every kernel on the GPU (timestamp queries, one pass per dispatch; needs the
+   * timestamp-query feature): engine.kernelTimes() reads the totals. In Node, Dawn's timestamp
+   * quantisation is turned off for it.
+   */
+  profile?: boolean;
 }
 
 export interface EngineStats {
@@ -66,6 +74,8 @@ export class GpuContext {
   readonly subgroupEnables: string[];
   /** The best int8 product here (probed once, on first use). */
   private int8: Promise<Int8Product> | null = null;
+  /** Per-kernel GPU timing (options.profile), else null. */
+  readonly profiler: Profiler | null;
 
   private constructor(
     readonly device: GPUDevice,
@@ -75,8 +85,13 @@ export class GpuContext {
     readonly hasSubgroups: boolean,
     subgroupEnables: string[],
     onDeviceLost?: (info: GPUDeviceLostInfo) => void,
+    profile = false,
   ) {
     this.pool = new BufferPool(device, device.limits.maxBufferSize);
+    if (profile && !device.features.has('timestamp-query')) {
+      throw new Error('NaafEngine.create: options.profile needs the device feature timestamp-query, which this device lacks');
+    }
+    this.profiler = profile ? new Profiler(device) : null;
     this.subgroupEnables = subgroupEnables;
     device.lost.then((lost) => {
       this.lostInfo = lost;
@@ -96,9 +111,12 @@ export class GpuContext {
       const adapterInfo = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
       const info = describe('adopted', adapterInfo, features, []);
       const subgroups = await probeSubgroups(device, features);
-      return new GpuContext(device, null, false, info, subgroups !== null, subgroups ?? [], options.onDeviceLost);
+      return new GpuContext(device, null, false, info, subgroups !== null, subgroups ?? [], options.onDeviceLost, options.profile);
     }
-    const runtime = await openRuntime(options.dawnFlags);
+    // Dawn rounds timestamps to blunt timing attacks; a profile wants them as measured.
+    const dawnFlags = [...(options.dawnFlags ?? [])];
+    if (options.profile && !dawnFlags.some((f) => f.includes('timestamp_quantization'))) dawnFlags.push('disable-dawn-features=timestamp_quantization');
+    const runtime = await openRuntime(dawnFlags);
     let adapter: GPUAdapter | null = null;
     let reason = 'requestAdapter() returned null';
     try {
@@ -116,7 +134,12 @@ export class GpuContext {
     const features = [...device.features].filter((f) => !disabled.has(f));
     const info = describe(runtime.name, adapter.info, features, runtime.dawnFlags);
     const subgroups = await probeSubgroups(device, features);
-    return new GpuContext(device, runtime, true, info, subgroups !== null, subgroups ?? [], options.onDeviceLost);
+    try {
+      return new GpuContext(device, runtime, true, info, subgroups !== null, subgroups ?? [], options.onDeviceLost, options.profile);
+    } catch (error) {
+      device.destroy();
+      throw error;
+    }
   }
 
   /** The runtime's GPU object (null for an adopted device). */
@@ -206,21 +229,32 @@ export class GpuContext {
     return this.device.createCommandEncoder({ label });
   }
 
-  dispatch(pass: GPUComputePassEncoder, pipeline: GPUComputePipeline, group: GPUBindGroup, x: number, y = 1, z = 1): void {
+  /** A compute pass on `encoder` (with profiling: one timestamped pass per dispatch). */
+  beginPass(encoder: GPUCommandEncoder, label: string): GpuPass {
+    return new GpuPass(encoder, label, this.profiler);
+  }
+
+  dispatch(pass: GpuPass, pipeline: GPUComputePipeline, group: GPUBindGroup, x: number, y = 1, z = 1): void {
     const maxGroups = this.limits.maxComputeWorkgroupsPerDimension;
     if (x > maxGroups || y > maxGroups || z > maxGroups) {
       throw new Error(`dispatch (${x}, ${y}, ${z}) exceeds maxComputeWorkgroupsPerDimension ${maxGroups}`);
     }
     if (x === 0 || y === 0 || z === 0) return;
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, group);
-    pass.dispatchWorkgroups(x, y, z);
+    pass.dispatch(pipeline, group, x, y, z);
     this.counters.dispatches++;
   }
 
   submit(encoder: GPUCommandEncoder): void {
+    const collect = this.profiler?.beforeSubmit(encoder);
     this.device.queue.submit([encoder.finish()]);
+    collect?.();
     this.counters.submits++;
+  }
+
+  /** GPU time per kernel since the last call (options.profile), largest first. */
+  async kernelTimes(): Promise<KernelTime[]> {
+    if (!this.profiler) throw new Error('kernelTimes: the engine was created without options.profile');
+    return this.profiler.take();
   }
 
   /** Copies `bytes` from `source` at `offset` into a new Float32Array: one staging copy, one map. */

@@ -182,7 +182,7 @@ export class NaafModel {
         const projected = this.ctx.pool.acquire(count * E * 4, GPUBufferUsage.STORAGE, 'fc output');
         const normed = this.ctx.pool.acquire(count * E * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC, 'image embeddings');
         transient.push(x, projected, normed);
-        const pass = encoder.beginComputePass({ label: what });
+        const pass = this.ctx.beginPass(encoder, what);
         await encodeMatmul(this.ctx, pass, { transB: true, bias: true }, {
           M: count, N: E, K: D, a: x, b: this.buffers.fcWeight, bias: this.buffers.fcBias, c: projected,
         }, transient);
@@ -251,13 +251,13 @@ export class NaafModel {
         const hidden = this.ctx.pool.acquire(2 * rows * E * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, 'gru hidden');
         const normed = this.ctx.pool.acquire(rows * E * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC, 'caption embeddings');
         transient.push(idBuffer, lengthBuffer, words, gates, hidden, normed);
-        let pass = encoder.beginComputePass({ label: 'embedding' });
+        let pass = this.ctx.beginPass(encoder, 'embedding');
         await encodeEmbedding(this.ctx, pass, { count: rows, dim: wordDim, ids: idBuffer, table: this.buffers.embed, out: words }, transient);
         pass.end();
         await encodeBiGru(this.ctx, encoder, weights, {
           captions: count, maxWords: L, input: words, lengths: lengthBuffer, maxLength: Math.max(...batchLengths), gatesX: gates, hiddenOut: hidden,
         }, transient);
-        pass = encoder.beginComputePass({ label: 'caption l2norm' });
+        pass = this.ctx.beginPass(encoder, 'caption l2norm');
         await encodeL2normRows(this.ctx, pass, { rows, cols: E, x: hidden, y: normed, pairMean: true }, transient);
         pass.end();
         encoder.copyBufferToBuffer(normed, 0, out, m0 * L * E * 4, rows * E * 4);

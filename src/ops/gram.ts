@@ -3,6 +3,7 @@
 import regionGramWgsl from '../../kernels/region_gram.wgsl';
 import wordGramWgsl from '../../kernels/word_gram.wgsl';
 import type { BufferBinding, GpuContext } from '../gpu/context.js';
+import type { GpuPass } from '../gpu/pass.js';
 
 const WG = 64;
 
@@ -22,7 +23,7 @@ export interface RegionGramArgs {
   gram: GPUBuffer; // [numImages, R, R]
 }
 
-export function encodeRegionGram(ctx: GpuContext, pass: GPUComputePassEncoder, pipeline: GPUComputePipeline,
+export function encodeRegionGram(ctx: GpuContext, pass: GpuPass, pipeline: GPUComputePipeline,
   args: RegionGramArgs, transient: GPUBuffer[]): void {
   const uniforms = ctx.uniforms([[args.imageBase, 'u32'], [args.dim, 'u32'], [args.numImages, 'u32'], [0, 'u32']], 'region_gram params');
   transient.push(uniforms);
@@ -42,7 +43,7 @@ export interface WordGramArgs {
   wordGram: GPUBuffer; // [numCaptions, L, L]
 }
 
-export function encodeWordGram(ctx: GpuContext, pass: GPUComputePassEncoder, pipeline: GPUComputePipeline,
+export function encodeWordGram(ctx: GpuContext, pass: GpuPass, pipeline: GPUComputePipeline,
   args: WordGramArgs, transient: GPUBuffer[]): void {
   const uniforms = ctx.uniforms([
     [args.captionBase, 'u32'], [args.dim, 'u32'], [args.maxWords, 'u32'], [args.captionChunkStart, 'u32'],

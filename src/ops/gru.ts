@@ -43,7 +43,7 @@ export async function encodeBiGru(ctx: GpuContext, encoder: GPUCommandEncoder, w
     cache = ctx.pool.acquire(16, GPUBufferUsage.STORAGE, 'gru no gate cache');
     transient.push(cache);
   }
-  const pass = encoder.beginComputePass({ label: 'bi-gru' });
+  const pass = ctx.beginPass(encoder, 'bi-gru');
   for (let direction = 0; direction < 2; direction++) {
     await encodeMatmul(ctx, pass, { transB: true, bias: true }, {
       M: rows, N: 3 * H, K: weights.inputSize,

@@ -7,6 +7,7 @@ import gruStepBwdWgsl from '../../kernels/gru_step.bwd.wgsl';
 import type { GpuContext } from '../gpu/context.js';
 import { encodeBiGru, type GruArgs, type GruWeights } from './gru.js';
 import { encodeMatmul } from './matmul.js';
+import type { GpuPass } from '../gpu/pass.js';
 
 /** What the backward needs beyond the forward's inputs and outputs. Release with releaseGruTrainCache. */
 export interface GruTrainCache {
@@ -142,7 +143,7 @@ export async function encodeBiGruBackward(ctx: GpuContext, encoder: GPUCommandEn
   encoder.clearBuffer(hPrev, 0, 2 * rows * H * 4);
   encoder.clearBuffer(carry, 0, 2 * M * H * 4);
 
-  const pass = encoder.beginComputePass({ label: 'bi-gru backward' });
+  const pass = ctx.beginPass(encoder, 'bi-gru backward');
   const bindings = [args.lengths, args.gradHidden, cache.gates, args.hiddenOut, weights.weightHH, gateGrads, hPrev, carry];
   for (let step = args.maxLength - 1; step >= 0; step--) {
     const uniforms = ctx.uniforms([[M, 'u32'], [L, 'u32'], [H, 'u32'], [step, 'u32']], 'gru bwd step params');
@@ -176,7 +177,7 @@ export async function encodeBiGruBackward(ctx: GpuContext, encoder: GPUCommandEn
 }
 
 /** out[outBase + c] (+)= sum over rows of x[xBase + r * cols + c] (kernels/colsum.wgsl). */
-export async function encodeColumnSum(ctx: GpuContext, pass: GPUComputePassEncoder, args: ColumnSumArgs, transient: GPUBuffer[]): Promise<void> {
+export async function encodeColumnSum(ctx: GpuContext, pass: GpuPass, args: ColumnSumArgs, transient: GPUBuffer[]): Promise<void> {
   const what = 'encodeColumnSum';
   requireCount(what, 'rows', args.rows);
   requireCount(what, 'cols', args.cols);

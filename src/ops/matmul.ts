@@ -1,6 +1,7 @@
 // Launcher of kernels/matmul.wgsl: C = op(A) op(B) (+ bias) (+ C).
 import matmulWgsl from '../../kernels/matmul.wgsl';
 import type { GpuContext } from '../gpu/context.js';
+import type { GpuPass } from '../gpu/pass.js';
 
 export interface MatmulFlags {
   transA?: boolean;
@@ -23,7 +24,7 @@ export function matmulPipeline(ctx: GpuContext, flags: MatmulFlags): Promise<GPU
   });
 }
 
-export async function encodeMatmul(ctx: GpuContext, pass: GPUComputePassEncoder, flags: MatmulFlags, args: MatmulArgs, transient: GPUBuffer[]): Promise<void> {
+export async function encodeMatmul(ctx: GpuContext, pass: GpuPass, flags: MatmulFlags, args: MatmulArgs, transient: GPUBuffer[]): Promise<void> {
   const pipeline = await matmulPipeline(ctx, flags);
   const uniforms = ctx.uniforms([
     [args.M, 'u32'], [args.N, 'u32'], [args.K, 'u32'], [args.aBase ?? 0, 'u32'], [args.bBase ?? 0, 'u32'],

@@ -5,11 +5,10 @@
 // never visits the CPU between captions.
 import dmmUpdateWgsl from '../../kernels/dmm_update.wgsl';
 import scoreF32Wgsl from '../../kernels/common/score_f32.wgsl';
-import scoreTileWgsl from '../../kernels/common/score_tile.wgsl';
 import naafTrainScoreWgsl from '../../kernels/naaf_train_score.wgsl';
 import type { GpuContext } from '../gpu/context.js';
 import { encodeRegionGram, regionGramPipeline } from './gram.js';
-import { ScoreConfig, makeScoreConfig, scoreSharedBytes } from './score.js';
+import { SCORE_TILE_PARTS, ScoreConfig, makeScoreConfig, scoreSharedBytes } from './score.js';
 
 /** The DMM state the original keeps on `opt` (thres, thres_safe, mean_pos, stnd_pos, mean_neg, stnd_neg). */
 export interface DmmState { thres: number; thresSafe: number; meanPos: number; stdPos: number; meanNeg: number; stdNeg: number }
@@ -162,7 +161,7 @@ export async function encodeNaafTrainingSimilarity(ctx: GpuContext, encoder: GPU
   const [gramPipe, scorePipe, dmmPipe] = await Promise.all([
     regionGramPipeline(ctx, R),
     ctx.pipeline('naaf_train_score', [
-      { name: 'kernels/common/score_tile.wgsl', code: scoreTileWgsl },
+      ...SCORE_TILE_PARTS,
       { name: 'kernels/common/score_f32.wgsl', code: scoreF32Wgsl },
       { name: 'kernels/naaf_train_score.wgsl', code: naafTrainScoreWgsl },
     ], { ...config }),
@@ -189,7 +188,7 @@ export async function encodeNaafTrainingSimilarity(ctx: GpuContext, encoder: GPU
     encoder.copyBufferToBuffer(state as GPUBuffer, 0, stateBuffer, 0, STATE_BYTES);
   }
 
-  const pass = encoder.beginComputePass({ label: what });
+  const pass = ctx.beginPass(encoder, what);
   encodeRegionGram(ctx, pass, gramPipe, { images: args.images, imageBase: 0, numImages: B, dim: D, gram: regionGram }, transient);
   for (let i = 0; i < B; i++) {
     // Same Params layout as score_tile.wgsl; the threshold slot is unused (it comes from the state).

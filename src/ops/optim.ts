@@ -4,12 +4,13 @@ import adamWgsl from '../../kernels/adam.wgsl';
 import sumSquaresWgsl from '../../kernels/sum_squares.wgsl';
 import type { GpuContext } from '../gpu/context.js';
 import { grid2d } from './rows.js';
+import type { GpuPass } from '../gpu/pass.js';
 
 const WG = 256;
 const MAX_PARTIALS = 1024;
 
 /** Writes the sum of squares of every value of every buffer into normSq[0]. */
-export async function encodeSumSquares(ctx: GpuContext, pass: GPUComputePassEncoder, buffers: readonly { buffer: GPUBuffer; count: number }[],
+export async function encodeSumSquares(ctx: GpuContext, pass: GpuPass, buffers: readonly { buffer: GPUBuffer; count: number }[],
   normSq: GPUBuffer, transient: GPUBuffer[]): Promise<void> {
   const first = await ctx.pipeline('sum_squares', [{ name: 'kernels/sum_squares.wgsl', code: sumSquaresWgsl }], { WG, FINAL: false });
   const final = await ctx.pipeline('sum_squares', [{ name: 'kernels/sum_squares.wgsl', code: sumSquaresWgsl }], { WG, FINAL: true });
@@ -38,7 +39,7 @@ export interface AdamArgs {
   normSq: GPUBuffer; grads: GPUBuffer; weights: GPUBuffer; moment1: GPUBuffer; moment2: GPUBuffer;
 }
 
-export async function encodeAdam(ctx: GpuContext, pass: GPUComputePassEncoder, a: AdamArgs, transient: GPUBuffer[]): Promise<void> {
+export async function encodeAdam(ctx: GpuContext, pass: GpuPass, a: AdamArgs, transient: GPUBuffer[]): Promise<void> {
   const beta1 = a.beta1 ?? 0.9;
   const beta2 = a.beta2 ?? 0.999;
   const pipeline = await ctx.pipeline('adam', [{ name: 'kernels/adam.wgsl', code: adamWgsl }], {});

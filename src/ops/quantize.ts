@@ -1,7 +1,8 @@
-// Launcher of kernels/quantize_rows.wgsl: per-row symmetric int8 quantisation of embeddings
-// for the int8 similarity path (src/ops/scoreI8.ts).
+// Launcher of kernels/quantize_rows.wgsl: low-precision embeddings for the int8 path (per-row
+// symmetric quantisation) and the f16 path (rounding to float16), packed into u32 words.
 import quantizeRowsWgsl from '../../kernels/quantize_rows.wgsl';
 import type { BufferBinding, GpuContext } from '../gpu/context.js';
+import type { GpuPass } from '../gpu/pass.js';
 
 const WG = 64;
 const MAX_GROUPS_X = 65535;
@@ -11,11 +12,17 @@ export function packedRowBytes(dim: number): number {
   return Math.ceil(dim / 32) * 32;
 }
 
-export function quantizePipeline(ctx: GpuContext): Promise<GPUComputePipeline> {
-  return ctx.pipeline('quantize_rows', [{ name: 'kernels/quantize_rows.wgsl', code: quantizeRowsWgsl }], { WG });
+/** u32 words per packed row: int8 rows of packedRowBytes(D) bytes; f16 rows of D halves rounded up to 4. */
+export function packedRowWords(format: 'int8' | 'f16', dim: number): number {
+  return format === 'int8' ? packedRowBytes(dim) / 4 : 2 * Math.ceil(dim / 4);
+}
+
+export function quantizePipeline(ctx: GpuContext, format: 'int8' | 'f16' = 'int8'): Promise<GPUComputePipeline> {
+  return ctx.pipeline(`quantize_rows_${format}`, [{ name: 'kernels/quantize_rows.wgsl', code: quantizeRowsWgsl }], { WG, F16: format === 'f16' });
 }
 
 export interface QuantizeArgs {
+  format?: 'int8' | 'f16'; // the pipeline's (default int8)
   src: BufferBinding;
   srcBase: number; // element offset of source row 0 inside the binding
   dim: number;
@@ -23,19 +30,19 @@ export interface QuantizeArgs {
   outRows: number; // >= rows; the rest are zero
   /** Output row i reads source row sourceRows[i] (packed caption words); identity when absent. */
   sourceRows?: GPUBuffer;
-  packed: BufferBinding; // >= outRows * packedRowBytes(dim) bytes
-  scales: BufferBinding; // >= outRows floats
+  packed: BufferBinding; // >= outRows * packedRowWords(format, dim) u32
+  scales?: BufferBinding; // int8: >= outRows floats
   /** Also write q * scale at each source row (same layout as the source window). */
   dequantized?: BufferBinding;
 }
 
-export function encodeQuantize(ctx: GpuContext, pass: GPUComputePassEncoder, pipeline: GPUComputePipeline,
+export function encodeQuantize(ctx: GpuContext, pass: GpuPass, pipeline: GPUComputePipeline,
   a: QuantizeArgs, transient: GPUBuffer[]): void {
   const groupsX = Math.min(a.outRows, MAX_GROUPS_X);
   const groupsY = Math.ceil(a.outRows / groupsX);
   const uniforms = ctx.uniforms([
-    [a.srcBase, 'u32'], [a.dim, 'u32'], [packedRowBytes(a.dim) / 4, 'u32'], [a.rows, 'u32'],
-    [a.outRows, 'u32'], [a.sourceRows ? 1 : 0, 'u32'], [a.dequantized ? 1 : 0, 'u32'], [groupsX, 'u32'],
+    [a.srcBase, 'u32'], [a.dim, 'u32'], [packedRowWords(a.format ?? 'int8', a.dim), 'u32'], [a.rows, 'u32'],
+    [a.outRows, 'u32'], [a.sourceRows ? 1 : 0, 'u32'], [a.dequantized ? 1 : 0, 'u32'], [groupsX, 'u32'], [0xffff, 'u32'],
   ], 'quantize params');
   transient.push(uniforms);
   const placeholder = (label: string) => {
@@ -44,7 +51,7 @@ export function encodeQuantize(ctx: GpuContext, pass: GPUComputePassEncoder, pip
     return buffer;
   };
   const group = ctx.bindGroup(pipeline, [
-    uniforms, a.src, a.sourceRows ?? placeholder('no source rows'), a.packed, a.scales, a.dequantized ?? placeholder('no dequantized'),
+    uniforms, a.src, a.sourceRows ?? placeholder('no source rows'), a.packed, a.scales ?? placeholder('no scales'), a.dequantized ?? placeholder('no dequantized'),
   ], 'quantize_rows');
   ctx.dispatch(pass, pipeline, group, groupsX, groupsY);
 }

@@ -2,6 +2,7 @@
 import embeddingWgsl from '../../kernels/embedding.wgsl';
 import l2normRowsWgsl from '../../kernels/l2norm_rows.wgsl';
 import type { GpuContext } from '../gpu/context.js';
+import type { GpuPass } from '../gpu/pass.js';
 
 const WG = 64;
 const MAX_X = 65535;
@@ -19,7 +20,7 @@ export interface L2normArgs {
   pairMean?: boolean;
 }
 
-export async function encodeL2normRows(ctx: GpuContext, pass: GPUComputePassEncoder, args: L2normArgs, transient: GPUBuffer[]): Promise<void> {
+export async function encodeL2normRows(ctx: GpuContext, pass: GpuPass, args: L2normArgs, transient: GPUBuffer[]): Promise<void> {
   const pipeline = await ctx.pipeline('l2norm_rows', [{ name: 'kernels/l2norm_rows.wgsl', code: l2normRowsWgsl }], { WG, PAIR_MEAN: !!args.pairMean });
   const uniforms = ctx.uniforms([[args.rows, 'u32'], [args.cols, 'u32'], [args.inBase ?? 0, 'u32'], [args.outBase ?? 0, 'u32']], 'l2norm params');
   transient.push(uniforms);
@@ -32,7 +33,7 @@ export interface EmbeddingArgs {
   ids: GPUBuffer; table: GPUBuffer; out: GPUBuffer;
 }
 
-export async function encodeEmbedding(ctx: GpuContext, pass: GPUComputePassEncoder, args: EmbeddingArgs, transient: GPUBuffer[]): Promise<void> {
+export async function encodeEmbedding(ctx: GpuContext, pass: GpuPass, args: EmbeddingArgs, transient: GPUBuffer[]): Promise<void> {
   const pipeline = await ctx.pipeline('embedding', [{ name: 'kernels/embedding.wgsl', code: embeddingWgsl }], {});
   const uniforms = ctx.uniforms([[args.count, 'u32'], [args.dim, 'u32'], [0, 'u32'], [0, 'u32']], 'embedding params');
   transient.push(uniforms);

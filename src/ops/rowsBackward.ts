@@ -3,6 +3,7 @@ import embeddingBwdWgsl from '../../kernels/embedding.bwd.wgsl';
 import l2normRowsBwdWgsl from '../../kernels/l2norm_rows.bwd.wgsl';
 import type { GpuContext } from '../gpu/context.js';
 import { grid2d } from './rows.js';
+import type { GpuPass } from '../gpu/pass.js';
 
 const WG = 64;
 
@@ -14,7 +15,7 @@ export interface L2normBackwardArgs {
   pairMean?: boolean;
 }
 
-export async function encodeL2normRowsBackward(ctx: GpuContext, pass: GPUComputePassEncoder, args: L2normBackwardArgs, transient: GPUBuffer[]): Promise<void> {
+export async function encodeL2normRowsBackward(ctx: GpuContext, pass: GpuPass, args: L2normBackwardArgs, transient: GPUBuffer[]): Promise<void> {
   const pipeline = await ctx.pipeline('l2norm_rows.bwd', [{ name: 'kernels/l2norm_rows.bwd.wgsl', code: l2normRowsBwdWgsl }], { WG, PAIR_MEAN: !!args.pairMean });
   const uniforms = ctx.uniforms([[args.rows, 'u32'], [args.cols, 'u32'], [0, 'u32'], [0, 'u32']], 'l2norm bwd params');
   transient.push(uniforms);
@@ -51,7 +52,7 @@ export interface EmbeddingBackwardArgs {
   gradTable: GPUBuffer; // [vocab, dim], accumulated into
 }
 
-export async function encodeEmbeddingBackward(ctx: GpuContext, pass: GPUComputePassEncoder, args: EmbeddingBackwardArgs, transient: GPUBuffer[]): Promise<void> {
+export async function encodeEmbeddingBackward(ctx: GpuContext, pass: GpuPass, args: EmbeddingBackwardArgs, transient: GPUBuffer[]): Promise<void> {
   const groups = groupPositions(args.ids, args.include);
   if (groups.uniqueIds.length === 0) return;
   const pipeline = await ctx.pipeline('embedding.bwd', [{ name: 'kernels/embedding.bwd.wgsl', code: embeddingBwdWgsl }], {});

@@ -1,12 +1,14 @@
 // Launcher of the fused score kernels (kernels/common/score_tile.wgsl + a product file + one
 // epilogue file per method; the int8 products are chosen in src/ops/scoreI8.ts): tile shapes from the device's workgroup memory, caption packing, dispatch.
 import scoreF32Wgsl from '../../kernels/common/score_f32.wgsl';
+import scoreMathWgsl from '../../kernels/common/score_math.wgsl';
 import scoreTileWgsl from '../../kernels/common/score_tile.wgsl';
 import naafScoreWgsl from '../../kernels/naaf_score.wgsl';
 import scanI2tScoreWgsl from '../../kernels/scan_i2t_score.wgsl';
 import scanT2iScoreWgsl from '../../kernels/scan_t2i_score.wgsl';
 import type { BufferBinding, GpuContext } from '../gpu/context.js';
 import type { WgslConstants, WgslPart } from '../gpu/shader.js';
+import type { GpuPass } from '../gpu/pass.js';
 
 export type ScoreMethod = 'naaf' | 'scan-t2i' | 'scan-i2t';
 
@@ -44,6 +46,8 @@ export interface TileRequest {
   rowBlocks?: number; // RB
   depth?: number; // KC
   blocksPerJob?: number; // int8 subgroup-matrix path: 16-region column blocks per subgroup job (1..3, default 3)
+  gemmRows?: number; // split kernel: regions per GEMM tile, 64 or 128
+  gemmCols?: number; // split kernel: word rows per GEMM tile, 64 or 128
 }
 
 export function scoreSharedBytes(c: TileShape): number {
@@ -90,7 +94,7 @@ export function preferredRows(maxWords: number): number {
 }
 
 export function checkTileRequest(tile: TileRequest): void {
-  const keys = ['rows', 'images', 'rowBlocks', 'depth', 'blocksPerJob'];
+  const keys = ['rows', 'images', 'rowBlocks', 'depth', 'blocksPerJob', 'gemmRows', 'gemmCols'];
   for (const [key, value] of Object.entries(tile)) {
     if (!keys.includes(key)) throw new Error(`similarity: unknown option "tile.${key}" (allowed: ${keys.join(', ')})`);
     if (value !== undefined && (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 4096)) {
@@ -100,6 +104,9 @@ export function checkTileRequest(tile: TileRequest): void {
   if (tile.rowBlocks !== undefined && tile.rowBlocks > 2) throw new Error(`similarity: options.tile.rowBlocks must be 1 or 2, got ${tile.rowBlocks}`);
   if (tile.blocksPerJob !== undefined && tile.blocksPerJob > 3) throw new Error(`similarity: options.tile.blocksPerJob must be 1, 2 or 3, got ${tile.blocksPerJob}`);
   if (tile.depth !== undefined && ![4, 8, 16, 32].includes(tile.depth)) throw new Error(`similarity: options.tile.depth must be 4, 8, 16 or 32, got ${tile.depth}`);
+  for (const key of ['gemmRows', 'gemmCols'] as const) {
+    if (tile[key] !== undefined && tile[key] !== 64 && tile[key] !== 128) throw new Error(`similarity: options.tile.${key} must be 64 or 128, got ${tile[key]}`);
+  }
 }
 
 /**
@@ -193,10 +200,16 @@ export function scoreEpilogue(method: ScoreMethod, flags: ScoreFlags): { part: W
   }
 }
 
+/** The fused kernels' shared parts: the scalar helpers and the tile (layout and epilogue phases). */
+export const SCORE_TILE_PARTS: readonly WgslPart[] = [
+  { name: 'kernels/common/score_math.wgsl', code: scoreMathWgsl },
+  { name: 'kernels/common/score_tile.wgsl', code: scoreTileWgsl },
+];
+
 export function scorePipeline(ctx: GpuContext, method: ScoreMethod, config: ScoreConfig, flags: ScoreFlags): Promise<GPUComputePipeline> {
   const epilogue = scoreEpilogue(method, flags);
   return ctx.pipeline(`${method.replace('-', '_')}_score`, [
-    { name: 'kernels/common/score_tile.wgsl', code: scoreTileWgsl },
+    ...SCORE_TILE_PARTS,
     { name: 'kernels/common/score_f32.wgsl', code: scoreF32Wgsl },
     epilogue.part,
   ], { ...config, ...epilogue.constants });
@@ -219,7 +232,7 @@ export interface ScoreArgs {
   int8?: { regionScales: BufferBinding; wordScales: BufferBinding; tileRows: GPUBuffer };
 }
 
-export function encodeScore(ctx: GpuContext, pass: GPUComputePassEncoder, pipeline: GPUComputePipeline,
+export function encodeScore(ctx: GpuContext, pass: GpuPass, pipeline: GPUComputePipeline,
   a: ScoreArgs, transient: GPUBuffer[]): void {
   const uniforms = ctx.uniforms([
     [a.imageBase, 'u32'], [a.captionBase, 'u32'], [a.outBase, 'u32'], [a.outStride, 'u32'],

@@ -200,7 +200,7 @@ export async function encodeScoreBackward(ctx: GpuContext, encoder: GPUCommandEn
   const captionScratch = own(ctx.pool.acquire(method === 'scan-i2t' ? M * L * L * 4 : 16, GPUBufferUsage.STORAGE, 'score backward dW'));
   const imageScratch = own(ctx.pool.acquire(method === 'scan-i2t' ? 16 : N * R * R * 4, GPUBufferUsage.STORAGE, 'score backward dG'));
 
-  const pass = encoder.beginComputePass({ label: 'score backward' });
+  const pass = ctx.beginPass(encoder, 'score backward');
   encodeRegionGram(ctx, pass, gramPipe, { images: bindings.images, imageBase: 0, numImages: N, dim: D, gram: regionGram }, transient);
   if (scan) {
     const lengthsBuffer = own(ctx.upload(lengths, 'score backward lengths'));

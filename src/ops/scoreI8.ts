@@ -4,9 +4,8 @@
 import scoreI8Wgsl from '../../kernels/common/score_i8.wgsl';
 import scoreI8Dot4Wgsl from '../../kernels/common/score_i8_dot4.wgsl';
 import scoreI8MmaWgsl from '../../kernels/common/score_i8_mma.wgsl';
-import scoreTileWgsl from '../../kernels/common/score_tile.wgsl';
 import type { GpuContext } from '../gpu/context.js';
-import { blockedProduct, checkTileRequest, epilogueSharedBytes, preferredRows, quadThreads, scoreEpilogue } from './score.js';
+import { SCORE_TILE_PARTS, blockedProduct, checkTileRequest, epilogueSharedBytes, preferredRows, quadThreads, scoreEpilogue } from './score.js';
 import type { ScoreFlags, ScoreMethod, TileRequest } from './score.js';
 
 export type Int8Kernel = 'dot4' | 'subgroup-matrix';
@@ -91,7 +90,7 @@ export function i8ScorePipeline(ctx: GpuContext, method: ScoreMethod, config: I8
   // analysis cannot prove subgroup-uniform; every call is made by whole subgroups.
   const enables = mma ? ['chromium_experimental_subgroup_matrix', 'diagnostic(off, chromium.subgroup_matrix_uniformity)'] : [];
   return ctx.pipeline(`${method}_score_i8_${config.kernel}`, [
-    { name: 'kernels/common/score_tile.wgsl', code: scoreTileWgsl },
+    ...SCORE_TILE_PARTS,
     { name: 'kernels/common/score_i8.wgsl', code: scoreI8Wgsl },
     product,
     epilogue.part,

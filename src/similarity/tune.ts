@@ -1,12 +1,14 @@
-// Per-adapter tile tuning: time the score kernel's tile candidates on a synthetic batch of the
-// caller's shape, keep the fastest per (method, precision, R, ROWS, D) for this engine, and
-// optionally persist the choices per adapter in a JSON file (Node), so tuning runs once.
+// Per-adapter tuning: time the score kernels (fused and split) with their tile candidates on a
+// synthetic batch of the caller's shape, keep the fastest per (method, precision, R, ROWS, D)
+// for this engine, and optionally persist the choices per adapter in a JSON file (Node), so
+// tuning runs once.
 import type { GpuContext } from '../gpu/context.js';
 import { writeFileAtomic } from '../model/load.js';
 import { seededRandom } from '../random.js';
 import { preferredRows } from '../ops/score.js';
 import type { TileRequest } from '../ops/score.js';
 import type { Precision, SimilarityOptions } from '../types.js';
+import type { KernelChoice } from './plan.js';
 
 export interface TuneShape {
   R: number; // regions per image
@@ -20,44 +22,56 @@ export interface TuneShape {
 export interface TuneOptions {
   method?: SimilarityOptions['method']; // 'naaf'
   precision?: Precision; // 'f32'
-  /** Tiles to try (default: DEFAULT_CANDIDATES for the precision). */
-  candidates?: TileRequest[];
+  /** Kernels and tiles to try (default: DEFAULT_CANDIDATES for the precision). */
+  candidates?: KernelChoice[];
   repeats?: number; // timed runs per candidate after a warm-up, median kept (default 3)
 }
 
 export interface TuneResult {
   key: string;
-  best: TileRequest;
+  best: KernelChoice;
   /** Median milliseconds per candidate; failed candidates (e.g. too much workgroup memory) carry `error`. */
-  timings: { tile: TileRequest; ms: number; error?: string }[];
+  timings: (KernelChoice & { ms: number; error?: string })[];
 }
 
-export const DEFAULT_CANDIDATES: Record<'f32' | 'int8', TileRequest[]> = {
+const fused = (tile: TileRequest): KernelChoice => ({ kernel: 'fused', tile });
+const split = (tile: TileRequest): KernelChoice => ({ kernel: 'split', tile });
+const SPLIT_CANDIDATES = [split({}), split({ rows: 32 }), split({ rows: 128 }), split({ depth: 32 }), split({ gemmRows: 64 }), split({ gemmCols: 64, depth: 16 })];
+
+export const DEFAULT_CANDIDATES: Record<'f32' | 'f16' | 'int8', KernelChoice[]> = {
   f32: [
-    {}, { images: 2 }, { images: 2, depth: 8 }, { images: 2, depth: 4 }, { images: 3, depth: 8 }, { rowBlocks: 2 },
-    { images: 2, rowBlocks: 2 }, { images: 2, depth: 32 },
+    fused({}), fused({ images: 2 }), fused({ images: 2, depth: 8 }), fused({ images: 3, depth: 8 }), fused({ images: 2, rowBlocks: 2 }),
+    ...SPLIT_CANDIDATES,
   ],
+  f16: SPLIT_CANDIDATES,
   int8: [
-    { images: 1 }, { images: 2 }, { images: 3 }, { images: 4 }, { images: 2, rows: 64 }, { images: 2, blocksPerJob: 1 },
-    { images: 4, depth: 32 },
+    fused({ images: 1 }), fused({ images: 2 }), fused({ images: 4 }), fused({ images: 2, rows: 64 }), fused({ images: 2, blocksPerJob: 1 }),
+    ...SPLIT_CANDIDATES,
   ],
 };
 
-const tuned = new WeakMap<GpuContext, Map<string, TileRequest>>();
+const tuned = new WeakMap<GpuContext, Map<string, KernelChoice>>();
+
+/** A cache entry: a kernel choice, or a bare tile (files written before the split kernel: fused). */
+function asChoice(entry: KernelChoice | TileRequest): KernelChoice {
+  const e = entry as KernelChoice;
+  if ((e.kernel === 'fused' || e.kernel === 'split') && e.tile && typeof e.tile === 'object') return { kernel: e.kernel, tile: { ...e.tile } };
+  return fused({ ...(entry as TileRequest) });
+}
 
 export function tileKey(method: string, precision: Precision, R: number, L: number, D: number): string {
   return `${method}|${precision}|R${R}|rows${preferredRows(L)}|D${D}`;
 }
 
-/** The caller's tile, else a tuned one for this shape, else {} (chosen from the limits). */
-export function resolveTile(ctx: GpuContext, request: TileRequest, method: string, precision: Precision, R: number, L: number, D: number): TileRequest {
-  if (Object.keys(request).length > 0) return request;
-  return tuned.get(ctx)?.get(tileKey(method, precision, R, L, D)) ?? {};
+/** The tuned kernel and tile for this shape, if engine.tune() (or the tile cache) chose one. */
+export function tunedChoice(ctx: GpuContext, method: string, precision: Precision, R: number, L: number, D: number): KernelChoice | undefined {
+  const choice = tuned.get(ctx)?.get(tileKey(method, precision, R, L, D));
+  return choice && { kernel: choice.kernel, tile: { ...choice.tile } };
 }
 
-/** The tiles this engine uses for tuned shapes, by key (tileKey). */
-export function tunedTiles(ctx: GpuContext): Record<string, TileRequest> {
-  return Object.fromEntries([...(tuned.get(ctx) ?? new Map()).entries()].map(([key, tile]) => [key, { ...tile }]));
+/** The kernels and tiles this engine uses for tuned shapes, by key (tileKey). */
+export function tunedTiles(ctx: GpuContext): Record<string, KernelChoice> {
+  return Object.fromEntries([...(tuned.get(ctx) ?? new Map()).entries()].map(([key, choice]) => [key, { kernel: choice.kernel, tile: { ...choice.tile } }]));
 }
 
 export function adapterKey(ctx: GpuContext): string {
@@ -75,7 +89,7 @@ export async function loadTileCache(ctx: GpuContext, file: string): Promise<numb
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
     throw error;
   }
-  let parsed: Record<string, Record<string, TileRequest>>;
+  let parsed: Record<string, Record<string, KernelChoice | TileRequest>>;
   try {
     parsed = JSON.parse(text);
   } catch (error) {
@@ -83,14 +97,14 @@ export async function loadTileCache(ctx: GpuContext, file: string): Promise<numb
   }
   const entries = Object.entries(parsed[adapterKey(ctx)] ?? {});
   const map = tuned.get(ctx) ?? new Map();
-  for (const [key, tile] of entries) map.set(key, tile);
+  for (const [key, entry] of entries) map.set(key, asChoice(entry));
   tuned.set(ctx, map);
   return entries.length;
 }
 
 async function saveTileCache(ctx: GpuContext, file: string): Promise<void> {
   const { readFile } = await import('node:fs/promises');
-  let all: Record<string, Record<string, TileRequest>> = {};
+  let all: Record<string, Record<string, KernelChoice | TileRequest>> = {};
   try {
     all = JSON.parse(await readFile(file, 'utf8'));
   } catch { /* a missing or broken file is replaced */ }
@@ -126,7 +140,7 @@ export async function tuneTiles(ctx: GpuContext, runInto: RunInto, shape: TuneSh
   const M = shape.captions ?? 480;
   const method = options.method ?? 'naaf';
   const precision = options.precision ?? 'f32';
-  const candidates = options.candidates ?? DEFAULT_CANDIDATES[precision === 'f32' ? 'f32' : 'int8'];
+  const candidates = options.candidates ?? DEFAULT_CANDIDATES[precision === 'f32' || precision === 'f16' ? precision : 'int8'];
   const repeats = options.repeats ?? 3;
   const lengths = Uint32Array.from({ length: M }, (_, m) => Math.min(L, 5 + (m * 7) % Math.max(1, L - 4)));
   lengths[0] = L;
@@ -142,9 +156,10 @@ export async function tuneTiles(ctx: GpuContext, runInto: RunInto, shape: TuneSh
   const base = (method === 'naaf' ? { method, threshold: 0.2 } : { method }) as SimilarityOptions;
   const timings: TuneResult['timings'] = [];
   try {
-    for (const tile of candidates) {
+    for (const candidate of candidates) {
+      const { kernel, tile } = asChoice(candidate);
       const run = async () => {
-        await runInto({ buffer: images, shape: [N, R, D] }, { buffer: captions, shape: [M, L, D], lengths }, { ...base, precision, tile }, { buffer: out });
+        await runInto({ buffer: images, shape: [N, R, D] }, { buffer: captions, shape: [M, L, D], lengths }, { ...base, precision, kernel, tile }, { buffer: out });
         await device.queue.onSubmittedWorkDone();
       };
       try {
@@ -156,9 +171,9 @@ export async function tuneTiles(ctx: GpuContext, runInto: RunInto, shape: TuneSh
           times.push(performance.now() - t0);
         }
         times.sort((a, b) => a - b);
-        timings.push({ tile, ms: times[Math.floor(times.length / 2)] });
+        timings.push({ kernel, tile, ms: times[Math.floor(times.length / 2)] });
       } catch (error) {
-        timings.push({ tile, ms: Infinity, error: (error as Error).message.split('\n')[0] });
+        timings.push({ kernel, tile, ms: Infinity, error: (error as Error).message.split('\n')[0] });
       }
     }
   } finally {
@@ -168,7 +183,8 @@ export async function tuneTiles(ctx: GpuContext, runInto: RunInto, shape: TuneSh
   }
   const ok = timings.filter((t) => Number.isFinite(t.ms));
   if (ok.length === 0) throw new Error(`tune: no tile candidate ran on this device: ${timings.map((t) => t.error).join('; ')}`);
-  const best = ok.reduce((a, b) => (b.ms < a.ms ? b : a)).tile;
+  const winner = ok.reduce((a, b) => (b.ms < a.ms ? b : a));
+  const best: KernelChoice = { kernel: winner.kernel, tile: winner.tile };
   const key = tileKey(method, precision, R, L, D);
   const map = tuned.get(ctx) ?? new Map();
   map.set(key, best);

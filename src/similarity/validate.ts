@@ -15,6 +15,9 @@ export interface ResolvedOptions {
   maxCaptionsPerChunk: number;
   tile: TileRequest;
   precision: Precision;
+  /** Pinned by the call, else chosen by the plan (src/similarity/plan.ts). */
+  kernel?: 'fused' | 'split';
+  maxScratchBytes: number;
 }
 
 export interface CheckedInputs {
@@ -27,7 +30,8 @@ const ALLOWED_KEYS: Record<ScoreMethod, string[]> = {
   'scan-t2i': ['method', 'lambdaSoftmax', 'aggregation', 'lambdaLse'],
   'scan-i2t': ['method', 'lambdaSoftmax', 'aggregation', 'lambdaLse'],
 };
-const CHUNK_KEYS = ['maxImagesPerChunk', 'maxCaptionsPerChunk', 'tile', 'precision'];
+const CHUNK_KEYS = ['maxImagesPerChunk', 'maxCaptionsPerChunk', 'tile', 'precision', 'kernel', 'maxScratchBytes'];
+const DEFAULT_SCRATCH_BYTES = 256 * 2 ** 20; // plan.ts documents it
 
 function describeValue(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
@@ -51,7 +55,7 @@ function chunkLimit(name: string, value: unknown): number {
   return value;
 }
 
-const PRECISIONS: Precision[] = ['f32', 'int8', 'int8-dot4', 'int8-subgroup-matrix'];
+const PRECISIONS: Precision[] = ['f32', 'f16', 'int8', 'int8-dot4', 'int8-subgroup-matrix'];
 
 function checkPrecision(value: unknown): Precision {
   if (value === undefined) return 'f32';
@@ -59,6 +63,11 @@ function checkPrecision(value: unknown): Precision {
     throw new Error(`similarity: options.precision must be one of ${PRECISIONS.map((p) => `'${p}'`).join(', ')}, got ${describeValue(value)}`);
   }
   return value as Precision;
+}
+
+function checkKernel(value: unknown): 'fused' | 'split' | undefined {
+  if (value === undefined || value === 'fused' || value === 'split') return value;
+  throw new Error(`similarity: options.kernel must be 'fused' or 'split', got ${describeValue(value)}`);
 }
 
 export function resolveOptions(options: SimilarityOptions | undefined): ResolvedOptions {
@@ -77,6 +86,8 @@ export function resolveOptions(options: SimilarityOptions | undefined): Resolved
     maxImagesPerChunk: chunkLimit('maxImagesPerChunk', o.maxImagesPerChunk), maxCaptionsPerChunk: chunkLimit('maxCaptionsPerChunk', o.maxCaptionsPerChunk),
     tile: { ...(o.tile as TileRequest | undefined) },
     precision: checkPrecision(o.precision),
+    kernel: checkKernel(o.kernel),
+    maxScratchBytes: o.maxScratchBytes === undefined ? DEFAULT_SCRATCH_BYTES : chunkLimit('maxScratchBytes', o.maxScratchBytes),
   };
   if (method === 'naaf') {
     if (typeof o.threshold !== 'number' || !Number.isFinite(o.threshold)) {
@@ -184,4 +195,18 @@ export function checkOutput(target: OutputTarget, N: number, M: number): number 
     throw new Error(`similarityInto: output.buffer holds ${target.buffer.size} bytes, expected at least ${offset + N * M * 4} (offset ${offset} + N*M = ${N}*${M} float32)`);
   }
   return offset;
+}
+
+/** f16 keeps magnitudes up to 65504: CPU inputs beyond it are refused (GPU inputs are not scanned). */
+export function checkPrecisionRange(precision: Precision, images: ImageInput, captions: CaptionInput): void {
+  if (precision !== 'f16') return;
+  for (const [name, input] of [['images', images], ['captions', captions]] as const) {
+    if (!('data' in input) || !input.data) continue;
+    const data = input.data;
+    for (let i = 0; i < data.length; i++) {
+      if (Math.abs(data[i]) > 65504) {
+        throw new Error(`similarity: precision 'f16' holds magnitudes up to 65504, but ${name}.data[${i}] is ${data[i]}; use 'f32' or normalise the embeddings`);
+      }
+    }
+  }
 }

@@ -4,7 +4,7 @@
 // small batches: the result is N x M x L x 4 floats.
 import type { GpuContext } from '../gpu/context.js';
 import type { CaptionInput, ImageInput, SimilarityOptions } from '../types.js';
-import { encodeSimilarity } from './run.js';
+import { encodeSimilarity } from './encode.js';
 import { checkInputs, resolveOptions } from './validate.js';
 
 export interface NaafWordTerms {

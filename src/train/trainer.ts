@@ -114,7 +114,7 @@ export class Trainer {
         const { sims, state } = await trainingSimilarity(tape, regions, captions, { B, R, L, D: E, lengths }, this.options, this.state);
         const loss = await tripletLoss(tape, sims, B, this.options.margin, this.options.maxViolation);
         await tape.backward(encoder);
-        const pass = encoder.beginComputePass({ label: 'gradient norm' });
+        const pass = ctx.beginPass(encoder, 'gradient norm');
         await encodeSumSquares(ctx, pass, this.params.map((p) => ({ buffer: p.grad, count: p.model.size })), normSq, tape.transient);
         pass.end();
 
@@ -168,7 +168,7 @@ export class Trainer {
         const transient: GPUBuffer[] = [];
         try {
           const encoder = this.ctx.createEncoder('adam');
-          const pass = encoder.beginComputePass({ label: 'clip + adam' });
+          const pass = this.ctx.beginPass(encoder, 'clip + adam');
           for (const p of this.params) {
             await encodeAdam(this.ctx, pass, {
               count: p.model.size, step, lr: learningRate, maxNorm: this.options.gradClip,

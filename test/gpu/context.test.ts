@@ -27,7 +27,7 @@ describe('GPU layer', () => {
       '@group(0) @binding(0) var<storage, read_write> a: array<f32>;\n@compute @workgroup_size(1) fn main() { a[0] = 1.0; }' }], {});
     await expect(ctx.scoped('bad binding', async () => {
       const encoder = ctx.createEncoder('bad');
-      const pass = encoder.beginComputePass();
+      const pass = ctx.beginPass(encoder, 'test');
       ctx.dispatch(pass, pipeline, ctx.bindGroup(pipeline, [uniform], 'bad'), 1);
       pass.end();
       ctx.submit(encoder);

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { CaptionInput, ImageInput, SimilarityOptions } from '../../src/types.js';
 import type { GpuContext } from '../../src/gpu/context.js';
-import { planChunks } from '../../src/similarity/run.js';
+import { planChunks } from '../../src/similarity/plan.js';
 import { resolveOptions } from '../../src/similarity/validate.js';
 import { sharedEngine } from '../gpu.js';
 import { randomBatch } from '../random.js';

@@ -49,7 +49,7 @@ describe('matmul', () => {
             const [ga, gb, gbias] = [ctx.upload(a, 'a'), ctx.upload(b, 'b'), ctx.upload(bias, 'bias')];
             transient.push(ga, gb, gbias);
             encoder.copyBufferToBuffer(ctx.upload(c0, 'c0'), 0, out, 0, M * N * 4);
-            const pass = encoder.beginComputePass();
+            const pass = ctx.beginPass(encoder, 'test');
             await encodeMatmul(ctx, pass, { transA, transB, bias: true, accumulate: true }, { M, N, K, a: ga, b: gb, bias: gbias, c: out }, transient);
             pass.end();
           });
@@ -68,7 +68,7 @@ describe('matmul', () => {
     const result = await runPass(rows * outSize * 4, async (encoder, out, transient) => {
       const [gx, gw, gb] = [ctx.upload(x, 'x'), ctx.upload(w, 'w'), ctx.upload(b, 'b')];
       transient.push(gx, gw, gb);
-      const pass = encoder.beginComputePass();
+      const pass = ctx.beginPass(encoder, 'test');
       await encodeMatmul(ctx, pass, { transB: true, bias: true }, { M: rows, N: outSize, K: inSize, a: gx, aBase: 2, b: gw, bias: gb, biasBase: 1, c: out }, transient);
       pass.end();
     });
@@ -85,7 +85,7 @@ describe('rows', () => {
     const single = await runPass(rows * cols * 4, async (encoder, out, transient) => {
       const gx = ctx.upload(x, 'x');
       transient.push(gx);
-      const pass = encoder.beginComputePass();
+      const pass = ctx.beginPass(encoder, 'test');
       await encodeL2normRows(ctx, pass, { rows, cols, x: gx, y: out }, transient);
       pass.end();
     });
@@ -94,7 +94,7 @@ describe('rows', () => {
     const pair = await runPass(rows * cols * 4, async (encoder, out, transient) => {
       const gx = ctx.upload(x, 'x');
       transient.push(gx);
-      const pass = encoder.beginComputePass();
+      const pass = ctx.beginPass(encoder, 'test');
       await encodeL2normRows(ctx, pass, { rows, cols, x: gx, y: out, pairMean: true }, transient);
       pass.end();
     });
@@ -108,7 +108,7 @@ describe('rows', () => {
     const result = await runPass(ids.length * 3 * 4, async (encoder, out, transient) => {
       const [gt, gi] = [ctx.upload(table, 'table'), ctx.upload(ids, 'ids')];
       transient.push(gt, gi);
-      const pass = encoder.beginComputePass();
+      const pass = ctx.beginPass(encoder, 'test');
       await encodeEmbedding(ctx, pass, { count: ids.length, dim: 3, ids: gi, table: gt, out }, transient);
       pass.end();
     });

@@ -6,15 +6,16 @@ import { regionGramRef, wordGramRef } from '../../src/ref/gram.js';
 import { maxAbsDiff } from '../fixtures.js';
 import { sharedEngine } from '../gpu.js';
 import { randomBatch } from '../random.js';
+import type { GpuPass } from '../../src/gpu/pass.js';
 
 const engine = await sharedEngine();
 const ctx = (engine as unknown as { ctx: GpuContext }).ctx;
 
-async function run(size: number, encode: (pass: GPUComputePassEncoder, out: GPUBuffer, transient: GPUBuffer[]) => void) {
+async function run(size: number, encode: (pass: GpuPass, out: GPUBuffer, transient: GPUBuffer[]) => void) {
   const out = ctx.pool.acquire(size * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC, 'test out');
   const transient: GPUBuffer[] = [out];
   const encoder = ctx.createEncoder('test');
-  const pass = encoder.beginComputePass();
+  const pass = ctx.beginPass(encoder, 'test');
   encode(pass, out, transient);
   pass.end();
   const result = await ctx.readFloat32(out, 0, size, encoder);

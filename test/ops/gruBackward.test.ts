@@ -249,7 +249,7 @@ describe('column sum', () => {
         const [gx, gout] = [ctx.upload(x, 'x'), ctx.upload(out0, 'out')];
         transient.push(gx, gout);
         const encoder = ctx.createEncoder('colsum');
-        const pass = encoder.beginComputePass();
+        const pass = ctx.beginPass(encoder, 'test');
         await encodeColumnSum(ctx, pass, { rows, cols, x: gx, xBase, out: gout, outBase, accumulate }, transient);
         pass.end();
         const result = await ctx.readFloat32(gout, 0, out0.length, encoder);
@@ -264,7 +264,7 @@ describe('column sum', () => {
     const gx = ctx.upload(new Float32Array(10), 'x'); // the pool rounds it up to 256 bytes
     const gout = ctx.upload(new Float32Array(4), 'out');
     const encoder = ctx.createEncoder('colsum bad');
-    const pass = encoder.beginComputePass();
+    const pass = ctx.beginPass(encoder, 'test');
     await expect(encodeColumnSum(ctx, pass, { rows: 100, cols: 4, x: gx, out: gout }, [])).rejects.toThrow(/x must hold at least 1600 bytes/);
     pass.end();
     [gx, gout].forEach((b) => ctx.pool.release(b));

@@ -33,7 +33,7 @@ async function quantizeOnGpu(data: Float32Array, dim: number, sourceRows: Uint32
   const dequantized = fill(data.length * 4, 'dequantized');
   const pipeline = await quantizePipeline(ctx);
   const encoder = ctx.createEncoder('quantize test');
-  const pass = encoder.beginComputePass();
+  const pass = ctx.beginPass(encoder, 'test');
   encodeQuantize(ctx, pass, pipeline, {
     src, srcBase: 0, dim, rows, outRows, packed, scales, dequantized,
     sourceRows: sourceRows ? (transient.push(ctx.upload(sourceRows, 'rows')), transient[transient.length - 1]) : undefined,
@@ -93,14 +93,15 @@ describe("precision 'int8' (dot4 on this device)", () => {
   });
 
   it.each([
-    { D: 37, tile: {} }, { D: 64, tile: { images: 3 } }, { D: 64, tile: { depth: 4 } },
-  ])('every method equals the float64 method on the dequantised embeddings (D=$D, tile $tile)', async ({ D, tile }) => {
+    { D: 37, kernel: 'fused', tile: {} }, { D: 64, kernel: 'fused', tile: { images: 3 } }, { D: 64, kernel: 'fused', tile: { depth: 4 } },
+    { D: 37, kernel: 'split', tile: {} }, { D: 64, kernel: 'split', tile: { depth: 32, gemmRows: 64 } },
+  ] as const)('every method equals the float64 method on the dequantised embeddings (D=$D, $kernel kernel, tile $tile)', async ({ D, kernel, tile }) => {
     const b = randomBatch(61 + D, 5, 9, randomLengths(62, 8, 1, 10), 10, D);
     const dq = dequantizedBatch(b);
     const images = { data: b.images, shape: [b.N, b.R, b.D] as const };
     const captions = { data: b.captions, shape: [b.M, b.L, b.D] as const, lengths: b.lengths };
     for (const options of METHODS) {
-      const merged = { ...options, precision: 'int8-dot4', tile } as SimilarityOptions;
+      const merged = { ...options, precision: 'int8-dot4', kernel, tile } as SimilarityOptions;
       const sims = await engine.similarity(images, captions, merged);
       expect(maxAbsDiff(sims, reference(dq, options)), JSON.stringify(merged)).toBeLessThan(1e-5);
       // And it is an approximation of f32 NAAF: close, not equal.
@@ -108,7 +109,7 @@ describe("precision 'int8' (dot4 on this device)", () => {
       expect(drift).toBeLessThan(0.05);
       expect(drift).toBeGreaterThan(1e-5);
     }
-    const chunked = await engine.similarity(images, captions, { ...METHODS[0], precision: 'int8', maxImagesPerChunk: 2, maxCaptionsPerChunk: 3 } as SimilarityOptions);
+    const chunked = await engine.similarity(images, captions, { ...METHODS[0], precision: 'int8', kernel, maxImagesPerChunk: 2, maxCaptionsPerChunk: 3 } as SimilarityOptions);
     expect(maxAbsDiff(chunked, reference(dq, METHODS[0]))).toBeLessThan(1e-5);
   });
 
@@ -117,7 +118,7 @@ describe("precision 'int8' (dot4 on this device)", () => {
     const images = { data: b.images, shape: [1, 4, 8] as const };
     const captions = { data: b.captions, shape: [1, 2, 8] as const, lengths: b.lengths };
     await expect(engine.similarity(images, captions, { method: 'scan-t2i', precision: 'int4' as never }))
-      .rejects.toThrow(/options\.precision must be one of 'f32', 'int8', 'int8-dot4', 'int8-subgroup-matrix', got "int4"/);
+      .rejects.toThrow(/options\.precision must be one of 'f32', 'f16', 'int8', 'int8-dot4', 'int8-subgroup-matrix', got "int4"/);
     if (await ctx.int8Product() !== 'subgroup-matrix') {
       await expect(engine.similarity(images, captions, { method: 'scan-t2i', precision: 'int8-subgroup-matrix' }))
         .rejects.toThrow(/needs the device feature chromium-experimental-subgroup-matrix .*allow_unsafe_apis/);

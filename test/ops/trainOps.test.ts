@@ -10,6 +10,7 @@ import { adamStepRef, embeddingBackwardRef, l2normRowsBackwardRef, tripletLossRe
 import { maxAbsDiff } from '../fixtures.js';
 import { sharedEngine } from '../gpu.js';
 import { rng } from '../random.js';
+import type { GpuPass } from '../../src/gpu/pass.js';
 
 const engine = await sharedEngine();
 const ctx = (engine as unknown as { ctx: GpuContext }).ctx;
@@ -32,12 +33,12 @@ function finiteDifferences(x: Float64Array, f: (x: Float64Array) => number, h = 
   return grad;
 }
 
-async function gpu(outputs: number[], encode: (pass: GPUComputePassEncoder, outs: GPUBuffer[], transient: GPUBuffer[]) => Promise<void>): Promise<Float32Array[]> {
+async function gpu(outputs: number[], encode: (pass: GpuPass, outs: GPUBuffer[], transient: GPUBuffer[]) => Promise<void>): Promise<Float32Array[]> {
   const outs = outputs.map((n) => ctx.pool.acquire(n * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, 'out'));
   const transient = [...outs];
   const encoder = ctx.createEncoder('test');
   outs.forEach((b, i) => encoder.clearBuffer(b, 0, outputs[i] * 4));
-  const pass = encoder.beginComputePass();
+  const pass = ctx.beginPass(encoder, 'test');
   await encode(pass, outs, transient);
   pass.end();
   ctx.submit(encoder);
@@ -84,7 +85,7 @@ describe('embedding backward', () => {
     const g = ctx.upload(dOut, 'dOut');
     const transient = [out, g];
     const encoder = ctx.createEncoder('embedding bwd');
-    const pass = encoder.beginComputePass();
+    const pass = ctx.beginPass(encoder, 'test');
     await encodeEmbeddingBackward(ctx, pass, { ids, include, dim, gradOut: g, gradTable: out }, transient);
     pass.end();
     const got = await ctx.readFloat32(out, 0, vocab * dim, encoder);
@@ -136,7 +137,7 @@ describe('clipped Adam', () => {
         const other = ctx.upload(extra, 'g2');
         const transient = [gg, other];
         const encoder = ctx.createEncoder('adam');
-        const pass = encoder.beginComputePass();
+        const pass = ctx.beginPass(encoder, 'test');
         await encodeSumSquares(ctx, pass, [{ buffer: gg, count }, { buffer: other, count: 7 }], normBuffer, transient);
         await encodeAdam(ctx, pass, { count, step, lr: 5e-4, maxNorm, normSq: normBuffer, grads: gg, weights: gw, moment1: gm, moment2: gv }, transient);
         pass.end();

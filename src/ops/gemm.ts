@@ -1,0 +1,124 @@
+// Launcher of the split path's word-region product (kernels/score_gemm.wgsl with one operand
+// part per format): S^T [pass images * R, WP] into a scratch buffer, tiles of BM regions x BN
+// words, 8 x 8 per thread.
+import scoreGemmWgsl from '../../kernels/score_gemm.wgsl';
+import gemmF16Wgsl from '../../kernels/common/gemm_f16.wgsl';
+import gemmF32Wgsl from '../../kernels/common/gemm_f32.wgsl';
+import gemmF32ScalarWgsl from '../../kernels/common/gemm_f32_scalar.wgsl';
+import gemmF32Vec4Wgsl from '../../kernels/common/gemm_f32_vec4.wgsl';
+import gemmI8Wgsl from '../../kernels/common/gemm_i8.wgsl';
+import type { BufferBinding, GpuContext } from '../gpu/context.js';
+import type { WgslPart } from '../gpu/shader.js';
+import { packedRowWords } from './quantize.js';
+import type { GpuPass } from '../gpu/pass.js';
+
+/** The operand format of the product: f32 embeddings, packed f16, or packed int8 with dot4I8Packed. */
+export type GemmFormat = 'f32' | 'f16' | 'int8';
+
+export interface GemmConfig {
+  format: GemmFormat;
+  /** f32 only: vec4 loads (D % 4 == 0, 16-byte aligned windows). */
+  vec4: boolean;
+  BM: number; BN: number; KT: number; KG: number; WG: number; LA: number; LB: number; AS: number; BS: number;
+}
+
+/** Depth elements per staged element: int8 packs four per u32. */
+function depthPerElement(format: GemmFormat): number {
+  return format === 'int8' ? 4 : 1;
+}
+
+/**
+ * A GEMM tile: BM x BN (each 64 or 128) results per workgroup, KT depth elements staged per
+ * step (a multiple of 4; int8 elements hold 4 values each). Throws for shapes the kernel's
+ * thread layout cannot take.
+ */
+export function makeGemmConfig(format: GemmFormat, vec4: boolean, BM = 128, BN = 128, KT = 16): GemmConfig {
+  if (![64, 128].includes(BM) || ![64, 128].includes(BN)) throw new Error(`gemm tile: BM and BN must be 64 or 128, got ${BM} x ${BN}`);
+  if (![8, 16, 32].includes(KT)) throw new Error(`gemm tile: depth must be 8, 16 or 32, got ${KT}`);
+  const WG = (BM * BN) / 64;
+  const KG = KT / 4;
+  if ((BM * KG) % WG !== 0 || (BN * KG) % WG !== 0) throw new Error(`gemm tile: ${BM} x ${BN} needs a depth of at least ${Math.max(BM, BN) / 4}, got ${KT}`);
+  return { format, vec4: format === 'f32' && vec4, BM, BN, KT, KG, WG, LA: (BM * KG) / WG, LB: (BN * KG) / WG, AS: BM / 4 + 1, BS: BN / 4 + 1 };
+}
+
+/** Workgroup bytes of a GEMM tile: the two padded staging arrays. */
+export function gemmSharedBytes(c: GemmConfig): number {
+  return 16 * c.KT * (c.AS + c.BS);
+}
+
+/** Depth groups (4 staged elements) per row for dimension D. */
+export function gemmGroups(format: GemmFormat, dim: number): number {
+  return Math.ceil(dim / (4 * depthPerElement(format)));
+}
+
+/** One operand row in the part's unit: floats (f32), or u32 of the packed rows (2 halves, or 4 int8). */
+export function gemmRowLength(format: GemmFormat, dim: number): number {
+  return format === 'f32' ? dim : packedRowWords(format, dim);
+}
+
+function operandParts(c: GemmConfig): WgslPart[] {
+  switch (c.format) {
+    case 'f32':
+      return [
+        c.vec4 ? { name: 'kernels/common/gemm_f32_vec4.wgsl', code: gemmF32Vec4Wgsl } : { name: 'kernels/common/gemm_f32_scalar.wgsl', code: gemmF32ScalarWgsl },
+        { name: 'kernels/common/gemm_f32.wgsl', code: gemmF32Wgsl },
+      ];
+    case 'f16':
+      return [{ name: 'kernels/common/gemm_f16.wgsl', code: gemmF16Wgsl }];
+    case 'int8':
+      return [{ name: 'kernels/common/gemm_i8.wgsl', code: gemmI8Wgsl }];
+  }
+}
+
+export function gemmPipeline(ctx: GpuContext, c: GemmConfig): Promise<GPUComputePipeline> {
+  const { BM, BN, KT, KG, WG, LA, LB, AS, BS } = c;
+  return ctx.pipeline(`score_gemm_${c.format}${c.vec4 ? '_vec4' : ''}`, [
+    ...operandParts(c),
+    { name: 'kernels/score_gemm.wgsl', code: scoreGemmWgsl },
+  ], { BM, BN, KT, KG, WG, LA, LB, AS, BS });
+}
+
+export interface GemmArgs {
+  /** f32: the image window; f16 / int8: the pass's packed region rows. */
+  regions: BufferBinding;
+  /** Offset of the pass's first region row: f32 in floats; packed formats in rows. */
+  regionBase: number;
+  /** f32: the caption window; f16 / int8: the chunk's packed word rows. */
+  words: BufferBinding;
+  /** f32: float offset of the window's first caption; packed formats: first word row. */
+  wordBase: number;
+  /** f32: element offset (within the caption window, from wordBase) of each packed word row. */
+  wordRows?: GPUBuffer;
+  /** int8: per-row scales of the packed rows. */
+  scales?: { regions: BufferBinding; regionBase: number; words: BufferBinding };
+  rows: number; // J = images * R
+  wordCount: number; // W
+  wordStride: number; // WP, a multiple of 4
+  dim: number; // D
+  scratch: BufferBinding; // S^T [J, WP] f32
+}
+
+export function encodeGemm(ctx: GpuContext, pass: GpuPass, pipeline: GPUComputePipeline, c: GemmConfig,
+  a: GemmArgs, transient: GPUBuffer[]): void {
+  if (a.wordStride % 4 !== 0) throw new Error(`encodeGemm: wordStride must be a multiple of 4, got ${a.wordStride}`);
+  const groups = gemmGroups(c.format, a.dim);
+  const rowLength = gemmRowLength(c.format, a.dim);
+  const uniforms = ctx.uniforms([
+    [a.rows, 'u32'], [a.wordCount, 'u32'], [a.wordStride, 'u32'], [groups, 'u32'],
+    [a.regionBase, 'u32'], [a.wordBase, 'u32'], [rowLength, 'u32'], [a.scales?.regionBase ?? 0, 'u32'],
+  ], 'score_gemm params');
+  transient.push(uniforms);
+  const placeholder = () => {
+    const buffer = ctx.pool.acquire(16, GPUBufferUsage.STORAGE, 'gemm placeholder');
+    transient.push(buffer);
+    return buffer;
+  };
+  const bindings: (BufferBinding | null)[] = [uniforms, a.regions, a.words, a.scratch];
+  if (c.format === 'f32') bindings.push(a.wordRows ?? placeholder());
+  if (c.format === 'int8') {
+    if (!a.scales) throw new Error('encodeGemm: int8 needs the rows\' scales');
+    bindings.push(null, a.scales.regions, a.scales.words);
+  }
+  const group = ctx.bindGroup(pipeline, bindings, 'score_gemm');
+  ctx.dispatch(pass, pipeline, group, Math.ceil(a.wordStride / c.BN), Math.ceil(a.rows / c.BM));
+}
