@@ -10,8 +10,7 @@ var<workgroup> rowM: array<f32, ROWS>;  // max_r s of each row
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group: vec3u) {
-  let n = group.y;
-  let tile = prepareTile(tid, group.x, n);
+  let tile = prepareTile(tid, group);
   let t = params.threshold;
   let lambda = params.lambdaSoftmax;
   let used = tileShape.y;
@@ -51,14 +50,14 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group:
     let rowMax = rowA[row];
     var maskValue = rowMax;
     if (INTRA) {
-      let base = ((tile.x + c) * params.maxWords + rowWord[row]) * params.maxWords;
+      let base = wordGramRow(tile, c, rowWord[row]);
       maskValue = 0.0;
       for (var v = 0u; v < capLen[c]; v++) { maskValue += wordGram[base + v] * rowA[capStart[c] + v]; }
     }
     let neg = select(0.0, rowMax, maskValue < 0.0);
     if (WORD_TERMS) {
       let m = params.capChunkStart + tile.x + c;
-      wordTerms[((params.imageStart + n) * params.outStride + m) * params.maxWords + rowWord[row]] = vec4<f32>(sMax, neg, posF, posR);
+      wordTerms[((params.imageStart + image) * params.outStride + m) * params.maxWords + rowWord[row]] = vec4<f32>(sMax, neg, posF, posR);
     }
     rowB[row] = posF + posR + neg;
   }
@@ -68,6 +67,6 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group:
   for (var c = tid; c < tileShape.x; c += WG) {
     var sum = 0.0;
     for (var w = 0u; w < capLen[c]; w++) { sum += rowB[capStart[c] + w]; }
-    out[outIndex(n, tile, c)] = sum / f32(capLen[c]);
+    out[outIndex(tile, c)] = sum / f32(capLen[c]);
   }
 }

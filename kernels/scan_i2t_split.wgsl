@@ -5,8 +5,7 @@
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group: vec3u) {
-  let n = group.y;
-  let tile = prepareTile(tid, group.x, n);
+  let tile = prepareTile(tid, group);
   let lambda = params.lambdaSoftmax;
 
   // Per row (word): 1e-8 + l2 norm over the regions of LeakyReLU(s).
@@ -41,13 +40,13 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group:
       numerator += e * s;
     }
     // alpha^T W alpha with alpha_w = e_w / total, from W's lower triangle.
-    let wordBase = (tile.x + c) * params.maxWords * params.maxWords;
     var quad = 0.0;
     for (var w = 0u; w < len; w++) {
       let e = wT[r * ROWS + first + w];
+      let gramRow = wordGramRow(tile, c, w);
       var inner = 0.0;
-      for (var v = 0u; v < w; v++) { inner += wordGram[wordBase + w * params.maxWords + v] * wT[r * ROWS + first + v]; }
-      quad += e * (wordGram[wordBase + w * params.maxWords + w] * e + 2.0 * inner);
+      for (var v = 0u; v < w; v++) { inner += wordGram[gramRow + v] * wT[r * ROWS + first + v]; }
+      quad += e * (wordGram[gramRow + w] * e + 2.0 * inner);
     }
     let contextNorm = sqrt(max(quad, 0.0)) / total;
     let regionNorm = sqrt(max(gramAt(r, r), 0.0));
@@ -68,6 +67,6 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group:
       for (var r = 0u; r < R; r++) { result += capVals[c * R + r]; }
       result = result / f32(R);
     }
-    out[outIndex(n, tile, c)] = result;
+    out[outIndex(tile, c)] = result;
   }
 }

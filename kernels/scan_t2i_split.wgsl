@@ -5,8 +5,7 @@
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group: vec3u) {
-  let n = group.y;
-  let tile = prepareTile(tid, group.x, n);
+  let tile = prepareTile(tid, group);
   let lambda = params.lambdaSoftmax;
   regionNormsOverWords(tid);
   workgroupBarrier();
@@ -17,7 +16,7 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group:
     var e: RowQuads;
     let sums = relevanceWeights(row, &s, &e, lambda);
     let w = rowWord[row];
-    let wordNormSq = wordGram[((tile.x + rowCap[row]) * params.maxWords + w) * params.maxWords + w];
+    let wordNormSq = wordGram[wordGramRow(tile, rowCap[row], w) + w];
     let contextNorm = sqrt(max(gramForm(&e), 0.0)) / sums.x;
     rowB[row] = (sums.y / sums.x) / max(sqrt(max(wordNormSq, 0.0)) * contextNorm, EPS);
   }
@@ -39,6 +38,6 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group:
       for (var w = 0u; w < len; w++) { result += rowB[first + w]; }
       result = result / f32(len);
     }
-    out[outIndex(n, tile, c)] = result;
+    out[outIndex(tile, c)] = result;
   }
 }

@@ -6,13 +6,17 @@
 // defines Elem (one staged depth element: a float, or a u32 of four int8), Acc, mac(), finish()
 // and the loaders of a depth group (4 Elem of one row) (kernels/common/gemm_*.wgsl).
 //
+// With PAIRS (exact re-scoring of chosen pairs), each workgroup reads its tile from `jobs`:
+// one image's regions against the word rows of the captions paired with it, into that image's
+// own block of the scratch.
+//
 // BM x BN output tiles (regions x words), 8 x 8 results per thread as two 4 x 4 quarters
 // (rows 4 tm and BM/2 + 4 tm, columns 4 tn and BN/2 + 4 tn), so every read of the staged
 // operands is one vec4 of four rows; KT depth elements staged per step (KG = KT / 4 groups per
 // row), with the next step's groups loaded into registers while this one is multiplied.
 // Constants: BM, BN (64 or 128), KT, KG, WG = BM * BN / 64, LA = BM * KG / WG and
 // LB = BN * KG / WG (groups each thread stages per step), AS = BM / 4 + 1 and BS = BN / 4 + 1
-// (padded strides of the staged operands, in vec4).
+// (padded strides of the staged operands, in vec4), PAIRS (bool).
 
 struct Params {
   rows: u32,            // J: region rows of the pass (images * R)
@@ -27,14 +31,37 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(3) var<storage, read_write> sT: array<vec4<f32>>;  // [J, WP / 4]
+// PAIRS: two per workgroup: (region base, rows, first word column, words) and
+// (first entry of the word list, output base, output row stride, first region row).
+@group(0) @binding(7) var<storage, read> jobs: array<vec4<u32>>;
+
+// The problem the workgroup's tile belongs to: its rows and words, where region row 0 and
+// the word list start, and where S^T (row 0, word 0) goes in sT (floats; both multiples of 4).
+struct Problem {
+  rows: u32,
+  words: u32,
+  regionBase: u32,
+  wordStart: u32,
+  outBase: u32,
+  stride: u32,
+}
+var<private> problem: Problem;
 
 var<workgroup> aStage: array<vec4<Elem>, KT * AS>;  // [k][4 regions], padded
 var<workgroup> bStage: array<vec4<Elem>, KT * BS>;  // [k][4 words], padded
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group: vec3u) {
-  let row0 = group.y * BM;
-  let col0 = group.x * BN;
+  var row0 = group.y * BM;
+  var col0 = group.x * BN;
+  problem = Problem(params.rows, params.words, params.regionBase, 0u, 0u, params.wordStride);
+  if (PAIRS) {
+    let a = jobs[2u * group.x];
+    let b = jobs[2u * group.x + 1u];
+    problem = Problem(a.y, a.w, a.x, b.x, b.y, b.z);
+    row0 = b.w;
+    col0 = a.z;
+  }
   let tm = tid / (BN / 8u);
   let tn = tid % (BN / 8u);
   // Staging group i of this thread: row (tid + i WG) / KG, group (tid + i WG) % KG of the step,
@@ -79,10 +106,10 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group:
   }
   for (var i = 0u; i < 8u; i++) {
     let j = row0 + select(4u * tm + i, BM / 2u + 4u * tm + i - 4u, i >= 4u);
-    if (j >= params.rows) { continue; }
+    if (j >= problem.rows) { continue; }
     for (var h = 0u; h < 2u; h++) {
       let w = col0 + h * (BN / 2u) + 4u * tn;
-      if (w < params.wordStride) { sT[(j * params.wordStride + w) / 4u] = finish(acc[2u * i + h], j, w); }
+      if (w < problem.stride) { sT[(problem.outBase + j * problem.stride + w) / 4u] = finish(acc[2u * i + h], j, w); }
     }
   }
 }

@@ -5,6 +5,7 @@ import { loadModelWeights } from './model/load.js';
 import { NaafModel } from './model/model.js';
 import { ModelConfig, StateDict, checkStateDict } from './model/weights.js';
 import { runSimilarity } from './similarity/run.js';
+import { PairList, scorePairs } from './similarity/pairs.js';
 import { TopKOptions, TopKResult, topK } from './similarity/topk.js';
 import { TuneOptions, TuneResult, TuneShape, loadTileCache, tuneTiles, tunedTiles } from './similarity/tune.js';
 import { NaafWordTerms, naafWordTerms } from './similarity/wordTerms.js';
@@ -82,7 +83,15 @@ export class NaafEngine {
    * 't2i' ranks images for each caption, 'i2t' captions for each image.
    */
   async topK(images: ImageInput, captions: CaptionInput, options: SimilarityOptions & TopKOptions): Promise<TopKResult> {
-    return topK((i, c, o) => this.similarity(i, c, o), images, captions, options);
+    return topK((i, c, o) => this.similarity(i, c, o), images, captions, options, (i, c, p, o) => this.scorePairs(i, c, p, o));
+  }
+
+  /**
+   * The f32 scores of chosen pairs, pair i being (images[pairs.images[i]], captions[pairs.captions[i]]):
+   * for re-ranking a shortlist. Bit for bit the scores the split kernel gives in similarity().
+   */
+  async scorePairs(images: ImageInput, captions: CaptionInput, pairs: PairList, options: SimilarityOptions): Promise<Float32Array> {
+    return scorePairs(this.ctx, images, captions, pairs, options);
   }
 
   /**

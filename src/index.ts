@@ -28,5 +28,6 @@ export type { DmmState, NaafTrainOptions, NaafTrainResult } from './ops/naafTrai
 export { initialState } from './train/init.js';
 export { runTraining } from './train/loop.js';
 export type { TrainRunOptions, TrainRunResult } from './train/loop.js';
-export type { TopKOptions, TopKResult } from './similarity/topk.js';
+export type { ExactStats, TopKOptions, TopKResult } from './similarity/topk.js';
+export type { PairList } from './similarity/pairs.js';
 export type { NaafWordTerms } from './similarity/wordTerms.js';

@@ -11,7 +11,7 @@ alias Acc = f32;
 const NO_ROW: u32 = 0xffffffffu;
 
 fn wordRowSource(w: u32) -> u32 {
-  if (w < params.words) { return params.wordBase + w; }
+  if (w < problem.words) { return params.wordBase + w; }
   return NO_ROW;
 }
 
@@ -20,8 +20,8 @@ fn unpackGroup(p: vec2<u32>) -> vec4<f32> {
 }
 
 fn regionGroup(j: u32, g: u32) -> vec4<Elem> {
-  if (j >= params.rows || g >= params.groups) { return vec4<f32>(0.0); }
-  return unpackGroup(regions[(params.regionBase + j) * (params.rowLength / 2u) + g]);
+  if (j >= problem.rows || g >= params.groups) { return vec4<f32>(0.0); }
+  return unpackGroup(regions[(problem.regionBase + j) * (params.rowLength / 2u) + g]);
 }
 
 fn wordGroup(source: u32, g: u32) -> vec4<Elem> {

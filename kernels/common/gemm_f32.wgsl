@@ -13,13 +13,13 @@ const NO_ROW: u32 = 0xffffffffu;
 
 /** Element offset of packed word row w in `words`, NO_ROW past the chunk's words. */
 fn wordRowSource(w: u32) -> u32 {
-  if (w < params.words) { return params.wordBase + wordRows[w]; }
+  if (w < problem.words) { return params.wordBase + wordRows[problem.wordStart + w]; }
   return NO_ROW;
 }
 
 fn regionGroup(j: u32, g: u32) -> vec4<Elem> {
-  if (j >= params.rows || 4u * g >= params.rowLength) { return vec4<f32>(0.0); }
-  return fetch4(params.regionBase + j * params.rowLength + 4u * g, params.rowLength - 4u * g, false);
+  if (j >= problem.rows || 4u * g >= params.rowLength) { return vec4<f32>(0.0); }
+  return fetch4(problem.regionBase + j * params.rowLength + 4u * g, params.rowLength - 4u * g, false);
 }
 
 fn wordGroup(source: u32, g: u32) -> vec4<Elem> {

@@ -14,13 +14,13 @@ alias Acc = i32;
 const NO_ROW: u32 = 0xffffffffu;
 
 fn wordRowSource(w: u32) -> u32 {
-  if (w < params.words) { return params.wordBase + w; }
+  if (w < problem.words) { return params.wordBase + w; }
   return NO_ROW;
 }
 
 fn regionGroup(j: u32, g: u32) -> vec4<Elem> {
-  if (j >= params.rows || g >= params.groups) { return vec4<u32>(0u); }
-  return regions[(params.regionBase + j) * (params.rowLength / 4u) + g];
+  if (j >= problem.rows || g >= params.groups) { return vec4<u32>(0u); }
+  return regions[(problem.regionBase + j) * (params.rowLength / 4u) + g];
 }
 
 fn wordGroup(source: u32, g: u32) -> vec4<Elem> {

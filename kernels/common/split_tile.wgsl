@@ -3,7 +3,9 @@
 // (kernels/score_gemm.wgsl) in global memory, [image, region, packed word row].
 //
 // One workgroup scores one tile of whole captions (packed word rows rowBase.., no padding)
-// against one image. Work is one thread per word row wherever it can be: a row's max, softmaxes
+// against one image. With PAIRS (exact re-scoring of chosen pairs) a workgroup reads its tile
+// from `pairJobs`: captions from a list (each paired with the tile's image), S^T from that
+// image's block of the scratch, one result per list entry. Work is one thread per word row wherever it can be: a row's max, softmaxes
 // and Gram form run in a thread, with S^T and the weights in workgroup memory laid out
 // [region][row], so neighbouring threads touch neighbouring words (no bank conflicts on a GPU,
 // contiguous vector loads on a CPU driver). Per-caption steps (norms over words, the intra-text
@@ -14,6 +16,7 @@
 //   CAPS, CAPS_R     captions per tile at most, and CAPS * R
 //   S_SHARED         stage the tile's S^T in workgroup memory (S_SIZE = R * ROWS, else 1)
 //   WT_SIZE          R * ROWS where the method keeps per (region, row) weights (scan-i2t), else 1
+//   PAIRS            tiles from pairJobs (bool)
 //   RQ               ceil(R / 4): region quads
 //   GRAM_SHARED      stage the image's R x R Gram in workgroup memory, zero-padded to 4 RQ x 4 RQ
 //                    (GRAM_SIZE = 4 RQ * RQ quads, else 1)
@@ -39,7 +42,13 @@ struct Params {
 @group(0) @binding(4) var<storage, read> tileRows: array<u32>;     // each tile's first packed word row
 @group(0) @binding(5) var<storage, read> regionGram: array<f32>;   // [chunk N, R, R]
 @group(0) @binding(6) var<storage, read> wordGram: array<f32>;     // [chunk M, L, L]
-@group(0) @binding(7) var<storage, read_write> out: array<f32>;    // [N, M] window
+@group(0) @binding(7) var<storage, read_write> out: array<f32>;    // [N, M] window (PAIRS: one per pair)
+// PAIRS: per workgroup (first list entry, count, image, first packed row of the image's words)
+// and (sT offset of the image's block, its row stride, 0, 0); the caption and the result index
+// of each list entry.
+@group(0) @binding(9) var<storage, read> pairJobs: array<vec4<u32>>;
+@group(0) @binding(10) var<storage, read> captionList: array<u32>;
+@group(0) @binding(11) var<storage, read> pairOut: array<u32>;
 
 const NO_CAPTION: u32 = 0xffffffffu;
 
@@ -55,12 +64,20 @@ var<workgroup> capStart: array<u32, CAPS>;     // first packed row of each capti
 var<workgroup> capLen: array<u32, CAPS>;
 var<workgroup> tileShape: vec2u;               // (captions in tile, used rows)
 
+var<private> image: u32;     // the tile's image in the pass
 var<private> sBase: u32;     // element offset of the tile's (region 0, row 0) in sT
+var<private> sStride: u32;   // row stride of sT
 var<private> gramBase: u32;  // element offset of the image's G_n in regionGram
 
 fn sAt(row: u32, r: u32) -> f32 {
   if (S_SHARED) { return sS[r * ROWS + row]; }
-  return sT[sBase + r * params.wordStride + row];
+  return sT[sBase + r * sStride + row];
+}
+
+/** Caption slot c of the tile as an index of the chunk's captions (wordGram, lengths). */
+fn captionOf(tile: vec2u, c: u32) -> u32 {
+  if (PAIRS) { return captionList[tile.x + c]; }
+  return tile.x + c;
 }
 
 fn gramAt(r: u32, q: u32) -> f32 {
@@ -79,23 +96,35 @@ fn gramQuad(r: u32, k: u32) -> vec4<f32> {
 }
 
 /**
- * Lays out tile `tileIndex` for image n of the pass and stages its S^T and G_n; every thread
+ * Lays out the workgroup's tile, sets its image, and stages its S^T and G_n; every thread
  * returns the tile's (first caption, count). Ends with a barrier.
  */
-fn prepareTile(tid: u32, tileIndex: u32, n: u32) -> vec2u {
-  let tile = tiles[tileIndex];
+fn prepareTile(tid: u32, group: vec3u) -> vec2u {
+  var tile: vec2u;
+  if (PAIRS) {
+    let a = pairJobs[2u * group.x];
+    let b = pairJobs[2u * group.x + 1u];
+    tile = a.xy;
+    image = a.z;
+    sStride = b.y;
+    sBase = b.x + a.w;
+  } else {
+    tile = tiles[group.x];
+    image = group.y;
+    sStride = params.wordStride;
+    sBase = image * R * sStride + tileRows[group.x];
+  }
   if (tid == 0u) {
     var row = 0u;
     for (var c = 0u; c < tile.y; c++) {
-      let len = lengths[params.capChunkStart + tile.x + c];
+      let len = lengths[params.capChunkStart + captionOf(tile, c)];
       capStart[c] = row;
       capLen[c] = len;
       row += len;
     }
     tileShape = vec2u(tile.y, row);
   }
-  sBase = n * R * params.wordStride + tileRows[tileIndex];
-  gramBase = (params.gramBase + n) * R * R;
+  gramBase = (params.gramBase + image) * R * R;
   if (GRAM_SHARED) {
     for (var idx = tid; idx < 16u * RQ * RQ; idx += WG) {
       let r = idx / (4u * RQ);
@@ -117,7 +146,7 @@ fn prepareTile(tid: u32, tileIndex: u32, n: u32) -> vec2u {
     for (var idx = tid; idx < R * used; idx += WG) {
       let r = idx / used;
       let row = idx % used;
-      sS[r * ROWS + row] = sT[sBase + r * params.wordStride + row];
+      sS[r * ROWS + row] = sT[sBase + r * sStride + row];
     }
   }
   workgroupBarrier();
@@ -179,7 +208,13 @@ fn relevanceWeights(row: u32, s: ptr<function, RowQuads>, e: ptr<function, RowQu
   return sums;
 }
 
-/** Index of caption slot c's result for image n of the pass in `out`. */
-fn outIndex(n: u32, tile: vec2u, c: u32) -> u32 {
-  return params.outBase + n * params.outStride + params.capChunkStart + tile.x + c;
+/** Index of caption slot c's result in `out` (for the tile's image). */
+fn outIndex(tile: vec2u, c: u32) -> u32 {
+  if (PAIRS) { return pairOut[tile.x + c]; }
+  return params.outBase + image * params.outStride + params.capChunkStart + tile.x + c;
+}
+
+/** Offset of row w of caption slot c's L x L word Gram in wordGram. */
+fn wordGramRow(tile: vec2u, c: u32, w: u32) -> u32 {
+  return (captionOf(tile, c) * params.maxWords + w) * params.maxWords;
 }

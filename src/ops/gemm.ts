@@ -19,6 +19,8 @@ export interface GemmConfig {
   format: GemmFormat;
   /** f32 only: vec4 loads (D % 4 == 0, 16-byte aligned windows). */
   vec4: boolean;
+  /** Tiles from a job list (exact re-scoring of chosen pairs), not a dense grid. */
+  pairs: boolean;
   BM: number; BN: number; KT: number; KG: number; WG: number; LA: number; LB: number; AS: number; BS: number;
 }
 
@@ -32,13 +34,13 @@ function depthPerElement(format: GemmFormat): number {
  * step (a multiple of 4; int8 elements hold 4 values each). Throws for shapes the kernel's
  * thread layout cannot take.
  */
-export function makeGemmConfig(format: GemmFormat, vec4: boolean, BM = 128, BN = 128, KT = 16): GemmConfig {
+export function makeGemmConfig(format: GemmFormat, vec4: boolean, BM = 128, BN = 128, KT = 16, pairs = false): GemmConfig {
   if (![64, 128].includes(BM) || ![64, 128].includes(BN)) throw new Error(`gemm tile: BM and BN must be 64 or 128, got ${BM} x ${BN}`);
   if (![8, 16, 32].includes(KT)) throw new Error(`gemm tile: depth must be 8, 16 or 32, got ${KT}`);
   const WG = (BM * BN) / 64;
   const KG = KT / 4;
   if ((BM * KG) % WG !== 0 || (BN * KG) % WG !== 0) throw new Error(`gemm tile: ${BM} x ${BN} needs a depth of at least ${Math.max(BM, BN) / 4}, got ${KT}`);
-  return { format, vec4: format === 'f32' && vec4, BM, BN, KT, KG, WG, LA: (BM * KG) / WG, LB: (BN * KG) / WG, AS: BM / 4 + 1, BS: BN / 4 + 1 };
+  return { format, vec4: format === 'f32' && vec4, pairs, BM, BN, KT, KG, WG, LA: (BM * KG) / WG, LB: (BN * KG) / WG, AS: BM / 4 + 1, BS: BN / 4 + 1 };
 }
 
 /** Workgroup bytes of a GEMM tile: the two padded staging arrays. */
@@ -72,10 +74,10 @@ function operandParts(c: GemmConfig): WgslPart[] {
 
 export function gemmPipeline(ctx: GpuContext, c: GemmConfig): Promise<GPUComputePipeline> {
   const { BM, BN, KT, KG, WG, LA, LB, AS, BS } = c;
-  return ctx.pipeline(`score_gemm_${c.format}${c.vec4 ? '_vec4' : ''}`, [
+  return ctx.pipeline(`score_gemm_${c.format}${c.vec4 ? '_vec4' : ''}${c.pairs ? '_pairs' : ''}`, [
     ...operandParts(c),
     { name: 'kernels/score_gemm.wgsl', code: scoreGemmWgsl },
-  ], { BM, BN, KT, KG, WG, LA, LB, AS, BS });
+  ], { BM, BN, KT, KG, WG, LA, LB, AS, BS, PAIRS: c.pairs });
 }
 
 export interface GemmArgs {
@@ -96,6 +98,8 @@ export interface GemmArgs {
   wordStride: number; // WP, a multiple of 4
   dim: number; // D
   scratch: BufferBinding; // S^T [J, WP] f32
+  /** config.pairs: the tile jobs (8 u32 each, see score_gemm.wgsl) and their count. */
+  jobs?: { buffer: GPUBuffer; count: number };
 }
 
 export function encodeGemm(ctx: GpuContext, pass: GpuPass, pipeline: GPUComputePipeline, c: GemmConfig,
@@ -113,12 +117,16 @@ export function encodeGemm(ctx: GpuContext, pass: GpuPass, pipeline: GPUComputeP
     transient.push(buffer);
     return buffer;
   };
-  const bindings: (BufferBinding | null)[] = [uniforms, a.regions, a.words, a.scratch];
-  if (c.format === 'f32') bindings.push(a.wordRows ?? placeholder());
+  const bindings: (BufferBinding | null)[] = [uniforms, a.regions, a.words, a.scratch, null, null, null, null];
+  if (c.format === 'f32') bindings[4] = a.wordRows ?? placeholder();
   if (c.format === 'int8') {
     if (!a.scales) throw new Error('encodeGemm: int8 needs the rows\' scales');
-    bindings.push(null, a.scales.regions, a.scales.words);
+    bindings[5] = a.scales.regions;
+    bindings[6] = a.scales.words;
   }
+  if (c.pairs && !a.jobs) throw new Error('encodeGemm: a pairs pipeline needs args.jobs');
+  bindings[7] = a.jobs?.buffer ?? placeholder();
   const group = ctx.bindGroup(pipeline, bindings, 'score_gemm');
-  ctx.dispatch(pass, pipeline, group, Math.ceil(a.wordStride / c.BN), Math.ceil(a.rows / c.BM));
+  if (c.pairs) ctx.dispatch(pass, pipeline, group, a.jobs!.count);
+  else ctx.dispatch(pass, pipeline, group, Math.ceil(a.wordStride / c.BN), Math.ceil(a.rows / c.BM));
 }

@@ -13,6 +13,8 @@ import type { GpuPass } from '../gpu/pass.js';
 export interface SplitEpilogueConfig {
   WG: number; R: number; RQ: number; ROWS: number; CAPS: number; CAPS_R: number; WT_SIZE: number;
   S_SHARED: boolean; S_SIZE: number; GRAM_SHARED: boolean; GRAM_SIZE: number;
+  /** Tiles from a job list (exact re-scoring of chosen pairs). */
+  PAIRS: boolean;
 }
 
 /** Workgroup bytes of a split epilogue tile (split_tile.wgsl's arrays plus NAAF's rowM). */
@@ -25,10 +27,11 @@ function weightSize(method: ScoreMethod, R: number, ROWS: number): number {
   return method === 'scan-i2t' ? R * ROWS : 1;
 }
 
-export function makeSplitEpilogueConfig(method: ScoreMethod, R: number, ROWS: number, CAPS: number, sShared: boolean, gramShared: boolean): SplitEpilogueConfig {
+export function makeSplitEpilogueConfig(method: ScoreMethod, R: number, ROWS: number, CAPS: number, sShared: boolean, gramShared: boolean, pairs = false): SplitEpilogueConfig {
   return {
     WG: Math.min(ROWS, 256), R, RQ: Math.ceil(R / 4), ROWS, CAPS, CAPS_R: CAPS * R, WT_SIZE: weightSize(method, R, ROWS),
     S_SHARED: sShared, S_SIZE: sShared ? R * ROWS : 1, GRAM_SHARED: gramShared, GRAM_SIZE: gramShared ? 4 * Math.ceil(R / 4) ** 2 : 1,
+    PAIRS: pairs,
   };
 }
 
@@ -37,12 +40,12 @@ export function makeSplitEpilogueConfig(method: ScoreMethod, R: number, ROWS: nu
  * least the longest caption rounded up to 8), as many captions per tile as fit (at most 32),
  * S^T and the Gram in workgroup memory where they fit (S first to go).
  */
-export function chooseSplitEpilogue(method: ScoreMethod, R: number, maxWords: number, sharedBytesLimit: number, rows?: number): SplitEpilogueConfig {
+export function chooseSplitEpilogue(method: ScoreMethod, R: number, maxWords: number, sharedBytesLimit: number, rows?: number, pairs = false): SplitEpilogueConfig {
   const minRows = Math.ceil(maxWords / 8) * 8;
   const ROWS = Math.max(minRows, Math.ceil((rows ?? 64) / 8) * 8);
   for (const [sShared, gramShared] of [[true, true], [false, true], [false, false]]) {
     for (const CAPS of [32, 16, 8, 4, 2, 1].filter((c) => c <= ROWS)) {
-      if (splitEpilogueSharedBytes(method, R, ROWS, CAPS, sShared, gramShared) <= sharedBytesLimit) return makeSplitEpilogueConfig(method, R, ROWS, CAPS, sShared, gramShared);
+      if (splitEpilogueSharedBytes(method, R, ROWS, CAPS, sShared, gramShared) <= sharedBytesLimit) return makeSplitEpilogueConfig(method, R, ROWS, CAPS, sShared, gramShared, pairs);
     }
   }
   throw new Error(
@@ -62,7 +65,7 @@ function methodConstants(method: ScoreMethod, flags: ScoreFlags): WgslConstants 
 }
 
 export function splitEpiloguePipeline(ctx: GpuContext, method: ScoreMethod, config: SplitEpilogueConfig, flags: ScoreFlags): Promise<GPUComputePipeline> {
-  return ctx.pipeline(`${method.replace('-', '_')}_split`, [
+  return ctx.pipeline(`${method.replace('-', '_')}_split${config.PAIRS ? '_pairs' : ''}`, [
     { name: 'kernels/common/score_math.wgsl', code: scoreMathWgsl },
     { name: 'kernels/common/split_tile.wgsl', code: splitTileWgsl },
     EPILOGUES[method],
@@ -83,6 +86,8 @@ export interface SplitEpilogueArgs {
   numImages: number; imageStart: number;
   threshold: number; lambdaSoftmax: number; lambdaLse: number;
   wordTerms?: GPUBuffer; // naaf
+  /** PAIRS: the tile jobs (8 u32 each, see split_tile.wgsl), the caption and the result index of each list entry. */
+  pairs?: { jobs: GPUBuffer; count: number; captionList: GPUBuffer; pairOut: GPUBuffer };
 }
 
 export function encodeSplitEpilogue(ctx: GpuContext, pass: GpuPass, pipeline: GPUComputePipeline, method: ScoreMethod,
@@ -93,15 +98,17 @@ export function encodeSplitEpilogue(ctx: GpuContext, pass: GpuPass, pipeline: GP
     [a.threshold, 'f32'], [a.lambdaSoftmax, 'f32'], [a.lambdaLse, 'f32'], [0, 'u32'],
   ], 'split epilogue params');
   transient.push(uniforms);
-  const bindings: (BufferBinding | null)[] = [uniforms, a.scratch, a.lengths, a.tiles, a.tileRows, a.regionGram, a.wordGram, a.out];
-  if (method === 'naaf') {
-    let terms = a.wordTerms;
-    if (!terms) {
-      terms = ctx.pool.acquire(16, GPUBufferUsage.STORAGE, 'no word terms');
-      transient.push(terms);
-    }
-    bindings.push(terms);
-  }
+  const placeholder = (label: string) => {
+    const buffer = ctx.pool.acquire(16, GPUBufferUsage.STORAGE, label);
+    transient.push(buffer);
+    return buffer;
+  };
+  const bindings: (BufferBinding | null)[] = [
+    uniforms, a.scratch, a.lengths, a.tiles, a.tileRows, a.regionGram, a.wordGram, a.out,
+    method === 'naaf' ? a.wordTerms ?? placeholder('no word terms') : null,
+    a.pairs?.jobs ?? placeholder('no pair jobs'), a.pairs?.captionList ?? placeholder('no caption list'), a.pairs?.pairOut ?? placeholder('no pair results'),
+  ];
   const group = ctx.bindGroup(pipeline, bindings, 'split epilogue');
-  ctx.dispatch(pass, pipeline, group, a.numTiles, a.numImages);
+  if (a.pairs) ctx.dispatch(pass, pipeline, group, a.pairs.count);
+  else ctx.dispatch(pass, pipeline, group, a.numTiles, a.numImages);
 }

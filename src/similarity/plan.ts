@@ -77,13 +77,11 @@ export async function resolveProduct(ctx: GpuContext, precision: Precision): Pro
 }
 
 /**
- * The kernel when neither the call nor the tuner chose one: f16 runs on the split kernel only;
- * otherwise the split kernel, unless the embedding is so short that S's round trip through
- * global memory costs more than the product it frees from the fused tile.
+ * The kernel when neither the call nor the tuner chose one: the split kernel (on lavapipe it
+ * ran NAAF in about half the fused kernel's time from D = 16 to 256; f16 runs on it only).
  */
-export function defaultKernel(product: Product, D: number): ScoreKernel {
-  if (product === 'f16') return 'split';
-  return D >= 32 ? 'split' : 'fused';
+export function defaultKernel(): ScoreKernel {
+  return 'split';
 }
 
 /** The call's pinned kernel and tile, else the tuned choice for this shape, else the default. */
@@ -92,10 +90,10 @@ export function chooseKernel(ctx: GpuContext, dims: CheckedInputs, opts: Resolve
   if (opts.kernel !== undefined || pinnedTile) {
     // A tile with one kernel's own keys implies that kernel.
     const has = (keys: (keyof TileRequest)[]) => keys.some((key) => opts.tile[key] !== undefined);
-    const implied = has(['images', 'rowBlocks', 'blocksPerJob']) ? 'fused' : has(['gemmRows', 'gemmCols']) ? 'split' : defaultKernel(product, dims.D);
+    const implied = has(['images', 'rowBlocks', 'blocksPerJob']) ? 'fused' : has(['gemmRows', 'gemmCols']) ? 'split' : defaultKernel();
     return { kernel: opts.kernel ?? implied, tile: opts.tile };
   }
-  return tunedChoice(ctx, opts.method, opts.precision, dims.R, dims.L, dims.D) ?? { kernel: defaultKernel(product, dims.D), tile: {} };
+  return tunedChoice(ctx, opts.method, opts.precision, dims.R, dims.L, dims.D) ?? { kernel: defaultKernel(), tile: {} };
 }
 
 /** How many images and captions one fused dispatch may cover without exceeding a binding limit. */

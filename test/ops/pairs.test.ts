@@ -1,0 +1,86 @@
+// Pair scoring (the split kernel's pair mode) against the dense split kernel, bit for bit, and
+// topK's exact mode: low-precision candidates re-scored in f32 give exactly the f32 top-k.
+import { describe, expect, it } from 'vitest';
+import type { SimilarityOptions } from '../../src/types.js';
+import { sharedEngine } from '../gpu.js';
+import { randomBatch, randomLengths, rng } from '../random.js';
+
+const engine = await sharedEngine();
+
+const METHODS: SimilarityOptions[] = [
+  { method: 'naaf', threshold: 0.3 }, { method: 'naaf', threshold: 0.3, intra: false },
+  { method: 'scan-t2i' }, { method: 'scan-i2t', aggregation: 'mean' },
+];
+
+describe('scorePairs', () => {
+  const b = randomBatch(201, 7, 36, randomLengths(202, 11, 1, 12), 12, 40);
+  const images = { data: b.images, shape: [b.N, b.R, b.D] as const };
+  const captions = { data: b.captions, shape: [b.M, b.L, b.D] as const, lengths: b.lengths };
+  const next = rng(203);
+  // Unsorted, with repeats, every image and caption present at least once.
+  const pairImages = [...Array.from({ length: b.N }, (_, n) => n), ...Array.from({ length: 40 }, () => Math.floor(next() * b.N))].reverse();
+  const pairCaptions = pairImages.map((_, i) => (i < b.M ? i : Math.floor(next() * b.M)));
+
+  it.each(METHODS)('%j: each pair equals the dense split score bit for bit, also over several passes', async (options) => {
+    const dense = await engine.similarity(images, captions, { ...options, kernel: 'split' });
+    const expected = pairImages.map((n, i) => dense[n * b.M + pairCaptions[i]]);
+    const scores = await engine.scorePairs(images, captions, { images: pairImages, captions: pairCaptions }, options);
+    expect(Array.from(scores)).toEqual(expected);
+    // A scratch of about one image's block: many passes, images split into several groups.
+    const small = await engine.scorePairs(images, captions, { images: pairImages, captions: pairCaptions }, { ...options, maxScratchBytes: 36 * 16 * 4 });
+    expect(Array.from(small)).toEqual(expected);
+  });
+
+  it('other GEMM and epilogue tiles give the same bits', async () => {
+    const options = METHODS[0];
+    const dense = await engine.similarity(images, captions, { ...options, kernel: 'split' });
+    const expected = pairImages.map((n, i) => dense[n * b.M + pairCaptions[i]]);
+    const tiled = await engine.scorePairs(images, captions, { images: pairImages, captions: pairCaptions }, { ...options, tile: { gemmRows: 128, gemmCols: 64, depth: 8, rows: 32 } });
+    expect(Array.from(tiled)).toEqual(expected);
+  });
+
+  it('bad pairs and options name the problem', async () => {
+    const pairs = { images: [0, 1], captions: [2, 3] };
+    const naaf = METHODS[0];
+    await expect(engine.scorePairs(images, captions, { images: [0], captions: [1, 2] }, naaf)).rejects.toThrow(/pairs\.images has 1 entries but pairs\.captions has 2/);
+    await expect(engine.scorePairs(images, captions, { images: [], captions: [] }, naaf)).rejects.toThrow(/pairs is empty/);
+    await expect(engine.scorePairs(images, captions, { images: [7], captions: [0] }, naaf)).rejects.toThrow(/pairs\.images\[0\] must be an image index in \[0, 7\), got 7/);
+    await expect(engine.scorePairs(images, captions, { images: [0], captions: [-1] }, naaf)).rejects.toThrow(/pairs\.captions\[0\] must be a caption index in \[0, 11\), got -1/);
+    await expect(engine.scorePairs(images, captions, pairs, { ...naaf, precision: 'int8' })).rejects.toThrow(/options\.precision must be 'f32'/);
+    await expect(engine.scorePairs(images, captions, pairs, { ...naaf, kernel: 'fused' })).rejects.toThrow(/split kernel; drop options\.kernel 'fused'/);
+  });
+});
+
+describe('topK exact', () => {
+  // Many candidates with close scores, so the low-precision rankings differ from f32.
+  const b = randomBatch(211, 48, 12, randomLengths(212, 60, 3, 10), 10, 32);
+  const images = { data: b.images, shape: [b.N, b.R, b.D] as const };
+  const captions = { data: b.captions, shape: [b.M, b.L, b.D] as const, lengths: b.lengths };
+
+  for (const [precision, method] of [['int8', 'naaf'], ['f16', 'naaf'], ['int8', 'scan-t2i']] as const) {
+    for (const direction of ['t2i', 'i2t'] as const) {
+      it(`${method}, ${precision}, ${direction}: exactly the f32 top-k; plain ${precision} differs`, async () => {
+        const base = (method === 'naaf' ? { method, threshold: 0.2 } : { method }) as SimilarityOptions;
+        const k = 5;
+        const f32 = await engine.topK(images, captions, { ...base, k, direction });
+        const plain = await engine.topK(images, captions, { ...base, precision, k, direction });
+        const exact = await engine.topK(images, captions, { ...base, precision, k, direction, exact: true });
+        expect(Array.from(exact.indices)).toEqual(Array.from(f32.indices));
+        expect(Array.from(exact.scores)).toEqual(Array.from(f32.scores));
+        expect(exact.exact!.rescoredPairs).toBeGreaterThan(0);
+        if (precision === 'int8') expect(Array.from(plain.indices)).not.toEqual(Array.from(f32.indices));
+        // Starting from k candidates per query forces further rounds; the answer is the same.
+        const tight = await engine.topK(images, captions, { ...base, precision, k, direction, exact: true, candidates: k });
+        expect(Array.from(tight.indices)).toEqual(Array.from(f32.indices));
+        expect(tight.exact!.rounds).toBeGreaterThan(1);
+      });
+    }
+  }
+
+  it('rejects bad exact options', async () => {
+    const naaf = { method: 'naaf', threshold: 0.2 } as const;
+    await expect(engine.topK(images, captions, { ...naaf, k: 3, direction: 't2i', candidates: 5 })).rejects.toThrow(/options\.candidates is for exact: true/);
+    await expect(engine.topK(images, captions, { ...naaf, precision: 'int8', k: 3, direction: 't2i', exact: true, candidates: 2 })).rejects.toThrow(/options\.candidates must be an integer >= k = 3, got 2/);
+    await expect(engine.topK(images, captions, { ...naaf, k: 3, direction: 't2i', exact: 'yes' as never })).rejects.toThrow(/options\.exact must be a boolean/);
+  });
+});
