@@ -1,21 +1,28 @@
 // Training steps per second (forward, backward, clipping, Adam) for NAAF and SCAN t2i, built on
 // `benchmark`. Full sizes (batch 128, 2048-d regions, 1024-d embeddings, 300-d words, 8481 words)
-// with --full; small ones (lavapipe) by default.
-// Usage: node bench/train.bench.mjs [--full] [--record]
+// with --full; --mid (256-d regions and embeddings) for a CPU driver; small ones by default.
+// --profile: each kernel's GPU time in one step (timestamp queries), with its share.
+// Usage: node bench/train.bench.mjs [--full | --mid] [--profile] [--dist PATH] [--record]
 import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import Benchmark from 'benchmark';
-import { NaafEngine, initialState } from '../dist/index.js';
 import { captionLengths, rng } from './shapes.mjs';
 import { median } from './util.mjs';
 
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 const args = process.argv.slice(2);
+const value = (name, fallback) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : fallback);
+// --dist: another build of the package (e.g. the previous commit's) to compare on the same machine
+const { NaafEngine, formatKernelTimes, initialState } = await import(value('dist', '../dist/index.js'));
 const full = args.includes('--full');
+const mid = args.includes('--mid');
+const profile = args.includes('--profile');
 const shape = full
   ? { B: 128, R: 36, imgDim: 2048, embedSize: 1024, wordDim: 300, vocabSize: 8481 }
-  : { B: 128, R: 12, imgDim: 64, embedSize: 64, wordDim: 32, vocabSize: 500 };
+  : mid ? { B: 128, R: 36, imgDim: 256, embedSize: 256, wordDim: 64, vocabSize: 2000 }
+    : { B: 128, R: 12, imgDim: 64, embedSize: 64, wordDim: 32, vocabSize: 500 };
 
 const engine = await NaafEngine.create();
+const profiler = profile ? await NaafEngine.create({ profile: true }) : null;
 const next = rng(5);
 const lengths = captionLengths(shape.B, 9);
 const L = Math.max(...lengths);
@@ -45,6 +52,16 @@ for (const method of ['naaf', 'scan-t2i']) {
   rows.push({ method, ms: median(samples), n: samples.length });
   trainer.destroy();
   model.destroy();
+  if (profiler) {
+    const profiledModel = profiler.createModel(initialState(config, 1), config);
+    const profiled = await profiler.createTrainer(profiledModel, { method });
+    await profiled.step(batch); // compile
+    await profiler.kernelTimes();
+    await profiled.step(batch);
+    rows[rows.length - 1].profile = await profiler.kernelTimes();
+    profiled.destroy();
+    profiledModel.destroy();
+  }
 }
 const info = engine.info;
 const lines = [
@@ -55,6 +72,9 @@ const lines = [
   '|---|---|---|---|---|---|',
   ...rows.map((r) => `| ${r.method} | ${r.ms.toFixed(1)} | ${(1000 / r.ms).toFixed(2)} | ${((shape.B * 1000) / r.ms).toFixed(0)} | ${((simFlop + fcFlop) / (r.ms / 1000) / 1e9).toFixed(2)} | ${(r.ms / rows[1]?.ms || 1).toFixed(2)} |`),
 ];
+for (const r of rows.filter((row) => row.profile)) {
+  lines.push('', `${r.method}: GPU time per kernel in one step (one timestamped pass per dispatch)`, '', formatKernelTimes(r.profile));
+}
 console.log(lines.join('\n'));
 if (args.includes('--record')) {
   const path = new URL('./RESULTS.md', import.meta.url);
@@ -62,3 +82,4 @@ if (args.includes('--record')) {
   appendFileSync(path, `\n## ${new Date().toISOString().slice(0, 10)} training${full ? ' (full sizes)' : ''}\n\n${lines.join('\n')}\n`);
 }
 engine.destroy();
+profiler?.destroy();

@@ -1,19 +1,18 @@
 // Backpropagation through one bi-GRU time step k (both directions per dispatch, the same time
-// indexing as kernels/gru_step.wgsl: forward at t = k, backward at t = len - 1 - k).
-// The launcher runs k = maxLen - 1 down to 0, two dispatches per step, selected by the constant
-// PHASE (u32):
-//  PHASE 0, per (direction, m, j): dh = dOut[t] + carry (the gradient arriving from the later
-//    step of that direction), then with the cached r, z, n, hn and h_prev:
-//      dn = dh (1 - z), dz = dh (h_prev - n), da_n = dn (1 - n^2), da_z = dz z (1 - z),
-//      da_r = da_n hn r (1 - r);
-//    gradients w.r.t. the input pre-activations gx = W_ih x + b_ih: (da_r, da_z, da_n), and
-//    w.r.t. the hidden pre-activations gh = W_hh h_prev + b_hh: (da_r, da_z, da_n r).
-//    Also copies h_prev (0 at a direction's first step) to hPrev, so dW_hh is one matmul later.
-//  PHASE 1, per (direction, m, i), for k > 0: carry[i] = sum_g W_hh[g, i] dgh[g] + dh[i] z[i],
-//    the gradient w.r.t. h_prev that the next (earlier) step adds to its dOut.
+// indexing as kernels/gru_step.wgsl: forward at t = k, backward at t = len - 1 - k). The
+// launcher runs k = maxLen - 1 down to 0. Per (direction, m, j): dh = dOut[t] + carry (the
+// gradient arriving from the later step of that direction), then with the cached r, z, n, hn
+// and h_prev:
+//   dn = dh (1 - z), dz = dh (h_prev - n), da_n = dn (1 - n^2), da_z = dz z (1 - z),
+//   da_r = da_n hn r (1 - r);
+// gradients w.r.t. the input pre-activations gx = W_ih x + b_ih: (da_r, da_z, da_n), and
+// w.r.t. the hidden pre-activations gh = W_hh h_prev + b_hh: dgh = (da_r, da_z, da_n r), kept
+// per position (for dW_hh, one matmul later) and per caption for this step (stepGrad, zero for
+// captions not running at this step). carry becomes dh z; the launcher then adds dgh W_hh with a
+// tiled matmul over every caption: the gradient w.r.t. h_prev that the earlier step adds.
+// Also copies h_prev (0 at a direction's first step) to hPrev, so dW_hh is one matmul later.
 // Every thread reads and writes only its own carry element, so the in-place update is race-free.
 // Positions past a caption's length are never written (the launcher zeroes the outputs).
-// Both phases reach every binding through main, so the two pipelines share one layout.
 
 struct Params {
   captions: u32, // M
@@ -27,8 +26,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> gradHidden: array<f32>;   // dOut [2][M, L, H]
 @group(0) @binding(3) var<storage, read> gateCache: array<f32>;    // [2][M, L, 4H]: r, z, n, hn
 @group(0) @binding(4) var<storage, read> hiddenOut: array<f32>;    // [2][M, L, H]
-@group(0) @binding(5) var<storage, read> weightHH: array<f32>;     // [2][3H, H]
-@group(0) @binding(6) var<storage, read_write> gateGrads: array<f32>; // dgx [2][M, L, 3H], then dgh [2][M, L, 3H]
+@group(0) @binding(6) var<storage, read_write> gateGrads: array<f32>; // dgx [2][M, L, 3H], dgh [2][M, L, 3H], then this step's dgh [2][M, 3H]
 @group(0) @binding(7) var<storage, read_write> hPrev: array<f32>;  // [2][M, L, H]
 @group(0) @binding(8) var<storage, read_write> carry: array<f32>;  // [2][M, H]
 
@@ -61,10 +59,18 @@ fn gateGradients(j: u32, m: u32, direction: u32) {
   let L = params.maxWords;
   let M = params.captions;
   let p = position(m, direction);
-  if (!p.valid) { return; }
+  let stepBase = 4u * M * L * 3u * H + (direction * M + m) * 3u * H;
+  if (!p.valid) {
+    // Not running yet at this step: no gradient flows into h_prev.
+    gateGrads[stepBase + j] = 0.0;
+    gateGrads[stepBase + H + j] = 0.0;
+    gateGrads[stepBase + 2u * H + j] = 0.0;
+    return;
+  }
   let row = m * L + p.t;
   let stateBase = direction * M * L * H;
-  let dh = gradHidden[stateBase + row * H + j] + carry[(direction * M + m) * H + j];
+  let carryIndex = (direction * M + m) * H + j;
+  let dh = gradHidden[stateBase + row * H + j] + carry[carryIndex];
   let cacheBase = (direction * M * L + row) * 4u * H;
   let r = gateCache[cacheBase + j];
   let z = gateCache[cacheBase + H + j];
@@ -84,34 +90,14 @@ fn gateGradients(j: u32, m: u32, direction: u32) {
   gateGrads[dghBase + j] = daR;
   gateGrads[dghBase + H + j] = daZ;
   gateGrads[dghBase + 2u * H + j] = daN * r;
-}
-
-fn carryToPrevious(i: u32, m: u32, direction: u32) {
-  let H = params.hidden;
-  let L = params.maxWords;
-  let M = params.captions;
-  let p = position(m, direction);
-  if (!p.valid || !p.hasPrev) { return; }
-  let row = m * L + p.t;
-  let carryIndex = (direction * M + m) * H + i;
-  let dh = gradHidden[direction * M * L * H + row * H + i] + carry[carryIndex];
-  let z = gateCache[(direction * M * L + row) * 4u * H + H + i];
-  let dghBase = 2u * M * L * 3u * H + (direction * M * L + row) * 3u * H;
-  let wBase = direction * 3u * H * H;
-  // Threads i read consecutive W_hh columns of each row: coalesced; dgh is a broadcast.
-  var sum = dh * z;
-  for (var g = 0u; g < 3u * H; g++) {
-    sum += weightHH[wBase + g * H + i] * gateGrads[dghBase + g];
-  }
-  carry[carryIndex] = sum;
+  gateGrads[stepBase + j] = daR;
+  gateGrads[stepBase + H + j] = daZ;
+  gateGrads[stepBase + 2u * H + j] = daN * r;
+  carry[carryIndex] = dh * z;
 }
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   if (gid.x >= params.hidden || gid.y >= params.captions) { return; }
-  if (PHASE == 0u) {
-    gateGradients(gid.x, gid.y, gid.z);
-  } else {
-    carryToPrevious(gid.x, gid.y, gid.z);
-  }
+  gateGradients(gid.x, gid.y, gid.z);
 }

@@ -2,6 +2,9 @@
 // workgroup, 4x4 outputs per thread, K staged 16 at a time in workgroup memory.
 // op(A) is [M, K]: A stored [M, K], or [K, M] when TRANS_A. op(B) is [K, N]: B stored [K, N],
 // or [N, K] when TRANS_B (a linear layer's weight [out, in]).
+// Both operands are staged depth-major ([k][row], [k][col]) in vec4s of 4 rows / 4 columns, so
+// each step of the product reads one vec4 of each for 16 multiply-adds; the global reads walk
+// the operand's contiguous axis across neighbouring threads whatever the layout.
 // Constants: TRANS_A, TRANS_B, BIAS, ACCUMULATE (bool).
 
 struct Params {
@@ -18,8 +21,8 @@ struct Params {
 
 const TILE: u32 = 64u;
 const KT: u32 = 16u;
-var<workgroup> aTile: array<f32, 1024>; // [TILE rows][KT]
-var<workgroup> bTile: array<f32, 1024>; // [KT][TILE cols]
+var<workgroup> aTile: array<vec4<f32>, 256>; // [KT][TILE / 4 row quads]
+var<workgroup> bTile: array<vec4<f32>, 256>; // [KT][TILE / 4 column quads]
 
 fn loadA(row: u32, k: u32) -> f32 {
   if (row >= params.M || k >= params.K) { return 0.0; }
@@ -38,24 +41,25 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) group: 
   let tid = lid.y * 16u + lid.x;
   let rowBase = group.y * TILE;
   let colBase = group.x * TILE;
-  var acc: array<f32, 16>;
-  for (var i = 0u; i < 16u; i++) { acc[i] = 0.0; }
+  var acc: array<vec4<f32>, 4>; // [4 rows] x 4 columns
   for (var k0 = 0u; k0 < params.K; k0 += KT) {
     for (var idx = tid; idx < TILE * KT; idx += 256u) {
-      aTile[idx] = loadA(rowBase + idx / KT, k0 + idx % KT);
-      bTile[idx] = loadB(k0 + idx / TILE, colBase + idx % TILE);
+      // Element (row, k) of op(A): k fastest across threads when A is [M, K], row when [K, M].
+      var row = idx / KT;
+      var k = idx % KT;
+      if (TRANS_A) { row = idx % TILE; k = idx / TILE; }
+      aTile[k * 16u + row / 4u][row % 4u] = loadA(rowBase + row, k0 + k);
+      // Element (k, col) of op(B): col fastest when B is [K, N], k when [N, K].
+      var col = idx % TILE;
+      var kb = idx / TILE;
+      if (TRANS_B) { col = idx / KT; kb = idx % KT; }
+      bTile[kb * 16u + col / 4u][col % 4u] = loadB(k0 + kb, colBase + col);
     }
     workgroupBarrier();
     for (var k = 0u; k < KT; k++) {
-      var aVals: array<f32, 4>;
-      var bVals: array<f32, 4>;
-      for (var i = 0u; i < 4u; i++) {
-        aVals[i] = aTile[(lid.y * 4u + i) * KT + k];
-        bVals[i] = bTile[k * TILE + lid.x * 4u + i];
-      }
-      for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) { acc[i * 4u + j] += aVals[i] * bVals[j]; }
-      }
+      let rows = aTile[k * 16u + lid.y];
+      let cols = bTile[k * 16u + lid.x];
+      for (var i = 0u; i < 4u; i++) { acc[i] = fma(vec4<f32>(rows[i]), cols, acc[i]); }
     }
     workgroupBarrier();
   }
@@ -64,7 +68,7 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) group: 
     for (var j = 0u; j < 4u; j++) {
       let col = colBase + lid.x * 4u + j;
       if (row < params.M && col < params.N) {
-        var value = acc[i * 4u + j];
+        var value = acc[i][j];
         if (BIAS) { value += bias[params.biasBase + col]; }
         let index = params.cBase + row * params.N + col;
         if (ACCUMULATE) { value += c[index]; }

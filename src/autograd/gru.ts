@@ -20,12 +20,12 @@ export async function biGru(tape: Tape, x: Variable, params: GruParameters, leng
   const lengthBuffer = tape.buffer(M, 'gru lengths');
   ctx.device.queue.writeBuffer(lengthBuffer, 0, Uint32Array.from(lengths));
   const maxLength = Math.max(...lengths);
-  const args = { captions: M, maxWords: L, input: x.data, lengths: lengthBuffer, maxLength, gatesX, hiddenOut: out.data };
+  const args = { captions: M, maxWords: L, input: x.data, lengths: lengthBuffer, maxLength, gatesX, hiddenOut: out.data, hostLengths: lengths };
   const cache = await encodeBiGruTrainForward(ctx, tape.encoder, weights, args, tape.transient);
   tape.transient.push(cache.gates); // lives until the tape is released, after the backward ran
   tape.record('bi-gru', async (encoder) => {
     await encodeBiGruBackward(ctx, encoder, weights, {
-      captions: M, maxWords: L, lengths: lengthBuffer, maxLength, input: x.data, hiddenOut: out.data, cache, gradHidden: tape.gradOf(out),
+      captions: M, maxWords: L, lengths: lengthBuffer, maxLength, input: x.data, hiddenOut: out.data, cache, gradHidden: tape.gradOf(out), hostLengths: lengths,
     }, {
       input: tape.gradOf(x), weightIH: params.weightIH.grad!, weightHH: params.weightHH.grad!, biasIH: params.biasIH.grad!, biasHH: params.biasHH.grad!,
     }, tape.transient);

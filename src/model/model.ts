@@ -255,7 +255,7 @@ export class NaafModel {
         await encodeEmbedding(this.ctx, pass, { count: rows, dim: wordDim, ids: idBuffer, table: this.buffers.embed, out: words }, transient);
         pass.end();
         await encodeBiGru(this.ctx, encoder, weights, {
-          captions: count, maxWords: L, input: words, lengths: lengthBuffer, maxLength: Math.max(...batchLengths), gatesX: gates, hiddenOut: hidden,
+          captions: count, maxWords: L, input: words, lengths: lengthBuffer, maxLength: Math.max(...batchLengths), gatesX: gates, hiddenOut: hidden, hostLengths: batchLengths,
         }, transient);
         pass = this.ctx.beginPass(encoder, 'caption l2norm');
         await encodeL2normRows(this.ctx, pass, { rows, cols: E, x: hidden, y: normed, pairMean: true }, transient);

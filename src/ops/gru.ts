@@ -1,5 +1,6 @@
-// Launcher of the bidirectional GRU: input projections for every step by matmul, then one
-// kernels/gru_step.wgsl dispatch per time step (both directions), all in the caller's pass.
+// Launcher of the bidirectional GRU: input projections for every step by matmul, then per time
+// step the recurrent products W_hh h + b_hh as one tiled matmul per direction over every
+// caption's latest state, and one kernels/gru_step.wgsl dispatch for the gates (both directions).
 import gruStepWgsl from '../../kernels/gru_step.wgsl';
 import type { GpuContext } from '../gpu/context.js';
 import { encodeMatmul } from './matmul.js';
@@ -24,6 +25,19 @@ export interface GruArgs {
   maxLength: number; // the longest caption: steps to run
   gatesX: GPUBuffer; // scratch [2][M, L, 3H]
   hiddenOut: GPUBuffer; // [2][M, L, H], zeroed by this call
+  /** The lengths on the CPU: where they never increase (a length-sorted batch), each step's products skip the finished captions. */
+  hostLengths?: ArrayLike<number>;
+}
+
+/** Captions still running at each step: a prefix of the batch when lengths never increase, else all. */
+export function activeCaptions(M: number, steps: number, hostLengths?: ArrayLike<number>): number[] {
+  const sorted = !!hostLengths && Array.from({ length: M - 1 }, (_, i) => hostLengths[i] >= hostLengths[i + 1]).every(Boolean);
+  return Array.from({ length: steps }, (_, k) => {
+    if (!sorted) return M;
+    let count = 0;
+    while (count < M && hostLengths![count] > k) count++;
+    return count;
+  });
 }
 
 /**
@@ -43,6 +57,10 @@ export async function encodeBiGru(ctx: GpuContext, encoder: GPUCommandEncoder, w
     cache = ctx.pool.acquire(16, GPUBufferUsage.STORAGE, 'gru no gate cache');
     transient.push(cache);
   }
+  const gatesH = ctx.pool.acquire(Math.max(1, args.maxLength > 1 ? 2 * M * 3 * H : 1) * 4, GPUBufferUsage.STORAGE, 'gru hidden gates');
+  const state = ctx.pool.acquire(2 * M * H * 4, GPUBufferUsage.STORAGE, 'gru state');
+  transient.push(gatesH, state);
+  const active = activeCaptions(M, args.maxLength, args.hostLengths);
   const pass = ctx.beginPass(encoder, 'bi-gru');
   for (let direction = 0; direction < 2; direction++) {
     await encodeMatmul(ctx, pass, { transB: true, bias: true }, {
@@ -53,10 +71,20 @@ export async function encodeBiGru(ctx: GpuContext, encoder: GPUCommandEncoder, w
     }, transient);
   }
   for (let step = 0; step < args.maxLength; step++) {
+    if (step > 0) {
+      // gh = W_hh h + b_hh for the captions still running (h = 0 at step 0: gh = b_hh there).
+      for (let direction = 0; direction < 2; direction++) {
+        await encodeMatmul(ctx, pass, { transB: true, bias: true }, {
+          M: active[step], N: 3 * H, K: H, a: state, aBase: direction * M * H,
+          b: weights.weightHH, bBase: direction * 3 * H * H, bias: weights.biasHH, biasBase: direction * 3 * H,
+          c: gatesH, cBase: direction * M * 3 * H,
+        }, transient);
+      }
+    }
     const uniforms = ctx.uniforms([[M, 'u32'], [L, 'u32'], [H, 'u32'], [step, 'u32']], 'gru step params');
     transient.push(uniforms);
-    const group = ctx.bindGroup(pipeline, [uniforms, args.lengths, args.gatesX, weights.weightHH, weights.biasHH, args.hiddenOut, cache], 'gru_step');
-    ctx.dispatch(pass, pipeline, group, Math.ceil(H / 64), M, 2);
+    const group = ctx.bindGroup(pipeline, [uniforms, args.lengths, args.gatesX, gatesH, weights.biasHH, args.hiddenOut, cache, state], 'gru_step');
+    ctx.dispatch(pass, pipeline, group, Math.ceil(H / 64), active[step], 2);
   }
   pass.end();
 }

@@ -1,11 +1,12 @@
 // Training path of the bidirectional GRU (src/ops/gru.ts): a forward that keeps the gate
-// activations (kernels/gru_step.wgsl with STORE_GATES), and backpropagation through time: two
-// kernels/gru_step.bwd.wgsl dispatches per step (gate gradients, then the recurrent gradient for
-// the earlier step), then matmul for dW_ih, dW_hh and dx, and kernels/colsum.wgsl for the biases.
+// activations (kernels/gru_step.wgsl with STORE_GATES), and backpropagation through time: per
+// step one kernels/gru_step.bwd.wgsl dispatch (gate gradients) and a tiled matmul per direction
+// for the recurrent gradient passed to the earlier step; then matmul for dW_ih, dW_hh and dx
+// over all steps at once, and kernels/colsum.wgsl for the biases.
 import colsumWgsl from '../../kernels/colsum.wgsl';
 import gruStepBwdWgsl from '../../kernels/gru_step.bwd.wgsl';
 import type { GpuContext } from '../gpu/context.js';
-import { encodeBiGru, type GruArgs, type GruWeights } from './gru.js';
+import { activeCaptions, encodeBiGru, type GruArgs, type GruWeights } from './gru.js';
 import { encodeMatmul } from './matmul.js';
 import type { GpuPass } from '../gpu/pass.js';
 
@@ -27,6 +28,8 @@ export interface GruBackwardArgs {
   hiddenOut: GPUBuffer; // [2][M, L, H] from encodeBiGruTrainForward
   cache: GruTrainCache;
   gradHidden: GPUBuffer; // [2][M, L, H], zero at padded positions
+  /** The lengths on the CPU (see GruArgs.hostLengths). */
+  hostLengths?: ArrayLike<number>;
 }
 
 export interface GruGrads {
@@ -128,30 +131,35 @@ export async function encodeBiGruBackward(ctx: GpuContext, encoder: GPUCommandEn
   requireBytes(what, 'grads.biasIH', grads.biasIH, 2 * G);
   requireBytes(what, 'grads.biasHH', grads.biasHH, 2 * G);
 
-  const parts = [{ name: 'kernels/gru_step.bwd.wgsl', code: gruStepBwdWgsl }];
-  const [gatePipeline, carryPipeline] = await Promise.all([
-    ctx.pipeline('gru_step.bwd gates', parts, { PHASE: 0 }),
-    ctx.pipeline('gru_step.bwd carry', parts, { PHASE: 1 }),
-  ]);
-  // dgx [2][rows, 3H] then dgh [2][rows, 3H] in one buffer (keeps the step kernel at 8 storage
-  // bindings, the WebGPU default limit); zero where no step writes, so the sums below skip padding.
-  const gateGrads = ctx.pool.acquire(2 * 2 * rows * G * 4, scratchUsage(), 'gru gate grads');
+  const gatePipeline = await ctx.pipeline('gru_step.bwd', [{ name: 'kernels/gru_step.bwd.wgsl', code: gruStepBwdWgsl }], {});
+  // dgx [2][rows, 3H], dgh [2][rows, 3H] and this step's dgh [2][M, 3H] in one buffer (keeps
+  // the step kernel within 8 storage bindings, the WebGPU default limit); zero where no step
+  // writes, so the sums below skip padding.
+  const gradFloats = 2 * 2 * rows * G + 2 * M * G;
+  const gateGrads = ctx.pool.acquire(gradFloats * 4, scratchUsage(), 'gru gate grads');
   const hPrev = ctx.pool.acquire(2 * rows * H * 4, scratchUsage(), 'gru h_prev');
   const carry = ctx.pool.acquire(2 * M * H * 4, scratchUsage(), 'gru dh carry');
   transient.push(gateGrads, hPrev, carry);
-  encoder.clearBuffer(gateGrads, 0, 2 * 2 * rows * G * 4);
+  encoder.clearBuffer(gateGrads, 0, gradFloats * 4);
   encoder.clearBuffer(hPrev, 0, 2 * rows * H * 4);
   encoder.clearBuffer(carry, 0, 2 * M * H * 4);
 
   const pass = ctx.beginPass(encoder, 'bi-gru backward');
-  const bindings = [args.lengths, args.gradHidden, cache.gates, args.hiddenOut, weights.weightHH, gateGrads, hPrev, carry];
+  const bindings = [args.lengths, args.gradHidden, cache.gates, args.hiddenOut, null, gateGrads, hPrev, carry];
+  const active = activeCaptions(M, args.maxLength, args.hostLengths);
   for (let step = args.maxLength - 1; step >= 0; step--) {
     const uniforms = ctx.uniforms([[M, 'u32'], [L, 'u32'], [H, 'u32'], [step, 'u32']], 'gru bwd step params');
     transient.push(uniforms);
-    const groups = Math.ceil(H / 64);
-    ctx.dispatch(pass, gatePipeline, ctx.bindGroup(gatePipeline, [uniforms, ...bindings], 'gru_step.bwd gates'), groups, M, 2);
-    // Step 0 has no earlier step to pass a gradient to.
-    if (step > 0) ctx.dispatch(pass, carryPipeline, ctx.bindGroup(carryPipeline, [uniforms, ...bindings], 'gru_step.bwd carry'), groups, M, 2);
+    // Captions that start later (shorter ones) still need their step gradients zeroed: all M.
+    ctx.dispatch(pass, gatePipeline, ctx.bindGroup(gatePipeline, [uniforms, ...bindings], 'gru_step.bwd'), Math.ceil(H / 64), M, 2);
+    // carry += dgh W_hh for the earlier step (step 0 has none): [active, 3H] x [3H, H].
+    if (step === 0) continue;
+    for (let direction = 0; direction < 2; direction++) {
+      await encodeMatmul(ctx, pass, { accumulate: true }, {
+        M: active[step], N: H, K: G, a: gateGrads, aBase: 2 * 2 * rows * G + direction * M * G,
+        b: weights.weightHH, bBase: direction * G * H, c: carry, cBase: direction * M * H,
+      }, transient);
+    }
   }
 
   const dghBase = 2 * rows * G;

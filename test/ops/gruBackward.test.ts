@@ -89,7 +89,7 @@ async function gpuForward(c: Case): Promise<Float32Array> {
 interface GpuGrads { hidden: Float32Array; input: Float32Array; weightIH: Float32Array; weightHH: Float32Array; biasIH: Float32Array; biasHH: Float32Array }
 
 /** Training forward + backward; weight and bias grads start from `prior` (they accumulate), dx from garbage. */
-async function gpuTrain(c: Case, prior: Omit<GpuGrads, 'hidden' | 'input'>): Promise<GpuGrads> {
+async function gpuTrain(c: Case, prior: Omit<GpuGrads, 'hidden' | 'input'>, host = false): Promise<GpuGrads> {
   const { M, L, I, H } = c;
   const transient: GPUBuffer[] = [];
   const { weights, input, lengths } = uploadCase(c, transient);
@@ -104,8 +104,10 @@ async function gpuTrain(c: Case, prior: Omit<GpuGrads, 'hidden' | 'input'>): Pro
   transient.push(gatesX, hiddenOut, gradHidden, ...Object.values(grads));
   const encoder = ctx.createEncoder('gru train');
   const maxLength = Math.max(...c.lengths);
-  const cache = await encodeBiGruTrainForward(ctx, encoder, weights, { captions: M, maxWords: L, input, lengths, maxLength, gatesX, hiddenOut }, transient);
-  await encodeBiGruBackward(ctx, encoder, weights, { captions: M, maxWords: L, lengths, maxLength, input, hiddenOut, cache, gradHidden }, grads, transient);
+  // With the lengths on the CPU, sorted batches skip finished captions in the per-step products.
+  const hostLengths = host ? c.lengths : undefined;
+  const cache = await encodeBiGruTrainForward(ctx, encoder, weights, { captions: M, maxWords: L, input, lengths, maxLength, gatesX, hiddenOut, hostLengths }, transient);
+  await encodeBiGruBackward(ctx, encoder, weights, { captions: M, maxWords: L, lengths, maxLength, input, hiddenOut, cache, gradHidden, hostLengths }, grads, transient);
   const hidden = await ctx.readFloat32(hiddenOut, 0, 2 * M * L * H, encoder);
   const read = (b: GPUBuffer, n: number) => ctx.readFloat32(b, 0, n);
   const result: GpuGrads = {
@@ -167,12 +169,13 @@ describe('bi-GRU backward: GPU', () => {
   const shapes = [
     { seed: 200, M: 3, L: 6, I: 5, H: 7, lengths: [6, 1, 3], scale: 0.7 },
     { seed: 300, M: 3, L: 7, I: 9, H: 70, lengths: [1, 7, 4], scale: 0.25 },
+    { seed: 400, M: 4, L: 6, I: 5, H: 9, lengths: [6, 4, 4, 1], scale: 0.7, host: true },
   ];
   for (const s of shapes) {
-    it(`M=${s.M} L=${s.L} in=${s.I} H=${s.H} lengths [${s.lengths}]: forward and gradients match the float64 reference`, async () => {
+    it(`M=${s.M} L=${s.L} in=${s.I} H=${s.H} lengths [${s.lengths}]${s.host ? ' (sorted, lengths on the CPU)' : ''}: forward and gradients match the float64 reference`, async () => {
       const c = makeCase(s.seed, s.M, s.L, s.I, s.H, s.lengths, s.scale);
       const prior = { weightIH: uniform(1, 6 * s.H * s.I), weightHH: uniform(2, 6 * s.H * s.H), biasIH: uniform(3, 6 * s.H), biasHH: uniform(4, 6 * s.H) };
-      const gpu = await gpuTrain(c, prior);
+      const gpu = await gpuTrain(c, prior, s.host);
       // (c) the training forward computes exactly what encodeBiGru does.
       const inference = await gpuForward(c);
       const forwardDiff = maxAbsDiff(gpu.hidden, inference);
