@@ -13,7 +13,8 @@ import { DmmState, NaafTrainOptions, NaafTrainResult, TrainCaptionInput, TrainIm
 import { Trainer } from './train/trainer.js';
 import { TrainingProgress, resumeTraining } from './train/checkpoint.js';
 import type { TrainerOptions } from './train/options.js';
-import type { KernelChoice } from './similarity/plan.js';
+import { KernelChoice, PlanSummary, resolvePlan, summarizePlan } from './similarity/plan.js';
+import { resolveOptions } from './similarity/validate.js';
 import type { CaptionInput, ImageInput, OutputTarget, SimilarityOptions } from './types.js';
 
 export type EngineOptions = GpuContextOptions & {
@@ -71,6 +72,20 @@ export class NaafEngine {
   /** True where kernels may use subgroup operations on this runtime. */
   get hasSubgroups(): boolean {
     return this.ctx.hasSubgroups;
+  }
+
+  /**
+   * What similarity() would run for inputs of this shape: kernel, product, tiles and chunks
+   * (one plan per call, resolved from the options, the device and the tuned choices).
+   */
+  async plan(shape: { N: number; R: number; D: number; M: number; L: number }, options: SimilarityOptions): Promise<PlanSummary> {
+    this.ctx.checkUsable('plan');
+    const opts = resolveOptions(options);
+    for (const key of ['N', 'R', 'D', 'M', 'L'] as const) {
+      if (!Number.isInteger(shape?.[key]) || shape[key] < 1) throw new Error(`plan: shape.${key} must be an integer >= 1, got ${String(shape?.[key])}`);
+    }
+    const dims = { ...shape, lengths: new Uint32Array(shape.M).fill(shape.L) };
+    return summarizePlan(await resolvePlan(this.ctx, dims, opts, shape.D % 4 === 0));
   }
 
   /** sims[n * M + m]: the score of image n with caption m, as float32. */

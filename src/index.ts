@@ -5,7 +5,7 @@ export { formatKernelTimes } from './gpu/profiler.js';
 export type { KernelTime } from './gpu/profiler.js';
 export type { CaptionInput, ImageInput, NaafOptions, OutputTarget, Precision, ScanI2tOptions, ScanT2iOptions, SimilarityOptions, TileRequest } from './types.js';
 export type { TuneOptions, TuneResult, TuneShape } from './similarity/tune.js';
-export type { KernelChoice, Product, ScoreKernel } from './similarity/plan.js';
+export type { KernelChoice, PlanSummary, Product, ScoreKernel } from './similarity/plan.js';
 export { f16Rounded, f16round, quantizeRowsRef } from './ref/quantize.js';
 export { naafSimilarityRef, naafWordTermsRef } from './ref/naaf.js';
 export { scanSimilarityRef, scanQueryScoresRef } from './ref/scan.js';

@@ -4,7 +4,7 @@ import { GpuPass } from './pass.js';
 import { BufferPool } from './pool.js';
 import { KernelTime, Profiler } from './profiler.js';
 import { INSTALL_HINT, Runtime, openRuntime } from './runtime.js';
-import { AssembledWgsl, WgslConstants, WgslPart, assembleWgsl, compileModule } from './shader.js';
+import { AssembledWgsl, SubgroupMatrixSpelling, WgslConstants, WgslPart, assembleWgsl, compileModule, respellSubgroupMatrix } from './shader.js';
 
 export interface GpuContextOptions {
   /** Adopt a caller's device: never destroyed by us. */
@@ -33,6 +33,7 @@ export interface EngineStats {
   bytesPooled: number;
   buffersAllocated: number;
   buffersInUse: number;
+  peakBytesAllocated: number;
 }
 
 export interface DeviceDescription {
@@ -74,6 +75,8 @@ export class GpuContext {
   readonly subgroupEnables: string[];
   /** The best int8 product here (probed once, on first use). */
   private int8: Promise<Int8Product> | null = null;
+  /** How this runtime spells the subgroup-matrix builtins (probed with int8Product()). */
+  private matrixSpelling: SubgroupMatrixSpelling | null = null;
   /** Per-kernel GPU timing (options.profile), else null. */
   readonly profiler: Profiler | null;
 
@@ -165,6 +168,8 @@ export class GpuContext {
     let pipeline = this.pipelines.get(key);
     if (!pipeline) {
       const assembled: AssembledWgsl = assembleWgsl(enables, constants, parts);
+      // Kernels are written in the flag spelling of the subgroup-matrix builtins; newer runtimes want the template one.
+      if (enables.includes('chromium_experimental_subgroup_matrix') && this.matrixSpelling === 'template') assembled.code = respellSubgroupMatrix(assembled.code);
       pipeline = (async () => {
         const module = await compileModule(this.device, label, assembled);
         this.device.pushErrorScope('validation');
@@ -188,12 +193,25 @@ export class GpuContext {
   int8Product(): Promise<Int8Product> {
     this.int8 ??= (async () => {
       const { subgroupMinSize: min, subgroupMaxSize: max } = this.info;
-      if (this.info.features.includes('chromium-experimental-subgroup-matrix') && min > 0 && min === max &&
-        await probePipeline(this.device, assembleWgsl([...this.subgroupEnables, 'chromium_experimental_subgroup_matrix'], { SG: max },
-          [{ name: 'subgroup-matrix probe', code: SUBGROUP_MATRIX_PROBE }]).code)) return 'subgroup-matrix';
+      if (this.info.features.includes('chromium-experimental-subgroup-matrix') && min > 0 && min === max) {
+        const probe = assembleWgsl([...this.subgroupEnables, 'chromium_experimental_subgroup_matrix'], { SG: max },
+          [{ name: 'subgroup-matrix probe', code: SUBGROUP_MATRIX_PROBE }]).code;
+        // Newer Dawn spells the layout as a template argument (and deprecates the bool one).
+        for (const [spelling, code] of [['template', respellSubgroupMatrix(probe)], ['flag', probe]] as const) {
+          if (await probePipeline(this.device, code)) {
+            this.matrixSpelling = spelling;
+            return 'subgroup-matrix';
+          }
+        }
+      }
       return await probePipeline(this.device, DOT4_PROBE) ? 'dot4' : null;
     })();
     return this.int8;
+  }
+
+  /** The subgroup-matrix spelling int8Product() found to compile here, or null. */
+  subgroupMatrixSpelling(): SubgroupMatrixSpelling | null {
+    return this.matrixSpelling;
   }
 
   /** Binding i gets bindings[i]; a null leaves that number out (a binding the kernel does not declare). */

@@ -6,6 +6,7 @@ export interface PoolStats {
   bytesPooled: number; // of which free, waiting for reuse
   buffersAllocated: number;
   buffersInUse: number;
+  peakBytesAllocated: number; // the most bytesAllocated has been since the engine started
 }
 
 function bucketSize(bytes: number): number {
@@ -20,6 +21,7 @@ export class BufferPool {
   private readonly sizes = new Map<GPUBuffer, number>();
   private bytesAllocated = 0;
   private bytesPooled = 0;
+  private peakBytesAllocated = 0;
 
   constructor(private readonly device: GPUDevice, private readonly maxBufferSize: number) {}
 
@@ -38,6 +40,7 @@ export class BufferPool {
     }
     const buffer = this.device.createBuffer({ size, usage, label });
     this.bytesAllocated += size;
+    this.peakBytesAllocated = Math.max(this.peakBytesAllocated, this.bytesAllocated);
     this.sizes.set(buffer, size);
     this.inUse.add(buffer);
     return buffer;
@@ -80,6 +83,7 @@ export class BufferPool {
       bytesPooled: this.bytesPooled,
       buffersAllocated: this.sizes.size,
       buffersInUse: this.inUse.size,
+      peakBytesAllocated: this.peakBytesAllocated,
     };
   }
 }

@@ -60,3 +60,86 @@ export async function compileModule(device: GPUDevice, label: string, assembled:
   if (scopeError) throw new Error(`WGSL compile error in shader "${label}": ${scopeError.message}`);
   return module;
 }
+
+/** How a runtime spells the subgroup-matrix builtins' layout: a bool argument, or a template argument. */
+export type SubgroupMatrixSpelling = 'flag' | 'template';
+
+/** The index just past the bracket that closes the one at `open` ('(' or '<'), tracking nesting. */
+function closing(code: string, open: number): number {
+  const pairs: Record<string, string> = { '(': ')', '<': '>' };
+  const stack: string[] = [];
+  for (let i = open; i < code.length; i++) {
+    const c = code[i];
+    if (c === '(' || c === '<') stack.push(pairs[c]);
+    else if (c === ')' || c === '>') {
+      if (stack.pop() !== c) throw new Error(`respellSubgroupMatrix: unbalanced brackets at offset ${i}`);
+      if (stack.length === 0) return i + 1;
+    }
+  }
+  throw new Error(`respellSubgroupMatrix: no closing bracket for offset ${open}`);
+}
+
+/** Top-level comma-separated arguments of the call whose '(' is at `open`. */
+function callArguments(code: string, open: number): { args: string[]; end: number } {
+  const end = closing(code, open);
+  const args: string[] = [];
+  let depth = 0;
+  let start = open + 1;
+  for (let i = open + 1; i < end - 1; i++) {
+    const c = code[i];
+    if (c === '(' || c === '<') depth++;
+    else if (c === ')' || c === '>') depth--;
+    else if (c === ',' && depth === 0) {
+      args.push(code.slice(start, i).trim());
+      start = i + 1;
+    }
+  }
+  args.push(code.slice(start, end - 1).trim());
+  return { args, end };
+}
+
+/**
+ * Rewrites kernels written in the flag spelling of the subgroup-matrix builtins,
+ *   subgroupMatrixLoad<T>(p, offset, colMajor, stride), subgroupMatrixStore(p, offset, m, colMajor, stride),
+ * into the template spelling of newer runtimes,
+ *   subgroupMatrixLoad<T, col_major|row_major>(p, offset, stride), subgroupMatrixStore<...>(p, offset, m, stride).
+ * The layout argument must be the literal true or false; arguments must not contain the < or >
+ * operators; comments are left as they are.
+ */
+export function respellSubgroupMatrix(code: string): string {
+  // Line by line, comments left alone (a call must fit on its line).
+  return code.split('\n').map((line) => {
+    const comment = line.indexOf('//');
+    return comment < 0 ? respellLine(line) : respellLine(line.slice(0, comment)) + line.slice(comment);
+  }).join('\n');
+}
+
+function respellLine(code: string): string {
+  let out = '';
+  let i = 0;
+  const layout = (flag: string) => {
+    if (flag !== 'true' && flag !== 'false') throw new Error(`respellSubgroupMatrix: the layout argument must be true or false, got "${flag}"`);
+    return flag === 'true' ? 'col_major' : 'row_major';
+  };
+  for (;;) {
+    const load = code.indexOf('subgroupMatrixLoad<', i);
+    const store = code.indexOf('subgroupMatrixStore(', i);
+    const next = [load, store].filter((x) => x >= 0).sort((a, b) => a - b)[0];
+    if (next === undefined) return out + code.slice(i);
+    out += code.slice(i, next);
+    if (next === load) {
+      const typeOpen = next + 'subgroupMatrixLoad'.length;
+      const typeEnd = closing(code, typeOpen);
+      const type = code.slice(typeOpen + 1, typeEnd - 1);
+      const { args, end } = callArguments(code, typeEnd);
+      if (args.length !== 4) throw new Error(`respellSubgroupMatrix: subgroupMatrixLoad takes 4 arguments in the flag spelling, got ${args.length}`);
+      out += `subgroupMatrixLoad<${type}, ${layout(args[2])}>(${args[0]}, ${args[1]}, ${args[3]})`;
+      i = end;
+    } else {
+      const { args, end } = callArguments(code, next + 'subgroupMatrixStore'.length);
+      if (args.length !== 5) throw new Error(`respellSubgroupMatrix: subgroupMatrixStore takes 5 arguments in the flag spelling, got ${args.length}`);
+      out += `subgroupMatrixStore<${layout(args[3])}>(${args[0]}, ${args[1]}, ${args[2]}, ${args[4]})`;
+      i = end;
+    }
+  }
+}

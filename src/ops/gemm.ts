@@ -2,6 +2,7 @@
 // part per format): S^T [pass images * R, WP] into a scratch buffer, tiles of BM regions x BN
 // words, 8 x 8 per thread.
 import scoreGemmWgsl from '../../kernels/score_gemm.wgsl';
+import scoreGemmMmaWgsl from '../../kernels/score_gemm_mma.wgsl';
 import gemmF16Wgsl from '../../kernels/common/gemm_f16.wgsl';
 import gemmF32Wgsl from '../../kernels/common/gemm_f32.wgsl';
 import gemmF32ScalarWgsl from '../../kernels/common/gemm_f32_scalar.wgsl';
@@ -21,6 +22,8 @@ export interface GemmConfig {
   vec4: boolean;
   /** Tiles from a job list (exact re-scoring of chosen pairs), not a dense grid. */
   pairs: boolean;
+  /** int8 on tensor cores (score_gemm_mma.wgsl): the subgroup size; BM x BN is then 64 x 128. */
+  mmaSubgroup?: number;
   BM: number; BN: number; KT: number; KG: number; WG: number; LA: number; LB: number; AS: number; BS: number;
 }
 
@@ -43,8 +46,14 @@ export function makeGemmConfig(format: GemmFormat, vec4: boolean, BM = 128, BN =
   return { format, vec4: format === 'f32' && vec4, pairs, BM, BN, KT, KG, WG, LA: (BM * KG) / WG, LB: (BN * KG) / WG, AS: BM / 4 + 1, BS: BN / 4 + 1 };
 }
 
-/** Workgroup bytes of a GEMM tile: the two padded staging arrays. */
+/** The tensor-core int8 GEMM (score_gemm_mma.wgsl): 4 subgroups of `subgroupSize`, 64 x 128 tiles. */
+export function makeMmaGemmConfig(subgroupSize: number): GemmConfig {
+  return { format: 'int8', vec4: false, pairs: false, mmaSubgroup: subgroupSize, BM: 64, BN: 128, KT: 16, KG: 4, WG: 4 * subgroupSize, LA: 0, LB: 0, AS: 0, BS: 0 };
+}
+
+/** Workgroup bytes of a GEMM tile: the two padded staging arrays (tensor cores: and the result slots). */
 export function gemmSharedBytes(c: GemmConfig): number {
+  if (c.mmaSubgroup) return 64 * 80 + 128 * 80 + 4 * 256 * 4;
   return 16 * c.KT * (c.AS + c.BS);
 }
 
@@ -73,6 +82,11 @@ function operandParts(c: GemmConfig): WgslPart[] {
 }
 
 export function gemmPipeline(ctx: GpuContext, c: GemmConfig): Promise<GPUComputePipeline> {
+  if (c.mmaSubgroup) {
+    // Fragment offsets depend on the subgroup index (not provably subgroup-uniform); every call is made by whole subgroups.
+    return ctx.pipeline('score_gemm_mma', [{ name: 'kernels/score_gemm_mma.wgsl', code: scoreGemmMmaWgsl }], { SG: c.mmaSubgroup, WG: c.WG }, true,
+      ['chromium_experimental_subgroup_matrix', 'diagnostic(off, chromium.subgroup_matrix_uniformity)']);
+  }
   const { BM, BN, KT, KG, WG, LA, LB, AS, BS } = c;
   return ctx.pipeline(`score_gemm_${c.format}${c.vec4 ? '_vec4' : ''}${c.pairs ? '_pairs' : ''}`, [
     ...operandParts(c),
@@ -125,8 +139,64 @@ export function encodeGemm(ctx: GpuContext, pass: GpuPass, pipeline: GPUComputeP
     bindings[6] = a.scales.words;
   }
   if (c.pairs && !a.jobs) throw new Error('encodeGemm: a pairs pipeline needs args.jobs');
-  bindings[7] = a.jobs?.buffer ?? placeholder();
+  if (!c.mmaSubgroup) bindings[7] = a.jobs?.buffer ?? placeholder();
+  else bindings[4] = null;
   const group = ctx.bindGroup(pipeline, bindings, 'score_gemm');
   if (c.pairs) ctx.dispatch(pass, pipeline, group, a.jobs!.count);
   else ctx.dispatch(pass, pipeline, group, Math.ceil(a.wordStride / c.BN), Math.ceil(a.rows / c.BM));
+}
+
+const verified = new WeakMap<GpuContext, Promise<boolean>>();
+
+/**
+ * Whether the tensor-core GEMM compiles here and gives the dot4 GEMM's S bit for bit, on a
+ * small problem with partial tiles and a partial depth stage (checked once per engine): its
+ * kernel cannot be tested without such a GPU, so the engine tests it before trusting it.
+ */
+export function verifyMmaGemm(ctx: GpuContext): Promise<boolean> {
+  let result = verified.get(ctx);
+  if (!result) {
+    result = (async () => {
+      const rows = 100;
+      const words = 150;
+      const dim = 96;
+      const rowWords = packedRowWords('int8', dim);
+      const wordStride = Math.ceil(words / 4) * 4;
+      let seed = 12345;
+      const next = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+      const packed = (count: number) => Uint32Array.from({ length: count * rowWords }, () => Math.floor(next() * 2 ** 32));
+      const scales = (count: number) => Float32Array.from({ length: count }, () => 0.001 + next() * 0.01);
+      const transient: GPUBuffer[] = [];
+      const up = (data: ArrayBufferView, label: string) => (transient.push(ctx.upload(data, label)), transient[transient.length - 1]);
+      try {
+        return await ctx.scoped('tensor-core GEMM check', async () => {
+          const regions = up(packed(rows), 'check regions');
+          const wordRows = up(packed(wordStride), 'check words');
+          const regionScales = up(scales(rows), 'check region scales');
+          const wordScales = up(scales(wordStride), 'check word scales');
+          const outputs: Float32Array[] = [];
+          for (const config of [makeGemmConfig('int8', false), makeMmaGemmConfig(ctx.info.subgroupMaxSize)]) {
+            const pipeline = await gemmPipeline(ctx, config);
+            const scratch = ctx.pool.acquire(rows * wordStride * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC, 'check S');
+            transient.push(scratch);
+            const encoder = ctx.createEncoder('tensor-core GEMM check');
+            const pass = ctx.beginPass(encoder, 'tensor-core GEMM check');
+            encodeGemm(ctx, pass, pipeline, config, {
+              regions, regionBase: 0, words: wordRows, wordBase: 0, scales: { regions: regionScales, regionBase: 0, words: wordScales },
+              rows, wordCount: words, wordStride, dim, scratch,
+            }, transient);
+            pass.end();
+            outputs.push(await ctx.readFloat32(scratch, 0, rows * wordStride, encoder));
+          }
+          return outputs[0].every((v, i) => Object.is(v, outputs[1][i]));
+        });
+      } catch {
+        return false;
+      } finally {
+        for (const buffer of transient) ctx.pool.release(buffer);
+      }
+    })();
+    verified.set(ctx, result);
+  }
+  return result;
 }

@@ -2,7 +2,7 @@
 // dot4 or subgroup matrices), which tile and which chunks, resolved once from the call's
 // options, the device and the tuned choices. The launchers run the plan they are given.
 import type { GpuContext } from '../gpu/context.js';
-import { GemmConfig, GemmFormat, gemmSharedBytes, makeGemmConfig } from '../ops/gemm.js';
+import { GemmConfig, GemmFormat, gemmSharedBytes, makeGemmConfig, makeMmaGemmConfig, verifyMmaGemm } from '../ops/gemm.js';
 import { packedRowBytes } from '../ops/quantize.js';
 import { I8ScoreConfig, Int8Kernel, chooseI8Config } from '../ops/scoreI8.js';
 import { ScoreConfig, ScoreFlags, ScoreMethod, TileRequest, checkTileRequest, chooseScoreConfig } from '../ops/score.js';
@@ -169,7 +169,17 @@ export async function resolvePlan(ctx: GpuContext, dims: CheckedInputs, opts: Re
     }
     return plan;
   }
-  const { gemm, epilogue } = splitConfigs(ctx, dims, opts.method, product, choice.tile, vec4Aligned);
+  let { gemm, epilogue } = splitConfigs(ctx, dims, opts.method, product, choice.tile, vec4Aligned);
+  if (product === 'int8-subgroup-matrix') {
+    // The tensor-core GEMM, once it has matched the dot4 one on this device; else dot4.
+    if (await verifyMmaGemm(ctx)) {
+      gemm = makeMmaGemmConfig(ctx.info.subgroupMaxSize);
+    } else if (opts.precision === 'int8-subgroup-matrix') {
+      throw new Error("similarity: the split kernel's tensor-core int8 GEMM did not compile or did not match the dot4 GEMM on this device; use precision 'int8' (dot4 here) or kernel 'fused'");
+    } else {
+      plan.product = 'int8-dot4';
+    }
+  }
   const chunks = planChunks(ctx, dims, opts);
   const maxBinding = ctx.limits.maxStorageBufferBindingSize;
   const scratchBytes = Math.min(opts.maxScratchBytes, maxBinding, ctx.limits.maxBufferSize);
@@ -202,4 +212,35 @@ export function captionRanges(lengths: ArrayLike<number>, maxCaptions: number, m
   }
   if (lengths.length > start) ranges.push([start, lengths.length - start]);
   return ranges;
+}
+
+/** What a call runs, for people and benchmarks: engine.plan(). */
+export interface PlanSummary {
+  kernel: ScoreKernel;
+  product: Product;
+  /** The tile the call pinned or the tuner chose ({} = chosen from the device's limits). */
+  tile: TileRequest;
+  fused?: { rows: number; captionsPerTile: number; imagesPerWorkgroup: number; imagesPerChunk: number; captionsPerChunk: number };
+  split?: {
+    gemm: { rows: number; cols: number; depth: number; threads: number; tensorCores: boolean; vec4: boolean };
+    epilogue: { rows: number; captionsPerTile: number; threads: number; sInWorkgroupMemory: boolean; gramInWorkgroupMemory: boolean };
+    scratchBytes: number; imagesPerChunk: number; captionsPerChunk: number; wordsPerChunk: number;
+  };
+}
+
+export function summarizePlan(plan: ScorePlan): PlanSummary {
+  const summary: PlanSummary = { kernel: plan.choice.kernel, product: plan.product, tile: { ...plan.choice.tile } };
+  if (plan.fused) {
+    const f = plan.fused;
+    summary.fused = { rows: f.ROWS, captionsPerTile: f.CAPS, imagesPerWorkgroup: f.IMGS, imagesPerChunk: f.imagesPerChunk, captionsPerChunk: f.captionsPerChunk };
+  }
+  if (plan.split) {
+    const { gemm, epilogue } = plan.split;
+    summary.split = {
+      gemm: { rows: gemm.BM, cols: gemm.BN, depth: gemm.KT, threads: gemm.WG, tensorCores: !!gemm.mmaSubgroup, vec4: gemm.vec4 },
+      epilogue: { rows: epilogue.ROWS, captionsPerTile: epilogue.CAPS, threads: epilogue.WG, sInWorkgroupMemory: epilogue.S_SHARED, gramInWorkgroupMemory: epilogue.GRAM_SHARED },
+      scratchBytes: plan.split.scratchBytes, imagesPerChunk: plan.split.imagesPerChunk, captionsPerChunk: plan.split.captionsPerChunk, wordsPerChunk: plan.split.wordsPerChunk,
+    };
+  }
+  return summary;
 }
