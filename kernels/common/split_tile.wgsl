@@ -4,7 +4,7 @@
 //
 // One workgroup scores one tile of whole captions (packed word rows rowBase.., no padding)
 // against one image. With PAIRS (exact re-scoring of chosen pairs) a workgroup reads its tile
-// from `pairJobs`: captions from a list (each paired with the tile's image), S^T from that
+// from a job table: captions from a list (each paired with the tile's image), S^T from that
 // image's block of the scratch, one result per list entry. Work is one thread per word row wherever it can be: a row's max, softmaxes
 // and Gram form run in a thread, with S^T and the weights in workgroup memory laid out
 // [region][row], so neighbouring threads touch neighbouring words (no bank conflicts on a GPU,
@@ -16,7 +16,7 @@
 //   CAPS, CAPS_R     captions per tile at most, and CAPS * R
 //   S_SHARED         stage the tile's S^T in workgroup memory (S_SIZE = R * ROWS, else 1)
 //   WT_SIZE          R * ROWS where the method keeps per (region, row) weights (scan-i2t), else 1
-//   PAIRS            tiles from pairJobs (bool)
+//   PAIRS            tiles from a job table (bool)
 //   RQ               ceil(R / 4): region quads
 //   GRAM_SHARED      stage the image's R x R Gram in workgroup memory, zero-padded to 4 RQ x 4 RQ
 //                    (GRAM_SIZE = 4 RQ * RQ quads, else 1)
@@ -32,23 +32,22 @@ struct Params {
   threshold: f32,
   lambdaSoftmax: f32,
   lambdaLse: f32,
+  tileBase: u32,      // the tile table in `tables`: (first caption, count) per tile; PAIRS: 8 u32 per job
+  rowBase: u32,       // each tile's first packed word row; PAIRS: the caption of each list entry
+  resultBase: u32,    // PAIRS: the result index of each list entry
   pad0: u32,
+  pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> sT: array<f32>;           // [pass N, R, WP]
-@group(0) @binding(2) var<storage, read> lengths: array<u32>;      // [M], all captions
-@group(0) @binding(3) var<storage, read> tiles: array<vec2u>;      // (first local caption, count)
-@group(0) @binding(4) var<storage, read> tileRows: array<u32>;     // each tile's first packed word row
+// The caption lengths [M] (from 0) and the tables at tileBase, rowBase and resultBase, in one
+// buffer (a kernel gets 8 storage bindings by default). PAIRS jobs: (first list entry, count,
+// image, first packed row of the image's words, sT offset of the image's block, its row stride, 0, 0).
+@group(0) @binding(2) var<storage, read> tables: array<u32>;
 @group(0) @binding(5) var<storage, read> regionGram: array<f32>;   // [chunk N, R, R]
 @group(0) @binding(6) var<storage, read> wordGram: array<f32>;     // [chunk M, L, L]
 @group(0) @binding(7) var<storage, read_write> out: array<f32>;    // [N, M] window (PAIRS: one per pair)
-// PAIRS: per workgroup (first list entry, count, image, first packed row of the image's words)
-// and (sT offset of the image's block, its row stride, 0, 0); the caption and the result index
-// of each list entry.
-@group(0) @binding(9) var<storage, read> pairJobs: array<vec4<u32>>;
-@group(0) @binding(10) var<storage, read> captionList: array<u32>;
-@group(0) @binding(11) var<storage, read> pairOut: array<u32>;
 
 const NO_CAPTION: u32 = 0xffffffffu;
 
@@ -76,7 +75,7 @@ fn sAt(row: u32, r: u32) -> f32 {
 
 /** Caption slot c of the tile as an index of the chunk's captions (wordGram, lengths). */
 fn captionOf(tile: vec2u, c: u32) -> u32 {
-  if (PAIRS) { return captionList[tile.x + c]; }
+  if (PAIRS) { return tables[params.rowBase + tile.x + c]; }
   return tile.x + c;
 }
 
@@ -102,22 +101,21 @@ fn gramQuad(r: u32, k: u32) -> vec4<f32> {
 fn prepareTile(tid: u32, group: vec3u) -> vec2u {
   var tile: vec2u;
   if (PAIRS) {
-    let a = pairJobs[2u * group.x];
-    let b = pairJobs[2u * group.x + 1u];
-    tile = a.xy;
-    image = a.z;
-    sStride = b.y;
-    sBase = b.x + a.w;
+    let job = params.tileBase + 8u * group.x;
+    tile = vec2u(tables[job], tables[job + 1u]);
+    image = tables[job + 2u];
+    sStride = tables[job + 5u];
+    sBase = tables[job + 4u] + tables[job + 3u];
   } else {
-    tile = tiles[group.x];
+    tile = vec2u(tables[params.tileBase + 2u * group.x], tables[params.tileBase + 2u * group.x + 1u]);
     image = group.y;
     sStride = params.wordStride;
-    sBase = image * R * sStride + tileRows[group.x];
+    sBase = image * R * sStride + tables[params.rowBase + group.x];
   }
   if (tid == 0u) {
     var row = 0u;
     for (var c = 0u; c < tile.y; c++) {
-      let len = lengths[params.capChunkStart + captionOf(tile, c)];
+      let len = tables[params.capChunkStart + captionOf(tile, c)];
       capStart[c] = row;
       capLen[c] = len;
       row += len;
@@ -210,7 +208,7 @@ fn relevanceWeights(row: u32, s: ptr<function, RowQuads>, e: ptr<function, RowQu
 
 /** Index of caption slot c's result in `out` (for the tile's image). */
 fn outIndex(tile: vec2u, c: u32) -> u32 {
-  if (PAIRS) { return pairOut[tile.x + c]; }
+  if (PAIRS) { return tables[params.resultBase + tile.x + c]; }
   return params.outBase + image * params.outStride + params.capChunkStart + tile.x + c;
 }
 

@@ -173,8 +173,10 @@ export class GpuContext {
       pipeline = (async () => {
         const module = await compileModule(this.device, label, assembled);
         this.device.pushErrorScope('validation');
-        const created = await this.device.createComputePipelineAsync({ label, layout: 'auto', compute: { module, entryPoint: 'main' } });
-        const error = await this.device.popErrorScope();
+        const creating = this.device.createComputePipelineAsync({ label, layout: 'auto', compute: { module, entryPoint: 'main' } });
+        const scope = this.device.popErrorScope(); // right away: other pipelines may be created meanwhile
+        const created = await creating;
+        const error = await scope;
         if (error) throw new Error(`pipeline "${label}": ${error.message}`);
         this.counters.pipelinesCompiled++;
         return created;

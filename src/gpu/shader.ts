@@ -48,10 +48,12 @@ export function sourceLocation(assembled: AssembledWgsl, line: number, column: n
 }
 
 export async function compileModule(device: GPUDevice, label: string, assembled: AssembledWgsl): Promise<GPUShaderModule> {
+  // The scope is popped right away: other compiles may run meanwhile, and scopes are per device.
   device.pushErrorScope('validation');
   const module = device.createShaderModule({ label, code: assembled.code });
+  const scope = device.popErrorScope();
   const info = await module.getCompilationInfo();
-  const scopeError = await device.popErrorScope();
+  const scopeError = await scope;
   const errors = info.messages.filter((m) => m.type === 'error');
   if (errors.length > 0) {
     const details = errors.map((m) => `  ${sourceLocation(assembled, m.lineNum, m.linePos)}: ${m.message}`).join('\n');

@@ -75,9 +75,13 @@ export function splitEpiloguePipeline(ctx: GpuContext, method: ScoreMethod, conf
 export interface SplitEpilogueArgs {
   scratch: BufferBinding; // S^T [pass images, R, WP]
   wordStride: number; // WP
-  lengths: GPUBuffer;
-  tiles: GPUBuffer; numTiles: number;
-  tileRows: GPUBuffer;
+  /**
+   * The caption lengths [M] from index 0, then the tables (u32 offsets into this buffer): tiles
+   * (first caption, count) at tileBase and each tile's first packed row at rowBase; with pairs,
+   * 8 u32 per job at tileBase, each list entry's caption at rowBase and result index at resultBase.
+   */
+  layout: GPUBuffer; tileBase: number; rowBase: number; resultBase?: number;
+  numTiles: number;
   captionChunkStart: number;
   regionGram: GPUBuffer; gramBase: number; // the pass's first image in regionGram
   wordGram: GPUBuffer;
@@ -86,8 +90,22 @@ export interface SplitEpilogueArgs {
   numImages: number; imageStart: number;
   threshold: number; lambdaSoftmax: number; lambdaLse: number;
   wordTerms?: GPUBuffer; // naaf
-  /** PAIRS: the tile jobs (8 u32 each, see split_tile.wgsl), the caption and the result index of each list entry. */
-  pairs?: { jobs: GPUBuffer; count: number; captionList: GPUBuffer; pairOut: GPUBuffer };
+  /** The pipeline has PAIRS: numTiles jobs, one workgroup each. */
+  pairs?: boolean;
+}
+
+/** The layout buffer's contents: lengths, then each table; returns the data and the tables' offsets. */
+export function splitLayout(lengths: ArrayLike<number>, ...tables: ArrayLike<number>[]): { data: Uint32Array; offsets: number[] } {
+  const offsets: number[] = [];
+  let size = lengths.length;
+  for (const table of tables) {
+    offsets.push(size);
+    size += table.length;
+  }
+  const data = new Uint32Array(Math.max(4, size));
+  data.set(lengths as ArrayLike<number>);
+  tables.forEach((table, i) => data.set(table as ArrayLike<number>, offsets[i]));
+  return { data, offsets };
 }
 
 export function encodeSplitEpilogue(ctx: GpuContext, pass: GpuPass, pipeline: GPUComputePipeline, method: ScoreMethod,
@@ -95,20 +113,17 @@ export function encodeSplitEpilogue(ctx: GpuContext, pass: GpuPass, pipeline: GP
   const uniforms = ctx.uniforms([
     [a.wordStride, 'u32'], [a.captionChunkStart, 'u32'], [a.outBase, 'u32'], [a.outStride, 'u32'],
     [a.maxWords, 'u32'], [a.numImages, 'u32'], [a.imageStart, 'u32'], [a.gramBase, 'u32'],
-    [a.threshold, 'f32'], [a.lambdaSoftmax, 'f32'], [a.lambdaLse, 'f32'], [0, 'u32'],
+    [a.threshold, 'f32'], [a.lambdaSoftmax, 'f32'], [a.lambdaLse, 'f32'], [a.tileBase, 'u32'],
+    [a.rowBase, 'u32'], [a.resultBase ?? 0, 'u32'], [0, 'u32'], [0, 'u32'],
   ], 'split epilogue params');
   transient.push(uniforms);
-  const placeholder = (label: string) => {
-    const buffer = ctx.pool.acquire(16, GPUBufferUsage.STORAGE, label);
-    transient.push(buffer);
-    return buffer;
-  };
-  const bindings: (BufferBinding | null)[] = [
-    uniforms, a.scratch, a.lengths, a.tiles, a.tileRows, a.regionGram, a.wordGram, a.out,
-    method === 'naaf' ? a.wordTerms ?? placeholder('no word terms') : null,
-    a.pairs?.jobs ?? placeholder('no pair jobs'), a.pairs?.captionList ?? placeholder('no caption list'), a.pairs?.pairOut ?? placeholder('no pair results'),
-  ];
+  let terms: GPUBuffer | null = null;
+  if (method === 'naaf') {
+    terms = a.wordTerms ?? ctx.pool.acquire(16, GPUBufferUsage.STORAGE, 'no word terms');
+    if (!a.wordTerms) transient.push(terms);
+  }
+  const bindings: (BufferBinding | null)[] = [uniforms, a.scratch, a.layout, null, null, a.regionGram, a.wordGram, a.out, terms];
   const group = ctx.bindGroup(pipeline, bindings, 'split epilogue');
-  if (a.pairs) ctx.dispatch(pass, pipeline, group, a.pairs.count);
+  if (a.pairs) ctx.dispatch(pass, pipeline, group, a.numTiles);
   else ctx.dispatch(pass, pipeline, group, a.numTiles, a.numImages);
 }

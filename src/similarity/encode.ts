@@ -8,7 +8,7 @@ import { encodeRegionGram, encodeWordGram, regionGramPipeline, wordGramPipeline 
 import { encodeQuantize, packedRowWords, quantizePipeline } from '../ops/quantize.js';
 import { encodeScore, packCaptionTiles, scorePipeline } from '../ops/score.js';
 import { i8ScorePipeline } from '../ops/scoreI8.js';
-import { encodeSplitEpilogue, splitEpiloguePipeline } from '../ops/splitEpilogue.js';
+import { encodeSplitEpilogue, splitEpiloguePipeline, splitLayout } from '../ops/splitEpilogue.js';
 import { ScorePlan, captionRanges, resolvePlan } from './plan.js';
 import type { CheckedInputs, ResolvedOptions } from './validate.js';
 
@@ -132,11 +132,9 @@ export async function encodeSimilarity(ctx: GpuContext, encoder: GPUCommandEncod
         maxWords: L, dim: D, lengths, lambdaIntra: opts.lambdaIntra, wordGram,
       }, transient);
     }
-    const tiles = own(ctx.upload(tileList, 'caption tiles'));
-    const tileRowsBuffer = own(ctx.upload(tileRows, 'tile rows'));
-    const common = { lengths, tiles, numTiles: tileList.length / 2, tileRows: tileRowsBuffer, wordGram, captionChunkStart: m0 };
-
     if (plan.fused) {
+      const tiles = own(ctx.upload(tileList, 'caption tiles'));
+      const tileRowsBuffer = own(ctx.upload(tileRows, 'tile rows'));
       const scorePipe = await (plan.fused.f32
         ? scorePipeline(ctx, opts.method, plan.fused.f32, plan.flags)
         : i8ScorePipeline(ctx, opts.method, plan.fused.int8!, plan.flags));
@@ -145,7 +143,7 @@ export async function encodeSimilarity(ctx: GpuContext, encoder: GPUCommandEncod
         encodeScore(ctx, pass, scorePipe, {
           images: chunk.packed ?? chunk.f32.binding, imageBase: chunk.packed ? 0 : chunk.f32.base, numImages: chunk.count,
           captions: packedWords ?? captionWindow.binding, captionBase: packedWords ? 0 : captionWindow.base, captionChunkStart: m0,
-          tiles, numTiles: common.numTiles, lengths, regionGram: chunk.gram, wordGram,
+          tiles, numTiles: tileList.length / 2, lengths, regionGram: chunk.gram, wordGram,
           out: outWindow.binding, outBase: outWindow.base, outStride: M,
           dim: packedWords ? rowWords * 4 : D, maxWords: L, threshold: opts.threshold, lambdaSoftmax: opts.lambdaSoftmax, lambdaLse: opts.lambdaLse,
           imageStart: chunk.n0, imagesPerGroup: plan.fused.IMGS, wordTerms: opts.method === 'naaf' ? wordTerms ?? own(ctx.pool.acquire(16, GPUBufferUsage.STORAGE, 'no word terms')) : undefined,
@@ -156,6 +154,11 @@ export async function encodeSimilarity(ctx: GpuContext, encoder: GPUCommandEncod
     }
 
     const split = plan.split!;
+    const layout = splitLayout(dims.lengths, tileList, tileRows);
+    const common = {
+      layout: own(ctx.upload(layout.data, 'split layout')), tileBase: layout.offsets[0], rowBase: layout.offsets[1],
+      numTiles: tileList.length / 2, wordGram, captionChunkStart: m0,
+    };
     const [gemmPipe, epiloguePipe] = await Promise.all([
       gemmPipeline(ctx, split.gemm), splitEpiloguePipeline(ctx, opts.method, split.epilogue, plan.flags),
     ]);

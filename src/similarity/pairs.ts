@@ -7,7 +7,7 @@ import type { GpuContext } from '../gpu/context.js';
 import { encodeGemm, gemmPipeline, makeGemmConfig } from '../ops/gemm.js';
 import { encodeRegionGram, encodeWordGram, regionGramPipeline, wordGramPipeline } from '../ops/gram.js';
 import { packCaptionTiles } from '../ops/score.js';
-import { chooseSplitEpilogue, encodeSplitEpilogue, splitEpiloguePipeline } from '../ops/splitEpilogue.js';
+import { chooseSplitEpilogue, encodeSplitEpilogue, splitEpiloguePipeline, splitLayout } from '../ops/splitEpilogue.js';
 import type { CaptionInput, ImageInput, SimilarityOptions } from '../types.js';
 import { vec4Aligned, window } from './encode.js';
 import { checkInputs, resolveOptions } from './validate.js';
@@ -120,9 +120,7 @@ export async function scorePairs(ctx: GpuContext, images: ImageInput, captions: 
           maxWords: L, dim: D, lengths, lambdaIntra: opts.lambdaIntra, wordGram,
         }, transient);
       }
-      const captionList = own(ctx.upload(Uint32Array.from(order, (i) => captionOf[i]), 'pair captions'));
-      const pairOut = own(ctx.upload(order, 'pair result indices'));
-      const tiles = own(ctx.pool.acquire(16, GPUBufferUsage.STORAGE, 'no dense tiles'));
+      const captionList = Uint32Array.from(order, (i) => captionOf[i]);
       // Passes of whole groups: the scratch holds every group's S^T block, the job lists fit a dispatch.
       let g = 0;
       while (g < groups.length) {
@@ -163,13 +161,12 @@ export async function scorePairs(ctx: GpuContext, images: ImageInput, captions: 
           rows: R, wordCount: 0, wordStride: 4, dim: D, scratch: { buffer: scratch, offset: 0, size: scratchFloats * 4 },
           jobs: { buffer: own(ctx.upload(Uint32Array.from(gemmJobs), 'gemm jobs')), count: gemmJobs.length / 8 },
         }, transient);
+        const layout = splitLayout(dims.lengths, epilogueJobs, captionList, order);
         encodeSplitEpilogue(ctx, pass, epiloguePipe, opts.method, {
-          scratch: { buffer: scratch, offset: 0, size: scratchFloats * 4 }, wordStride: 4, lengths, tiles, numTiles: 0, tileRows: tiles,
-          captionChunkStart: 0, regionGram, gramBase: 0, wordGram, out: result, outBase: 0, outStride: 0, maxWords: L,
-          numImages: 1, imageStart: 0, threshold: opts.threshold, lambdaSoftmax: opts.lambdaSoftmax, lambdaLse: opts.lambdaLse,
-          pairs: {
-            jobs: own(ctx.upload(Uint32Array.from(epilogueJobs), 'pair jobs')), count: epilogueJobs.length / 8, captionList, pairOut,
-          },
+          scratch: { buffer: scratch, offset: 0, size: scratchFloats * 4 }, wordStride: 4,
+          layout: own(ctx.upload(layout.data, 'pair layout')), tileBase: layout.offsets[0], rowBase: layout.offsets[1], resultBase: layout.offsets[2],
+          numTiles: epilogueJobs.length / 8, captionChunkStart: 0, regionGram, gramBase: 0, wordGram, out: result, outBase: 0, outStride: 0, maxWords: L,
+          numImages: 1, imageStart: 0, threshold: opts.threshold, lambdaSoftmax: opts.lambdaSoftmax, lambdaLse: opts.lambdaLse, pairs: true,
         }, transient);
       }
       pass.end();

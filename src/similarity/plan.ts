@@ -123,18 +123,35 @@ export function planChunks(ctx: GpuContext, dims: CheckedInputs, opts: Pick<Reso
   return { imagesPerChunk, captionsPerChunk };
 }
 
-/** The split tile: GEMM BM x BN x depth (default 128 x 128 x 16) and the epilogue's word rows. */
+/**
+ * The split tile: GEMM BM x BN x depth and the epilogue's word rows. Unpinned, the GEMM tile is
+ * the first of 128 x 128 x 16, 128 x 128 x 8, 64 x 64 x 16, 64 x 64 x 8 that fits the device.
+ */
 function splitConfigs(ctx: GpuContext, dims: CheckedInputs, method: ScoreMethod, product: Product, tile: TileRequest, vec4: boolean): { gemm: GemmConfig; epilogue: SplitEpilogueConfig } {
   const limit = ctx.limits.maxComputeWorkgroupStorageSize;
+  const invocations = ctx.limits.maxComputeInvocationsPerWorkgroup;
   for (const key of ['images', 'rowBlocks', 'blocksPerJob'] as const) {
     if (tile[key] !== undefined) throw new Error(`similarity: options.tile.${key} is a fused-kernel option; the split kernel takes rows, depth, gemmRows and gemmCols`);
   }
-  const gemm = makeGemmConfig(gemmFormat(product), vec4, tile.gemmRows ?? 128, tile.gemmCols ?? 128, tile.depth ?? 16);
-  if (gemmSharedBytes(gemm) > limit) {
-    throw new Error(`similarity: the split kernel's GEMM tile ${JSON.stringify(tile)} needs ${gemmSharedBytes(gemm)} bytes of workgroup memory, more than this device's maxComputeWorkgroupStorageSize ${limit}`);
+  const shapes: [number, number, number][] = [[128, 128, 16], [128, 128, 8], [64, 64, 16], [64, 64, 8]];
+  const candidates = shapes
+    .filter(([bm, bn, kt]) => (tile.gemmRows ?? bm) === bm && (tile.gemmCols ?? bn) === bn && (tile.depth ?? kt) === kt)
+    .map(([bm, bn, kt]) => [bm, bn, kt] as [number, number, number]);
+  if (candidates.length === 0) candidates.push([tile.gemmRows ?? 128, tile.gemmCols ?? 128, tile.depth ?? 16]);
+  let gemm: GemmConfig | null = null;
+  let needed = Infinity;
+  for (const [bm, bn, kt] of candidates) {
+    const config = makeGemmConfig(gemmFormat(product), vec4, bm, bn, kt);
+    needed = Math.min(needed, gemmSharedBytes(config));
+    if (gemmSharedBytes(config) <= limit && config.WG <= invocations) {
+      gemm = config;
+      break;
+    }
   }
-  const invocations = ctx.limits.maxComputeInvocationsPerWorkgroup;
-  if (gemm.WG > invocations) throw new Error(`similarity: the split kernel's GEMM tile needs ${gemm.WG} invocations per workgroup, more than this device's maxComputeInvocationsPerWorkgroup ${invocations}`);
+  if (!gemm) {
+    throw new Error(`similarity: the split kernel's GEMM tile ${JSON.stringify(tile)} needs ${needed} bytes of workgroup memory (and up to 256 invocations); ` +
+      `this device has maxComputeWorkgroupStorageSize ${limit}, maxComputeInvocationsPerWorkgroup ${invocations}`);
+  }
   return { gemm, epilogue: chooseSplitEpilogue(method, dims.R, dims.L, limit, tile.rows) };
 }
 
@@ -148,27 +165,44 @@ export async function resolvePlan(ctx: GpuContext, dims: CheckedInputs, opts: Re
   const choice = chooseKernel(ctx, dims, opts, product);
   const flags: ScoreFlags = { intra: opts.intra, lse: opts.lse, wordTerms };
   const plan: ScorePlan = { method: opts.method, flags, product, choice };
+  if (choice.kernel === 'split') {
+    try {
+      return await resolveSplit(ctx, dims, opts, plan, vec4Aligned);
+    } catch (error) {
+      // The default kernel does not fit this device (workgroup memory): the fused one may.
+      const pinned = opts.kernel !== undefined || Object.keys(opts.tile).length > 0;
+      if (pinned || product === 'f16' || !/workgroup memory/.test((error as Error).message)) throw error;
+      plan.choice = { kernel: 'fused', tile: {} };
+    }
+  }
+  return resolveFused(ctx, dims, opts, plan);
+}
+
+function resolveFused(ctx: GpuContext, dims: CheckedInputs, opts: ResolvedOptions, plan: ScorePlan): ScorePlan {
+  const { product, choice } = plan;
   const limit = ctx.limits.maxComputeWorkgroupStorageSize;
-  if (choice.kernel === 'fused') {
-    if (product === 'f16') throw new Error("similarity: options.precision 'f16' runs on the split kernel only; drop options.kernel 'fused'");
-    for (const key of ['gemmRows', 'gemmCols'] as const) {
-      if (choice.tile[key] !== undefined) throw new Error(`similarity: options.tile.${key} is a split-kernel option; the fused kernel takes rows, images, rowBlocks, depth and blocksPerJob`);
-    }
-    if (product === 'f32') {
-      const config = chooseScoreConfig(dims.R, dims.L, limit, choice.tile);
-      plan.fused = { f32: config, ROWS: config.ROWS, CAPS: config.CAPS, IMGS: config.IMGS, ...planChunks(ctx, dims, opts, config.IMGS) };
-    } else {
-      const kernel: Int8Kernel = product === 'int8-dot4' ? 'dot4' : 'subgroup-matrix';
-      const config = chooseI8Config(kernel, dims.R, dims.L, limit, ctx.info.subgroupMaxSize, choice.tile);
-      const chunks = planChunks(ctx, dims, opts, config.IMGS);
-      const maxBinding = ctx.limits.maxStorageBufferBindingSize;
-      if ((chunks.captionsPerChunk * dims.L + config.ROWS) * packedRowBytes(dims.D) > maxBinding) {
-        throw new Error(`similarity: precision int8 packs ${chunks.captionsPerChunk} captions into more than maxStorageBufferBindingSize ${maxBinding} bytes; set options.maxCaptionsPerChunk lower`);
-      }
-      plan.fused = { int8: config, ROWS: config.ROWS, CAPS: config.CAPS, IMGS: config.IMGS, ...chunks };
-    }
+  if (product === 'f16') throw new Error("similarity: options.precision 'f16' runs on the split kernel only; drop options.kernel 'fused'");
+  for (const key of ['gemmRows', 'gemmCols'] as const) {
+    if (choice.tile[key] !== undefined) throw new Error(`similarity: options.tile.${key} is a split-kernel option; the fused kernel takes rows, images, rowBlocks, depth and blocksPerJob`);
+  }
+  if (product === 'f32') {
+    const config = chooseScoreConfig(dims.R, dims.L, limit, choice.tile);
+    plan.fused = { f32: config, ROWS: config.ROWS, CAPS: config.CAPS, IMGS: config.IMGS, ...planChunks(ctx, dims, opts, config.IMGS) };
     return plan;
   }
+  const kernel: Int8Kernel = product === 'int8-dot4' ? 'dot4' : 'subgroup-matrix';
+  const config = chooseI8Config(kernel, dims.R, dims.L, limit, ctx.info.subgroupMaxSize, choice.tile);
+  const chunks = planChunks(ctx, dims, opts, config.IMGS);
+  const maxBinding = ctx.limits.maxStorageBufferBindingSize;
+  if ((chunks.captionsPerChunk * dims.L + config.ROWS) * packedRowBytes(dims.D) > maxBinding) {
+    throw new Error(`similarity: precision int8 packs ${chunks.captionsPerChunk} captions into more than maxStorageBufferBindingSize ${maxBinding} bytes; set options.maxCaptionsPerChunk lower`);
+  }
+  plan.fused = { int8: config, ROWS: config.ROWS, CAPS: config.CAPS, IMGS: config.IMGS, ...chunks };
+  return plan;
+}
+
+async function resolveSplit(ctx: GpuContext, dims: CheckedInputs, opts: ResolvedOptions, plan: ScorePlan, vec4Aligned: boolean): Promise<ScorePlan> {
+  const { product, choice } = plan;
   let { gemm, epilogue } = splitConfigs(ctx, dims, opts.method, product, choice.tile, vec4Aligned);
   if (product === 'int8-subgroup-matrix') {
     // The tensor-core GEMM, once it has matched the dot4 one on this device; else dot4.

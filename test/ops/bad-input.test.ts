@@ -92,10 +92,16 @@ describe('bad input is rejected with a clear error', () => {
 
   it('sizes that cannot fit even when tiled', async () => {
     const limits = engine.device.limits;
-    // One caption row longer than a workgroup's memory can hold next to the regions.
-    const R = 2000;
-    await rejects({ data: new Float32Array(R), shape: [1, R, 1] }, { data: new Float32Array(600), shape: [1, 600, 1], lengths: [600] }, naaf,
-      new RegExp(`regions R=${R} with captions of up to L=600 words need \\d+ bytes of workgroup memory.*maxComputeWorkgroupStorageSize ${limits.maxComputeWorkgroupStorageSize}`));
+    // One caption row longer than a workgroup's memory can hold next to the regions: the fused
+    // kernel cannot take R = 2000 (the split kernel can); neither can take R = 20000, so the
+    // default (split) falls back to fused and reports that.
+    const caption = { data: new Float32Array(600), shape: [1, 600, 1], lengths: [600] };
+    for (const [R, options] of [[2000, { ...naaf, kernel: 'fused' }], [20000, naaf]] as const) {
+      await rejects({ data: new Float32Array(R), shape: [1, R, 1] }, caption, options,
+        new RegExp(`regions R=${R} with captions of up to L=600 words need \\d+ bytes of workgroup memory.*maxComputeWorkgroupStorageSize ${limits.maxComputeWorkgroupStorageSize}`));
+    }
+    await rejects({ data: new Float32Array(20000), shape: [1, 20000, 1] }, caption, { ...naaf, kernel: 'split' },
+      new RegExp(`split kernel with regions R=20000 and captions of up to L=600 words needs \\d+ bytes of workgroup memory.*maxComputeWorkgroupStorageSize ${limits.maxComputeWorkgroupStorageSize}`));
     // Binding and buffer limits, on a small pretend device: planning needs only the limits.
     const tiny = { limits: { maxStorageBufferBindingSize: 1280, minStorageBufferOffsetAlignment: 256, maxComputeWorkgroupsPerDimension: 65535, maxBufferSize: 4096 } } as unknown as GpuContext;
     const plan = (N: number, R: number, D: number, M: number, L: number) =>
