@@ -62,19 +62,7 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group:
     workgroupBarrier();
 
     for (var c = tid; c < tileShape.x; c += WG) {
-      var result = 0.0;
-      if (LSE) {
-        let lambdaLse = params.lambdaLse;
-        var best = capVals[c * R];
-        for (var r = 1u; r < R; r++) { best = max(best, capVals[c * R + r]); }
-        var sum = 0.0;
-        for (var r = 0u; r < R; r++) { sum += exp(lambdaLse * (capVals[c * R + r] - best)); }
-        result = best + log(sum) / lambdaLse;
-      } else {
-        for (var r = 0u; r < R; r++) { result += capVals[c * R + r]; }
-        result = result / f32(R);
-      }
-      out[outIndex(nLocal, tile, c)] = result;
+      out[outIndex(nLocal, tile, c)] = aggregate(c * R, R, false, LSE, params.lambdaLse);
     }
     workgroupBarrier();
   }

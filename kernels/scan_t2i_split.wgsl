@@ -23,21 +23,6 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group:
   workgroupBarrier();
 
   for (var c = tid; c < tileShape.x; c += WG) {
-    let first = capStart[c];
-    let len = capLen[c];
-    var result = 0.0;
-    if (LSE) {
-      // (1/lambda) log sum exp(lambda R_w), max-shifted (same value, no overflow).
-      let lambdaLse = params.lambdaLse;
-      var best = rowB[first];
-      for (var w = 1u; w < len; w++) { best = max(best, rowB[first + w]); }
-      var sum = 0.0;
-      for (var w = 0u; w < len; w++) { sum += exp(lambdaLse * (rowB[first + w] - best)); }
-      result = best + log(sum) / lambdaLse;
-    } else {
-      for (var w = 0u; w < len; w++) { result += rowB[first + w]; }
-      result = result / f32(len);
-    }
-    out[outIndex(tile, c)] = result;
+    out[outIndex(tile, c)] = aggregate(capStart[c], capLen[c], true, LSE, params.lambdaLse);
   }
 }

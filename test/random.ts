@@ -1,5 +1,7 @@
 // Seeded random inputs: l2-normalised region and word embeddings, zero-padded captions.
-import type { RefBatch } from '../src/ref/naaf.js';
+import { naafSimilarityRef, type RefBatch } from '../src/ref/naaf.js';
+import { scanSimilarityRef } from '../src/ref/scan.js';
+import type { SimilarityOptions } from '../src/types.js';
 import { rng } from '../bench/shapes.mjs';
 
 export { rng };
@@ -46,4 +48,10 @@ export function randomBatch(seed: number, N: number, R: number, lengths: number[
 export function randomLengths(seed: number, M: number, min: number, max: number): number[] {
   const next = rng(seed);
   return Array.from({ length: M }, () => min + Math.floor(next() * (max - min + 1)));
+}
+
+/** The float64 reference of a similarity call's method and options. */
+export function methodReference(b: RefBatch, options: SimilarityOptions): Float64Array {
+  if (options.method === 'naaf') return naafSimilarityRef(b, options);
+  return scanSimilarityRef(b, { ...options, direction: options.method === 'scan-t2i' ? 't2i' : 'i2t' });
 }

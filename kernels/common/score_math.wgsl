@@ -1,4 +1,5 @@
-// Scalar pieces shared by the fused (score_tile.wgsl) and split (split_tile.wgsl) epilogues.
+// Pieces shared by the fused (score_tile.wgsl) and split (split_tile.wgsl) epilogues. Both tiles
+// define what these read: sAt(row, r), capStart, capLen, capVals, rowB, tileShape, WG and R.
 
 const EPS: f32 = 1e-8;
 
@@ -16,4 +17,41 @@ fn attendedCosine(sMaxMinusT: f32, total: f32, numerator: f32, quad: f32, lambda
   let denominator = total + EPS * exp(-lambda * sMaxMinusT);
   let contextNorm = sqrt(max(quad, 0.0)) / denominator;
   return (numerator / denominator) / max(contextNorm, EPS);
+}
+
+/** 1e-8 + sqrt(sum over caption c's words of LeakyReLU(s_wr)^2), per (caption, region), into capVals. */
+fn regionNormsOverWords(tid: u32) {
+  for (var idx = tid; idx < tileShape.x * R; idx += WG) {
+    let c = idx / R;
+    let r = idx % R;
+    var sq = 0.0;
+    for (var w = 0u; w < capLen[c]; w++) {
+      let x = leakyRelu(sAt(capStart[c] + w, r));
+      sq += x * x;
+    }
+    capVals[idx] = sqrt(sq) + EPS;
+  }
+}
+
+/**
+ * SCAN's aggregation of `count` values, rowB[first + i] (t2i: the caption's words) or
+ * capVals[first + i] (i2t: its regions): (1/lambda) log sum exp(lambda x), max-shifted (same
+ * value, no overflow), with `lse`, else the mean.
+ */
+fn aggregate(first: u32, count: u32, fromRows: bool, lse: bool, lambda: f32) -> f32 {
+  if (lse) {
+    var best = -3.0e38;
+    for (var i = 0u; i < count; i++) { best = max(best, aggregated(first + i, fromRows)); }
+    var sum = 0.0;
+    for (var i = 0u; i < count; i++) { sum += exp(lambda * (aggregated(first + i, fromRows) - best)); }
+    return best + log(sum) / lambda;
+  }
+  var total = 0.0;
+  for (var i = 0u; i < count; i++) { total += aggregated(first + i, fromRows); }
+  return total / f32(count);
+}
+
+fn aggregated(index: u32, fromRows: bool) -> f32 {
+  if (fromRows) { return rowB[index]; }
+  return capVals[index];
 }

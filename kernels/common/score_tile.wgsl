@@ -94,20 +94,6 @@ fn layoutTile(tid: u32, tileIndex: u32) -> vec2u {
   return tile;
 }
 
-/** 1e-8 + sqrt(sum over caption c's words of LeakyReLU(s_wr)^2), per region, into capVals. */
-fn regionNormsOverWords(tid: u32) {
-  for (var idx = tid; idx < tileShape.x * R; idx += WG) {
-    let c = idx / R;
-    let r = idx % R;
-    var sq = 0.0;
-    for (var w = 0u; w < capLen[c]; w++) {
-      let x = leakyRelu(sAt(capStart[c] + w, r));
-      sq += x * x;
-    }
-    capVals[idx] = sqrt(sq) + EPS;
-  }
-}
-
 // The epilogue works in phases separated by workgroup barriers: per-row steps that are
 // cheap (a max over the regions), per-(row, region) steps that hold the exps and divisions
 // (rowW), and per-(row, lane) partial sums over every QT-th region (parts) that a per-row

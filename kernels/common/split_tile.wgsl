@@ -151,20 +151,6 @@ fn prepareTile(tid: u32, group: vec3u) -> vec2u {
   return tile;
 }
 
-/** 1e-8 + sqrt(sum over caption c's words of LeakyReLU(s_wr)^2), per (caption, region), into capVals. */
-fn regionNormsOverWords(tid: u32) {
-  for (var idx = tid; idx < tileShape.x * R; idx += WG) {
-    let c = idx / R;
-    let r = idx % R;
-    var sq = 0.0;
-    for (var w = 0u; w < capLen[c]; w++) {
-      let x = leakyRelu(sAt(capStart[c] + w, r));
-      sq += x * x;
-    }
-    capVals[idx] = sqrt(sq) + EPS;
-  }
-}
-
 // A word row's R values held by its thread: RQ quads, zero past R. Every index into one is a
 // loop counter, so a CPU driver (lavapipe) reads whole vectors across threads instead of lane
 // by lane, and a GPU compiler may keep the quads in registers.

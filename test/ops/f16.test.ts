@@ -4,21 +4,14 @@
 import { describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/gpu/context.js';
 import { encodeQuantize, packedRowWords, quantizePipeline } from '../../src/ops/quantize.js';
-import { naafSimilarityRef } from '../../src/ref/naaf.js';
 import { f16RoundedBatch, f16round } from '../../src/ref/quantize.js';
-import { scanSimilarityRef } from '../../src/ref/scan.js';
 import type { SimilarityOptions } from '../../src/types.js';
 import { maxAbsDiff } from '../fixtures.js';
 import { sharedEngine } from '../gpu.js';
-import { RandomBatch, randomBatch, randomLengths, rng } from '../random.js';
+import { randomBatch, randomLengths, rng, methodReference } from '../random.js';
 
 const engine = await sharedEngine();
 const ctx = (engine as unknown as { ctx: GpuContext }).ctx;
-
-function reference(b: RandomBatch, options: SimilarityOptions): Float64Array {
-  if (options.method === 'naaf') return naafSimilarityRef(b, options);
-  return scanSimilarityRef(b, { ...options, direction: options.method === 'scan-t2i' ? 't2i' : 'i2t' });
-}
 
 describe('f16 rounding kernel', () => {
   it('packs two halves per word, rounds to nearest even like the reference, writes the rounded f32 back', async () => {
@@ -78,11 +71,11 @@ describe("precision 'f16' (split kernel)", () => {
     for (const options of METHODS) {
       const merged = { ...options, precision: 'f16', tile } as SimilarityOptions;
       const sims = await engine.similarity(images, captions, merged);
-      expect(maxAbsDiff(sims, reference(rounded, options)), JSON.stringify(merged)).toBeLessThan(1e-5);
-      expect(maxAbsDiff(sims, reference(b, options))).toBeLessThan(0.01); // an approximation of f32
+      expect(maxAbsDiff(sims, methodReference(rounded, options)), JSON.stringify(merged)).toBeLessThan(1e-5);
+      expect(maxAbsDiff(sims, methodReference(b, options))).toBeLessThan(0.01); // an approximation of f32
     }
     const chunked = await engine.similarity(images, captions, { ...METHODS[0], precision: 'f16', maxScratchBytes: 9 * 16 * 4, maxCaptionsPerChunk: 3 } as SimilarityOptions);
-    expect(maxAbsDiff(chunked, reference(rounded, METHODS[0]))).toBeLessThan(1e-5);
+    expect(maxAbsDiff(chunked, methodReference(rounded, METHODS[0]))).toBeLessThan(1e-5);
   });
 
   it('refuses values float16 cannot hold (CPU inputs)', async () => {

@@ -5,13 +5,11 @@
 import { describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/gpu/context.js';
 import { encodeQuantize, packedRowBytes, quantizePipeline } from '../../src/ops/quantize.js';
-import { naafSimilarityRef } from '../../src/ref/naaf.js';
 import { dequantizedBatch, quantizeRowsRef } from '../../src/ref/quantize.js';
-import { scanSimilarityRef } from '../../src/ref/scan.js';
 import type { SimilarityOptions } from '../../src/types.js';
 import { maxAbsDiff } from '../fixtures.js';
 import { sharedEngine } from '../gpu.js';
-import { RandomBatch, randomBatch, randomLengths, rng } from '../random.js';
+import { randomBatch, randomLengths, rng, methodReference } from '../random.js';
 
 const engine = await sharedEngine();
 const ctx = (engine as unknown as { ctx: GpuContext }).ctx;
@@ -78,11 +76,6 @@ describe('int8 quantisation kernel', () => {
   });
 });
 
-function reference(b: RandomBatch, options: SimilarityOptions): Float64Array {
-  if (options.method === 'naaf') return naafSimilarityRef(b, options);
-  return scanSimilarityRef(b, { ...options, direction: options.method === 'scan-t2i' ? 't2i' : 'i2t' });
-}
-
 const METHODS: SimilarityOptions[] = [
   { method: 'naaf', threshold: 0.3 }, { method: 'naaf', threshold: 0.3, intra: false }, { method: 'scan-t2i' }, { method: 'scan-i2t' },
 ];
@@ -103,14 +96,14 @@ describe("precision 'int8' (dot4 on this device)", () => {
     for (const options of METHODS) {
       const merged = { ...options, precision: 'int8-dot4', kernel, tile } as SimilarityOptions;
       const sims = await engine.similarity(images, captions, merged);
-      expect(maxAbsDiff(sims, reference(dq, options)), JSON.stringify(merged)).toBeLessThan(1e-5);
+      expect(maxAbsDiff(sims, methodReference(dq, options)), JSON.stringify(merged)).toBeLessThan(1e-5);
       // And it is an approximation of f32 NAAF: close, not equal.
-      const drift = maxAbsDiff(sims, reference(b, options));
+      const drift = maxAbsDiff(sims, methodReference(b, options));
       expect(drift).toBeLessThan(0.05);
       expect(drift).toBeGreaterThan(1e-5);
     }
     const chunked = await engine.similarity(images, captions, { ...METHODS[0], precision: 'int8', kernel, maxImagesPerChunk: 2, maxCaptionsPerChunk: 3 } as SimilarityOptions);
-    expect(maxAbsDiff(chunked, reference(dq, METHODS[0]))).toBeLessThan(1e-5);
+    expect(maxAbsDiff(chunked, methodReference(dq, METHODS[0]))).toBeLessThan(1e-5);
   });
 
   it('rejects an unknown precision, and the subgroup-matrix kernel where the device lacks it', async () => {

@@ -2,12 +2,10 @@
 // references: every method, the vec4 and scalar GEMM loads, GEMM tiles, epilogue rows, large
 // R (Grams from global memory), scratch-bounded passes and chunking.
 import { describe, expect, it } from 'vitest';
-import { naafSimilarityRef } from '../../src/ref/naaf.js';
-import { scanSimilarityRef } from '../../src/ref/scan.js';
 import type { SimilarityOptions } from '../../src/types.js';
 import { maxAbsDiff } from '../fixtures.js';
 import { sharedEngine } from '../gpu.js';
-import { RandomBatch, randomBatch, randomLengths } from '../random.js';
+import { RandomBatch, randomBatch, randomLengths, methodReference } from '../random.js';
 
 const engine = await sharedEngine();
 
@@ -20,18 +18,13 @@ const METHODS: SimilarityOptions[] = [
   { method: 'scan-i2t', aggregation: 'mean' },
 ];
 
-function reference(b: RandomBatch, options: SimilarityOptions): Float64Array {
-  if (options.method === 'naaf') return naafSimilarityRef(b, options);
-  return scanSimilarityRef(b, { ...options, direction: options.method === 'scan-t2i' ? 't2i' : 'i2t' });
-}
-
 async function expectSplit(b: RandomBatch, methods: SimilarityOptions[], extra: Partial<SimilarityOptions> = {}) {
   const images = { data: b.images, shape: [b.N, b.R, b.D] as const };
   const captions = { data: b.captions, shape: [b.M, b.L, b.D] as const, lengths: b.lengths };
   for (const options of methods) {
     const merged = { ...options, kernel: 'split', ...extra } as SimilarityOptions;
     const sims = await engine.similarity(images, captions, merged);
-    expect(maxAbsDiff(sims, reference(b, merged)), JSON.stringify(merged)).toBeLessThan(1e-5);
+    expect(maxAbsDiff(sims, methodReference(b, merged)), JSON.stringify(merged)).toBeLessThan(1e-5);
   }
 }
 
