@@ -15,7 +15,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     reporters: ['default', './test/summary-reporter.ts'],
-    testTimeout: 120_000,
+    // Cold (empty shader cache), lavapipe compiles a backward test's pipelines in up to ~2 minutes.
+    testTimeout: 300_000,
     hookTimeout: 120_000,
     // One GPU process at a time: lavapipe has 2 cores and Dawn is not cheap to start.
     fileParallelism: false,

@@ -28,6 +28,10 @@ struct Params {
   lengthsBase: u32,  // where the caption lengths start in tileLayout
   lambdaSoftmax: f32,
   lambdaLse: f32,
+  groups: u32,       // workgroups that share one owner's loop (images or caption tiles), each over a range
+  groupSize: u32,    // images (caption side) or caption tiles (image side) per group
+  partialFloats: u32, // gradOut floats per group: with groups > 1 it holds a partial per group
+  scratchFloats: u32, // scratch floats per group (likewise)
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -36,8 +40,8 @@ struct Params {
 @group(0) @binding(3) var<storage, read> tileLayout: array<u32>;      // (first caption, count) per tile, then lengths [M]
 @group(0) @binding(4) var<storage, read> gradScores: array<f32>;      // [N, M]
 @group(0) @binding(5) var<storage, read> regionGram: array<f32>;      // [N, R, R]
-@group(0) @binding(6) var<storage, read_write> gradOut: array<f32>;   // dU [M, L, D] or dV [N, R, D]
-@group(0) @binding(7) var<storage, read_write> scratch: array<f32>;   // sum_n dW [M, L, L] or sum_m dG [N, R, R]
+@group(0) @binding(6) var<storage, read_write> gradOut: array<f32>;   // dU [M, L, D] or dV [N, R, D] (per group with groups > 1)
+@group(0) @binding(7) var<storage, read_write> scratch: array<f32>;   // sum_n dW [M, L, L] or sum_m dG [N, R, R] (likewise)
 // @binding(8) belongs to the method file.
 
 const EPS: f32 = 1e-8;
@@ -55,6 +59,8 @@ var<workgroup> rowWord: array<u32, ROWS>;     // word index of each packed row
 var<workgroup> capStart: array<u32, CAPS>;    // first packed row of each caption slot
 var<workgroup> capLen: array<u32, CAPS>;
 var<workgroup> tileShape: vec2u;              // (captions in tile, used rows)
+var<private> outBase: u32;                    // this workgroup's group's part of gradOut
+var<private> scratchBase: u32;                // and of scratch
 
 fn leakyRelu(x: f32) -> f32 {
   return select(0.1 * x, x, x > 0.0);
@@ -231,7 +237,7 @@ fn accumulateRegionGramGrad(tid: u32, n: u32) {
       let coef = rowC[row];
       if (coef != 0.0) { sum += coef * tileX[row * R + r] * tileX[row * R + q]; }
     }
-    scratch[n * R * R + e] += sum;
+    scratch[scratchBase + n * R * R + e] += sum;
   }
 }
 
@@ -251,7 +257,7 @@ fn accumulateWordGramGrad(tid: u32, tile: vec2u) {
       for (var r = 0u; r < R; r++) {
         sum += capA[c * R + r] * tileX[(first + w) * R + r] * tileX[(first + v) * R + r];
       }
-      scratch[(tile.x + c) * L * L + w * L + v] += sum;
+      scratch[scratchBase + (tile.x + c) * L * L + w * L + v] += sum;
     }
   }
 }
@@ -281,7 +287,7 @@ fn accumulateCaptionGrads(tid: u32, tile: vec2u, n: u32) {
         let at = rowOffset(tile, row) + d0 + dd;
         let scale = captionRowScale(row);
         if (scale != 0.0) { sum += scale * captions[at]; }
-        gradOut[at] += sum;
+        gradOut[outBase + at] += sum;
       }
     }
     workgroupBarrier();
@@ -313,7 +319,7 @@ fn accumulateImageGrads(tid: u32, tile: vec2u, n: u32) {
         let at = (n * R + r) * dim + d0 + dd;
         let scale = regionScale(r);
         if (scale != 0.0) { sum += scale * images[at]; }
-        gradOut[at] += sum;
+        gradOut[outBase + at] += sum;
       }
     }
     workgroupBarrier();

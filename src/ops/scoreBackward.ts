@@ -1,10 +1,13 @@
 // Launcher of the fused score backward (kernels/common/score_bwd_tile.wgsl + one method file +
 // kernels/score.bwd.wgsl): the region and word Grams, then two dispatches that recompute the
-// word-region similarities per (caption tile, image): one writes dU (a workgroup per caption
-// tile), one writes dV (a workgroup per image). No B x B x L x R tensor is stored.
+// word-region similarities per (caption tile, image): one writes dU (workgroups per caption
+// tile), one writes dV (workgroups per image). On a GPU each owner's loop is split over a few
+// groups of workgroups writing partials that kernels/score_reduce.bwd.wgsl adds up (a batch of
+// 128 would otherwise occupy only about 64 + 128 workgroups). No B x B x L x R tensor is stored.
 import scoreBwdTileWgsl from '../../kernels/common/score_bwd_tile.wgsl';
 import naafScoreBwdWgsl from '../../kernels/naaf_score.bwd.wgsl';
 import scoreBwdWgsl from '../../kernels/score.bwd.wgsl';
+import scoreReduceBwdWgsl from '../../kernels/score_reduce.bwd.wgsl';
 import scanI2tScoreBwdWgsl from '../../kernels/scan_i2t_score.bwd.wgsl';
 import scanT2iScoreBwdWgsl from '../../kernels/scan_t2i_score.bwd.wgsl';
 import type { BufferBinding, GpuContext } from '../gpu/context.js';
@@ -26,6 +29,8 @@ export interface ScoreBackwardArgs {
   gradScores: GPUBuffer; // [N * M], image-major
   gradImages: GPUBuffer; // [N, R, D], overwritten
   gradCaptions: GPUBuffer; // [M, L, D], overwritten, 0 at padding
+  /** Groups each side's loop is split into (default: enough for ~256 workgroups on a GPU, 1 on a CPU driver; capped at 8 and by memory). */
+  groups?: { captions?: number; images?: number };
 }
 
 export interface ScoreBackwardConfig {
@@ -34,6 +39,7 @@ export interface ScoreBackwardConfig {
 }
 
 const WG = 256;
+const REDUCE_WG = 64;
 const STORAGE_BINDINGS = 8;
 
 /** Workgroup bytes of one backward tile (every workgroup array of score_bwd_tile.wgsl, +16 for vec2u and padding). */
@@ -209,14 +215,59 @@ export async function encodeScoreBackward(ctx: GpuContext, encoder: GPUCommandEn
       lengths: lengthsBuffer, lambdaIntra: 0, wordGram: methodBinding as GPUBuffer,
     }, transient);
   }
-  const params = own(ctx.uniforms([
-    [D, 'u32'], [L, 'u32'], [N, 'u32'], [M, 'u32'], [numTiles, 'u32'], [tiles.length, 'u32'],
-    [args.lambdaSoftmax, 'f32'], [lambdaLse, 'f32'],
-  ], 'score backward params'));
-  const common = [params, bindings.images, bindings.captions, layoutBuffer, bindings.gradScores, regionGram];
-  const captionGroup = ctx.bindGroup(captionPipe, [...common, bindings.gradCaptions, captionScratch, methodBinding], 'score backward captions');
-  ctx.dispatch(pass, captionPipe, captionGroup, numTiles);
-  const imageGroup = ctx.bindGroup(imagePipe, [...common, bindings.gradImages, imageScratch, methodBinding], 'score backward images');
-  ctx.dispatch(pass, imagePipe, imageGroup, N);
+  // Groups per side: one on a CPU driver (it runs a few workgroups at a time; more would only
+  // add the reduction), else enough for about 256 workgroups, at most 8 and within one binding.
+  const cpu = ctx.info.architecture === 'software';
+  const captionFloats = M * L * D;
+  const imageFloats = N * R * D;
+  const captionScratchFloats = method === 'scan-i2t' ? M * L * L : 0;
+  const imageScratchFloats = method === 'scan-i2t' ? 0 : N * R * R;
+  const maxBinding = ctx.limits.maxStorageBufferBindingSize;
+  const groupsOf = (pinned: number | undefined, owners: number, loop: number, floats: number, scratchFloats: number) => {
+    const wanted = pinned ?? (cpu ? 1 : Math.ceil(256 / owners));
+    const fit = Math.floor(maxBinding / (4 * Math.max(floats, scratchFloats, 1)));
+    return Math.max(1, Math.min(wanted, 8, loop, fit));
+  };
+  for (const side of ['captions', 'images'] as const) {
+    const value = args.groups?.[side];
+    if (value !== undefined && (!Number.isInteger(value) || value < 1)) throw new Error(`scoreBackward: args.groups.${side} must be an integer >= 1, got ${value}`);
+  }
+  const captionGroups = groupsOf(args.groups?.captions, numTiles, N, captionFloats, captionScratchFloats);
+  const imageGroups = groupsOf(args.groups?.images, N, numTiles, imageFloats, imageScratchFloats);
+  const sides = [
+    { imageSide: false, groups: captionGroups, groupSize: Math.ceil(N / captionGroups), owners: numTiles, floats: captionFloats, scratchFloats: captionScratchFloats,
+      pipe: captionPipe, out: bindings.gradCaptions, scratch: captionScratch, features: bindings.captions, rows: M, items: L, gram: method === 'scan-i2t' },
+    { imageSide: true, groups: imageGroups, groupSize: Math.ceil(numTiles / imageGroups), owners: N, floats: imageFloats, scratchFloats: imageScratchFloats,
+      pipe: imagePipe, out: bindings.gradImages, scratch: imageScratch, features: bindings.images, rows: N, items: R, gram: method !== 'scan-i2t' },
+  ];
+  for (const side of sides) {
+    const params = own(ctx.uniforms([
+      [D, 'u32'], [L, 'u32'], [N, 'u32'], [M, 'u32'], [numTiles, 'u32'], [tiles.length, 'u32'],
+      [args.lambdaSoftmax, 'f32'], [lambdaLse, 'f32'], [side.groups, 'u32'], [side.groupSize, 'u32'], [side.floats, 'u32'], [side.scratchFloats, 'u32'],
+    ], 'score backward params'));
+    let out: BufferBinding = side.out;
+    let scratch: BufferBinding = side.scratch;
+    if (side.groups > 1) {
+      // Bound at their exact size: the pool rounds up, possibly past the binding limit.
+      const exact = (floats: number, label: string) => ({ buffer: own(ctx.pool.acquire(floats * 4, GPUBufferUsage.STORAGE, label)), offset: 0, size: floats * 4 });
+      out = exact(side.groups * side.floats, 'score backward partial gradients');
+      if (side.scratchFloats > 0) scratch = exact(side.groups * side.scratchFloats, 'score backward partial Gram gradients');
+    }
+    const group = ctx.bindGroup(side.pipe, [params, bindings.images, bindings.captions, layoutBuffer, bindings.gradScores, regionGram, out, scratch, methodBinding],
+      `score backward ${side.imageSide ? 'images' : 'captions'}`);
+    ctx.dispatch(pass, side.pipe, group, side.owners, side.groups);
+    if (side.groups > 1) {
+      const reducePipe = await ctx.pipeline('score backward reduce', [{ name: 'kernels/score_reduce.bwd.wgsl', code: scoreReduceBwdWgsl }],
+        { WG: REDUCE_WG, IMAGE_SIDE: side.imageSide, GRAM: side.gram });
+      const reduceParams = own(ctx.uniforms([
+        [side.rows, 'u32'], [side.items, 'u32'], [D, 'u32'], [side.groups, 'u32'],
+        [side.floats, 'u32'], [side.scratchFloats, 'u32'], [tiles.length, 'u32'], [0, 'u32'],
+      ], 'score backward reduce params'));
+      const workgroups = Math.ceil(side.floats / REDUCE_WG);
+      const x = Math.min(workgroups, ctx.limits.maxComputeWorkgroupsPerDimension);
+      ctx.dispatch(pass, reducePipe, ctx.bindGroup(reducePipe, [reduceParams, side.features, out, scratch, layoutBuffer, side.out], 'score backward reduce'),
+        x, Math.ceil(workgroups / x));
+    }
+  }
   pass.end();
 }
