@@ -40,6 +40,8 @@ function depthPerElement(format: GemmFormat): number {
 export function makeGemmConfig(format: GemmFormat, vec4: boolean, BM = 128, BN = 128, KT = 16, pairs = false): GemmConfig {
   if (![64, 128].includes(BM) || ![64, 128].includes(BN)) throw new Error(`gemm tile: BM and BN must be 64 or 128, got ${BM} x ${BN}`);
   if (![8, 16, 32].includes(KT)) throw new Error(`gemm tile: depth must be 8, 16 or 32, got ${KT}`);
+  // The pair mode reads word rows through the f32 part's row list only.
+  if (pairs && format !== 'f32') throw new Error(`gemm tile: the pair mode takes f32 operands, got ${format}`);
   const WG = (BM * BN) / 64;
   const KG = KT / 4;
   if ((BM * KG) % WG !== 0 || (BN * KG) % WG !== 0) throw new Error(`gemm tile: ${BM} x ${BN} needs a depth of at least ${Math.max(BM, BN) / 4}, got ${KT}`);
@@ -166,6 +168,11 @@ export function verifyMmaGemm(ctx: GpuContext): Promise<boolean> {
       const next = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
       const packed = (count: number) => Uint32Array.from({ length: count * rowWords }, () => Math.floor(next() * 2 ** 32));
       const scales = (count: number) => Float32Array.from({ length: count }, () => 0.001 + next() * 0.01);
+      // Both GEMMs must fit the device: the dot4 reference in the largest tile that does.
+      const mma = makeMmaGemmConfig(ctx.info.subgroupMaxSize);
+      const fits = (c: GemmConfig) => gemmSharedBytes(c) <= ctx.limits.maxComputeWorkgroupStorageSize && c.WG <= ctx.limits.maxComputeInvocationsPerWorkgroup;
+      const reference = ([[128, 128, 16], [128, 128, 8], [64, 64, 16], [64, 64, 8]] as const).map(([bm, bn, kt]) => makeGemmConfig('int8', false, bm, bn, kt)).find(fits);
+      if (!reference || !fits(mma)) return false;
       const transient: GPUBuffer[] = [];
       const up = (data: ArrayBufferView, label: string) => (transient.push(ctx.upload(data, label)), transient[transient.length - 1]);
       try {
@@ -175,7 +182,7 @@ export function verifyMmaGemm(ctx: GpuContext): Promise<boolean> {
           const regionScales = up(scales(rows), 'check region scales');
           const wordScales = up(scales(wordStride), 'check word scales');
           const outputs: Float32Array[] = [];
-          for (const config of [makeGemmConfig('int8', false), makeMmaGemmConfig(ctx.info.subgroupMaxSize)]) {
+          for (const config of [reference, mma]) {
             const pipeline = await gemmPipeline(ctx, config);
             const scratch = ctx.pool.acquire(rows * wordStride * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC, 'check S');
             transient.push(scratch);

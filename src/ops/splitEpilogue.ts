@@ -17,9 +17,16 @@ export interface SplitEpilogueConfig {
   PAIRS: boolean;
 }
 
-/** Workgroup bytes of a split epilogue tile (split_tile.wgsl's arrays plus NAAF's rowM). */
+/**
+ * Workgroup bytes of a split epilogue tile: split_tile.wgsl's arrays plus NAAF's rowM, each
+ * rounded up to 16 bytes as the WGSL compiler lays them out.
+ */
 export function splitEpilogueSharedBytes(method: ScoreMethod, R: number, ROWS: number, CAPS: number, sShared: boolean, gramShared: boolean): number {
-  return 4 * ((sShared ? R * ROWS : 1) + weightSize(method, R, ROWS) + (gramShared ? 16 * Math.ceil(R / 4) ** 2 : 4) + CAPS * R + 5 * ROWS + 2 * CAPS + 2);
+  const floats = [
+    sShared ? R * ROWS : 1, weightSize(method, R, ROWS), gramShared ? 16 * Math.ceil(R / 4) ** 2 : 4, CAPS * R,
+    ROWS, ROWS, ROWS, ROWS, ROWS, CAPS, CAPS, 2, // rowA, rowB, rowCap, rowWord, rowM, capStart, capLen, tileShape
+  ];
+  return floats.reduce((total, count) => total + Math.ceil((4 * count) / 16) * 16, 0);
 }
 
 /** Per (region, row) weights in workgroup memory: scan-i2t's softmax over words only. */
@@ -65,6 +72,8 @@ function methodConstants(method: ScoreMethod, flags: ScoreFlags): WgslConstants 
 }
 
 export function splitEpiloguePipeline(ctx: GpuContext, method: ScoreMethod, config: SplitEpilogueConfig, flags: ScoreFlags): Promise<GPUComputePipeline> {
+  // Word terms are indexed by the chunk's captions, which a pair list does not have.
+  if (config.PAIRS && flags.wordTerms) throw new Error('splitEpiloguePipeline: word terms are not written in the pair mode');
   return ctx.pipeline(`${method.replace('-', '_')}_split${config.PAIRS ? '_pairs' : ''}`, [
     { name: 'kernels/common/score_math.wgsl', code: scoreMathWgsl },
     { name: 'kernels/common/split_tile.wgsl', code: splitTileWgsl },

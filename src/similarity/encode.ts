@@ -13,6 +13,7 @@ import { ScorePlan, captionRanges, resolvePlan } from './plan.js';
 import type { CheckedInputs, ResolvedOptions } from './validate.js';
 
 const IMAGE_PAD_ROWS = 16; // a 16-region block of the last image may run past R (subgroup matrices)
+const MAX_GROUPS = 65535;
 
 export interface SimilaritySources {
   imageBuffer: GPUBuffer; imageOffset: number; // bytes
@@ -104,6 +105,7 @@ export async function encodeSimilarity(ctx: GpuContext, encoder: GPUCommandEncod
     : captionRanges(dims.lengths, plan.split!.captionsPerChunk, plan.split!.wordsPerChunk);
   const rowsPerTile = plan.fused?.ROWS ?? plan.split!.epilogue.ROWS;
   const capsPerTile = plan.fused?.CAPS ?? plan.split!.epilogue.CAPS;
+  let scratch: { buffer: GPUBuffer; offset: number; size: number } | undefined;
   for (const [m0, count] of ranges) {
     const captionWindow = window(ctx, src.captionBuffer, src.captionOffset, m0 * L * D, count * L * D);
     const tileList = packCaptionTiles(dims.lengths, m0, count, rowsPerTile, capsPerTile);
@@ -162,8 +164,14 @@ export async function encodeSimilarity(ctx: GpuContext, encoder: GPUCommandEncod
     const [gemmPipe, epiloguePipe] = await Promise.all([
       gemmPipeline(ctx, split.gemm), splitEpiloguePipeline(ctx, opts.method, split.epilogue, plan.flags),
     ]);
-    const imagesPerPass = Math.max(1, Math.min(split.imagesPerChunk, Math.floor(split.scratchBytes / (4 * R * wordStride))));
-    const scratch = exact(Math.min(imagesPerPass, N) * R * wordStride * 4, 'split scratch S^T');
+    // Passes of images whose S^T fits the scratch, and whose GEMM grid fits a dispatch.
+    const imagesPerPass = Math.max(1, Math.min(split.imagesPerChunk, Math.floor(split.scratchBytes / (4 * R * wordStride)),
+      Math.floor((MAX_GROUPS * split.gemm.BM) / R)));
+    const passBytes = Math.min(imagesPerPass, N) * R * wordStride * 4;
+    if (!scratch || scratch.size < passBytes) {
+      // One scratch for the whole call (every chunk's passes run in order in this pass); it grows only if a later chunk needs more.
+      scratch = exact(Math.max(passBytes, Math.min(split.scratchBytes, N * R * (Math.ceil(split.wordsPerChunk / 4) * 4) * 4)), 'split scratch S^T');
+    }
     // f32: element offsets of the packed rows in the caption window, from its base.
     const wordRows = packedWords ? undefined : own(ctx.upload(sourceRows.map((row) => row * D), 'word rows'));
     for (const chunk of imageChunks) {

@@ -121,7 +121,9 @@ export async function scorePairs(ctx: GpuContext, images: ImageInput, captions: 
         }, transient);
       }
       const captionList = Uint32Array.from(order, (i) => captionOf[i]);
-      // Passes of whole groups: the scratch holds every group's S^T block, the job lists fit a dispatch.
+      // Passes of whole groups: the scratch holds every group's S^T block, the job lists fit a
+      // dispatch. One scratch serves every pass (they run in order), grown only when a pass needs more.
+      let scratch = { buffer: null as unknown as GPUBuffer, size: 0 };
       let g = 0;
       while (g < groups.length) {
         const gemmJobs: number[] = [];
@@ -154,16 +156,16 @@ export async function scorePairs(ctx: GpuContext, images: ImageInput, captions: 
           }
           scratchFloats += R * stride;
         }
-        const scratch = own(ctx.pool.acquire(scratchFloats * 4, GPUBufferUsage.STORAGE, 'pair scratch S^T'));
+        if (scratch.size < scratchFloats * 4) scratch = { buffer: own(ctx.pool.acquire(scratchFloats * 4, GPUBufferUsage.STORAGE, 'pair scratch S^T')), size: scratchFloats * 4 };
         encodeGemm(ctx, pass, gemmPipe, gemm, {
           regions: imageWindow.binding, regionBase: 0, words: captionWindow.binding, wordBase: captionWindow.base,
           wordRows: own(ctx.upload(Uint32Array.from(wordRows), 'pair word rows')),
-          rows: R, wordCount: 0, wordStride: 4, dim: D, scratch: { buffer: scratch, offset: 0, size: scratchFloats * 4 },
+          rows: R, wordCount: 0, wordStride: 4, dim: D, scratch: { buffer: scratch.buffer, offset: 0, size: scratchFloats * 4 },
           jobs: { buffer: own(ctx.upload(Uint32Array.from(gemmJobs), 'gemm jobs')), count: gemmJobs.length / 8 },
         }, transient);
         const layout = splitLayout(dims.lengths, epilogueJobs, captionList, order);
         encodeSplitEpilogue(ctx, pass, epiloguePipe, opts.method, {
-          scratch: { buffer: scratch, offset: 0, size: scratchFloats * 4 }, wordStride: 4,
+          scratch: { buffer: scratch.buffer, offset: 0, size: scratchFloats * 4 }, wordStride: 4,
           layout: own(ctx.upload(layout.data, 'pair layout')), tileBase: layout.offsets[0], rowBase: layout.offsets[1], resultBase: layout.offsets[2],
           numTiles: epilogueJobs.length / 8, captionChunkStart: 0, regionGram, gramBase: 0, wordGram, out: result, outBase: 0, outStride: 0, maxWords: L,
           numImages: 1, imageStart: 0, threshold: opts.threshold, lambdaSoftmax: opts.lambdaSoftmax, lambdaLse: opts.lambdaLse, pairs: true,

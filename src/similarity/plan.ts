@@ -209,7 +209,9 @@ async function resolveSplit(ctx: GpuContext, dims: CheckedInputs, opts: Resolved
     if (await verifyMmaGemm(ctx)) {
       gemm = makeMmaGemmConfig(ctx.info.subgroupMaxSize);
     } else if (opts.precision === 'int8-subgroup-matrix') {
-      throw new Error("similarity: the split kernel's tensor-core int8 GEMM did not compile or did not match the dot4 GEMM on this device; use precision 'int8' (dot4 here) or kernel 'fused'");
+      throw new Error("similarity: the split kernel's tensor-core int8 GEMM needs 19456 bytes of workgroup memory and 4 subgroups per workgroup, and must compile " +
+        `and match the dot4 GEMM on this device (maxComputeWorkgroupStorageSize ${ctx.limits.maxComputeWorkgroupStorageSize}, ` +
+        `maxComputeInvocationsPerWorkgroup ${ctx.limits.maxComputeInvocationsPerWorkgroup}); it did not. Use precision 'int8' (dot4 here) or kernel 'fused'`);
     } else {
       plan.product = 'int8-dot4';
     }

@@ -150,7 +150,9 @@ async function exactTopK(similarity: Similarity, scorePairs: ScorePairs, images:
   width = Math.min(width, total);
   const keep = Math.min(total, 4 * width);
   const low = await topK(similarity, images, captions, { ...rest, k: keep, direction } as SimilarityOptions & TopKOptions);
-  const f32Options = { ...rest, precision: 'f32', kernel: 'split' } as SimilarityOptions;
+  // The f32 re-scoring runs the split kernel's pair mode: the low-precision pass's blocks and tile do not apply.
+  const { blockSize: _block, tile: _tile, ...method } = rest as SimilarityOptions & { blockSize?: number };
+  const f32Options = { ...method, precision: 'f32', kernel: 'split' } as SimilarityOptions;
   const scored: Map<number, number>[] = Array.from({ length: queries }, () => new Map());
   const lowScore: Map<number, number>[] = Array.from({ length: queries }, (_, q) => {
     const map = new Map<number, number>();
@@ -162,6 +164,15 @@ async function exactTopK(similarity: Similarity, scorePairs: ScorePairs, images:
   const scores = new Float32Array(queries * k);
   let open = Array.from({ length: queries }, (_, q) => q);
   const wanted = new Int32Array(queries).fill(width); // candidates each open query should have scored
+  // Done when every candidate was scored in f32, or the k-th f32 score beats the best
+  // low-precision score not scored (all beyond the kept list score at most the last kept one)
+  // by more than the margin.
+  const certified = (q: number): boolean => {
+    if (scored[q].size === total) return true;
+    const values = [...scored[q].values()].sort((a, b) => b - a);
+    const bound = wanted[q] < keep ? low.scores[q * keep + wanted[q]] : low.scores[q * keep + keep - 1];
+    return bound + stats.margin < values[k - 1];
+  };
   while (open.length > 0) {
     stats.rounds++;
     // Score what each open query lacks: its first `wanted` kept candidates, or all of them.
@@ -187,30 +198,24 @@ async function exactTopK(similarity: Similarity, scorePairs: ScorePairs, images:
       stats.rescoredPairs += f32.length;
     }
     stats.margin = Math.max(2 * stats.maxError, 1e-6);
-    const stillOpen: number[] = [];
-    for (const q of open) {
-      const ids = [...scored[q].keys()];
-      const values = ids.map((c) => scored[q].get(c)!);
-      const order = sortCandidates(ids, values);
-      const kth = values[order[k - 1]];
-      // The best low-precision score among candidates not scored in f32 (all beyond the kept
-      // list score at most the last kept one).
-      let bound = -Infinity;
-      if (scored[q].size < total) {
-        bound = wanted[q] < keep ? low.scores[q * keep + wanted[q]] : low.scores[q * keep + keep - 1];
-      }
-      if (bound + stats.margin < kth || scored[q].size === total) {
-        for (let i = 0; i < k; i++) {
-          indices[q * k + i] = ids[order[i]];
-          scores[q * k + i] = values[order[i]];
-        }
-        if (wanted[q] > keep) stats.fullQueries++;
-      } else {
-        wanted[q] = wanted[q] >= keep ? total + 1 : Math.min(keep, 2 * wanted[q]);
-        stillOpen.push(q);
-      }
-    }
+    const stillOpen = open.filter((q) => !certified(q));
+    for (const q of stillOpen) wanted[q] = wanted[q] >= keep ? total + 1 : Math.min(keep, 2 * wanted[q]);
     open = stillOpen;
+    if (open.length === 0) {
+      // The margin may have grown since a query was accepted: every query must pass the final one.
+      open = Array.from({ length: queries }, (_, q) => q).filter((q) => !certified(q));
+      for (const q of open) wanted[q] = wanted[q] >= keep ? total + 1 : Math.min(keep, 2 * wanted[q]);
+    }
+  }
+  for (let q = 0; q < queries; q++) {
+    const ids = [...scored[q].keys()];
+    const values = ids.map((c) => scored[q].get(c)!);
+    const order = sortCandidates(ids, values);
+    for (let i = 0; i < k; i++) {
+      indices[q * k + i] = ids[order[i]];
+      scores[q * k + i] = values[order[i]];
+    }
+    if (wanted[q] > keep) stats.fullQueries++;
   }
   stats.rescoredPerQuery = stats.rescoredPairs / queries;
   return { indices, scores, exact: stats };

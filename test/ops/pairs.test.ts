@@ -77,6 +77,13 @@ describe('topK exact', () => {
     }
   }
 
+  it('blocks and a fused tile for the low-precision pass do not reach the f32 re-scoring', async () => {
+    const base = { method: 'naaf', threshold: 0.2, k: 4, direction: 't2i' } as const;
+    const f32 = await engine.topK(images, captions, base);
+    const exact = await engine.topK(images, captions, { ...base, precision: 'int8', kernel: 'fused', tile: { images: 2 }, blockSize: 7, exact: true });
+    expect(Array.from(exact.indices)).toEqual(Array.from(f32.indices));
+  });
+
   it('rejects bad exact options', async () => {
     const naaf = { method: 'naaf', threshold: 0.2 } as const;
     await expect(engine.topK(images, captions, { ...naaf, k: 3, direction: 't2i', candidates: 5 })).rejects.toThrow(/options\.candidates is for exact: true/);
