@@ -1,6 +1,7 @@
 export { NaafEngine } from './engine.js';
 export type { EngineOptions } from './engine.js';
 export type { DeviceDescription, EngineStats, Int8Product } from './gpu/context.js';
+export { DeviceLostError, REQUIRED_LIMITS } from './gpu/context.js';
 export { formatKernelTimes } from './gpu/profiler.js';
 export type { KernelTime } from './gpu/profiler.js';
 export type { CaptionInput, ImageInput, NaafOptions, OutputTarget, Precision, ScanI2tOptions, ScanT2iOptions, SimilarityOptions, TileRequest } from './types.js';

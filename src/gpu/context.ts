@@ -64,6 +64,36 @@ const WANTED_LIMITS = [
 
 export type BufferBinding = GPUBuffer | { buffer: GPUBuffer; offset: number; size: number };
 
+/** Thrown by every call after the engine's GPU device was lost (`reason`, `gpuMessage` from WebGPU's GPUDeviceLostInfo). */
+export class DeviceLostError extends Error {
+  override readonly name = 'DeviceLostError';
+  constructor(what: string, readonly reason: string, readonly gpuMessage: string) {
+    super(`${what}: the GPU device was lost (${reason}): ${gpuMessage}. Create a new engine (NaafEngine.create()) to continue.`);
+  }
+}
+
+/**
+ * The limits every kernel of the engine may rely on (WebGPU's core defaults): a device with
+ * less (a compatibility-mode device, say) is refused when adopted, naming each shortfall.
+ */
+export const REQUIRED_LIMITS = {
+  maxStorageBuffersPerShaderStage: 8,
+  maxComputeInvocationsPerWorkgroup: 256,
+  maxComputeWorkgroupSizeX: 256,
+  maxComputeWorkgroupStorageSize: 16384,
+  maxStorageBufferBindingSize: 128 * 2 ** 20,
+  maxComputeWorkgroupsPerDimension: 65535,
+} as const;
+
+function checkAdoptedLimits(device: GPUDevice): void {
+  const short = Object.entries(REQUIRED_LIMITS)
+    .filter(([name, needed]) => !((device.limits as unknown as Record<string, number>)[name] >= needed))
+    .map(([name, needed]) => `${name}: needs ${needed}, the device has ${(device.limits as unknown as Record<string, number>)[name]}`);
+  if (short.length > 0) {
+    throw new Error(`NaafEngine.create: options.device falls short of the limits the engine's kernels need (request them in requestDevice's requiredLimits): ${short.join('; ')}`);
+  }
+}
+
 export class GpuContext {
   private readonly pipelines = new Map<string, Promise<GPUComputePipeline>>();
   private counters = { pipelinesCompiled: 0, dispatches: 0, submits: 0, readbacks: 0 };
@@ -110,6 +140,7 @@ export class GpuContext {
     const disabled = new Set<string>(options.disableFeatures ?? []);
     if (options.device) {
       const device = options.device;
+      checkAdoptedLimits(device);
       const features = [...device.features].filter((f) => !disabled.has(f));
       const adapterInfo = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
       const info = describe('adopted', adapterInfo, features, []);
@@ -157,7 +188,7 @@ export class GpuContext {
   /** Throws if the engine can no longer run work. */
   checkUsable(what: string): void {
     if (this.destroyed) throw new Error(`${what}: the engine was destroyed`);
-    if (this.lostInfo) throw new Error(`${what}: the GPU device was lost (${this.lostInfo.reason}): ${this.lostInfo.message}`);
+    if (this.lostInfo) throw new DeviceLostError(what, this.lostInfo.reason, this.lostInfo.message);
   }
 
   /** A cached compute pipeline for these WGSL parts and constants. */

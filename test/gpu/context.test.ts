@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { NaafEngine } from '../../src/index.js';
+import { DeviceLostError, NaafEngine, REQUIRED_LIMITS } from '../../src/index.js';
 import type { GpuContext } from '../../src/gpu/context.js';
 import { sharedEngine } from '../gpu.js';
 
@@ -67,7 +67,25 @@ describe('GPU layer', () => {
     await device.lost;
     await new Promise((resolve) => setTimeout(resolve, 10));
     expect(losses.map((l) => l.reason)).toEqual(['destroyed']);
-    await expect(second.similarity(tiny.images, tiny.captions, { method: 'scan-t2i' })).rejects.toThrow(/the GPU device was lost \(destroyed\)/);
+    const lost = await second.similarity(tiny.images, tiny.captions, { method: 'scan-t2i' }).catch((error) => error);
+    expect(lost).toBeInstanceOf(DeviceLostError);
+    expect(lost.reason).toBe('destroyed');
+    expect(lost.message).toMatch(/similarity: the GPU device was lost \(destroyed\).*NaafEngine\.create\(\)/);
+    await expect(second.topK(tiny.images, tiny.captions, { method: 'scan-t2i', k: 1, direction: 't2i' })).rejects.toBeInstanceOf(DeviceLostError);
+    // A fresh engine works afterwards.
+    const fresh = await NaafEngine.create();
+    expect((await fresh.similarity(tiny.images, tiny.captions, { method: 'scan-t2i' })).length).toBe(1);
+    fresh.destroy();
+  });
+
+  it('refuses an adopted device below the limits its kernels need, naming each', async () => {
+    const adapter = (await ctx.runtimeGpu()!.requestAdapter())!;
+    const device = await adapter.requestDevice();
+    // Pretend a compatibility-mode device: 4 storage buffers per stage, 128 invocations.
+    const small = Object.create(device, { limits: { value: { ...Object.fromEntries(Object.keys(REQUIRED_LIMITS).map((k) => [k, (device.limits as unknown as Record<string, number>)[k]])), maxStorageBuffersPerShaderStage: 4, maxComputeInvocationsPerWorkgroup: 128 } } });
+    await expect(NaafEngine.create({ device: small })).rejects.toThrow(
+      /options\.device falls short.*maxStorageBuffersPerShaderStage: needs 8, the device has 4; maxComputeInvocationsPerWorkgroup: needs 256, the device has 128/);
+    device.destroy();
   });
 
   it('refuses work after destroy()', async () => {
