@@ -1,6 +1,7 @@
 // The public engine: a GPU context plus the similarity API.
 import { DeviceDescription, EngineStats, GpuContext, GpuContextOptions, Int8Product } from './gpu/context.js';
 import type { KernelTime } from './gpu/profiler.js';
+import type { ByteSource, ReadSourceOptions } from './io/source.js';
 import { loadModelWeights } from './model/load.js';
 import { NaafModel } from './model/model.js';
 import { ModelConfig, StateDict, checkStateDict } from './model/weights.js';
@@ -123,12 +124,14 @@ export class NaafEngine {
   }
 
   /**
-   * Loads a model from an original `.pth.tar` checkpoint or a `.safetensors` file (path or
-   * bytes). model.config carries the sizes and the learned threshold (thres_safe).
+   * Loads a model from an original `.pth.tar` checkpoint or a `.safetensors` file: a path (Node,
+   * Deno), a URL (string with a scheme, or URL; fetched and streamed), a Response, an
+   * ArrayBuffer or a typed array. options: onProgress({ loaded, total }), signal (AbortSignal),
+   * maxBytes. model.config carries the sizes and the learned threshold (thres_safe).
    */
-  async loadModel(source: string | Uint8Array): Promise<NaafModel> {
+  async loadModel(source: ByteSource, options: ReadSourceOptions = {}): Promise<NaafModel> {
     this.ctx.checkUsable('loadModel');
-    const loaded = await loadModelWeights(source);
+    const loaded = await loadModelWeights(source, options);
     return new NaafModel(this.ctx, loaded.config, loaded.state, loaded.thresholdState, loaded.info);
   }
 

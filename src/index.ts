@@ -20,6 +20,7 @@ export type { RecallResult, RankMetrics } from './eval/recall.js';
 export { tokenize } from './data/tokenize.js';
 export { Vocabulary } from './data/vocab.js';
 export { NpyReader, encodeNpy, parseNpy } from './io/npy.js';
+export type { ByteSource, ReadProgress, ReadSourceOptions } from './io/source.js';
 export { readSafetensors, writeSafetensors } from './io/safetensors.js';
 export { loadTorchCheckpoint } from './io/torch.js';
 export { Trainer } from './train/trainer.js';

@@ -3,9 +3,11 @@
 // raw array. Only little-endian float32/float64 in C order is read: that is what feature files
 // hold, and anything else is refused by name rather than misread. parseNpy / encodeNpy work on
 // bytes anywhere; NpyReader streams rows from a file through node:fs/promises (Node and Deno),
-// imported only when a file is opened so that browser bundles of this module still load.
+// imported only when a file is opened so that browser bundles of this module still load, or
+// reads them from bytes, a URL or a Response.
 
 import type { FileHandle } from 'node:fs/promises';
+import { ByteSource, ReadSourceOptions, readSource } from './source.js';
 import { type Tensor, decodeToFloat32, elementCount } from './tensor.js';
 
 export type { Tensor } from './tensor.js';
@@ -99,36 +101,82 @@ export function parseNpy(bytes: Uint8Array, label = 'npy data'): Tensor {
 // A computed specifier: bundlers targeting browsers leave it alone instead of failing to resolve it.
 const NODE_FS = 'node:fs/promises';
 
-/** Reads rows along the first axis at file offsets, so a feature file larger than memory can be consumed in batches. */
+/** Reads `length` bytes at `position` (fewer only where allowShort and the data ends). */
+interface RandomAccess {
+  readAt(position: number, length: number, allowShort: boolean): Promise<Uint8Array>;
+  size(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** A file, read at offsets (a feature file larger than memory is never loaded whole). */
+async function fileAccess(path: string): Promise<RandomAccess> {
+  const fs = (await import(/* @vite-ignore */ NODE_FS)) as typeof import('node:fs/promises');
+  const handle = await fs.open(path, 'r');
+  return {
+    readAt: (position, length, allowShort) => readAt(handle, position, length, path, allowShort),
+    size: async () => (await handle.stat()).size,
+    close: () => handle.close(),
+  };
+}
+
+function memoryAccess(bytes: Uint8Array, label: string): RandomAccess {
+  return {
+    async readAt(position, length, allowShort) {
+      const end = Math.min(bytes.byteLength, position + length);
+      if (end - position < length && !allowShort) throw new Error(`${label}: truncated: expected ${length} bytes at offset ${position}, the data ends after ${Math.max(0, end - position)}`);
+      return bytes.subarray(position, end);
+    },
+    size: async () => bytes.byteLength,
+    close: async () => {},
+  };
+}
+
+/**
+ * Reads rows along the first axis: from a file at offsets, so a feature file larger than
+ * memory can be consumed in batches, or from bytes, a URL or a Response (downloaded whole).
+ */
 export class NpyReader {
   private closed = false;
 
   private constructor(
-    private readonly handle: FileHandle,
+    private readonly access: RandomAccess,
     readonly path: string,
     readonly shape: number[],
     readonly dtype: NpyDtype,
     private readonly dataOffset: number,
   ) {}
 
-  /** Opens `path` and checks its header and that the file holds all the data the shape promises. */
-  static async open(path: string): Promise<NpyReader> {
-    const fs = (await import(/* @vite-ignore */ NODE_FS)) as typeof import('node:fs/promises');
-    const handle = await fs.open(path, 'r');
+  /**
+   * Opens a .npy: a path (Node, Deno; read at offsets), or a URL, a Response, an ArrayBuffer or
+   * a typed array (options: onProgress, signal, maxBytes); checks its header and that it holds
+   * all the data the shape promises.
+   */
+  static async open(source: ByteSource, options: ReadSourceOptions = {}): Promise<NpyReader> {
+    const isPath = typeof source === 'string' && !/^[a-z][a-z0-9+.-]*:/i.test(source) && typeof (globalThis as { process?: unknown }).process !== 'undefined';
+    let access: RandomAccess;
+    let name: string;
+    if (isPath) {
+      access = await fileAccess(source as string);
+      name = source as string;
+    } else {
+      const read = await readSource(source, 'NpyReader.open', options);
+      access = memoryAccess(read.bytes, read.name);
+      name = read.name;
+    }
     try {
-      const prefix = await readAt(handle, 0, 12, path, true);
-      const { headerStart, headerLength } = npyPreamble(prefix, path);
-      const head = await readAt(handle, 0, headerStart + headerLength, path, false);
-      const h = parseNpyHeader(head, path);
-      if (h.shape.length === 0) throw new Error(`${path}: a 0-d .npy array has no rows; use parseNpy`);
+      const prefix = await access.readAt(0, 12, true);
+      const { headerStart, headerLength } = npyPreamble(prefix, name);
+      const head = await access.readAt(0, headerStart + headerLength, false);
+      const h = parseNpyHeader(head, name);
+      if (h.shape.length === 0) throw new Error(`${name}: a 0-d .npy array has no rows; use parseNpy`);
       const need = h.dataOffset + h.count * itemSize(h.dtype);
-      const { size } = await handle.stat();
+      const size = await access.size();
       if (size < need) {
-        throw new Error(`${path}: truncated .npy data: shape (${h.shape.join(', ')}) of ${h.dtype} needs ${need - h.dataOffset} bytes, found ${size - h.dataOffset}`);
+        throw new Error(`${name}: truncated .npy data: shape (${h.shape.join(', ')}) of ${h.dtype} needs ${need - h.dataOffset} bytes, found ${size - h.dataOffset}`);
       }
-      return new NpyReader(handle, path, h.shape, h.dtype, h.dataOffset);
+      return new NpyReader(access, name, h.shape, h.dtype, h.dataOffset);
     } catch (e) {
-      await handle.close();
+      await access.close();
       throw e;
     }
   }
@@ -151,14 +199,14 @@ export class NpyReader {
     }
     const elems = count * this.rowSize;
     const size = itemSize(this.dtype);
-    const bytes = await readAt(this.handle, this.dataOffset + start * this.rowSize * size, elems * size, this.path, false);
+    const bytes = await this.access.readAt(this.dataOffset + start * this.rowSize * size, elems * size, false);
     return decodeToFloat32(bytes, this.dtype === 'f4' ? 'f32' : 'f64', elems, this.path);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.handle.close();
+    await this.access.close();
   }
 }
 

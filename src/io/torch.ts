@@ -99,6 +99,9 @@ function torchGlobals(): GlobalTable {
   return Object.freeze({ ...standardGlobals, ...table });
 }
 
+/** The largest data.pkl accepted: the real checkpoints' pickles are under 1 MB (tensors are stored apart). */
+export const MAX_PICKLE_BYTES = 64 * 2 ** 20;
+
 /** Loads a torch.save zip checkpoint held in memory. */
 export async function loadTorchCheckpoint(bytes: Uint8Array, options: LoadTorchOptions = {}): Promise<TorchCheckpoint> {
   const label = options.label ?? 'torch checkpoint';
@@ -127,7 +130,11 @@ export async function loadTorchCheckpoint(bytes: Uint8Array, options: LoadTorchO
     storages.set(key, ref);
     return ref;
   };
-  const pkl = await entries.get(`${root}/data.pkl`)!.data({ checkCrc });
+  const pklEntry = entries.get(`${root}/data.pkl`)!;
+  if (pklEntry.size > MAX_PICKLE_BYTES) {
+    throw new Error(`${label}: ${root}/data.pkl declares ${pklEntry.size} bytes, more than the ${MAX_PICKLE_BYTES} a checkpoint's pickle may take (the tensors live in data/ entries); refused before reading it`);
+  }
+  const pkl = await pklEntry.data({ checkCrc });
   const value = unpickle(pkl, { globals: torchGlobals(), persistentLoad, label: `${label}: ${root}/data.pkl` });
 
   const top = value instanceof Map ? value : undefined;
@@ -148,8 +155,10 @@ export async function loadTorchCheckpoint(bytes: Uint8Array, options: LoadTorchO
     const name = `${root}/data/${s.key}`;
     const entry = entries.get(name);
     if (!entry) throw new Error(`${label}: storage '${s.key}' is referenced but entry '${name}' is missing`);
-    const raw = await entry.data({ checkCrc });
     const need = s.numel * DTYPE_BYTES[s.dtype];
+    // torch writes each storage at exactly its size; a larger entry is refused before it inflates.
+    if (entry.size > need + 64) throw new Error(`${label}: entry '${name}' declares ${entry.size} bytes, the ${s.numel}-element ${s.dtype} storage needs ${need}`);
+    const raw = await entry.data({ checkCrc });
     if (raw.length < need) throw new Error(`${label}: entry '${name}' holds ${raw.length} bytes, the ${s.numel}-element ${s.dtype} storage needs ${need}`);
     const out = decodeToFloat32(raw, s.dtype, s.numel, `${label}: ${name}`);
     decoded.set(s, out);

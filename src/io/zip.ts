@@ -33,11 +33,22 @@ export interface ZipEntry {
 export interface ReadZipOptions {
   /** Names the archive in error messages (a path, say). */
   label?: string;
+  /**
+   * Bytes that deflated entries of this archive may inflate to, all data() calls together
+   * (default DEFAULT_INFLATE_BUDGET): an entry whose declared size would pass it is refused
+   * before any memory is spent, and every entry is cut off at its declared size while it
+   * inflates. An untrusted archive (a download) cannot make the reader allocate more.
+   */
+  maxInflatedBytes?: number;
 }
+
+/** 4 GiB: more than any NAAF/SCAN checkpoint needs (the FC, the GRU and a COCO vocabulary take about 60 MB). */
+export const DEFAULT_INFLATE_BUDGET = 4 * 2 ** 30;
 
 /** Parses the central directory of an in-memory zip archive; entry data is read lazily. */
 export function readZip(bytes: Uint8Array, options: ReadZipOptions = {}): Map<string, ZipEntry> {
   const label = options.label ?? 'zip archive';
+  const budget = { left: options.maxInflatedBytes ?? DEFAULT_INFLATE_BUDGET };
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const eocd = findEocd(view, label);
   let count = view.getUint16(eocd + 10, true);
@@ -101,7 +112,7 @@ export function readZip(bytes: Uint8Array, options: ReadZipOptions = {}): Map<st
       q += 4 + len;
     }
     if (flags & 1) throw new Error(`${label}: entry '${name}' is encrypted, which is not supported`);
-    entries.set(name, makeEntry(bytes, view, label, { name, method, compressedSize, size, crc32: crc, headerOffset }));
+    entries.set(name, makeEntry(bytes, view, label, { name, method, compressedSize, size, crc32: crc, headerOffset }, budget));
     p = end;
   }
   return entries;
@@ -109,7 +120,7 @@ export function readZip(bytes: Uint8Array, options: ReadZipOptions = {}): Map<st
 
 type EntryInfo = Omit<ZipEntry, 'data'>;
 
-function makeEntry(bytes: Uint8Array, view: DataView, label: string, info: EntryInfo): ZipEntry {
+function makeEntry(bytes: Uint8Array, view: DataView, label: string, info: EntryInfo, budget: { left: number }): ZipEntry {
   const what = `${label}: entry '${info.name}'`;
   return {
     ...info,
@@ -131,6 +142,10 @@ function makeEntry(bytes: Uint8Array, view: DataView, label: string, info: Entry
         if (info.compressedSize !== info.size) throw new Error(`${what}: stored entry has compressed size ${info.compressedSize} but size ${info.size}`);
         out = raw;
       } else if (info.method === METHOD_DEFLATE) {
+        if (info.size > budget.left) {
+          throw new Error(`${what}: declares ${info.size} inflated bytes, more than the ${budget.left} this archive may still inflate to (ReadZipOptions.maxInflatedBytes); refused before inflating`);
+        }
+        budget.left -= info.size;
         out = await inflateRaw(raw, info.size, what);
       } else {
         throw new Error(`${what}: unsupported compression method ${info.method} (supported: 0 stored, 8 deflate)`);

@@ -2,6 +2,7 @@
 // `.safetensors` file, into state-dict names with `img_enc.` / `txt_enc.` prefixes, the model
 // configuration (sizes, threshold) and the checkpoint's mismatch-threshold state.
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
+import { ByteSource, ReadSourceOptions, readSource } from '../io/source.js';
 import { loadTorchCheckpoint } from '../io/torch.js';
 import { ModelConfig, StateDict, Tensor, ThresholdState, checkStateDict } from './weights.js';
 
@@ -17,17 +18,6 @@ export interface LoadedModel {
 
 /** Tensor-name prefix of the optimizer state in training checkpoints. */
 export const OPTIMIZER_PREFIX = 'optimizer.';
-
-export async function readSource(source: string | Uint8Array, what: string): Promise<{ bytes: Uint8Array; name: string }> {
-  if (source instanceof Uint8Array) return { bytes: source, name: 'the given bytes' };
-  if (typeof source !== 'string') throw new Error(`${what}: source must be a file path or a Uint8Array, got ${typeof source}`);
-  const { readFile } = await import('node:fs/promises');
-  try {
-    return { bytes: new Uint8Array(await readFile(source)), name: source };
-  } catch (error) {
-    throw new Error(`${what}: cannot read ${source}: ${(error as Error).message}`);
-  }
-}
 
 function num(opt: Record<string, unknown>, key: string): number | undefined {
   const v = opt[key];
@@ -47,9 +37,14 @@ function thresholdStateOf(opt: Record<string, unknown>): ThresholdState | null {
 
 const ZIP_MAGIC = [0x50, 0x4b, 0x03, 0x04];
 
-export async function loadModelWeights(source: string | Uint8Array): Promise<LoadedModel> {
+/**
+ * A model from a path, a URL (fetched and streamed, with options.onProgress and options.signal),
+ * a Response or bytes. Untrusted sources are bounded: options.maxBytes for the download, and the
+ * zip reader's inflate budget and the pickle bound (src/io/zip.ts, src/io/torch.ts).
+ */
+export async function loadModelWeights(source: ByteSource, options: ReadSourceOptions = {}): Promise<LoadedModel> {
   const what = 'loadModel';
-  const { bytes, name } = await readSource(source, what);
+  const { bytes, name } = await readSource(source, what, options);
   const where = `${what}(${name})`;
   if (ZIP_MAGIC.every((b, i) => bytes[i] === b)) {
     const checkpoint = await loadTorchCheckpoint(bytes);
