@@ -1,7 +1,10 @@
-// Bundles src/index.ts to dist/index.js (ESM, for Node and Deno) with the WGSL kernels inlined
-// as text, then emits the .d.ts files.
+// Bundles src/index.ts to dist/index.js (ESM, for Node and Deno) and dist/browser.js (the same
+// source with src/platform/browser.ts for src/platform/index.ts: no file system, no Dawn, and no
+// mention of `webgpu` or a `node:` module), with the WGSL kernels inlined as text, then emits
+// the .d.ts files.
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { resolve } from 'node:path';
 import * as esbuild from 'esbuild';
 
 rmSync('dist', { recursive: true, force: true });
@@ -18,6 +21,33 @@ await esbuild.build({
   sourcemap: true,
   logLevel: 'warning',
 });
+// The browser build: src/platform/index.ts swapped for src/platform/browser.ts.
+const browserPlatform = {
+  name: 'browser-platform',
+  setup(build) {
+    const platformIndex = resolve('src/platform/index.ts');
+    build.onResolve({ filter: /platform\/index\.js$/ }, (args) => {
+      const target = resolve(args.resolveDir, args.path.replace(/\.js$/, '.ts'));
+      return target === platformIndex ? { path: resolve('src/platform/browser.ts') } : undefined;
+    });
+  },
+};
+await esbuild.build({
+  entryPoints: ['src/index.ts'],
+  outfile: 'dist/browser.js',
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  target: 'es2022',
+  loader: { '.wgsl': 'text' },
+  plugins: [browserPlatform],
+  sourcemap: true,
+  logLevel: 'warning',
+});
+const browserCode = readFileSync('dist/browser.js', 'utf8');
+for (const banned of [/["']webgpu["']/, /["']node:[a-z/_]+["']/]) {
+  if (banned.test(browserCode)) throw new Error(`dist/browser.js must not reference ${banned} (a browser bundler would follow it)`);
+}
 // The `naaf` command line, for Node.
 await esbuild.build({
   entryPoints: ['src/cli/main.ts'],

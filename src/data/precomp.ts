@@ -2,14 +2,15 @@
 // (5 consecutive captions per image), and a vocabulary JSON beside it or in ../vocab.
 import { NpyReader } from '../io/npy.js';
 import { Vocabulary } from './vocab.js';
+import { platform } from '../platform/index.js';
 
 export interface PrecompSplit {
   images: NpyReader;
   captions: string[];
 }
 
-async function fs() {
-  return import('node:fs/promises');
+function fs() {
+  return platform.fs('openPrecompSplit');
 }
 
 async function exists(path: string): Promise<boolean> {

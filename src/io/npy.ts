@@ -2,13 +2,13 @@
 // Python dict literal {'descr', 'fortran_order', 'shape'} padded with spaces and '\n', then the
 // raw array. Only little-endian float32/float64 in C order is read: that is what feature files
 // hold, and anything else is refused by name rather than misread. parseNpy / encodeNpy work on
-// bytes anywhere; NpyReader streams rows from a file through node:fs/promises (Node and Deno),
-// imported only when a file is opened so that browser bundles of this module still load, or
-// reads them from bytes, a URL or a Response.
+// bytes anywhere; NpyReader streams rows from a file (Node, Deno: src/platform), or reads them
+// from bytes, a URL or a Response.
 
 import type { FileHandle } from 'node:fs/promises';
 import { ByteSource, ReadSourceOptions, readSource } from './source.js';
 import { type Tensor, decodeToFloat32, elementCount } from './tensor.js';
+import { platform } from '../platform/index.js';
 
 export type { Tensor } from './tensor.js';
 
@@ -99,8 +99,6 @@ export function parseNpy(bytes: Uint8Array, label = 'npy data'): Tensor {
 }
 
 // A computed specifier: bundlers targeting browsers leave it alone instead of failing to resolve it.
-const NODE_FS = 'node:fs/promises';
-
 /** Reads `length` bytes at `position` (fewer only where allowShort and the data ends). */
 interface RandomAccess {
   readAt(position: number, length: number, allowShort: boolean): Promise<Uint8Array>;
@@ -110,7 +108,7 @@ interface RandomAccess {
 
 /** A file, read at offsets (a feature file larger than memory is never loaded whole). */
 async function fileAccess(path: string): Promise<RandomAccess> {
-  const fs = (await import(/* @vite-ignore */ NODE_FS)) as typeof import('node:fs/promises');
+  const fs = await platform.fs('NpyReader.open');
   const handle = await fs.open(path, 'r');
   return {
     readAt: (position, length, allowShort) => readAt(handle, position, length, path, allowShort),

@@ -1,6 +1,7 @@
 // Bytes from wherever a model or a feature file comes from: a path (Node, Deno), a URL (string
 // or URL: fetched, streamed), a Response, an ArrayBuffer or a typed array; with byte progress,
 // cancellation, and clear errors for an HTTP error, a truncated body or a body past a bound.
+import { platform } from '../platform/index.js';
 
 /** Where bytes come from. A string is a URL where it has a scheme (or in a browser), else a file path. */
 export type ByteSource = string | URL | Response | ArrayBuffer | ArrayBufferView;
@@ -71,13 +72,7 @@ export async function readSource(source: ByteSource, what: string, options: Read
   }
   // A file (path or file: URL), on a runtime with a file system.
   const path = url ? decodeURIComponent(url.pathname) : (source as string);
-  const fsName = 'node:fs/promises'; // a variable: bundlers for the browser do not follow it
-  let fs: typeof import('node:fs/promises');
-  try {
-    fs = (await import(/* @vite-ignore */ fsName)) as typeof import('node:fs/promises');
-  } catch {
-    throw new Error(`${what}: cannot read the file ${path} here (no file system); pass a URL, a Response or the bytes`);
-  }
+  const fs = await platform.fs(`${what}(${path})`);
   try {
     const { size } = await fs.stat(path);
     if (size > maxBytes) throw new Error(`is ${size} bytes, more than the ${maxBytes} allowed (options.maxBytes)`);

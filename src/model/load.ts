@@ -5,6 +5,7 @@ import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import { ByteSource, ReadSourceOptions, readSource } from '../io/source.js';
 import { loadTorchCheckpoint } from '../io/torch.js';
 import { ModelConfig, StateDict, Tensor, ThresholdState, checkStateDict } from './weights.js';
+import { platform } from '../platform/index.js';
 
 export interface LoadedModel {
   state: StateDict;
@@ -110,8 +111,8 @@ export function encodeSafetensorsModel(model: LoadedModel): Uint8Array {
 
 /** Writes a file atomically: a temporary file beside it, then a rename. */
 export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const { open, rename, rm } = await import('node:fs/promises');
-  const temporary = `${path}.tmp-${process.pid}-${Date.now()}`;
+  const { open, rename, rm } = await platform.fs('writeFileAtomic');
+  const temporary = `${path}.tmp-${platform.tempSuffix()}`;
   const handle = await open(temporary, 'w');
   try {
     await handle.writeFile(bytes);

@@ -2,16 +2,17 @@
 // never sees a half-written index.html. Node only: fs is imported here, not at module load.
 import { renderReport } from './html.js';
 import type { ReportData } from './types.js';
+import { platform } from '../platform/index.js';
 
 /** Renders `data` to `<dir>/index.html` (creating dir) and returns that path. */
 export async function writeReport(dir: string, data: ReportData): Promise<string> {
-  const { mkdir, writeFile, rename, rm } = await import('node:fs/promises');
-  const { join, resolve } = await import('node:path');
+  const { mkdir, writeFile, rename, rm } = await platform.fs('writeReport');
+  const { join, resolve } = await platform.path('writeReport');
   const html = renderReport(data);
   const target = resolve(dir);
   await mkdir(target, { recursive: true });
   const path = join(target, 'index.html');
-  const temp = join(target, `.index.html.${process.pid}.${Date.now().toString(36)}.tmp`);
+  const temp = join(target, `.index.html.${platform.tempSuffix()}.tmp`);
   try {
     await writeFile(temp, html, 'utf8');
     await rename(temp, path);

@@ -1,14 +1,13 @@
 // Writing a generated dataset in the SCAN precomp layout, plus scenes.json (the object lists,
-// to draw scenes later, and the foils). node:fs/promises is imported only when writing or
-// reading, so bundles of the generator still load where there is no file system.
+// to draw scenes later, and the foils). The file system comes from src/platform, only when
+// writing or reading, so bundles of the generator still load where there is none.
 import { COLOR_HEX, MATERIALS, SHAPES, SIZES, type Scene } from './attributes.js';
 import type { Foil } from './foils.js';
 import { SPLITS, type ScenesConfig, type ScenesDataset, type SplitName } from './generate.js';
 import { encodeNpy } from '../io/npy.js';
+import { platform } from '../platform/index.js';
 
-// A variable specifier, as in io/npy.ts, so that browser bundlers leave the import alone.
-const NODE_FS = 'node:fs/promises';
-const fs = async () => (await import(/* @vite-ignore */ NODE_FS)) as typeof import('node:fs/promises');
+const fs = () => platform.fs('scenes');
 
 export const SCENES_FORMAT = 'naaf-scenes';
 export const SCENES_VERSION = 1;

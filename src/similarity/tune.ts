@@ -9,6 +9,7 @@ import { preferredRows } from '../ops/score.js';
 import type { TileRequest } from '../ops/score.js';
 import type { Precision, SimilarityOptions } from '../types.js';
 import type { KernelChoice } from './plan.js';
+import { platform } from '../platform/index.js';
 
 export interface TuneShape {
   R: number; // regions per image
@@ -81,7 +82,7 @@ export function adapterKey(ctx: GpuContext): string {
 
 /** Loads the tiles tuned earlier on this adapter from `file` (missing file: nothing). */
 export async function loadTileCache(ctx: GpuContext, file: string): Promise<number> {
-  const { readFile } = await import('node:fs/promises');
+  const { readFile } = await platform.fs('tileCacheFile');
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -103,7 +104,7 @@ export async function loadTileCache(ctx: GpuContext, file: string): Promise<numb
 }
 
 async function saveTileCache(ctx: GpuContext, file: string): Promise<void> {
-  const { readFile } = await import('node:fs/promises');
+  const { readFile } = await platform.fs('tileCacheFile');
   let all: Record<string, Record<string, KernelChoice | TileRequest>> = {};
   try {
     all = JSON.parse(await readFile(file, 'utf8'));

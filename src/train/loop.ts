@@ -12,6 +12,7 @@ import { initialState } from './init.js';
 import { BatchLoader } from './loader.js';
 import type { TrainerOptions } from './options.js';
 import type { Trainer } from './trainer.js';
+import { platform } from '../platform/index.js';
 
 export interface TrainRunOptions {
   /** Folder with {train,dev}_ims.npy and _caps.txt. */
@@ -43,7 +44,7 @@ export interface TrainRunResult {
 }
 
 export async function runTraining(engine: NaafEngine, o: TrainRunOptions): Promise<TrainRunResult> {
-  const { mkdir, readFile } = await import('node:fs/promises');
+  const { mkdir, readFile } = await platform.fs('runTraining');
   await mkdir(o.out, { recursive: true });
   const checkpointPath = `${o.out}/checkpoint.safetensors`;
   const bestPath = `${o.out}/model_best.safetensors`;
