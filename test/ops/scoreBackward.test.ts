@@ -102,7 +102,7 @@ describe('float64 reference gradients against central finite differences', () =>
 
 interface GpuResult { gradImages: Float32Array; gradCaptions: Float32Array }
 
-async function gpuBackward(b: RandomBatch, options: ScoreBackwardRefOptions, grads: ArrayLike<number>, groups?: ScoreBackwardArgs['groups']): Promise<GpuResult> {
+async function gpuBackward(b: RandomBatch, options: ScoreBackwardRefOptions, grads: ArrayLike<number>, groups?: ScoreBackwardArgs['groups'], workgroupSize?: number): Promise<GpuResult> {
   const { N, R, M, L, D } = b;
   return ctx.scoped('scoreBackward test', async () => {
     const transient: GPUBuffer[] = [];
@@ -117,7 +117,7 @@ async function gpuBackward(b: RandomBatch, options: ScoreBackwardRefOptions, gra
         images: upload(b.images, 'images'), captions: upload(b.captions, 'captions'), lengths: b.lengths,
         thresholds: options.thresholds ? upload(Float32Array.from(options.thresholds), 'thresholds') : undefined,
         lambdaSoftmax: options.lambdaSoftmax, lse: options.lse, lambdaLse: options.lambdaLse,
-        gradScores: upload(Float32Array.from(grads), 'gradScores'), gradImages, gradCaptions, groups,
+        gradScores: upload(Float32Array.from(grads), 'gradScores'), gradImages, gradCaptions, groups, workgroupSize,
       }, transient);
       return {
         gradImages: await ctx.readFloat32(gradImages, 0, N * R * D, encoder),
@@ -130,10 +130,10 @@ async function gpuBackward(b: RandomBatch, options: ScoreBackwardRefOptions, gra
 }
 
 /** GPU against the float64 reference; returns the errors relative to the largest gradient. */
-async function expectMatchesReference(b: RandomBatch, options: ScoreBackwardRefOptions, label: string, tolerance = 1e-5, groups?: ScoreBackwardArgs['groups']) {
+async function expectMatchesReference(b: RandomBatch, options: ScoreBackwardRefOptions, label: string, tolerance = 1e-5, groups?: ScoreBackwardArgs['groups'], workgroupSize?: number) {
   const grads = randomGrads(b.N * 31 + b.M, b.N * b.M);
   const ref = scoreBackwardRef(b, options, grads);
-  const gpu = await gpuBackward(b, options, grads, groups);
+  const gpu = await gpuBackward(b, options, grads, groups, workgroupSize);
   const scale = Math.max(1, maxAbs(ref.gradImages), maxAbs(ref.gradCaptions));
   const errImages = maxAbsDiff(gpu.gradImages, ref.gradImages) / scale;
   const errCaptions = maxAbsDiff(gpu.gradCaptions, ref.gradCaptions) / scale;
@@ -199,6 +199,13 @@ describe('GPU backward against the float64 reference', () => {
     // 5 images in 3 groups (2, 2, 1) on the caption side; the caption tiles in 2 on the image side.
     for (const o of options) await expectMatchesReference(b, o, `groups 3/2 ${label(o)}`, 1e-5, { captions: 3, images: 2 });
   });
+
+  it('256-thread workgroups (the GPU default; lavapipe runs 64) give the same gradients', async () => {
+    const lengths = [6, 5, 6, 4, 6, 3, 6, 5, 2, 6, 6, 4];
+    const options = [{ method: 'naaf-train', thresholds: f32(lengths.map((_, i) => 0.05 * (i % 7))), lambdaSoftmax: 20 } as const];
+    const b = batchAwayFromKinks(900, 1e-4, options, (s) => randomBatch(s, 3, 36, lengths, 6, 24));
+    for (const o of options) await expectMatchesReference(b, o, `WG 256 ${label(o)}`, 1e-5, { captions: 2, images: 2 }, 256);
+  });
 });
 
 describe('GPU backward against float32 finite differences of the GPU forward', () => {
@@ -254,6 +261,7 @@ describe('bad arguments', () => {
     };
     const run = (changes: Partial<ScoreBackwardArgs>) => encodeScoreBackward(ctx, ctx.createEncoder('bad args'), { ...good, ...changes }, []);
     await expect(run({ groups: { images: 0 } })).rejects.toThrow(/args\.groups\.images must be an integer >= 1, got 0/);
+    await expect(run({ workgroupSize: 128 })).rejects.toThrow(/args\.workgroupSize must be 64 or 256, got 128/);
     await expect(run({ thresholds: undefined })).rejects.toThrow(/args\.thresholds must be a GPUBuffer holding \[M\] = \[2\]/);
     await expect(run({ lengths: Int32Array.from([4, 0]) })).rejects.toThrow(/args\.lengths\[1\] must be an integer in \[1, L = 4\], got 0/);
     await expect(run({ lengths: Int32Array.from([4]) })).rejects.toThrow(/args\.lengths must hold M = 2 caption lengths, got 1/);
