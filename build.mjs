@@ -1,7 +1,7 @@
 // Bundles src/index.ts to dist/index.js (ESM, for Node and Deno) and dist/browser.js (the same
 // source with src/platform/browser.ts for src/platform/index.ts: no file system, no Dawn, and no
 // mention of `webgpu` or a `node:` module), with the WGSL kernels inlined as text, then emits
-// the .d.ts files.
+// the .d.ts files; and the live search page's script (dist/live/app.js).
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -48,6 +48,58 @@ const browserCode = readFileSync('dist/browser.js', 'utf8');
 for (const banned of [/["']webgpu["']/, /["']node:[a-z/_]+["']/]) {
   if (banned.test(browserCode)) throw new Error(`dist/browser.js must not reference ${banned} (a browser bundler would follow it)`);
 }
+// The live search page's script (report/live/app.js): the page's code only; the engine is the
+// browser bundle beside it (src/index.ts is mapped to ./naaf-webgpu.js and left external).
+const engineFromBundle = {
+  name: 'engine-from-browser-bundle',
+  setup(build) {
+    const index = resolve('src/index.ts');
+    build.onResolve({ filter: /index\.js$/ }, (args) => {
+      const target = resolve(args.resolveDir, args.path.replace(/\.js$/, '.ts'));
+      return target === index ? { path: './naaf-webgpu.js', external: true } : undefined;
+    });
+  },
+};
+await esbuild.build({
+  entryPoints: ['src/live/app.ts'],
+  outfile: 'dist/live/app.js',
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  target: 'es2022',
+  plugins: [browserPlatform, engineFromBundle],
+  sourcemap: 'inline',
+  logLevel: 'warning',
+});
+const appCode = readFileSync('dist/live/app.js', 'utf8');
+for (const banned of [/["']webgpu["']/, /["']node:[a-z/_]+["']/, /class NaafEngine\b/]) {
+  if (banned.test(appCode)) throw new Error(`dist/live/app.js must not contain ${banned} (the engine comes from the browser bundle)`);
+}
+// naaf-webgpu/search (Node): the search code, with the engine taken from ./index.js (the same
+// dist/index.js a user imports, so one engine class) and LanceDB left to the user's install.
+const engineFromIndex = {
+  name: 'engine-from-index',
+  setup(build) {
+    const index = resolve('src/index.ts');
+    build.onResolve({ filter: /\.js$/ }, (args) => {
+      const target = resolve(args.resolveDir, args.path.replace(/\.js$/, '.ts'));
+      return target === index ? { path: './index.js', external: true } : undefined;
+    });
+  },
+};
+await esbuild.build({
+  entryPoints: ['src/search/index.ts'],
+  outfile: 'dist/search.js',
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  loader: { '.wgsl': 'text' },
+  plugins: [engineFromIndex],
+  external: ['webgpu', '@lancedb/lancedb', 'apache-arrow'],
+  sourcemap: true,
+  logLevel: 'warning',
+});
 // The `naaf` command line, for Node.
 await esbuild.build({
   entryPoints: ['src/cli/main.ts'],
@@ -57,10 +109,10 @@ await esbuild.build({
   platform: 'node',
   target: 'node20',
   loader: { '.wgsl': 'text' },
-  external: ['webgpu'],
+  external: ['webgpu', '@lancedb/lancedb', 'apache-arrow'],
   banner: { js: '#!/usr/bin/env node' },
   sourcemap: true,
   logLevel: 'warning',
 });
 execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json', '--emitDeclarationOnly', '--declaration', '--outDir', 'dist'], { stdio: 'inherit' });
-console.log('built dist/index.js, dist/cli.js and dist/index.d.ts');
+console.log('built dist/index.js, dist/browser.js, dist/live/app.js, dist/search.js, dist/cli.js and dist/index.d.ts');

@@ -24,9 +24,9 @@ fn regionScale(r: u32) -> f32 { return 0.0; }        // nor ||v_r|| apart from G
 fn attendAboveThreshold(row: u32, n: u32, t: f32, lambda: f32,
   weights: ptr<function, array<f32, R>>, h: ptr<function, array<f32, R>>) -> vec3f {
   var sMax = sAt(row, 0u);
-  for (var r = 1u; r < R; r++) { sMax = max(sMax, sAt(row, r)); }
+  for (var r = 1u; r < numRegions(); r++) { sMax = max(sMax, sAt(row, r)); }
   var total = 0.0;
-  for (var r = 0u; r < R; r++) {
+  for (var r = 0u; r < numRegions(); r++) {
     let s = sAt(row, r);
     var e = 0.0;
     if (s - t > 0.0) { e = exp(lambda * (s - sMax)); }  // max-shifted: same a, no overflow
@@ -35,7 +35,7 @@ fn attendAboveThreshold(row: u32, n: u32, t: f32, lambda: f32,
   }
   if (total == 0.0) { return vec3f(0.0); }
   var weighted = 0.0;
-  for (var r = 0u; r < R; r++) {
+  for (var r = 0u; r < numRegions(); r++) {
     (*weights)[r] = (*weights)[r] / total;
     weighted += (*weights)[r] * sAt(row, r);
   }
@@ -57,7 +57,7 @@ fn pairGradients(tid: u32, tile: vec2u, n: u32) {
       let att = attendAboveThreshold(row, n, thresholds[tile.x + c], lambda, &a, &h);
       var coef = 0.0;
       if (att.x > EPS) { coef = -pairGrad(n, tile, c) / f32(capLen[c]) * att.y / (2.0 * att.x * att.x); }
-      for (var r = 0u; r < R; r++) { tileX[row * R + r] = a[r]; }
+      for (var r = 0u; r < numRegions(); r++) { tileX[row * R + r] = a[r]; }
       rowC[row] = coef;
     }
     workgroupBarrier();
@@ -71,7 +71,7 @@ fn pairGradients(tid: u32, tile: vec2u, n: u32) {
     let g = pairGrad(n, tile, c) / f32(capLen[c]);
     var b: array<f32, R>;
     let posR = relevanceWeights(row, lambda, &b);
-    for (var r = 0u; r < R; r++) { tileX[row * R + r] = g * lambda * b[r] * (sAt(row, r) - posR); }
+    for (var r = 0u; r < numRegions(); r++) { tileX[row * R + r] = g * lambda * b[r] * (sAt(row, r) - posR); }
   }
   workgroupBarrier();
   normOverWordsBackward(tid);
@@ -88,9 +88,9 @@ fn pairGradients(tid: u32, tile: vec2u, n: u32) {
     var h: array<f32, R>;
     let att = attendAboveThreshold(row, n, t, lambda, &a, &h);
     var best = 0u;
-    for (var r = 1u; r < R; r++) { if (sAt(row, r) > sAt(row, best)) { best = r; } }
+    for (var r = 1u; r < numRegions(); r++) { if (sAt(row, r) > sAt(row, best)) { best = r; } }
     let negative = sAt(row, best) - t < 0.0;
-    for (var r = 0u; r < R; r++) {
+    for (var r = 0u; r < numRegions(); r++) {
       let s = sAt(row, r);
       let at = row * R + r;
       var d = leakySlope(s) * (tileX[at] / capA[c * R + r] - capB[c * R + r] * leakyRelu(s)) + g * b[r];

@@ -73,7 +73,7 @@ fn pairGradients(tid: u32, tile: vec2u, n: u32) {
   // P_w = 1e-8 + l2 norm over the regions of LeakyReLU(s), into rowA.
   for (var row = tid; row < used; row += WG) {
     var sq = 0.0;
-    for (var r = 0u; r < R; r++) { let x = leakyRelu(sAt(row, r)); sq += x * x; }
+    for (var r = 0u; r < numRegions(); r++) { let x = leakyRelu(sAt(row, r)); sq += x * x; }
     rowA[row] = sqrt(sq) + EPS;
   }
   workgroupBarrier();
@@ -91,12 +91,12 @@ fn pairGradients(tid: u32, tile: vec2u, n: u32) {
     if (LSE) {
       let lambdaLse = params.lambdaLse;
       var best = capA[c * R];
-      for (var r = 1u; r < R; r++) { best = max(best, capA[c * R + r]); }
+      for (var r = 1u; r < numRegions(); r++) { best = max(best, capA[c * R + r]); }
       var total = 0.0;
-      for (var r = 0u; r < R; r++) { total += exp(lambdaLse * (capA[c * R + r] - best)); }
-      for (var r = 0u; r < R; r++) { capB[c * R + r] = g * exp(lambdaLse * (capA[c * R + r] - best)) / total; }
+      for (var r = 0u; r < numRegions(); r++) { total += exp(lambdaLse * (capA[c * R + r] - best)); }
+      for (var r = 0u; r < numRegions(); r++) { capB[c * R + r] = g * exp(lambdaLse * (capA[c * R + r] - best)) / total; }
     } else {
-      for (var r = 0u; r < R; r++) { capB[c * R + r] = g / f32(R); }
+      for (var r = 0u; r < numRegions(); r++) { capB[c * R + r] = g / f32(R); }
     }
   }
   workgroupBarrier();
@@ -151,11 +151,11 @@ fn pairGradients(tid: u32, tile: vec2u, n: u32) {
   // Through P_w (a reduction over the row's regions), in place.
   for (var row = tid; row < used; row += WG) {
     var total = 0.0;
-    for (var r = 0u; r < R; r++) { total += tileX[row * R + r] * leakyRelu(sAt(row, r)); }
+    for (var r = 0u; r < numRegions(); r++) { total += tileX[row * R + r] * leakyRelu(sAt(row, r)); }
     let norm = rowA[row];
     let root = norm - EPS;
     let factor = select(0.0, total / (norm * norm * root), root > 0.0);
-    for (var r = 0u; r < R; r++) {
+    for (var r = 0u; r < numRegions(); r++) {
       let s = sAt(row, r);
       tileX[row * R + r] = leakySlope(s) * (tileX[row * R + r] / norm - factor * leakyRelu(s));
     }

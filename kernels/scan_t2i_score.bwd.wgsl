@@ -66,7 +66,7 @@ fn pairGradients(tid: u32, tile: vec2u, n: u32) {
       let v = t2iWord(row, tile, n, lambda, &alpha, &h);
       var coef = 0.0;
       if (v.z * v.y > EPS) { coef = -rowB[row] * v.w / (2.0 * v.y * v.y); }  // dq / (2 q)
-      for (var r = 0u; r < R; r++) { tileX[row * R + r] = alpha[r]; }
+      for (var r = 0u; r < numRegions(); r++) { tileX[row * R + r] = alpha[r]; }
       rowC[row] = coef;
     }
     workgroupBarrier();
@@ -90,11 +90,11 @@ fn pairGradients(tid: u32, tile: vec2u, n: u32) {
     }
     var dAlpha: array<f32, R>;
     var mean = 0.0;
-    for (var r = 0u; r < R; r++) {
+    for (var r = 0u; r < numRegions(); r++) {
       dAlpha[r] = sAt(row, r) * dNumer + dqOverQ * h[r];
       mean += alpha[r] * dAlpha[r];
     }
-    for (var r = 0u; r < R; r++) { tileX[row * R + r] = lambda * alpha[r] * (dAlpha[r] - mean); }
+    for (var r = 0u; r < numRegions(); r++) { tileX[row * R + r] = lambda * alpha[r] * (dAlpha[r] - mean); }
     rowC[row] = dNumer;
     rowD[row] = dnuOverNu;
   }
@@ -107,7 +107,7 @@ fn pairGradients(tid: u32, tile: vec2u, n: u32) {
     var alpha: array<f32, R>;
     relevanceWeights(row, lambda, &alpha);
     let dNumer = rowC[row];
-    for (var r = 0u; r < R; r++) {
+    for (var r = 0u; r < numRegions(); r++) {
       let s = sAt(row, r);
       let at = row * R + r;
       tileX[at] = alpha[r] * dNumer + leakySlope(s) * (tileX[at] / capA[c * R + r] - capB[c * R + r] * leakyRelu(s));

@@ -18,6 +18,9 @@
 //   U_CHUNK     SMEM_MAIN / ROWS: dims of U staged per step of the image-side product
 //   IMAGE_SIDE  (bool) true: one workgroup per image, looping over caption tiles, writes dV;
 //               false: one workgroup per caption tile, looping over images, writes dU
+//   RUNTIME_R   (bool) true: loops over regions run to params.regions (= R), a value the compiler
+//               cannot see, so it does not unroll them: a CPU driver (lavapipe) JIT-compiles the
+//               fully unrolled kernels for tens of seconds; a GPU keeps the constant bound.
 
 struct Params {
   dim: u32,          // D
@@ -32,6 +35,7 @@ struct Params {
   groupSize: u32,    // images (caption side) or caption tiles (image side) per group
   partialFloats: u32, // gradOut floats per group: with groups > 1 it holds a partial per group
   scratchFloats: u32, // scratch floats per group (likewise)
+  regions: u32,      // R again, read at run time where RUNTIME_R
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -61,6 +65,12 @@ var<workgroup> capLen: array<u32, CAPS>;
 var<workgroup> tileShape: vec2u;              // (captions in tile, used rows)
 var<private> outBase: u32;                    // this workgroup's group's part of gradOut
 var<private> scratchBase: u32;                // and of scratch
+
+/** The bound of every loop over regions: R, or the same value from the uniform (see RUNTIME_R). */
+fn numRegions() -> u32 {
+  if (RUNTIME_R) { return params.regions; }
+  return R;
+}
 
 fn leakyRelu(x: f32) -> f32 {
   return select(0.1 * x, x, x > 0.0);
@@ -176,17 +186,17 @@ fn regionNormsOverWords(tid: u32) {
 fn relevanceWeights(row: u32, lambda: f32, weights: ptr<function, array<f32, R>>) -> f32 {
   let c = rowCap[row];
   var logitMax = -3.0e38;
-  for (var r = 0u; r < R; r++) {
+  for (var r = 0u; r < numRegions(); r++) {
     logitMax = max(logitMax, lambda * leakyRelu(sAt(row, r)) / capA[c * R + r]);
   }
   var total = 0.0;
-  for (var r = 0u; r < R; r++) {
+  for (var r = 0u; r < numRegions(); r++) {
     let e = exp(lambda * leakyRelu(sAt(row, r)) / capA[c * R + r] - logitMax);
     (*weights)[r] = e;
     total += e;
   }
   var weighted = 0.0;
-  for (var r = 0u; r < R; r++) {
+  for (var r = 0u; r < numRegions(); r++) {
     (*weights)[r] = (*weights)[r] / total;
     weighted += (*weights)[r] * sAt(row, r);
   }
@@ -197,9 +207,9 @@ fn relevanceWeights(row: u32, lambda: f32, weights: ptr<function, array<f32, R>>
 fn regionGramTimes(n: u32, weights: ptr<function, array<f32, R>>, h: ptr<function, array<f32, R>>) -> f32 {
   let gramBase = n * R * R;
   var quad = 0.0;
-  for (var r = 0u; r < R; r++) {
+  for (var r = 0u; r < numRegions(); r++) {
     var inner = 0.0;
-    for (var q = 0u; q < R; q++) { inner += regionGram[gramBase + r * R + q] * (*weights)[q]; }
+    for (var q = 0u; q < numRegions(); q++) { inner += regionGram[gramBase + r * R + q] * (*weights)[q]; }
     (*h)[r] = inner;
     quad += (*weights)[r] * inner;
   }
@@ -254,7 +264,7 @@ fn accumulateWordGramGrad(tid: u32, tile: vec2u) {
       let w = e / len;
       let v = e % len;
       var sum = 0.0;
-      for (var r = 0u; r < R; r++) {
+      for (var r = 0u; r < numRegions(); r++) {
         sum += capA[c * R + r] * tileX[(first + w) * R + r] * tileX[(first + v) * R + r];
       }
       scratch[scratchBase + (tile.x + c) * L * L + w * L + v] += sum;
@@ -283,7 +293,7 @@ fn accumulateCaptionGrads(tid: u32, tile: vec2u, n: u32) {
       let dd = idx % V_CHUNK;
       if (d0 + dd < dim) {
         var sum = 0.0;
-        for (var r = 0u; r < R; r++) { sum += tileX[row * R + r] * tileS[r * V_CHUNK + dd]; }
+        for (var r = 0u; r < numRegions(); r++) { sum += tileX[row * R + r] * tileS[r * V_CHUNK + dd]; }
         let at = rowOffset(tile, row) + d0 + dd;
         let scale = captionRowScale(row);
         if (scale != 0.0) { sum += scale * captions[at]; }
@@ -333,7 +343,7 @@ fn finishImageGram(tid: u32, n: u32) {
     let r = idx / dim;
     let d = idx % dim;
     var sum = 0.0;
-    for (var q = 0u; q < R; q++) { sum += scratch[(n * R + r) * R + q] * images[(n * R + q) * dim + d]; }
+    for (var q = 0u; q < numRegions(); q++) { sum += scratch[(n * R + r) * R + q] * images[(n * R + q) * dim + d]; }
     gradOut[n * R * dim + idx] += 2.0 * sum;
   }
 }

@@ -1,10 +1,11 @@
 // The main job (`npm start`): build the scenes dataset if absent, train NAAF and the SCAN t2i
 // baseline on it, evaluate both on the test split (recalls, rsum, foil accuracy), print the
-// comparison and write report/index.html.
+// comparison, write report/index.html and the live search page report/live/.
 import type { NaafEngine } from '../engine.js';
 import { findVocabulary, openPrecompSplit } from '../data/precomp.js';
 import type { MethodResult, ReportData } from '../report/types.js';
 import { writeReport } from '../report/write.js';
+import { writeLivePage } from '../live/write.js';
 import { generateScenes } from '../scenes/generate.js';
 import { readScenes, writeScenes } from '../scenes/write.js';
 import { runTraining } from '../train/loop.js';
@@ -50,7 +51,7 @@ export function comparisonTable(results: MethodResult[]): string {
   return [header, '-'.repeat(header.length), ...rows].join('\n');
 }
 
-export async function runDemo(engine: NaafEngine, o: DemoOptions): Promise<{ results: MethodResult[]; reportPath: string; table: string }> {
+export async function runDemo(engine: NaafEngine, o: DemoOptions): Promise<{ results: MethodResult[]; reportPath: string; livePath: string; table: string }> {
   await ensureScenes(o);
   const scenes = await readScenes(o.data);
   const test = await openPrecompSplit(o.data, 'test');
@@ -58,6 +59,7 @@ export async function runDemo(engine: NaafEngine, o: DemoOptions): Promise<{ res
   const curves: ReportData['curves'] = [];
   let naafEvaluation: Awaited<ReturnType<typeof evaluateOnTest>> | null = null;
   let naafThresholds = { thres: 0, thresSafe: 0 };
+  const trained: { method: (typeof METHODS)[number][0]; label: string; checkpoint: string; vocab: string }[] = [];
   try {
     for (const [method, label] of METHODS) {
       const started = performance.now();
@@ -73,7 +75,8 @@ export async function runDemo(engine: NaafEngine, o: DemoOptions): Promise<{ res
       curves.push({ method: label, points: run.progress.history.map((h) => ({ ...h, epoch: h.epoch + 1 })) });
       const model = await engine.loadModel(run.best);
       try {
-        const { vocab } = await findVocabulary(o.data, model.config.textEncoder);
+        const { vocab, path: vocabPath } = await findVocabulary(o.data, model.config.textEncoder);
+        trained.push({ method, label, checkpoint: run.best, vocab: vocabPath });
         const evaluation = await evaluateOnTest(engine, model, method, test.images, test.captions, scenes.foils, vocab);
         results.push({ method: label, i2t: evaluation.i2t, t2i: evaluation.t2i, rsum: evaluation.rsum, foilAccuracy: evaluation.foilAccuracy, trainSeconds,
           ...(method === 'naaf' ? { threshold: model.config.threshold ?? 0 } : {}) });
@@ -108,5 +111,7 @@ export async function runDemo(engine: NaafEngine, o: DemoOptions): Promise<{ res
     distributions: { ...distributions, threshold: naafThresholds.thres, thresSafe: naafThresholds.thresSafe, caption: 'Max word-region cosine on the test split (trained NAAF model).' },
     queries: queryPanels(e, test.captions, scenes.foils, scenes.splits.test),
   });
-  return { results, reportPath, table };
+  const livePath = await writeLivePage(o.report, { data: o.data, vocab: trained[0]!.vocab, models: trained });
+  o.log(`live search page: ${livePath} (serve it with \`npx naaf serve ${o.report}\`, then open http://localhost:8080/live/)`);
+  return { results, reportPath, livePath, table };
 }

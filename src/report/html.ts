@@ -107,11 +107,12 @@ function renderDistributions(d: ReportData['distributions']): string {
   return `<figure class="plot wide" id="distributions"><figcaption>${esc(d.caption)}</figcaption>${svg}<p class="stats">${esc(stats)}</p></figure>`;
 }
 
-function chip(w: WordTerm, swapped: boolean): string {
+/** A word with its NAAF terms (hover for them); `unknown`: outside the vocabulary (read as <unk>). */
+export function wordChip(w: WordTerm, swapped: boolean, unknown = false): string {
   const total = w.neg + w.posF + w.posR;
   const tip = `${w.token}\nneg ${fixed(w.neg, 3)}\npos_f ${fixed(w.posF, 3)}\npos_r ${fixed(w.posR, 3)}\nsMax ${fixed(w.sMax, 3)}`
-    + (w.mismatched ? '\njudged mismatched' : '') + (swapped ? '\nthe foil word' : '');
-  const cls = `word${w.mismatched ? ' mismatched' : ''}${swapped ? ' swapped' : ''}`;
+    + (w.mismatched ? '\njudged mismatched' : '') + (swapped ? '\nthe foil word' : '') + (unknown ? '\nnot in the vocabulary: the models read it as <unk>' : '');
+  const cls = `word${w.mismatched ? ' mismatched' : ''}${swapped ? ' swapped' : ''}${unknown ? ' unknown' : ''}`;
   // Matched words shade green with pos_f + pos_r (each at most about 1), so strong evidence reads darker.
   const strength = Math.min(1, Math.max(0, (w.posF + w.posR) / 2));
   const style = w.mismatched ? '' : ` style="background:rgba(22,163,74,${(0.08 + 0.5 * strength).toFixed(2)})"`;
@@ -124,7 +125,7 @@ export function renderQueryPanel(q: QueryPanel, index: number): string {
   const chips = q.words.map((w) => {
     const isFoil = !marked && foilWord !== undefined && w.token === foilWord;
     if (isFoil) marked = true;
-    return chip(w, isFoil);
+    return wordChip(w, isFoil);
   });
   const heading = q.kind === 'foil'
     ? `Foil query ${index + 1}${q.swapped ? `: “${esc(q.swapped[0])}” → “${esc(q.swapped[1])}”` : ''}`
@@ -143,7 +144,7 @@ export function renderQueryPanel(q: QueryPanel, index: number): string {
 </article>`;
 }
 
-const CSS = `
+export const REPORT_CSS = `
 *{box-sizing:border-box}
 body{margin:0;background:#f6f7f9;color:#111827;font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
 main{max-width:1180px;margin:0 auto;padding:24px 20px 48px}
@@ -199,7 +200,7 @@ export function renderReport(data: ReportData): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
 <title>${esc(data.title)}</title>
-<style>${CSS}</style>
+<style>${REPORT_CSS}</style>
 </head>
 <body>
 <main>

@@ -10,15 +10,10 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GOLDEN_CASES, loadGolden, maxAbsDiff } from '../fixtures.js';
 import { sharedEngine } from '../gpu.js';
+import { WEBGPU_CHROMIUM_ARGS } from './args.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const root = resolve(__dirname, '../..');
-// WebGPU on SwiftShader in headless Chromium; no background traffic (the machine has no network).
-export const WEBGPU_CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader',
-  '--use-webgpu-adapter=swiftshader', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync',
-];
 
 const FILES: Record<string, [string, string]> = {
   '/': [join(root, 'test/browser/page.html'), 'text/html'],

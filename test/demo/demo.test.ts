@@ -1,5 +1,6 @@
-// The main job at toy sizes: dataset, both trainings, evaluation, the comparison table, and the
-// report opened in a real headless Chromium (table, charts and scene pictures render).
+// The main job at toy sizes: dataset, both trainings, evaluation, the comparison table, the
+// report opened in a real headless Chromium (table, charts and scene pictures render), and the
+// live search page served by `naaf serve`'s server and used in Chromium with WebGPU.
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,18 +9,22 @@ import { chromium } from 'playwright-core';
 import { expect, it } from 'vitest';
 import { runDemo } from '../../src/demo/run.js';
 import { sharedEngine } from '../gpu.js';
+import { checkLivePage } from './live.js';
 
 const engine = await sharedEngine();
 const CHROMIUM = '/usr/bin/chromium';
+const root = mkdtempSync(join(tmpdir(), 'naaf-demo-'));
+const paths = { data: join(root, 'scenes'), runs: join(root, 'runs'), report: join(root, 'report') };
+let demo: Awaited<ReturnType<typeof runDemo>> | undefined;
 
 it('npm start at toy sizes: table, foil accuracy and a report that renders in Chromium', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'naaf-demo-'));
   const lines: string[] = [];
-  const { results, table, reportPath } = await runDemo(engine, {
-    data: join(root, 'scenes'), runs: join(root, 'runs'), report: join(root, 'report'),
+  demo = await runDemo(engine, {
+    ...paths,
     images: 40, regions: 6, imgDim: 16, seed: 1, epochs: 2, batchSize: 20, embedSize: 16, wordDim: 8, learningRate: 3e-3,
     log: (line) => lines.push(line),
   });
+  const { results, table, reportPath } = demo;
   expect(results.map((r) => r.method)).toEqual(['NAAF', 'SCAN t2i']);
   for (const r of results) {
     expect(r.rsum).toBeGreaterThan(0);
@@ -52,4 +57,9 @@ it('npm start at toy sizes: table, foil accuracy and a report that renders in Ch
   } finally {
     await browser.close();
   }
+}, 300_000);
+
+it('writes report/live/, and the page ranks a typed caption in Chromium exactly as the engine does in Node', async (context) => {
+  if (!demo) context.skip(); // the main job above failed, and says why
+  await checkLivePage(engine, { report: paths.report, data: paths.data, livePath: demo!.livePath, root });
 }, 300_000);

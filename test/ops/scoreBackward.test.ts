@@ -102,7 +102,10 @@ describe('float64 reference gradients against central finite differences', () =>
 
 interface GpuResult { gradImages: Float32Array; gradCaptions: Float32Array }
 
-async function gpuBackward(b: RandomBatch, options: ScoreBackwardRefOptions, grads: ArrayLike<number>, groups?: ScoreBackwardArgs['groups'], workgroupSize?: number): Promise<GpuResult> {
+/** The launcher's per-device choices, pinned (defaults: the device's). */
+type Variant = Pick<ScoreBackwardArgs, 'workgroupSize' | 'runtimeRegions'>;
+
+async function gpuBackward(b: RandomBatch, options: ScoreBackwardRefOptions, grads: ArrayLike<number>, groups?: ScoreBackwardArgs['groups'], variant: Variant = {}): Promise<GpuResult> {
   const { N, R, M, L, D } = b;
   return ctx.scoped('scoreBackward test', async () => {
     const transient: GPUBuffer[] = [];
@@ -117,7 +120,7 @@ async function gpuBackward(b: RandomBatch, options: ScoreBackwardRefOptions, gra
         images: upload(b.images, 'images'), captions: upload(b.captions, 'captions'), lengths: b.lengths,
         thresholds: options.thresholds ? upload(Float32Array.from(options.thresholds), 'thresholds') : undefined,
         lambdaSoftmax: options.lambdaSoftmax, lse: options.lse, lambdaLse: options.lambdaLse,
-        gradScores: upload(Float32Array.from(grads), 'gradScores'), gradImages, gradCaptions, groups, workgroupSize,
+        gradScores: upload(Float32Array.from(grads), 'gradScores'), gradImages, gradCaptions, groups, ...variant,
       }, transient);
       return {
         gradImages: await ctx.readFloat32(gradImages, 0, N * R * D, encoder),
@@ -130,10 +133,10 @@ async function gpuBackward(b: RandomBatch, options: ScoreBackwardRefOptions, gra
 }
 
 /** GPU against the float64 reference; returns the errors relative to the largest gradient. */
-async function expectMatchesReference(b: RandomBatch, options: ScoreBackwardRefOptions, label: string, tolerance = 1e-5, groups?: ScoreBackwardArgs['groups'], workgroupSize?: number) {
+async function expectMatchesReference(b: RandomBatch, options: ScoreBackwardRefOptions, label: string, tolerance = 1e-5, groups?: ScoreBackwardArgs['groups'], variant: Variant = {}) {
   const grads = randomGrads(b.N * 31 + b.M, b.N * b.M);
   const ref = scoreBackwardRef(b, options, grads);
-  const gpu = await gpuBackward(b, options, grads, groups, workgroupSize);
+  const gpu = await gpuBackward(b, options, grads, groups, variant);
   const scale = Math.max(1, maxAbs(ref.gradImages), maxAbs(ref.gradCaptions));
   const errImages = maxAbsDiff(gpu.gradImages, ref.gradImages) / scale;
   const errCaptions = maxAbsDiff(gpu.gradCaptions, ref.gradCaptions) / scale;
@@ -200,11 +203,28 @@ describe('GPU backward against the float64 reference', () => {
     for (const o of options) await expectMatchesReference(b, o, `groups 3/2 ${label(o)}`, 1e-5, { captions: 3, images: 2 });
   });
 
-  it('256-thread workgroups (the GPU default; lavapipe runs 64) give the same gradients', async () => {
+  it("the GPU's configuration (256-thread workgroups, constant region loops; lavapipe runs 64 and a uniform bound) gives the same gradients", async () => {
     const lengths = [6, 5, 6, 4, 6, 3, 6, 5, 2, 6, 6, 4];
     const options = [{ method: 'naaf-train', thresholds: f32(lengths.map((_, i) => 0.05 * (i % 7))), lambdaSoftmax: 20 } as const];
     const b = batchAwayFromKinks(900, 1e-4, options, (s) => randomBatch(s, 3, 36, lengths, 6, 24));
-    for (const o of options) await expectMatchesReference(b, o, `WG 256 ${label(o)}`, 1e-5, { captions: 2, images: 2 }, 256);
+    for (const o of options) await expectMatchesReference(b, o, `WG 256 ${label(o)}`, 1e-5, { captions: 2, images: 2 }, { workgroupSize: 256, runtimeRegions: false });
+  });
+
+  // NAAF's constant bound is in the test above; compiles are the cost here, so the shapes are tiny.
+  it('constant and uniform region-loop bounds give the same gradients for SCAN t2i and i2t', async () => {
+    const lengths = [4, 2, 3];
+    const options: ScoreBackwardRefOptions[] = [
+      { method: 'scan-t2i', lambdaSoftmax: 9, lse: true, lambdaLse: 6 },
+      { method: 'scan-i2t', lambdaSoftmax: 4, lse: false },
+    ];
+    const b = batchAwayFromKinks(901, 1e-4, options, (s) => randomBatch(s, 2, 3, lengths, 4, 8));
+    for (const o of options) {
+      const grads = randomGrads(77, b.N * b.M);
+      const constant = await gpuBackward(b, o, grads, undefined, { runtimeRegions: false });
+      const uniform = await gpuBackward(b, o, grads, undefined, { runtimeRegions: true });
+      expect(maxAbsDiff(constant.gradImages, uniform.gradImages), `${label(o)} dV`).toBeLessThan(1e-6);
+      expect(maxAbsDiff(constant.gradCaptions, uniform.gradCaptions), `${label(o)} dU`).toBeLessThan(1e-6);
+    }
   });
 });
 

@@ -1,0 +1,158 @@
+// Search at scale (naaf-webgpu/search): a scenes gallery of --images (default 100,000) images
+// encoded by the trained scenes NAAF model (npm start's data/runs/naaf/model_best.safetensors),
+// indexed in LanceDB (coarse: MaxSim over regions, and the regions' mean), searched with each
+// gallery caption query's coarse shortlist of K' re-ranked exactly, against exhaustive NAAF
+// (engine.topK over every image, computed once). Per K': the coarse stage's recall of the true
+// image, the share of queries whose top-10 equals exhaustive NAAF's, R@1/5/10 of both, per-query
+// latency (p50, p95) per stage and its ratio to exhaustive topK per query; index build time and
+// size. The default K' is chosen on the dev half of the queries and reported on the test half.
+// Usage: node bench/search.bench.mjs [--images 100000] [--queries 200] [--coarse maxsim,mean]
+//   [--checkpoint FILE] [--data data/scenes] [--out bench/out/search] [--nprobes 20] [--refine 4] [--record]
+import { existsSync, appendFileSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { NaafEngine, NpyReader, Vocabulary } from '../dist/index.js';
+import { buildIndex, SearchIndex } from '../dist/search.js';
+import { median } from './util.mjs';
+
+process.env.XDG_RUNTIME_DIR ??= '/tmp';
+const args = process.argv.slice(2);
+const value = (name, fallback) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : fallback);
+const IMAGES = Number(value('images', '100000'));
+const QUERIES = Number(value('queries', '200'));
+const KINDS = value('coarse', 'maxsim,mean').split(',');
+const CHECKPOINT = value('checkpoint', 'data/runs/naaf/model_best.safetensors');
+const DATA = value('data', 'data/scenes');
+const OUT = value('out', 'bench/out/search');
+const NPROBES = Number(value('nprobes', '20'));
+const REFINE = Number(value('refine', '4'));
+const KPRIMES = [10, 20, 50, 100, 200, 500, 1000];
+const K = 10;
+if (!existsSync(CHECKPOINT)) throw new Error(`${CHECKPOINT} is missing: run \`npm start\` first (it trains the scenes NAAF model), or pass --checkpoint`);
+
+const log = (line) => console.log(`[${(performance.now() / 1000).toFixed(0).padStart(5)} s] ${line}`);
+const quantile = (xs, q) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(q * s.length))]; };
+const fmt = (ms) => (ms >= 100 ? ms.toFixed(0) : ms.toFixed(1));
+
+const engine = await NaafEngine.create();
+const info = engine.info;
+log(`device: ${info.description || info.device} (${info.runtime}); checkpoint ${CHECKPOINT}`);
+
+// The gallery: the scenes test split at IMAGES images, same world (seed, regions, features) as the model's data.
+const scenesConfig = JSON.parse(readFileSync(join(DATA, 'scenes.json'), 'utf8')).config;
+const gallery = join(OUT, `gallery-${IMAGES}`);
+if (!existsSync(join(gallery, 'test_ims.npy'))) {
+  const t = performance.now();
+  const { execFileSync } = await import('node:child_process');
+  execFileSync(process.execPath, ['dist/cli.js', 'scenes', '--out', gallery, '--images', '10', '--dev', '10', '--test', String(IMAGES),
+    '--regions', String(scenesConfig.regions), '--img-dim', String(scenesConfig.imgDim), '--seed', String(scenesConfig.seed), '--noise', String(scenesConfig.noise)], { stdio: 'inherit' });
+  log(`gallery: generated ${IMAGES} images in ${((performance.now() - t) / 1000).toFixed(0)} s`);
+}
+const captions = readFileSync(join(gallery, 'test_caps.txt'), 'utf8').split('\n').filter((l) => l !== '');
+// Queries: one caption of QUERIES images spread over the gallery; the first half is dev, the second test.
+const queries = Array.from({ length: QUERIES }, (_, q) => {
+  const image = Math.floor(((q + 0.5) * IMAGES) / QUERIES);
+  return { image, caption: captions[image * 5 + (q % 5)] };
+});
+const half = Math.floor(QUERIES / 2);
+
+// Exhaustive NAAF over the whole gallery, once.
+const model = await engine.loadModel(CHECKPOINT);
+const options = { method: 'naaf', threshold: model.config.threshold ?? 0, lambdaSoftmax: model.config.lambdaSoftmax };
+const vocab = Vocabulary.fromJSON(readFileSync(join(gallery, 'scenes_vocab.json'), 'utf8'));
+const reader = await NpyReader.open(join(gallery, 'test_ims.npy'));
+const [N, R, imgDim] = reader.shape;
+const E = model.config.embedSize;
+const embedded = new Float32Array(N * R * E);
+for (let start = 0; start < N; start += 4096) {
+  const n = Math.min(4096, N - start);
+  const e = await model.encodeImages({ data: await reader.readRows(start, n), shape: [n, R, imgDim] });
+  embedded.set(e.data, start * R * E);
+}
+await reader.close();
+const seqs = queries.map((q) => vocab.encode(q.caption));
+const L = Math.max(...seqs.map((s) => s.length));
+const ids = new Int32Array(QUERIES * L).fill(vocab.padId);
+seqs.forEach((s, m) => ids.set(s, m * L));
+const words = await model.encodeCaptions({ ids, shape: [QUERIES, L], lengths: seqs.map((s) => s.length) });
+const images = { data: embedded, shape: [N, R, E] };
+let t = performance.now();
+const exhaustive = await engine.topK(images, words, { ...options, k: K, direction: 't2i' });
+const batchMs = performance.now() - t;
+// Per-query latency of exhaustive topK (a caption alone, encoding included), on a few queries.
+const singleMs = [];
+for (const q of queries.slice(0, 5)) {
+  t = performance.now();
+  const s = vocab.encode(q.caption);
+  const w = await model.encodeCaptions({ ids: Int32Array.from(s), shape: [1, s.length], lengths: [s.length] });
+  await engine.topK(images, w, { ...options, k: K, direction: 't2i' });
+  singleMs.push(performance.now() - t);
+}
+const exhaustiveMs = median(singleMs);
+const exhaustiveTop = queries.map((_, m) => Array.from(exhaustive.indices.subarray(m * K, (m + 1) * K)));
+log(`exhaustive NAAF topK over ${N} images: ${fmt(batchMs / QUERIES)} ms per query in a batch of ${QUERIES}, ${fmt(exhaustiveMs)} ms for one query alone (median of 5)`);
+model.destroy();
+
+const recallAt = (tops, kk, range) => 100 * range.filter((m) => tops[m].slice(0, kk).includes(queries[m].image)).length / range.length;
+const dev = [...Array(half).keys()];
+const test = Array.from({ length: QUERIES - half }, (_, i) => half + i);
+const rows = [];
+for (const kind of KINDS) {
+  const out = join(OUT, `index-${IMAGES}-${kind}`);
+  t = performance.now();
+  const built = await buildIndex(engine, { data: gallery, split: 'test', checkpoint: CHECKPOINT, out, coarse: kind, log });
+  const { execFileSync } = await import('node:child_process');
+  const mib = Number(execFileSync('du', ['-sm', out], { encoding: 'utf8' }).split('\t')[0]);
+  log(`index ${kind}: ${built.resumedFrom === N ? 'existing' : `built in ${built.seconds.toFixed(0)} s`} (${built.manifest.buildSeconds?.toFixed(0)} s recorded), ${mib} MiB, ANN ${JSON.stringify(built.manifest.ann)}`);
+  const index = await SearchIndex.open(engine, out, CHECKPOINT);
+  await index.query([queries[0].caption], { k: K, candidates: 50 }); // warm: compiles, index load
+  for (const kp of KPRIMES) {
+    const tops = [];
+    const coarseHit = [];
+    const stage = { encodeMs: [], coarseMs: [], fetchMs: [], exactMs: [], totalMs: [] };
+    for (const q of queries) {
+      const started = performance.now();
+      const { results, timings } = await index.query([q.caption], { k: K, candidates: kp, withCandidates: true, nprobes: NPROBES, refine: REFINE });
+      stage.totalMs.push(performance.now() - started);
+      for (const key of Object.keys(timings)) stage[key].push(timings[key]);
+      tops.push(results[0].hits.map((h) => h.id));
+      coarseHit.push(results[0].candidates.includes(q.image));
+    }
+    const agree = (range) => 100 * range.filter((m) => tops[m].join() === exhaustiveTop[m].join()).length / range.length;
+    const row = {
+      kind, kp,
+      coarseRecall: { dev: 100 * dev.filter((m) => coarseHit[m]).length / dev.length, test: 100 * test.filter((m) => coarseHit[m]).length / test.length },
+      agree: { dev: agree(dev), test: agree(test) },
+      recall: [1, 5, 10].map((kk) => recallAt(tops, kk, test)),
+      p50: quantile(stage.totalMs, 0.5), p95: quantile(stage.totalMs, 0.95),
+      stages: Object.fromEntries(['encodeMs', 'coarseMs', 'fetchMs', 'exactMs'].map((key) => [key, quantile(stage[key], 0.5)])),
+    };
+    rows.push(row);
+    log(`${kind} K'=${kp}: coarse recall ${row.coarseRecall.test.toFixed(1)}%, top-10 = exhaustive ${row.agree.test.toFixed(1)}% (dev ${row.agree.dev.toFixed(1)}%), p50 ${fmt(row.p50)} ms`);
+  }
+  index.close();
+}
+
+const exhaustiveRecall = [1, 5, 10].map((kk) => recallAt(exhaustiveTop, kk, test));
+const header = `| coarse | K' | coarse recall of the true image | top-10 = exhaustive (test / dev) | R@1 / R@5 / R@10 | p50 / p95 ms per query | encode / coarse / fetch / exact p50 ms | exhaustive / two-stage (p50) |`;
+const lines = [header, '|---|---|---|---|---|---|---|---|'];
+for (const r of rows) {
+  lines.push(`| ${r.kind} | ${r.kp} | ${r.coarseRecall.test.toFixed(1)}% | ${r.agree.test.toFixed(1)}% / ${r.agree.dev.toFixed(1)}% | ${r.recall.map((x) => x.toFixed(1)).join(' / ')} | ${fmt(r.p50)} / ${fmt(r.p95)} | ${Object.values(r.stages).map(fmt).join(' / ')} | ${(exhaustiveMs / r.p50).toFixed(1)}x |`);
+}
+const chosen = {};
+for (const kind of KINDS) {
+  const ok = rows.filter((r) => r.kind === kind && r.agree.dev >= 99);
+  chosen[kind] = ok.length > 0 ? ok[0].kp : null;
+}
+const summary = [
+  `device: ${info.description || info.device} (${info.runtime}); gallery: ${N} scenes images x ${R} regions, embeddings ${E}; ${QUERIES} queries (one caption of images spread over the gallery; ${half} dev, ${QUERIES - half} test); k = ${K}; nprobes ${NPROBES}, refine factor ${REFINE}`,
+  `exhaustive NAAF (engine.topK, every image): ${fmt(exhaustiveMs)} ms per query alone, ${fmt(batchMs / QUERIES)} ms per query in one batch; R@1/5/10 on the test queries ${exhaustiveRecall.map((x) => x.toFixed(1)).join(' / ')}`,
+  `smallest K' with top-10 = exhaustive for >= 99% of the dev queries: ${KINDS.map((k) => `${k} ${chosen[k] ?? 'none'}`).join(', ')}`,
+];
+console.log(`\n${summary.join('\n')}\n\n${lines.join('\n')}\n`);
+if (args.includes('--record')) {
+  const path = new URL('./RESULTS.md', import.meta.url);
+  appendFileSync(path, `\n### search (${new Date().toISOString().slice(0, 10)}, \`npm run bench:search -- ${args.filter((a) => a !== '--record').join(' ')}\`)\n\n${summary.map((s) => `- ${s}`).join('\n')}\n\n${lines.join('\n')}\n`);
+  log('recorded in bench/RESULTS.md');
+}
+engine.destroy();

@@ -1,0 +1,50 @@
+// `naaf search`: the best images of an index for one or more captions (src/search/query.ts).
+import { parseArgs } from 'node:util';
+import { NaafEngine } from '../engine.js';
+import { DEFAULT_CANDIDATES, SearchIndex } from '../search/query.js';
+
+export const SEARCH_USAGE = `naaf search --index INDEX --checkpoint C "a caption" ["another caption" ...] [--k 10] [--candidates ${DEFAULT_CANDIDATES}] [--method naaf|scan-t2i] [--terms] [--json]
+  Coarse candidates from the index (LanceDB), re-ranked exactly on the GPU; --terms adds NAAF's per-word terms.`;
+
+const integer = (name: string, value: string | undefined): number | undefined => {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n)) throw new Error(`naaf search: --${name} must be an integer, got ${value}`);
+  return n;
+};
+
+export async function runSearch(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv, strict: true, allowPositionals: true,
+    options: {
+      index: { type: 'string' }, checkpoint: { type: 'string' }, k: { type: 'string' }, candidates: { type: 'string' },
+      method: { type: 'string' }, terms: { type: 'boolean', default: false }, json: { type: 'boolean', default: false },
+    },
+  });
+  if (!values.index || !values.checkpoint) throw new Error(`naaf search: --index and --checkpoint are required\n${SEARCH_USAGE}`);
+  if (positionals.length === 0) throw new Error(`naaf search: give at least one caption in quotes\n${SEARCH_USAGE}`);
+  const engine = await NaafEngine.create();
+  let index: SearchIndex | null = null;
+  try {
+    index = await SearchIndex.open(engine, values.index, values.checkpoint, { method: values.method as never });
+    const { results, timings } = await index.query(positionals, {
+      k: integer('k', values.k), candidates: integer('candidates', values.candidates), terms: values.terms,
+    });
+    if (values.json) {
+      console.log(JSON.stringify({ index: values.index, method: index.method, images: index.size, results, timings }, null, 1));
+      return;
+    }
+    for (const r of results) {
+      console.log(`"${r.caption}"${r.unknown.length ? ` (not in the vocabulary, read as <unk>: ${r.unknown.join(', ')})` : ''}`);
+      r.hits.forEach((h, i) => {
+        const words = h.terms ? `  ${h.terms.map((w) => `${w.token}${w.mismatched ? '(-)' : ''}:${(w.neg + w.posF + w.posR).toFixed(2)}`).join(' ')}` : '';
+        console.log(`  ${String(i + 1).padStart(3)}. image ${String(h.id).padStart(7)}  score ${h.score.toFixed(4)}  coarse rank ${h.coarseRank}${words}`);
+      });
+    }
+    const t = timings;
+    console.log(`${index.method} over ${index.size} images: encode ${t.encodeMs.toFixed(0)} ms, coarse ${t.coarseMs.toFixed(0)} ms, fetch ${t.fetchMs.toFixed(0)} ms, exact ${t.exactMs.toFixed(0)} ms`);
+  } finally {
+    index?.close();
+    engine.destroy();
+  }
+}

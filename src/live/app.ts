@@ -1,0 +1,239 @@
+// The live search page (report/live/index.html): loads the trained NAAF and SCAN t2i models and
+// the test split from its own folder, encodes the test scenes once per model, then ranks them
+// for whatever caption is typed, on the browser's WebGPU. The engine comes from the browser
+// bundle beside it (build.mjs maps ../index.js to ./naaf-webgpu.js); the rest is this file.
+// Tests drive it through body[data-state] ('loading' | 'ready' | 'searching' | 'done' | 'error'
+// | 'no-webgpu'), body[data-query] (the last finished query) and the result lists' data-image.
+import { NaafEngine, NpyReader, Vocabulary, tokenize } from '../index.js';
+import { escapeHtml as esc } from '../report/escape.js';
+import { wordChip } from '../report/html.js';
+import type { Foil } from '../scenes/foils.js';
+import { drawScene } from '../scenes/svg.js';
+import { LIVE_FORMAT, LIVE_VERSION, type LiveManifest, type LiveScenes } from './manifest.js';
+import { parseQuery, queryWordTerms, rankScenes, similarityOptionsOf, type LiveModel, type MethodRanking, type ParsedQuery } from './search.js';
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+const status = (text: string, error = false) => {
+  $('status').textContent = text;
+  $('status').className = error ? 'error' : '';
+};
+function setState(state: string, query?: string): void {
+  if (query !== undefined) document.body.dataset.query = query;
+  document.body.dataset.state = state;
+}
+
+/** Why there is no usable WebGPU here, or null. */
+async function webgpuProblem(): Promise<string | null> {
+  if (!window.isSecureContext) return `this page was opened from ${location.origin}, which is not a secure context; browsers offer WebGPU only on https:// or http://localhost`;
+  const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
+  if (!gpu) return 'this browser does not offer WebGPU (navigator.gpu is missing)';
+  const adapter = await gpu.requestAdapter().catch(() => null);
+  if (!adapter) return 'this browser offers WebGPU but found no GPU adapter (WebGPU may be disabled, or the GPU blocklisted)';
+  return null;
+}
+
+function showNoWebGpu(reason: string): void {
+  const box = $('nowebgpu');
+  box.innerHTML = `<h2>This page needs WebGPU</h2>
+<p>It computes NAAF and SCAN on your GPU through WebGPU, and ${esc(reason)}.</p>
+<ul>
+<li>Use a recent Chrome or Edge (113 or later; on Linux, start it with <code>--enable-unsafe-webgpu --enable-features=Vulkan</code>), Safari 26 or later, or Firefox 141 or later on Windows.</li>
+<li>Without a GPU (a server, a container), Chromium can use its software adapter: <code>chromium --enable-unsafe-webgpu --enable-features=Vulkan --use-vulkan=swiftshader --use-webgpu-adapter=swiftshader</code>.</li>
+<li>Open the page as <code>http://localhost:8080/live/</code> after <code>npx naaf serve report</code>: WebGPU exists only in secure contexts (https or localhost).</li>
+<li>Check what your browser offers at <code>chrome://gpu</code> (Chrome, Edge) or <code>about:support</code> (Firefox).</li>
+</ul>
+<p>The <a href="../">static report</a> works without WebGPU.</p>`;
+  box.hidden = false;
+  status('WebGPU is not available here.', true);
+  setState('no-webgpu');
+}
+
+async function fetchOk(url: string): Promise<Response> {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`live page: ${url}: HTTP ${response.status} ${response.statusText}`);
+  return response;
+}
+
+const kB = (bytes: number) => `${(bytes / 1024).toFixed(0)} kB`;
+
+interface QueryContext {
+  /** A test caption's line, when the query is that caption or its foil. */
+  captionIndex?: number;
+  foil?: boolean;
+}
+
+async function main(): Promise<void> {
+  const problem = await webgpuProblem();
+  if (problem) {
+    showNoWebGpu(problem);
+    return;
+  }
+  const manifest = (await (await fetchOk('./live.json')).json()) as LiveManifest;
+  if (manifest.format !== LIVE_FORMAT || manifest.version !== LIVE_VERSION) {
+    throw new Error(`live page: live.json is ${manifest.format} version ${manifest.version}, expected ${LIVE_FORMAT} version ${LIVE_VERSION}; rerun npm start`);
+  }
+  const engine = await NaafEngine.create();
+  const device = engine.info.description || engine.info.device || engine.info.vendor || 'WebGPU';
+  status(`WebGPU: ${device}. Loading the test split…`);
+  const [vocab, captions, scenes, reader] = await Promise.all([
+    fetchOk(`./${manifest.vocab}`).then((r) => r.text()).then((text) => Vocabulary.fromJSON(text)),
+    fetchOk(`./${manifest.captions}`).then((r) => r.text()).then((text) => text.split('\n').filter((line) => line.trim() !== '')),
+    fetchOk(`./${manifest.scenes}`).then((r) => r.json() as Promise<LiveScenes>),
+    NpyReader.open(`./${manifest.images.file}`),
+  ]);
+  const [N, R, D] = reader.shape as [number, number, number];
+  const features = { data: await reader.readRows(0, N), shape: [N, R, D] as [number, number, number] };
+  await reader.close();
+  const models: LiveModel[] = [];
+  for (const m of manifest.models) {
+    const model = await engine.loadModel(`./${m.file}`, {
+      onProgress: ({ loaded, total }) => status(`WebGPU: ${device}. Loading ${m.label}: ${kB(loaded)}${total ? ` of ${kB(total)}` : ''}…`),
+    });
+    status(`WebGPU: ${device}. Encoding ${N} test scenes with ${m.label}…`);
+    models.push({ method: m.method, label: m.label, model, images: await model.encodeImages(features), options: similarityOptionsOf(m.method, model) });
+  }
+  const naaf = models.find((m) => m.method === 'naaf');
+  const foilOf = new Map<number, Foil>(scenes.foils.map((f) => [f.captionIndex, f]));
+  status(`WebGPU: ${device}. ${N} test scenes, ${captions.length} test captions, ${models.map((m) => m.label).join(' and ')} loaded.`);
+
+  const examples = $<HTMLSelectElement>('examples');
+  captions.forEach((caption, i) => examples.add(new Option(`${i}: ${caption}`, String(i))));
+
+  let context: QueryContext = {};
+  let current: { text: string; query: ParsedQuery; rankings: MethodRanking[]; selected: number } | null = null;
+  // One query at a time; while one runs, only the latest request waits.
+  let running = false;
+  let pending: { text: string; context: QueryContext } | null = null;
+
+  const trueImage = () => (context.captionIndex === undefined ? -1 : Math.floor(context.captionIndex / 5));
+
+  function renderFoilButton(): void {
+    const button = $<HTMLButtonElement>('foil');
+    const foil = context.captionIndex === undefined ? undefined : foilOf.get(context.captionIndex);
+    button.hidden = !foil;
+    if (!foil) return;
+    button.textContent = context.foil ? 'Back to the caption' : `Its foil: “${foil.swapped[0]}” → “${foil.swapped[1]}”`;
+  }
+
+  async function renderWords(): Promise<void> {
+    if (!current) return;
+    const unknown = new Set(current.query.unknown);
+    const foil = context.foil && context.captionIndex !== undefined ? foilOf.get(context.captionIndex) : undefined;
+    let marked = false;
+    const chip = (w: Parameters<typeof wordChip>[0]) => {
+      const swapped = !marked && foil !== undefined && w.token === foil.swapped[1];
+      if (swapped) marked = true;
+      return wordChip(w, swapped, unknown.has(w.token));
+    };
+    if (naaf) {
+      const terms = await queryWordTerms(engine, naaf, current.query, current.selected);
+      $('words').innerHTML = terms.map(chip).join(' ');
+    } else {
+      $('words').innerHTML = current.query.tokens.map((token) => chip({ token, neg: NaN, posF: NaN, posR: NaN, sMax: NaN, mismatched: false })).join(' ');
+    }
+  }
+
+  function renderColumns(): void {
+    if (!current) return;
+    const own = trueImage();
+    const label = context.foil ? 'source image' : 'true image';
+    $('columns').innerHTML = current.rankings.map((r) => `<article class="query" data-method="${esc(r.method)}">
+<h3>${esc(r.label)} <span class="timing">${r.milliseconds.toFixed(0)} ms</span></h3>
+<ol class="results" id="results-${esc(r.method)}">${r.top.map((s, k) => `<li class="scene${s.imageIndex === own ? ' correct' : ''}${s.imageIndex === current!.selected ? ' selected' : ''}" data-image="${s.imageIndex}" data-score="${s.score}" title="select: colour the words by NAAF's terms against this scene">`
+      + `<div class="pic">${drawScene(scenes.test[s.imageIndex]!, { width: 200, height: 150, idPrefix: `${r.method}${k}` })}</div>`
+      + `<div class="meta"><span class="rank">#${k + 1}</span> <span class="score">${s.score.toFixed(3)}</span> <span class="idx">img ${s.imageIndex}</span></div>`
+      + (s.imageIndex === own ? `<div class="badge">✓ ${label}</div>` : '')
+      + '</li>').join('')}</ol>
+</article>`).join('\n');
+  }
+
+  async function runQuery(text: string, next: QueryContext): Promise<void> {
+    if (running) {
+      pending = { text, context: next };
+      return;
+    }
+    running = true;
+    try {
+      context = next;
+      setState('searching');
+      const query = parseQuery(text, vocab, tokenize);
+      renderFoilButton();
+      const notice = $('notice');
+      notice.className = '';
+      if (query.tokens.length === 0) {
+        current = null;
+        notice.textContent = 'Type a caption, or pick a test caption.';
+        $('words').innerHTML = '';
+        $('columns').innerHTML = '';
+        setState('done', text);
+        return;
+      }
+      notice.textContent = query.unknown.length > 0
+        ? `Not in the vocabulary (the models read ${query.unknown.length === 1 ? 'it' : 'them'} as <unk>): ${query.unknown.map((w) => `“${w}”`).join(', ')}`
+        : '';
+      const rankings = await rankScenes(engine, models, query, 5);
+      const first = (rankings.find((r) => r.method === 'naaf') ?? rankings[0])!;
+      current = { text, query, rankings, selected: first.top[0]!.imageIndex };
+      renderColumns();
+      await renderWords();
+      status(`WebGPU: ${device}. ${rankings.map((r) => `${r.label} ${r.milliseconds.toFixed(0)} ms`).join(' · ')} for ${N} scenes.`);
+      setState('done', text);
+    } catch (error) {
+      $('notice').className = 'error';
+      $('notice').textContent = `Error: ${(error as Error).message}`;
+      setState('error', text);
+    } finally {
+      running = false;
+      const waiting = pending;
+      pending = null;
+      if (waiting) void runQuery(waiting.text, waiting.context);
+    }
+  }
+
+  const input = $<HTMLInputElement>('query');
+  const search = (text: string, next: QueryContext) => {
+    input.value = text;
+    void runQuery(text, next);
+  };
+  const pickCaption = (i: number) => {
+    examples.value = String(i);
+    search(captions[i]!, { captionIndex: i });
+  };
+  $('search').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const text = input.value;
+    const same = current && text === current.text; // resubmitting keeps a test caption's context
+    void runQuery(text, same ? context : {});
+  });
+  examples.addEventListener('change', () => {
+    if (examples.value !== '') pickCaption(Number(examples.value));
+  });
+  $('random').addEventListener('click', () => pickCaption(Math.floor(Math.random() * captions.length)));
+  $('foil').addEventListener('click', () => {
+    const foil = context.captionIndex === undefined ? undefined : foilOf.get(context.captionIndex);
+    if (!foil) return;
+    if (context.foil) search(foil.caption, { captionIndex: foil.captionIndex });
+    else search(foil.foil, { captionIndex: foil.captionIndex, foil: true });
+  });
+  $('columns').addEventListener('click', (event) => {
+    const item = (event.target as Element).closest<HTMLElement>('li[data-image]');
+    if (!item || !current || running) return;
+    current.selected = Number(item.dataset.image);
+    renderColumns();
+    setState('searching');
+    void renderWords().then(() => setState('done'), (error: Error) => {
+      $('notice').className = 'error';
+      $('notice').textContent = `Error: ${error.message}`;
+      setState('error');
+    });
+  });
+  for (const id of ['query', 'go', 'examples', 'random']) ($(id) as HTMLInputElement).disabled = false;
+  $('app').hidden = false;
+  input.focus();
+  setState('ready');
+}
+
+main().catch((error: Error) => {
+  status(`The live page could not start: ${error.message}`, true);
+  setState('error');
+});

@@ -1,0 +1,8 @@
+// naaf-webgpu/search: text-to-image retrieval over galleries on disk (LanceDB), a coarse
+// shortlist re-ranked exactly by NAAF or SCAN on the GPU. Node only; LanceDB is an optional
+// peer dependency (npm install -E @lancedb/lancedb@0.31.0 apache-arrow@18.1.0).
+export { buildIndex } from './build.js';
+export type { BuildIndexOptions, BuildIndexResult } from './build.js';
+export { SearchIndex, DEFAULT_CANDIDATES } from './query.js';
+export type { CaptionResult, QueryOptions, QueryTimings, SearchHit } from './query.js';
+export type { CoarseKind, IndexManifest } from './manifest.js';

@@ -1,0 +1,124 @@
+// The store behind `naaf-webgpu/search`: LanceDB (embedded; the same table can live on object
+// storage), loaded only when a search index is built or opened, so the core engine and the
+// browser bundle never need it. One table, `images`: id (Int32, the image's row in its split),
+// coarse (FixedSizeList<Float32, E>: the mean of the image's region embeddings, normalised) and
+// regions (List<FixedSizeList<Float32, E>>: every region embedding, for MaxSim and for the exact
+// re-ranking). Arrow data must come from the apache-arrow instance LanceDB itself requires (its
+// CommonJS build): the ESM build's classes differ and LanceDB rejects their tables.
+import { createRequire } from 'node:module';
+
+export const TABLE = 'images';
+export const INSTALL = 'npm install -E @lancedb/lancedb@0.31.0 apache-arrow@18.1.0';
+
+/** The parts of LanceDB's API used here. */
+export interface LanceTable {
+  add(data: unknown): Promise<unknown>;
+  countRows(filter?: string): Promise<number>;
+  createIndex(column: string, options: { config: unknown; name?: string; replace?: boolean }): Promise<void>;
+  search(query: unknown): LanceQuery;
+  query(): LanceQuery;
+  close(): void;
+}
+export interface LanceQuery {
+  column(name: string): LanceQuery;
+  distanceType(type: string): LanceQuery;
+  limit(k: number): LanceQuery;
+  nprobes(n: number): LanceQuery;
+  refineFactor(n: number): LanceQuery;
+  where(predicate: string): LanceQuery;
+  select(columns: string[]): LanceQuery;
+  toArray(): Promise<Record<string, unknown>[]>;
+  toArrow(): Promise<ArrowTable>;
+}
+interface ArrowData { offset: number; length: number; valueOffsets: Int32Array; children: ArrowData[]; values: Float32Array }
+interface ArrowTable { numRows: number; getChild(name: string): { toArray(): ArrayLike<number>; data: ArrowData[] } | null }
+export interface LanceConnection {
+  tableNames(): Promise<string[]>;
+  openTable(name: string): Promise<LanceTable>;
+  createEmptyTable(name: string, schema: unknown, options: { mode: 'create' | 'overwrite' }): Promise<LanceTable>;
+  close(): void;
+}
+export interface Lance {
+  connect(uri: string): Promise<LanceConnection>;
+  Index: { ivfPq(options: Record<string, unknown>): unknown };
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  arrow: any;
+}
+
+let loaded: Promise<Lance> | null = null;
+
+/** LanceDB and its own apache-arrow, or an error saying how to install them. */
+export function loadLance(): Promise<Lance> {
+  loaded ??= (async () => {
+    try {
+      const require = createRequire(import.meta.url);
+      const entry = require.resolve('@lancedb/lancedb');
+      const lancedb = (await import('@lancedb/lancedb')) as unknown as Omit<Lance, 'arrow'>;
+      const arrow = createRequire(entry)('apache-arrow');
+      return { connect: lancedb.connect, Index: lancedb.Index, arrow };
+    } catch (error) {
+      loaded = null;
+      throw new Error(`naaf-webgpu/search needs LanceDB, an optional peer dependency: ${INSTALL} (${(error as Error).message.split('\n')[0]})`);
+    }
+  })();
+  return loaded;
+}
+
+export function imageSchema(lance: Lance, dim: number): unknown {
+  const { arrow } = lance;
+  const float = () => new arrow.Field('item', new arrow.Float32(), true);
+  return new arrow.Schema([
+    new arrow.Field('id', new arrow.Int32(), false),
+    new arrow.Field('coarse', new arrow.FixedSizeList(dim, float()), false),
+    new arrow.Field('regions', new arrow.List(new arrow.Field('item', new arrow.FixedSizeList(dim, float()), true)), false),
+  ]);
+}
+
+/** An Arrow table of n images from flat arrays (no per-row objects): ids [n], coarse [n, E], regions [n, R, E]. */
+export function imageBatch(lance: Lance, schema: unknown, ids: Int32Array, coarse: Float32Array, regions: Float32Array, R: number, dim: number): unknown {
+  const { arrow } = lance;
+  const n = ids.length;
+  const [idField, coarseField, regionsField] = (schema as { fields: { type: { children: { type: unknown }[] } }[] }).fields as { type: any }[];
+  const data = (o: Record<string, unknown>) => arrow.makeData(o);
+  const idData = data({ type: idField!.type, length: n, data: ids });
+  const coarseData = data({ type: coarseField!.type, length: n, nullCount: 0, child: data({ type: new arrow.Float32(), length: n * dim, data: coarse }) });
+  const vectorType = regionsField!.type.children[0].type;
+  const vectors = data({ type: vectorType, length: n * R, nullCount: 0, child: data({ type: new arrow.Float32(), length: n * R * dim, data: regions }) });
+  const offsets = Int32Array.from({ length: n + 1 }, (_, i) => i * R);
+  const regionsData = data({ type: regionsField!.type, length: n, nullCount: 0, valueOffsets: offsets, child: vectors });
+  const rows = data({ type: new arrow.Struct((schema as { fields: unknown[] }).fields), length: n, nullCount: 0, children: [idData, coarseData, regionsData] });
+  return new arrow.Table([new arrow.RecordBatch(schema, rows)]);
+}
+
+/** The region embeddings of `ids` as one [ids.length, R, E] array in the order of `ids`. */
+export async function fetchRegions(table: LanceTable, ids: readonly number[], R: number, dim: number): Promise<Float32Array> {
+  const out = new Float32Array(ids.length * R * dim);
+  if (ids.length === 0) return out;
+  const slot = new Map(ids.map((id, i) => [id, i]));
+  const result = await table.query().where(`id IN (${ids.join(',')})`).select(['id', 'regions']).toArrow();
+  const idColumn = result.getChild('id')!.toArray();
+  const regionColumn = result.getChild('regions')!;
+  let row = 0;
+  const found = new Set<number>();
+  for (const chunk of regionColumn.data) {
+    // List<FixedSizeList<Float32>>: the list offsets count vectors of the vectors child, whose
+    // Float32 child holds the floats; each level may start at an offset into its buffer.
+    const vectors = chunk.children[0]!;
+    const floats = vectors.children[0]!;
+    for (let i = 0; i < chunk.length; i++, row++) {
+      const id = idColumn[row]!;
+      const target = slot.get(id);
+      const first = chunk.valueOffsets[chunk.offset + i]!;
+      const count = chunk.valueOffsets[chunk.offset + i + 1]! - first;
+      if (target === undefined || count !== R) throw new Error(`search: the index's row for image ${id} has ${count} regions, expected ${R}`);
+      const start = (vectors.offset + first) * dim + floats.offset;
+      out.set(floats.values.subarray(start, start + R * dim), target * R * dim);
+      found.add(id);
+    }
+  }
+  if (found.size !== slot.size) {
+    const missing = ids.filter((id) => !found.has(id));
+    throw new Error(`search: the index lacks image ids ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`);
+  }
+  return out;
+}

@@ -1,0 +1,95 @@
+// INDEX/naaf-index.json: what a search index holds and how it was built. Written atomically
+// (temp file, rename), first with complete = false, and complete = true only once every image
+// row and the ANN index are committed, so a half-built index is never taken for a whole one.
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ModelConfig } from '../model/weights.js';
+
+export const INDEX_FORMAT = 'naaf-search-index';
+export const INDEX_VERSION = 1;
+export const MANIFEST = 'naaf-index.json';
+
+/** mean: one vector per image (its regions' mean, normalised), cosine to the caption's mean word; maxsim: LanceDB's multi-vector MaxSim, sum over words of the best region cosine. */
+export type CoarseKind = 'mean' | 'maxsim';
+
+export interface CheckpointIdentity {
+  sha256: string;
+  bytes: number;
+  /** Where it was read from at build time (informative only: the hash is the identity). */
+  path: string;
+  config: ModelConfig;
+}
+
+export interface IndexManifest {
+  format: typeof INDEX_FORMAT;
+  version: typeof INDEX_VERSION;
+  complete: boolean;
+  checkpoint: CheckpointIdentity;
+  data: { dir: string; split: string; images: number; regions: number; imgDim: number };
+  embedSize: number;
+  coarse: CoarseKind;
+  /** The ANN index on the coarse column ('flat': none, exhaustive coarse search). */
+  ann: { kind: 'ivf_pq' | 'flat'; partitions?: number; subVectors?: number };
+  /** Image rows committed when complete. */
+  rows: number;
+  vocab: string;
+  startedAt: string;
+  completedAt?: string;
+  /** Seconds of the call that completed it (after a resume: that call's only). */
+  buildSeconds?: number;
+}
+
+export async function checkpointIdentity(path: string, config: ModelConfig): Promise<CheckpointIdentity> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of createReadStream(path)) {
+    hash.update(chunk as Buffer);
+    bytes += (chunk as Buffer).byteLength;
+  }
+  return { sha256: hash.digest('hex'), bytes, path, config };
+}
+
+/** The manifest of `dir`, null if it has none; an error if it is not one of ours. */
+export async function readManifest(dir: string): Promise<IndexManifest | null> {
+  let text: string;
+  try {
+    text = await readFile(join(dir, MANIFEST), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+  let data: Partial<IndexManifest>;
+  try {
+    data = JSON.parse(text) as Partial<IndexManifest>;
+  } catch (error) {
+    throw new Error(`search index ${dir}: ${MANIFEST} is not JSON (${(error as Error).message})`);
+  }
+  if (data.format !== INDEX_FORMAT || data.version !== INDEX_VERSION) {
+    throw new Error(`search index ${dir}: ${MANIFEST} is format ${JSON.stringify(data.format)} version ${JSON.stringify(data.version)}, expected ${INDEX_FORMAT} version ${INDEX_VERSION}`);
+  }
+  return data as IndexManifest;
+}
+
+export async function writeManifest(dir: string, manifest: IndexManifest): Promise<void> {
+  const path = join(dir, MANIFEST);
+  const temp = `${path}.${process.pid}.tmp`;
+  try {
+    await writeFile(temp, `${JSON.stringify(manifest, null, 1)}\n`);
+    await rename(temp, path);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+}
+
+/** Bytes under `dir` (the index's size on disk). */
+export async function diskBytes(dir: string): Promise<number> {
+  const { readdir } = await import('node:fs/promises');
+  let total = 0;
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) total += (await stat(join(entry.parentPath ?? (entry as unknown as { path: string }).path, entry.name))).size;
+  }
+  return total;
+}

@@ -1,0 +1,207 @@
+// Searching an index (`naaf search`, `SearchIndex.query`): captions encoded by the model, a
+// coarse shortlist of K' images per caption from LanceDB, then the exact NAAF (or SCAN t2i)
+// score of every (caption, candidate) pair in one GPU pass (engine.scorePairs, bit for bit the
+// dense kernel's score), ranked. The index must come from the same checkpoint (sha256).
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { Vocabulary } from '../data/vocab.js';
+import { tokenize } from '../data/tokenize.js';
+import type { NaafEngine } from '../engine.js';
+import type { NaafModel } from '../model/model.js';
+import type { WordTerm } from '../report/types.js';
+import type { SimilarityOptions } from '../types.js';
+import { checkpointIdentity, readManifest, type IndexManifest } from './manifest.js';
+import { TABLE, fetchRegions, loadLance, type LanceConnection, type LanceTable } from './lance.js';
+
+export interface QueryOptions {
+  /** Results per caption (default 10). */
+  k?: number;
+  /** K': coarse candidates per caption, re-scored exactly (default 200; at most the gallery size). Must be >= k. */
+  candidates?: number;
+  /** NAAF's per-word terms for each hit (NAAF models only). */
+  terms?: boolean;
+  /** IVF partitions probed by the coarse search (default 20). */
+  nprobes?: number;
+  /** LanceDB's refine factor: PQ candidates re-scored with the stored vectors, per K' (default 4). */
+  refine?: number;
+  /** Also return each caption's coarse shortlist, in coarse order (to evaluate the coarse stage). */
+  withCandidates?: boolean;
+}
+
+export interface SearchHit {
+  id: number;
+  score: number;
+  /** 1-based rank in the coarse shortlist. */
+  coarseRank: number;
+  terms?: WordTerm[];
+}
+
+export interface CaptionResult {
+  caption: string;
+  tokens: string[];
+  /** Words outside the vocabulary: the model reads them as <unk> (reported, not an error). */
+  unknown: string[];
+  hits: SearchHit[];
+  /** The coarse shortlist's ids (with options.withCandidates). */
+  candidates?: number[];
+}
+
+export interface QueryTimings { encodeMs: number; coarseMs: number; fetchMs: number; exactMs: number }
+
+export const DEFAULT_CANDIDATES = 200;
+
+export class SearchIndex {
+  private constructor(
+    private readonly engine: NaafEngine,
+    readonly dir: string,
+    readonly manifest: IndexManifest,
+    private readonly model: NaafModel,
+    private readonly vocab: Vocabulary,
+    private readonly db: LanceConnection,
+    private readonly table: LanceTable,
+    readonly method: 'naaf' | 'scan-t2i',
+  ) {}
+
+  /** Opens a complete index with the checkpoint it was built from; method: the exact stage's score (default 'naaf'). */
+  static async open(engine: NaafEngine, dir: string, checkpoint: string, options: { method?: 'naaf' | 'scan-t2i' } = {}): Promise<SearchIndex> {
+    const root = resolve(dir);
+    const manifest = await readManifest(root).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOTDIR') return null;
+      throw error;
+    });
+    if (!manifest) throw new Error(`search: ${root} is not a search index (no naaf-index.json); build one with \`naaf index\``);
+    if (!manifest.complete) {
+      throw new Error(`search: the index ${root} is incomplete (its build was interrupted); rerun the same \`naaf index\` command to resume it`);
+    }
+    const model = await engine.loadModel(checkpoint);
+    try {
+      const identity = await checkpointIdentity(checkpoint, model.config);
+      if (identity.sha256 !== manifest.checkpoint.sha256) {
+        throw new Error(`search: ${checkpoint} (sha256 ${identity.sha256.slice(0, 12)}…) is not the checkpoint the index ${root} was built with `
+          + `(${manifest.checkpoint.path}, sha256 ${manifest.checkpoint.sha256.slice(0, 12)}…): its embeddings would not match; search with that checkpoint or rebuild the index`);
+      }
+      const method = options.method ?? 'naaf';
+      if (method !== 'naaf' && method !== 'scan-t2i') throw new Error(`search: method must be 'naaf' or 'scan-t2i', got ${JSON.stringify(method)}`);
+      const vocab = Vocabulary.fromJSON(await readFile(join(root, manifest.vocab), 'utf8'));
+      const lance = await loadLance();
+      const db = await lance.connect(join(root, 'lance'));
+      const table = await db.openTable(TABLE);
+      const rows = await table.countRows();
+      if (rows !== manifest.rows) throw new Error(`search: the index ${root} holds ${rows} images, its manifest says ${manifest.rows}; rebuild it`);
+      return new SearchIndex(engine, root, manifest, model, vocab, db, table, method);
+    } catch (error) {
+      model.destroy();
+      throw error;
+    }
+  }
+
+  get size(): number {
+    return this.manifest.rows;
+  }
+
+  private similarityOptions(): SimilarityOptions {
+    return this.method === 'naaf'
+      ? { method: 'naaf', threshold: this.model.config.threshold ?? 0, lambdaSoftmax: this.model.config.lambdaSoftmax }
+      : { method: 'scan-t2i' };
+  }
+
+  /** Each caption's k best images: coarse shortlist of K' from LanceDB, exact scores on the GPU. */
+  async query(captions: readonly string[], options: QueryOptions = {}): Promise<{ results: CaptionResult[]; timings: QueryTimings }> {
+    const what = 'search.query';
+    if (!Array.isArray(captions) || captions.length === 0) throw new Error(`${what}: captions must be a non-empty array of strings, got ${Array.isArray(captions) ? 'an empty array' : typeof captions}`);
+    const k = options.k ?? 10;
+    if (!Number.isInteger(k) || k < 1) throw new Error(`${what}: k must be a positive integer, got ${options.k}`);
+    const wanted = options.candidates ?? Math.max(DEFAULT_CANDIDATES, k);
+    if (!Number.isInteger(wanted) || wanted < 1) throw new Error(`${what}: candidates must be a positive integer, got ${options.candidates}`);
+    if (wanted < k) throw new Error(`${what}: candidates (K' = ${wanted}) must be at least k (${k}): the exact stage only re-ranks the shortlist`);
+    const nprobes = options.nprobes ?? 20;
+    if (!Number.isInteger(nprobes) || nprobes < 1) throw new Error(`${what}: nprobes must be a positive integer, got ${options.nprobes}`);
+    const refine = options.refine ?? 4;
+    if (!Number.isInteger(refine) || refine < 1) throw new Error(`${what}: refine must be a positive integer, got ${options.refine}`);
+    if (options.terms && this.method !== 'naaf') throw new Error(`${what}: terms are NAAF's per-word terms; this index is searched with ${this.method}`);
+    const N = this.manifest.rows;
+    const candidates = Math.min(wanted, N); // documented: K' larger than the gallery means all of it
+    const { regions: R } = this.manifest.data;
+    const E = this.manifest.embedSize;
+
+    // Encode.
+    let t = performance.now();
+    const parsed = captions.map((caption, i) => {
+      if (typeof caption !== 'string') throw new Error(`${what}: captions[${i}] must be a string, got ${typeof caption}`);
+      const tokens = tokenize(caption);
+      if (tokens.length === 0) throw new Error(`${what}: captions[${i}] has no words (${JSON.stringify(caption)})`);
+      return { caption, tokens, unknown: [...new Set(tokens.filter((w) => this.vocab.id(w) === this.vocab.unkId))], ids: this.vocab.encode(caption) };
+    });
+    const M = parsed.length;
+    const L = Math.max(...parsed.map((p) => p.ids.length));
+    const ids = new Int32Array(M * L).fill(this.vocab.padId);
+    parsed.forEach((p, m) => ids.set(p.ids, m * L));
+    const lengths = parsed.map((p) => p.ids.length);
+    const words = await this.model.encodeCaptions({ ids, shape: [M, L], lengths });
+    const encodeMs = performance.now() - t;
+
+    // Coarse shortlist per caption.
+    t = performance.now();
+    const shortlists: number[][] = [];
+    for (let m = 0; m < M; m++) {
+      const vectors = Array.from({ length: lengths[m]! }, (_, w) => words.data.slice((m * L + w) * E, (m * L + w + 1) * E));
+      let search;
+      if (this.manifest.coarse === 'maxsim') {
+        search = this.table.search(vectors).column('regions');
+      } else {
+        const mean = new Float32Array(E);
+        for (const v of vectors) for (let e = 0; e < E; e++) mean[e]! += v[e]!;
+        search = this.table.search(mean).column('coarse');
+      }
+      search = search.distanceType('cosine').limit(candidates).select(['id', '_distance']);
+      if (this.manifest.ann.kind !== 'flat') search = search.nprobes(nprobes).refineFactor(refine);
+      const rows = await search.toArray();
+      shortlists.push(rows.map((row) => Number(row.id)));
+    }
+    const coarseMs = performance.now() - t;
+
+    // The union of the shortlists' regions, fetched once.
+    t = performance.now();
+    const union = [...new Set(shortlists.flat())];
+    const slot = new Map(union.map((id, i) => [id, i]));
+    const regionData = await fetchRegions(this.table, union, R, E);
+    const fetchMs = performance.now() - t;
+
+    // Exact scores of every (caption, candidate) pair in one pass.
+    t = performance.now();
+    const pairImages: number[] = [];
+    const pairCaptions: number[] = [];
+    shortlists.forEach((list, m) => list.forEach((id) => { pairImages.push(slot.get(id)!); pairCaptions.push(m); }));
+    const images = { data: regionData, shape: [union.length, R, E] as [number, number, number] };
+    const captionInput = { data: words.data, shape: [M, L, E] as [number, number, number], lengths: words.lengths };
+    const scores = await this.engine.scorePairs(images, captionInput, { images: pairImages, captions: pairCaptions }, this.similarityOptions());
+    const results: CaptionResult[] = [];
+    let p = 0;
+    for (let m = 0; m < M; m++) {
+      const list = shortlists[m]!;
+      const scored = list.map((id, rank) => ({ id, score: scores[p + rank]!, coarseRank: rank + 1 }));
+      p += list.length;
+      scored.sort((a, b) => b.score - a.score || a.id - b.id);
+      const hits: SearchHit[] = scored.slice(0, k);
+      if (options.terms) {
+        for (const hit of hits) {
+          const s = slot.get(hit.id)!;
+          const image = { data: regionData.subarray(s * R * E, (s + 1) * R * E), shape: [1, R, E] as [number, number, number] };
+          const caption = { data: words.data.subarray(m * L * E, (m + 1) * L * E), shape: [1, L, E] as [number, number, number], lengths: [lengths[m]!] };
+          const terms = await this.engine.naafWordTerms(image, caption, this.similarityOptions() as Extract<SimilarityOptions, { method: 'naaf' }>);
+          const tokens = ['<start>', ...parsed[m]!.tokens, '<end>'];
+          hit.terms = tokens.map((token, w) => ({ token, neg: terms.neg[w]!, posF: terms.posF[w]!, posR: terms.posR[w]!, sMax: terms.sMax[w]!, mismatched: terms.neg[w]! < 0 }));
+        }
+      }
+      results.push({ caption: parsed[m]!.caption, tokens: parsed[m]!.tokens, unknown: parsed[m]!.unknown, hits, ...(options.withCandidates ? { candidates: list } : {}) });
+    }
+    const exactMs = performance.now() - t;
+    return { results, timings: { encodeMs, coarseMs, fetchMs, exactMs } };
+  }
+
+  close(): void {
+    this.table.close();
+    this.db.close();
+    this.model.destroy();
+  }
+}

@@ -1,0 +1,106 @@
+// A small static file server for the report and its live page (node:http, no dependency):
+// GET/HEAD only, files under one root (no path escapes, no dot-files, no symlinks out), a
+// directory serves its index.html, and every reply says what it is (MIME type, length).
+// Pages get no-store so a rebuilt report is never mixed with a cached bundle.
+import { createReadStream } from 'node:fs';
+import { realpath, stat } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { extname, join, resolve, sep } from 'node:path';
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8',
+  '.json': 'application/json', '.map': 'application/json', '.css': 'text/css; charset=utf-8', '.txt': 'text/plain; charset=utf-8',
+  '.svg': 'image/svg+xml', '.png': 'image/png', '.npy': 'application/octet-stream', '.safetensors': 'application/octet-stream',
+  '.tar': 'application/octet-stream',
+};
+
+function reply(res: ServerResponse, status: number, text: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(Buffer.byteLength(text)) });
+  res.end(text);
+}
+
+/** The file `urlPath` names under `root`, or null when it names nothing servable. */
+export async function resolveUnder(root: string, urlPath: string): Promise<string | null> {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(urlPath);
+  } catch {
+    return null;
+  }
+  if (decoded.includes('\0')) return null;
+  const parts = decoded.split('/').filter((p) => p !== '');
+  if (parts.some((p) => p === '..' || p.startsWith('.') || p.includes('\\'))) return null;
+  let path = join(root, ...parts);
+  try {
+    let info = await stat(path);
+    if (info.isDirectory()) {
+      path = join(path, 'index.html');
+      info = await stat(path);
+    }
+    if (!info.isFile()) return null;
+    const real = await realpath(path);
+    return real === root || real.startsWith(root + sep) ? real : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A server for the files under `dir` (not listening yet). */
+export async function createStaticServer(dir: string): Promise<Server> {
+  const root = await realpath(resolve(dir)).catch(() => {
+    throw new Error(`serve: ${resolve(dir)} does not exist (run \`npm start\` to write the report first)`);
+  });
+  if (!(await stat(root)).isDirectory()) throw new Error(`serve: ${root} is not a directory`);
+  return createServer((req: IncomingMessage, res: ServerResponse) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('allow', 'GET, HEAD');
+      reply(res, 405, 'method not allowed\n');
+      return;
+    }
+    const urlPath = new URL(req.url ?? '/', 'http://localhost').pathname;
+    void resolveUnder(root, urlPath).then(async (file) => {
+      if (!file) {
+        reply(res, 404, `not found: ${urlPath}\n`);
+        return;
+      }
+      // A directory without a trailing slash: redirect, so the page's relative URLs resolve inside it.
+      if (!urlPath.endsWith('/') && file.endsWith(`${sep}index.html`) && !urlPath.endsWith('index.html')) {
+        res.writeHead(301, { location: `${urlPath}/` });
+        res.end();
+        return;
+      }
+      const { size } = await stat(file);
+      res.writeHead(200, {
+        'content-type': TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream',
+        'content-length': String(size),
+        'cache-control': 'no-store',
+        'x-content-type-options': 'nosniff',
+      });
+      if (req.method === 'HEAD') {
+        res.end();
+        return;
+      }
+      createReadStream(file).on('error', () => res.destroy()).pipe(res);
+    }).catch(() => {
+      if (!res.headersSent) reply(res, 500, 'cannot read the file\n');
+      else res.destroy();
+    });
+  });
+}
+
+/** Listens on host:port (port 0: any free one) and resolves to the port it got. */
+export function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((done, fail) => {
+    const onError = (error: NodeJS.ErrnoException) => {
+      fail(error.code === 'EADDRINUSE'
+        ? new Error(`serve: port ${port} on ${host} is in use; choose another with --port`)
+        : new Error(`serve: cannot listen on ${host}:${port}: ${error.message}`));
+    };
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      const address = server.address();
+      done(typeof address === 'object' && address ? address.port : port);
+    });
+  });
+}

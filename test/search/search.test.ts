@@ -1,0 +1,168 @@
+// naaf-webgpu/search on a small generated gallery: an index built in batches (IVF_PQ over the
+// regions' MaxSim), resumed after a stop, searched; the exact stage must equal the engine's own
+// scores, and with K' = the whole gallery the top-k must equal exhaustive NAAF. Bad input:
+// foreign and incomplete directories, another checkpoint, empty queries, K' < k, unknown words.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { Vocabulary, initialState } from '../../src/index.js';
+import { encodeSafetensorsModel } from '../../src/model/load.js';
+import type { ModelConfig } from '../../src/model/weights.js';
+import { generateScenes } from '../../src/scenes/generate.js';
+import { writeScenes } from '../../src/scenes/write.js';
+import { buildIndex, SearchIndex } from '../../src/search/index.js';
+import { readManifest } from '../../src/search/manifest.js';
+import { sharedEngine } from '../gpu.js';
+
+const engine = await sharedEngine();
+const root = mkdtempSync(join(tmpdir(), 'naaf-search-'));
+const data = join(root, 'scenes');
+const N = 300;
+let config: ModelConfig;
+const checkpoint = join(root, 'naaf.safetensors');
+const other = join(root, 'other.safetensors');
+const captions = () => readFileSync(join(data, 'test_caps.txt'), 'utf8').split('\n').filter((l) => l !== '');
+
+function saveModel(path: string, seed: number): void {
+  writeFileSync(path, encodeSafetensorsModel({ state: initialState(config, seed), config, thresholdState: null, info: {} }));
+}
+
+/** Exhaustive scores of every gallery image for `texts`, [N, M], from the model directly. */
+async function exhaustive(texts: string[]): Promise<Float32Array> {
+  const model = await engine.loadModel(checkpoint);
+  try {
+    const vocab = Vocabulary.fromJSON(readFileSync(join(data, 'scenes_vocab.json'), 'utf8'));
+    const { NpyReader } = await import('../../src/index.js');
+    const reader = await NpyReader.open(join(data, 'test_ims.npy'));
+    const [n, R, D] = reader.shape as [number, number, number];
+    const images = await model.encodeImages({ data: await reader.readRows(0, n), shape: [n, R, D] });
+    await reader.close();
+    const seqs = texts.map((t) => vocab.encode(t));
+    const L = Math.max(...seqs.map((s) => s.length));
+    const ids = new Int32Array(texts.length * L).fill(vocab.padId);
+    seqs.forEach((s, m) => ids.set(s, m * L));
+    const words = await model.encodeCaptions({ ids, shape: [texts.length, L], lengths: seqs.map((s) => s.length) });
+    return engine.similarity(images, words, { method: 'naaf', threshold: config.threshold ?? 0, lambdaSoftmax: config.lambdaSoftmax });
+  } finally {
+    model.destroy();
+  }
+}
+
+function topOf(scores: Float32Array, M: number, m: number, k: number): number[] {
+  return Array.from({ length: N }, (_, n) => n).sort((a, b) => scores[b * M + m]! - scores[a * M + m]! || a - b).slice(0, k);
+}
+
+beforeAll(async () => {
+  await writeScenes(data, generateScenes({ splits: { train: 10, dev: 10, test: N }, regions: 5, imgDim: 16, seed: 3 }));
+  const vocab = Vocabulary.fromJSON(readFileSync(join(data, 'scenes_vocab.json'), 'utf8'));
+  config = { imgDim: 16, embedSize: 16, wordDim: 8, vocabSize: vocab.size, textEncoder: 'basic', threshold: 0.1, lambdaSoftmax: 20 };
+  saveModel(checkpoint, 1);
+  saveModel(other, 2);
+});
+
+describe('an IVF_PQ MaxSim index, built in batches and resumed', () => {
+  const out = join(root, 'index-maxsim');
+  let stoppedAt = 0;
+
+  it('stops after a batch, is refused while incomplete, resumes and completes', async () => {
+    let batches = 0;
+    const first = await buildIndex(engine, { data, split: 'test', checkpoint, out, batchSize: 64, ann: 'ivf_pq', shouldStop: () => ++batches >= 2 });
+    expect(first.stopped).toBe(true);
+    stoppedAt = 128;
+    const partial = await readManifest(out);
+    expect(partial?.complete).toBe(false);
+    await expect(SearchIndex.open(engine, out, checkpoint)).rejects.toThrow(/is incomplete \(its build was interrupted\); rerun the same `naaf index` command to resume it/);
+    const progress: number[] = [];
+    const second = await buildIndex(engine, { data, split: 'test', checkpoint, out, batchSize: 64, ann: 'ivf_pq', onProgress: (done) => progress.push(done) });
+    expect(second.resumedFrom).toBe(stoppedAt);
+    expect(progress).toEqual([128, 192, 256, 300]);
+    const manifest = (await readManifest(out))!;
+    expect(manifest).toMatchObject({ complete: true, rows: N, coarse: 'maxsim', ann: { kind: 'ivf_pq' }, embedSize: 16, data: { split: 'test', images: N, regions: 5 } });
+    // Built again: nothing to do.
+    expect((await buildIndex(engine, { data, split: 'test', checkpoint, out })).resumedFrom).toBe(N);
+  });
+
+  it('re-ranks exactly: scores equal the engine\'s, and with K\' = the gallery the top-10 is exhaustive NAAF\'s', async () => {
+    const index = await SearchIndex.open(engine, out, checkpoint);
+    try {
+      const texts = [captions()[7]!, captions()[123]!, 'a large cyan glass torus .'];
+      const want = await exhaustive(texts);
+      const all = await index.query(texts, { k: 10, candidates: N });
+      all.results.forEach((r, m) => {
+        expect(r.hits.map((h) => h.id), texts[m]).toEqual(topOf(want, texts.length, m, 10));
+        for (const h of r.hits) expect(Math.abs(h.score - want[h.id * texts.length + m]!)).toBeLessThan(1e-6);
+      });
+      const short = await index.query(texts, { k: 5, candidates: 40 });
+      short.results.forEach((r, m) => {
+        expect(r.hits).toHaveLength(5);
+        for (const h of r.hits) {
+          expect(Math.abs(h.score - want[h.id * texts.length + m]!)).toBeLessThan(1e-6);
+          expect(h.coarseRank).toBeGreaterThanOrEqual(1);
+          expect(h.coarseRank).toBeLessThanOrEqual(40);
+        }
+        expect(r.hits.map((h) => h.score)).toEqual([...r.hits.map((h) => h.score)].sort((a, b) => b - a));
+      });
+      expect(Object.keys(short.timings)).toEqual(['encodeMs', 'coarseMs', 'fetchMs', 'exactMs']);
+    } finally {
+      index.close();
+    }
+  });
+
+  it('reports words outside the vocabulary, gives NAAF terms on request, and refuses bad queries', async () => {
+    const index = await SearchIndex.open(engine, out, checkpoint);
+    try {
+      const { results } = await index.query(['a small zebra cube'], { k: 3, candidates: 20, terms: true });
+      expect(results[0]!.unknown).toEqual(['zebra']);
+      expect(results[0]!.hits[0]!.terms!.map((t) => t.token)).toEqual(['<start>', 'a', 'small', 'zebra', 'cube', '<end>']);
+      await expect(index.query([])).rejects.toThrow('search.query: captions must be a non-empty array of strings, got an empty array');
+      await expect(index.query(['  '])).rejects.toThrow('search.query: captions[0] has no words ("  ")');
+      await expect(index.query(['a red cube'], { k: 10, candidates: 5 })).rejects.toThrow("candidates (K' = 5) must be at least k (10)");
+      // K' past the gallery: all of it (documented).
+      expect((await index.query(['a red cube'], { k: 3, candidates: 10_000 })).results[0]!.hits).toHaveLength(3);
+    } finally {
+      index.close();
+    }
+  });
+
+  it('the command line gives the same hits as the API, as JSON', async () => {
+    const cli = resolve(__dirname, '../../dist/cli.js');
+    if (!existsSync(cli)) throw new Error('dist/cli.js is missing: run `npm run build` (npm test does)');
+    const text = captions()[42]!;
+    const json = JSON.parse(execFileSync(process.execPath, [cli, 'search', '--index', out, '--checkpoint', checkpoint, text, '--k', '5', '--candidates', '60', '--json'], { encoding: 'utf8' }));
+    const index = await SearchIndex.open(engine, out, checkpoint);
+    try {
+      const api = await index.query([text], { k: 5, candidates: 60 });
+      expect(json.results[0].hits.map((h: { id: number }) => h.id)).toEqual(api.results[0]!.hits.map((h) => h.id));
+      expect(json.images).toBe(N);
+    } finally {
+      index.close();
+    }
+  });
+});
+
+describe('refusals', () => {
+  it('another checkpoint, a foreign folder, a missing index, another split in the same folder', async () => {
+    const out = join(root, 'index-mean');
+    await buildIndex(engine, { data, split: 'test', checkpoint, out, coarse: 'mean', batchSize: 512 });
+    expect((await readManifest(out))!.ann).toEqual({ kind: 'flat' }); // under 4096 images: exact coarse search
+    await expect(SearchIndex.open(engine, out, other)).rejects.toThrow(/is not the checkpoint the index .* was built with .* its embeddings would not match/);
+    await expect(buildIndex(engine, { data, split: 'test', checkpoint: other, out })).rejects.toThrow(/is an index of another checkpoint/);
+    await expect(buildIndex(engine, { data, split: 'dev', checkpoint, out, coarse: 'mean' })).rejects.toThrow(/was started for .* split test \(300 images, coarse mean\), not .* split dev/);
+    const foreign = join(root, 'foreign');
+    mkdirSync(foreign);
+    writeFileSync(join(foreign, 'notes.txt'), 'mine');
+    await expect(buildIndex(engine, { data, split: 'test', checkpoint, out: foreign })).rejects.toThrow(/exists and is not a search index \(no naaf-index.json\); choose an empty or new --out/);
+    expect(readFileSync(join(foreign, 'notes.txt'), 'utf8')).toBe('mine');
+    await expect(SearchIndex.open(engine, join(root, 'nothing'), checkpoint)).rejects.toThrow(/is not a search index \(no naaf-index.json\); build one with `naaf index`/);
+    const index = await SearchIndex.open(engine, out, checkpoint);
+    try {
+      const texts = [captions()[3]!];
+      const want = await exhaustive(texts);
+      expect((await index.query(texts, { k: 10, candidates: N })).results[0]!.hits.map((h) => h.id)).toEqual(topOf(want, 1, 0, 10));
+    } finally {
+      index.close();
+    }
+  });
+});
