@@ -50,16 +50,17 @@ for (const banned of [/["']webgpu["']/, /["']node:[a-z/_]+["']/]) {
 }
 // The live search page's script (report/live/app.js): the page's code only; the engine is the
 // browser bundle beside it (src/index.ts is mapped to ./naaf-webgpu.js and left external).
-const engineFromBundle = {
-  name: 'engine-from-browser-bundle',
+/** Leaves imports of src/index.ts external, as `target` (the engine comes from a bundle beside the output). */
+const engineAs = (target) => ({
+  name: `engine-as-${target}`,
   setup(build) {
     const index = resolve('src/index.ts');
-    build.onResolve({ filter: /index\.js$/ }, (args) => {
-      const target = resolve(args.resolveDir, args.path.replace(/\.js$/, '.ts'));
-      return target === index ? { path: './naaf-webgpu.js', external: true } : undefined;
+    build.onResolve({ filter: /\.js$/ }, (args) => {
+      const path = resolve(args.resolveDir, args.path.replace(/\.js$/, '.ts'));
+      return path === index ? { path: target, external: true } : undefined;
     });
   },
-};
+});
 await esbuild.build({
   entryPoints: ['src/live/app.ts'],
   outfile: 'dist/live/app.js',
@@ -67,7 +68,7 @@ await esbuild.build({
   format: 'esm',
   platform: 'browser',
   target: 'es2022',
-  plugins: [browserPlatform, engineFromBundle],
+  plugins: [browserPlatform, engineAs('./naaf-webgpu.js')],
   sourcemap: 'inline',
   logLevel: 'warning',
 });
@@ -77,16 +78,6 @@ for (const banned of [/["']webgpu["']/, /["']node:[a-z/_]+["']/, /class NaafEngi
 }
 // naaf-webgpu/search (Node): the search code, with the engine taken from ./index.js (the same
 // dist/index.js a user imports, so one engine class) and LanceDB left to the user's install.
-const engineFromIndex = {
-  name: 'engine-from-index',
-  setup(build) {
-    const index = resolve('src/index.ts');
-    build.onResolve({ filter: /\.js$/ }, (args) => {
-      const target = resolve(args.resolveDir, args.path.replace(/\.js$/, '.ts'));
-      return target === index ? { path: './index.js', external: true } : undefined;
-    });
-  },
-};
 await esbuild.build({
   entryPoints: ['src/search/index.ts'],
   outfile: 'dist/search.js',
@@ -95,7 +86,7 @@ await esbuild.build({
   platform: 'node',
   target: 'node20',
   loader: { '.wgsl': 'text' },
-  plugins: [engineFromIndex],
+  plugins: [engineAs('./index.js')],
   external: ['webgpu', '@lancedb/lancedb', 'apache-arrow'],
   sourcemap: true,
   logLevel: 'warning',

@@ -139,15 +139,19 @@ const lines = [header, '|---|---|---|---|---|---|---|---|'];
 for (const r of rows) {
   lines.push(`| ${r.kind} | ${r.kp} | ${r.coarseRecall.test.toFixed(1)}% | ${r.agree.test.toFixed(1)}% / ${r.agree.dev.toFixed(1)}% | ${r.recall.map((x) => x.toFixed(1)).join(' / ')} | ${fmt(r.p50)} / ${fmt(r.p95)} | ${Object.values(r.stages).map(fmt).join(' / ')} | ${(exhaustiveMs / r.p50).toFixed(1)}x |`);
 }
+// The default K' per coarse kind, on the dev queries: the smallest reaching 99% top-10 agreement,
+// or where none does, the one with the best agreement (the smaller on a tie).
 const chosen = {};
 for (const kind of KINDS) {
-  const ok = rows.filter((r) => r.kind === kind && r.agree.dev >= 99);
-  chosen[kind] = ok.length > 0 ? ok[0].kp : null;
+  const mine = rows.filter((r) => r.kind === kind);
+  const ok = mine.filter((r) => r.agree.dev >= 99);
+  chosen[kind] = ok.length > 0 ? `${ok[0].kp} (reaches 99%)`
+    : `${mine.reduce((a, b) => (b.agree.dev > a.agree.dev ? b : a)).kp} (none reaches 99%: the best on dev)`;
 }
 const summary = [
   `device: ${info.description || info.device} (${info.runtime}); gallery: ${N} scenes images x ${R} regions, embeddings ${E}; ${QUERIES} queries (one caption of images spread over the gallery; ${half} dev, ${QUERIES - half} test); k = ${K}; nprobes ${NPROBES}, refine factor ${REFINE}`,
   `exhaustive NAAF (engine.topK, every image): ${fmt(exhaustiveMs)} ms per query alone, ${fmt(batchMs / QUERIES)} ms per query in one batch; R@1/5/10 on the test queries ${exhaustiveRecall.map((x) => x.toFixed(1)).join(' / ')}`,
-  `smallest K' with top-10 = exhaustive for >= 99% of the dev queries: ${KINDS.map((k) => `${k} ${chosen[k] ?? 'none'}`).join(', ')}`,
+  `default K' chosen on the dev queries (the smallest with top-10 = exhaustive for >= 99% of them, else the best): ${KINDS.map((k) => `${k} ${chosen[k]}`).join(', ')}`,
 ];
 console.log(`\n${summary.join('\n')}\n\n${lines.join('\n')}\n`);
 if (args.includes('--record')) {

@@ -18,9 +18,11 @@
 //   U_CHUNK     SMEM_MAIN / ROWS: dims of U staged per step of the image-side product
 //   IMAGE_SIDE  (bool) true: one workgroup per image, looping over caption tiles, writes dV;
 //               false: one workgroup per caption tile, looping over images, writes dU
-//   RUNTIME_R   (bool) true: loops over regions run to params.regions (= R), a value the compiler
-//               cannot see, so it does not unroll them: a CPU driver (lavapipe) JIT-compiles the
-//               fully unrolled kernels for tens of seconds; a GPU keeps the constant bound.
+//   RUNTIME_R   (bool) true: loops over regions, and the S product's loop over PER_THREAD, run
+//               to bounds read from params (same values), which the compiler cannot see, so it
+//               does not unroll them: a CPU driver (lavapipe) JIT-compiles the fully unrolled
+//               kernels for tens of seconds (SCAN t2i, R = 10: 16 s, rolled 4 s); a GPU keeps
+//               the constant bounds. The inner KC loop stays unrolled (the hot one).
 
 struct Params {
   dim: u32,          // D
@@ -35,7 +37,8 @@ struct Params {
   groupSize: u32,    // images (caption side) or caption tiles (image side) per group
   partialFloats: u32, // gradOut floats per group: with groups > 1 it holds a partial per group
   scratchFloats: u32, // scratch floats per group (likewise)
-  regions: u32,      // R again, read at run time where RUNTIME_R
+  regions: u32,      // R and PER_THREAD again, read at run time where RUNTIME_R
+  perThread: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -71,6 +74,12 @@ fn numRegions() -> u32 {
   if (RUNTIME_R) { return params.regions; }
   return R;
 }
+
+fn perThread() -> u32 {
+  if (RUNTIME_R) { return params.perThread; }
+  return PER_THREAD;
+}
+
 
 fn leakyRelu(x: f32) -> f32 {
   return select(0.1 * x, x, x > 0.0);
@@ -146,7 +155,7 @@ fn computeSims(tid: u32, tile: vec2u, n: u32) {
       tileS[vStage + idx] = value;
     }
     workgroupBarrier();
-    for (var i = 0u; i < PER_THREAD; i++) {
+    for (var i = 0u; i < perThread(); i++) {
       let e = tid + i * WG;
       if (e < ROWS * R) {
         let uBase = (e / R) * KC;

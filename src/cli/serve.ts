@@ -19,7 +19,9 @@ export async function runServe(argv: string[]): Promise<void> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`naaf serve: --port must be an integer in 0..65535, got ${values.port}`);
   const server = await createStaticServer(dir);
   const bound = await listen(server, port, values.host!);
-  const host = values.host === '127.0.0.1' || values.host === '::1' || values.host === 'localhost' ? 'localhost' : values.host;
+  server.on('error', (error) => console.error(`serve: ${error.message}`)); // keep serving
+  const host = values.host === '127.0.0.1' || values.host === '::1' || values.host === 'localhost' ? 'localhost'
+    : values.host!.includes(':') ? `[${values.host}]` : values.host;
   console.log(`serving ${dir} on http://${host}:${bound}/`);
   if (existsSync(join(dir, 'live', 'index.html'))) console.log(`live search: http://${host}:${bound}/live/`);
   else console.log(`(no ${join(dir, 'live')}: \`npm start\` writes the live search page there)`);

@@ -77,7 +77,12 @@ async function main(): Promise<void> {
   status(`WebGPU: ${device}. Loading the test split…`);
   const [vocab, captions, scenes, reader] = await Promise.all([
     fetchOk(`./${manifest.vocab}`).then((r) => r.text()).then((text) => Vocabulary.fromJSON(text)),
-    fetchOk(`./${manifest.captions}`).then((r) => r.text()).then((text) => text.split('\n').filter((line) => line.trim() !== '')),
+    // As openPrecompSplit reads it: lines without \r, trailing blank lines dropped (line i is caption i).
+    fetchOk(`./${manifest.captions}`).then((r) => r.text()).then((text) => {
+      const lines = text.split('\n').map((line) => line.replace(/\r$/, ''));
+      while (lines.length > 0 && lines[lines.length - 1]!.trim() === '') lines.pop();
+      return lines;
+    }),
     fetchOk(`./${manifest.scenes}`).then((r) => r.json() as Promise<LiveScenes>),
     NpyReader.open(`./${manifest.images.file}`),
   ]);
@@ -103,7 +108,7 @@ async function main(): Promise<void> {
   let current: { text: string; query: ParsedQuery; rankings: MethodRanking[]; selected: number } | null = null;
   // One query at a time; while one runs, only the latest request waits.
   let running = false;
-  let pending: { text: string; context: QueryContext } | null = null;
+  let pending: { text: string; context: QueryContext; select?: number } | null = null;
 
   const trueImage = () => (context.captionIndex === undefined ? -1 : Math.floor(context.captionIndex / 5));
 
@@ -147,9 +152,31 @@ async function main(): Promise<void> {
 </article>`).join('\n');
   }
 
-  async function runQuery(text: string, next: QueryContext): Promise<void> {
+  async function runQuery(text: string, next: QueryContext, select?: number): Promise<void> {
     if (running) {
-      pending = { text, context: next };
+      pending = { text, context: next, select };
+      return;
+    }
+    if (select !== undefined) {
+      // A scene click: the same query, words recoloured against another scene.
+      if (!current || current.text !== text) return;
+      running = true;
+      try {
+        setState('searching');
+        current.selected = select;
+        renderColumns();
+        await renderWords();
+        setState('done', text);
+      } catch (error) {
+        $('notice').className = 'error';
+        $('notice').textContent = `Error: ${(error as Error).message}`;
+        setState('error', text);
+      } finally {
+        running = false;
+        const waiting = pending;
+        pending = null;
+        if (waiting) void runQuery(waiting.text, waiting.context, waiting.select);
+      }
       return;
     }
     running = true;
@@ -186,7 +213,7 @@ async function main(): Promise<void> {
       running = false;
       const waiting = pending;
       pending = null;
-      if (waiting) void runQuery(waiting.text, waiting.context);
+      if (waiting) void runQuery(waiting.text, waiting.context, waiting.select);
     }
   }
 
@@ -217,15 +244,8 @@ async function main(): Promise<void> {
   });
   $('columns').addEventListener('click', (event) => {
     const item = (event.target as Element).closest<HTMLElement>('li[data-image]');
-    if (!item || !current || running) return;
-    current.selected = Number(item.dataset.image);
-    renderColumns();
-    setState('searching');
-    void renderWords().then(() => setState('done'), (error: Error) => {
-      $('notice').className = 'error';
-      $('notice').textContent = `Error: ${error.message}`;
-      setState('error');
-    });
+    if (!item || !current) return;
+    void runQuery(current.text, context, Number(item.dataset.image));
   });
   for (const id of ['query', 'go', 'examples', 'random']) ($(id) as HTMLInputElement).disabled = false;
   $('app').hidden = false;

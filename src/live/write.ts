@@ -26,7 +26,8 @@ async function defaultAssets(): Promise<{ bundle: string; app: string }> {
     try {
       await access(bundle);
       await access(app);
-      return { bundle: bundle.pathname, app: app.pathname };
+      const { fileURLToPath } = await import('node:url');
+      return { bundle: fileURLToPath(bundle), app: fileURLToPath(app) };
     } catch {
       // try the next place
     }
@@ -39,6 +40,8 @@ export async function writeLivePage(reportDir: string, o: LivePageOptions): Prom
   const fs = await platform.fs('writeLivePage');
   const { join, resolve, basename } = await platform.path('writeLivePage');
   if (o.models.length === 0) throw new Error('writeLivePage: models: expected at least one model, got none');
+  const methods = o.models.map((m) => m.method);
+  if (new Set(methods).size !== methods.length) throw new Error(`writeLivePage: models: expected one model per method, got ${methods.join(', ')}`);
   const assets = o.assets ?? (await defaultAssets());
   const root = resolve(reportDir);
   const target = join(root, 'live');
@@ -70,19 +73,28 @@ export async function writeLivePage(reportDir: string, o: LivePageOptions): Prom
     };
     await fs.writeFile(join(temp, 'live.json'), JSON.stringify(manifest, null, 1));
     await fs.writeFile(join(temp, 'index.html'), renderLivePage(title));
-    // Swap: the old folder aside, the new one in, the old one removed.
-    let moved = false;
-    try {
-      await fs.rename(target, old);
-      moved = true;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    }
-    await fs.rename(temp, target);
-    if (moved) await fs.rm(old, { recursive: true, force: true });
   } catch (error) {
     await fs.rm(temp, { recursive: true, force: true });
     throw new Error(`writeLivePage: cannot write ${target} (${basename(temp)} removed): ${(error as Error).message}`);
   }
+  // Swap: the old folder aside, the new one in (the old one back if that fails), the old one removed.
+  let moved = false;
+  try {
+    await fs.rename(target, old);
+    moved = true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+      await fs.rm(temp, { recursive: true, force: true });
+      throw new Error(`writeLivePage: cannot replace ${target}: ${(error as Error).message}`);
+    }
+  }
+  try {
+    await fs.rename(temp, target);
+  } catch (error) {
+    if (moved) await fs.rename(old, target).catch(() => {});
+    await fs.rm(temp, { recursive: true, force: true });
+    throw new Error(`writeLivePage: cannot replace ${target} (the previous page is kept): ${(error as Error).message}`);
+  }
+  if (moved) await fs.rm(old, { recursive: true, force: true }).catch(() => {}); // best effort: the new page is in place
   return target;
 }

@@ -43,13 +43,20 @@ function describeValue(value: unknown): string {
   return String(value);
 }
 
-/** One caption per tile (the threshold may differ between captions): rows = its length rounded up to 4. */
+/**
+ * One caption per tile (the threshold may differ between captions): rows = the batch's longest
+ * caption rounded up to 8 (4 where 8 does not fit), so batches of similar lengths share one
+ * pipeline (each new one is a compile: seconds on a CPU driver).
+ */
 export function trainScoreConfig(regions: number, maxWords: number, sharedBytesLimit: number, what: string): ScoreConfig {
-  const ROWS = Math.ceil(maxWords / 4) * 4;
-  for (const KC of [16, 8, 4]) {
-    const shape = { R: regions, ROWS, CAPS: 1, KC };
-    if (scoreSharedBytes(shape) <= sharedBytesLimit) return makeScoreConfig(shape);
+  // Rounded to 8 where that fits, else to 4 (the smallest tile).
+  for (const ROWS of [...new Set([Math.ceil(maxWords / 8) * 8, Math.ceil(maxWords / 4) * 4])]) {
+    for (const KC of [16, 8, 4]) {
+      const shape = { R: regions, ROWS, CAPS: 1, KC };
+      if (scoreSharedBytes(shape) <= sharedBytesLimit) return makeScoreConfig(shape);
+    }
   }
+  const ROWS = Math.ceil(maxWords / 4) * 4;
   const needed = scoreSharedBytes({ R: regions, ROWS, CAPS: 1, KC: 4 });
   throw new Error(`${what}: regions R=${regions} with captions of up to L=${maxWords} words need ${needed} bytes of workgroup memory, ` +
     `more than this device's maxComputeWorkgroupStorageSize ${sharedBytesLimit}`);

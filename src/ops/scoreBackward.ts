@@ -34,9 +34,10 @@ export interface ScoreBackwardArgs {
   /** Threads per workgroup, 64 or 256 (default: 256 on a GPU, 64 on a CPU driver). */
   workgroupSize?: number;
   /**
-   * Loops over regions bounded by a uniform instead of the constant R (default: on a CPU driver).
-   * Same results; lavapipe JIT-compiles the unrolled kernels for tens of seconds (NAAF, R = 10:
-   * 38 s of a cold first training step), the rolled ones in a fraction of that.
+   * Loops over regions (and over each thread's S entries) bounded by a uniform instead of a
+   * constant (default: on a CPU driver). Same results; lavapipe JIT-compiles the unrolled kernels
+   * for tens of seconds (NAAF, R = 10: 38 s of a cold first training step; SCAN t2i 16 s), the
+   * rolled ones in a few.
    */
   runtimeRegions?: boolean;
 }
@@ -261,7 +262,7 @@ export async function encodeScoreBackward(ctx: GpuContext, encoder: GPUCommandEn
     const params = own(ctx.uniforms([
       [D, 'u32'], [L, 'u32'], [N, 'u32'], [M, 'u32'], [numTiles, 'u32'], [tiles.length, 'u32'],
       [args.lambdaSoftmax, 'f32'], [lambdaLse, 'f32'], [side.groups, 'u32'], [side.groupSize, 'u32'], [side.floats, 'u32'], [side.scratchFloats, 'u32'],
-      [R, 'u32'],
+      [R, 'u32'], [config.PER_THREAD, 'u32'],
     ], 'score backward params'));
     let out: BufferBinding = side.out;
     let scratch: BufferBinding = side.scratch;

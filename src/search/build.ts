@@ -81,10 +81,11 @@ export async function buildIndex(engine: NaafEngine, o: BuildIndexOptions): Prom
   const reader = await NpyReader.open(join(o.data, `${o.split}_ims.npy`)).catch((error: Error) => {
     throw new Error(`${what}: cannot read the ${o.split} split's images in ${o.data}: ${error.message}`);
   });
-  const model = await engine.loadModel(o.checkpoint);
+  let model: Awaited<ReturnType<NaafEngine['loadModel']>> | null = null;
   let table: LanceTable | null = null;
   let db: Awaited<ReturnType<typeof lance.connect>> | null = null;
   try {
+    model = await engine.loadModel(o.checkpoint);
     if (reader.shape.length !== 3) throw new Error(`${what}: ${o.split}_ims.npy must be [images, regions, features], got [${reader.shape.join(', ')}]`);
     const [N, R, imgDim] = reader.shape as [number, number, number];
     if (N === 0) throw new Error(`${what}: the ${o.split} split has no images`);
@@ -112,14 +113,15 @@ export async function buildIndex(engine: NaafEngine, o: BuildIndexOptions): Prom
       });
       if (entries.length > 0) throw new Error(`${what}: ${out} exists and is not a search index (no ${MANIFEST}); choose an empty or new --out`);
       await mkdir(out, { recursive: true });
-      const vocab = o.vocab ?? (await findVocabulary(o.data, model.config.textEncoder)).path;
-      await copyFile(vocab, join(out, 'vocab.json'));
       manifest = {
         format: INDEX_FORMAT, version: INDEX_VERSION, complete: false, checkpoint: identity, data, embedSize: E, coarse,
         ann: { kind: 'flat' }, rows: 0, vocab: 'vocab.json', startedAt: new Date().toISOString(),
       };
-      await writeManifest(out, manifest);
+      await writeManifest(out, manifest); // first: from here on the folder is ours, and resumable
     }
+    // (Again) on every incomplete build: a crash may have come before it.
+    const vocab = o.vocab ?? (await findVocabulary(o.data, model.config.textEncoder)).path;
+    await copyFile(vocab, join(out, manifest.vocab));
 
     db = await lance.connect(join(out, 'lance'));
     const schema = imageSchema(lance, E);
@@ -159,7 +161,7 @@ export async function buildIndex(engine: NaafEngine, o: BuildIndexOptions): Prom
   } finally {
     table?.close();
     db?.close();
-    model.destroy();
+    model?.destroy();
     await reader.close();
   }
 }

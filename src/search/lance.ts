@@ -102,16 +102,16 @@ export async function fetchRegions(table: LanceTable, ids: readonly number[], R:
   const found = new Set<number>();
   for (const chunk of regionColumn.data) {
     // List<FixedSizeList<Float32>>: the list offsets count vectors of the vectors child, whose
-    // Float32 child holds the floats; each level may start at an offset into its buffer.
-    const vectors = chunk.children[0]!;
-    const floats = vectors.children[0]!;
+    // Float32 child holds the floats. Arrow JS slices buffers themselves (a sliced List's
+    // offsets start at its first row; its child is not sliced), so no `offset` is added.
+    const floats = chunk.children[0]!.children[0]!;
     for (let i = 0; i < chunk.length; i++, row++) {
       const id = idColumn[row]!;
       const target = slot.get(id);
-      const first = chunk.valueOffsets[chunk.offset + i]!;
-      const count = chunk.valueOffsets[chunk.offset + i + 1]! - first;
+      const first = chunk.valueOffsets[i]!;
+      const count = chunk.valueOffsets[i + 1]! - first;
       if (target === undefined || count !== R) throw new Error(`search: the index's row for image ${id} has ${count} regions, expected ${R}`);
-      const start = (vectors.offset + first) * dim + floats.offset;
+      const start = first * dim;
       out.set(floats.values.subarray(start, start + R * dim), target * R * dim);
       found.add(id);
     }

@@ -16,7 +16,7 @@ import { TABLE, fetchRegions, loadLance, type LanceConnection, type LanceTable }
 export interface QueryOptions {
   /** Results per caption (default 10). */
   k?: number;
-  /** K': coarse candidates per caption, re-scored exactly (default 200; at most the gallery size). Must be >= k. */
+  /** K': coarse candidates per caption, re-scored exactly (default DEFAULT_CANDIDATES; past the gallery size: all of it). Must be >= k. */
   candidates?: number;
   /** NAAF's per-word terms for each hit (NAAF models only). */
   terms?: boolean;
@@ -26,6 +26,8 @@ export interface QueryOptions {
   refine?: number;
   /** Also return each caption's coarse shortlist, in coarse order (to evaluate the coarse stage). */
   withCandidates?: boolean;
+  /** Distinct images per GPU pass (default: what one scorePairs call takes in WebGPU's default 128 MiB binding, at most 65535). */
+  maxImagesPerPass?: number;
 }
 
 export interface SearchHit {
@@ -48,7 +50,9 @@ export interface CaptionResult {
 
 export interface QueryTimings { encodeMs: number; coarseMs: number; fetchMs: number; exactMs: number }
 
-export const DEFAULT_CANDIDATES = 200;
+// Chosen on the dev queries of `npm run bench:search` (100k scenes images): the smallest K' whose top-10
+// equalled exhaustive NAAF's for 99% of them, or where none did, the best one measured (bench/RESULTS.md).
+export const DEFAULT_CANDIDATES = 1000;
 
 export class SearchIndex {
   private constructor(
@@ -74,6 +78,8 @@ export class SearchIndex {
       throw new Error(`search: the index ${root} is incomplete (its build was interrupted); rerun the same \`naaf index\` command to resume it`);
     }
     const model = await engine.loadModel(checkpoint);
+    let db: LanceConnection | null = null;
+    let table: LanceTable | null = null;
     try {
       const identity = await checkpointIdentity(checkpoint, model.config);
       if (identity.sha256 !== manifest.checkpoint.sha256) {
@@ -84,12 +90,14 @@ export class SearchIndex {
       if (method !== 'naaf' && method !== 'scan-t2i') throw new Error(`search: method must be 'naaf' or 'scan-t2i', got ${JSON.stringify(method)}`);
       const vocab = Vocabulary.fromJSON(await readFile(join(root, manifest.vocab), 'utf8'));
       const lance = await loadLance();
-      const db = await lance.connect(join(root, 'lance'));
-      const table = await db.openTable(TABLE);
+      db = await lance.connect(join(root, 'lance'));
+      table = await db.openTable(TABLE);
       const rows = await table.countRows();
       if (rows !== manifest.rows) throw new Error(`search: the index ${root} holds ${rows} images, its manifest says ${manifest.rows}; rebuild it`);
       return new SearchIndex(engine, root, manifest, model, vocab, db, table, method);
     } catch (error) {
+      table?.close();
+      db?.close();
       model.destroy();
       throw error;
     }
@@ -160,33 +168,48 @@ export class SearchIndex {
     }
     const coarseMs = performance.now() - t;
 
-    // The union of the shortlists' regions, fetched once.
-    t = performance.now();
-    const union = [...new Set(shortlists.flat())];
-    const slot = new Map(union.map((id, i) => [id, i]));
-    const regionData = await fetchRegions(this.table, union, R, E);
-    const fetchMs = performance.now() - t;
-
-    // Exact scores of every (caption, candidate) pair in one pass.
-    t = performance.now();
-    const pairImages: number[] = [];
-    const pairCaptions: number[] = [];
-    shortlists.forEach((list, m) => list.forEach((id) => { pairImages.push(slot.get(id)!); pairCaptions.push(m); }));
-    const images = { data: regionData, shape: [union.length, R, E] as [number, number, number] };
+    // The union of the shortlists' regions, fetched and scored in groups of pairs whose images
+    // fit one scorePairs call (65535 images, one 128 MiB binding: WebGPU's default limit).
+    const maxImages = options.maxImagesPerPass ?? Math.max(1, Math.min(65535, Math.floor(2 ** 27 / (R * E * 4))));
+    if (!Number.isInteger(maxImages) || maxImages < 1) throw new Error(`${what}: maxImagesPerPass must be a positive integer, got ${options.maxImagesPerPass}`);
+    const scores: Float32Array[] = shortlists.map((list) => new Float32Array(list.length));
+    const regionsOf = new Map<number, Float32Array>(); // kept only where terms need them
+    let fetchMs = 0;
+    let exactMs = 0;
     const captionInput = { data: words.data, shape: [M, L, E] as [number, number, number], lengths: words.lengths };
-    const scores = await this.engine.scorePairs(images, captionInput, { images: pairImages, captions: pairCaptions }, this.similarityOptions());
+    const pairs = shortlists.flatMap((list, m) => list.map((id, rank) => ({ m, rank, id })));
+    for (let start = 0; start < pairs.length;) {
+      const slot = new Map<number, number>();
+      let end = start;
+      while (end < pairs.length && (slot.has(pairs[end]!.id) || slot.size < maxImages)) {
+        if (!slot.has(pairs[end]!.id)) slot.set(pairs[end]!.id, slot.size);
+        end++;
+      }
+      t = performance.now();
+      const ids = [...slot.keys()];
+      const regionData = await fetchRegions(this.table, ids, R, E);
+      fetchMs += performance.now() - t;
+      t = performance.now();
+      const group = pairs.slice(start, end);
+      const images = { data: regionData, shape: [ids.length, R, E] as [number, number, number] };
+      const groupScores = await this.engine.scorePairs(images, captionInput,
+        { images: group.map((p) => slot.get(p.id)!), captions: group.map((p) => p.m) }, this.similarityOptions());
+      group.forEach((p, i) => { scores[p.m]![p.rank] = groupScores[i]!; });
+      if (options.terms) ids.forEach((id, i) => regionsOf.set(id, regionData.subarray(i * R * E, (i + 1) * R * E)));
+      exactMs += performance.now() - t;
+      start = end;
+    }
+
+    t = performance.now();
     const results: CaptionResult[] = [];
-    let p = 0;
     for (let m = 0; m < M; m++) {
       const list = shortlists[m]!;
-      const scored = list.map((id, rank) => ({ id, score: scores[p + rank]!, coarseRank: rank + 1 }));
-      p += list.length;
+      const scored = list.map((id, rank) => ({ id, score: scores[m]![rank]!, coarseRank: rank + 1 }));
       scored.sort((a, b) => b.score - a.score || a.id - b.id);
       const hits: SearchHit[] = scored.slice(0, k);
       if (options.terms) {
         for (const hit of hits) {
-          const s = slot.get(hit.id)!;
-          const image = { data: regionData.subarray(s * R * E, (s + 1) * R * E), shape: [1, R, E] as [number, number, number] };
+          const image = { data: regionsOf.get(hit.id)!, shape: [1, R, E] as [number, number, number] };
           const caption = { data: words.data.subarray(m * L * E, (m + 1) * L * E), shape: [1, L, E] as [number, number, number], lengths: [lengths[m]!] };
           const terms = await this.engine.naafWordTerms(image, caption, this.similarityOptions() as Extract<SimilarityOptions, { method: 'naaf' }>);
           const tokens = ['<start>', ...parsed[m]!.tokens, '<end>'];
@@ -195,7 +218,7 @@ export class SearchIndex {
       }
       results.push({ caption: parsed[m]!.caption, tokens: parsed[m]!.tokens, unknown: parsed[m]!.unknown, hits, ...(options.withCandidates ? { candidates: list } : {}) });
     }
-    const exactMs = performance.now() - t;
+    exactMs += performance.now() - t;
     return { results, timings: { encodeMs, coarseMs, fetchMs, exactMs } };
   }
 

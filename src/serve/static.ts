@@ -2,10 +2,10 @@
 // GET/HEAD only, files under one root (no path escapes, no dot-files, no symlinks out), a
 // directory serves its index.html, and every reply says what it is (MIME type, length).
 // Pages get no-store so a rebuilt report is never mixed with a cached bundle.
-import { createReadStream } from 'node:fs';
-import { realpath, stat } from 'node:fs/promises';
+import { open, realpath, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { extname, join, resolve, sep } from 'node:path';
+import { pipeline } from 'node:stream';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8',
@@ -15,7 +15,7 @@ const TYPES: Record<string, string> = {
 };
 
 function reply(res: ServerResponse, status: number, text: string): void {
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(Buffer.byteLength(text)) });
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(Buffer.byteLength(text)), 'x-content-type-options': 'nosniff' });
   res.end(text);
 }
 
@@ -57,7 +57,12 @@ export async function createStaticServer(dir: string): Promise<Server> {
       reply(res, 405, 'method not allowed\n');
       return;
     }
-    const urlPath = new URL(req.url ?? '/', 'http://localhost').pathname;
+    // The path as sent (origin form only): parsing it as a URL would read `//x/y` as host x.
+    const urlPath = (req.url ?? '/').split(/[?#]/)[0]!;
+    if (!urlPath.startsWith('/')) {
+      reply(res, 400, 'bad request: expected a path\n');
+      return;
+    }
     void resolveUnder(root, urlPath).then(async (file) => {
       if (!file) {
         reply(res, 404, `not found: ${urlPath}\n`);
@@ -69,7 +74,15 @@ export async function createStaticServer(dir: string): Promise<Server> {
         res.end();
         return;
       }
-      const { size } = await stat(file);
+      // Size and bytes from one open file, even if the folder is swapped meanwhile.
+      const handle = await open(file);
+      let size: number;
+      try {
+        size = (await handle.stat()).size;
+      } catch (error) {
+        await handle.close();
+        throw error;
+      }
       res.writeHead(200, {
         'content-type': TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream',
         'content-length': String(size),
@@ -77,10 +90,12 @@ export async function createStaticServer(dir: string): Promise<Server> {
         'x-content-type-options': 'nosniff',
       });
       if (req.method === 'HEAD') {
+        await handle.close();
         res.end();
         return;
       }
-      createReadStream(file).on('error', () => res.destroy()).pipe(res);
+      // pipeline closes the file when the client goes away mid-download.
+      pipeline(handle.createReadStream(), res, () => {});
     }).catch(() => {
       if (!res.headersSent) reply(res, 500, 'cannot read the file\n');
       else res.destroy();

@@ -105,6 +105,10 @@ describe('an IVF_PQ MaxSim index, built in batches and resumed', () => {
         expect(r.hits.map((h) => h.score)).toEqual([...r.hits.map((h) => h.score)].sort((a, b) => b - a));
       });
       expect(Object.keys(short.timings)).toEqual(['encodeMs', 'coarseMs', 'fetchMs', 'exactMs']);
+      // Shortlists larger than one GPU pass are scored in several, with the same results.
+      const passes = await index.query(texts, { k: 5, candidates: 40, maxImagesPerPass: 7, terms: true });
+      expect(passes.results.map((r) => r.hits.map((h) => [h.id, h.score]))).toEqual(short.results.map((r) => r.hits.map((h) => [h.id, h.score])));
+      expect(passes.results[0]!.hits[0]!.terms).toHaveLength(texts[0]!.split(' ').length + 2);
     } finally {
       index.close();
     }
