@@ -30,7 +30,7 @@ function saveModel(path: string, seed: number): void {
 }
 
 /** Exhaustive scores of every gallery image for `texts`, [N, M], from the model directly. */
-async function exhaustive(texts: string[]): Promise<Float32Array> {
+async function exhaustive(texts: string[], method: 'naaf' | 'scan-t2i' = 'naaf'): Promise<Float32Array> {
   const model = await engine.loadModel(checkpoint);
   try {
     const vocab = Vocabulary.fromJSON(readFileSync(join(data, 'scenes_vocab.json'), 'utf8'));
@@ -44,7 +44,7 @@ async function exhaustive(texts: string[]): Promise<Float32Array> {
     const ids = new Int32Array(texts.length * L).fill(vocab.padId);
     seqs.forEach((s, m) => ids.set(s, m * L));
     const words = await model.encodeCaptions({ ids, shape: [texts.length, L], lengths: seqs.map((s) => s.length) });
-    return engine.similarity(images, words, { method: 'naaf', threshold: config.threshold ?? 0, lambdaSoftmax: config.lambdaSoftmax });
+    return engine.similarity(images, words, method === 'naaf' ? { method: 'naaf', threshold: config.threshold ?? 0, lambdaSoftmax: config.lambdaSoftmax } : { method: 'scan-t2i' });
   } finally {
     model.destroy();
   }
@@ -125,6 +125,22 @@ describe('an IVF_PQ MaxSim index, built in batches and resumed', () => {
       await expect(index.query(['a red cube'], { k: 10, candidates: 5 })).rejects.toThrow("candidates (K' = 5) must be at least k (10)");
       // K' past the gallery: all of it (documented).
       expect((await index.query(['a red cube'], { k: 3, candidates: 10_000 })).results[0]!.hits).toHaveLength(3);
+    } finally {
+      index.close();
+    }
+  });
+
+  it('re-ranks with SCAN t2i when asked: the top-10 over the whole gallery is exhaustive SCAN\'s', async () => {
+    const index = await SearchIndex.open(engine, out, checkpoint, { method: 'scan-t2i' });
+    try {
+      const texts = [captions()[11]!, captions()[250]!];
+      const want = await exhaustive(texts, 'scan-t2i');
+      const { results } = await index.query(texts, { k: 10, candidates: N });
+      results.forEach((r, m) => {
+        expect(r.hits.map((h) => h.id)).toEqual(topOf(want, texts.length, m, 10));
+        for (const h of r.hits) expect(Math.abs(h.score - want[h.id * texts.length + m]!)).toBeLessThan(1e-6);
+      });
+      await expect(index.query(texts, { terms: true })).rejects.toThrow("terms are NAAF's per-word terms; this index is searched with scan-t2i");
     } finally {
       index.close();
     }
