@@ -73,7 +73,8 @@ async function main(): Promise<void> {
     throw new Error(`live page: live.json is ${manifest.format} version ${manifest.version}, expected ${LIVE_FORMAT} version ${LIVE_VERSION}; rerun npm start`);
   }
   const engine = await NaafEngine.create();
-  const device = engine.info.description || engine.info.device || engine.info.vendor || 'WebGPU';
+  const { vendor, architecture, device: name, description } = engine.info;
+  const device = description || [vendor, architecture, name].filter((part) => part).join(' ') || 'an unnamed adapter';
   status(`WebGPU: ${device}. Loading the test split…`);
   const [vocab, captions, scenes, reader] = await Promise.all([
     fetchOk(`./${manifest.vocab}`).then((r) => r.text()).then((text) => Vocabulary.fromJSON(text)),
@@ -132,7 +133,7 @@ async function main(): Promise<void> {
     };
     if (naaf) {
       const terms = await queryWordTerms(engine, naaf, current.query, current.selected);
-      $('words').innerHTML = terms.map(chip).join(' ');
+      $('words').innerHTML = `<span class="timing">against img ${current.selected}:</span> ${terms.map(chip).join(' ')}`;
     } else {
       $('words').innerHTML = current.query.tokens.map((token) => chip({ token, neg: NaN, posF: NaN, posR: NaN, sMax: NaN, mismatched: false })).join(' ');
     }
