@@ -9,7 +9,7 @@
 // Usage: node bench/search.bench.mjs [--images 100000] [--queries 200] [--coarse maxsim,mean]
 //   [--checkpoint FILE] [--data data/scenes] [--out bench/out/search] [--nprobes 20] [--refine 4] [--record]
 import { existsSync, appendFileSync, readFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { NaafEngine, NpyReader, Vocabulary } from '../dist/index.js';
 import { buildIndex, SearchIndex } from '../dist/search.js';
@@ -43,7 +43,6 @@ const scenesConfig = JSON.parse(readFileSync(join(DATA, 'scenes.json'), 'utf8'))
 const gallery = join(OUT, `gallery-${IMAGES}`);
 if (!existsSync(join(gallery, 'test_ims.npy'))) {
   const t = performance.now();
-  const { execFileSync } = await import('node:child_process');
   execFileSync(process.execPath, ['dist/cli.js', 'scenes', '--out', gallery, '--images', '10', '--dev', '10', '--test', String(IMAGES),
     '--regions', String(scenesConfig.regions), '--img-dim', String(scenesConfig.imgDim), '--seed', String(scenesConfig.seed), '--noise', String(scenesConfig.noise)], { stdio: 'inherit' });
   log(`gallery: generated ${IMAGES} images in ${((performance.now() - t) / 1000).toFixed(0)} s`);
@@ -101,7 +100,6 @@ for (const kind of KINDS) {
   const out = join(OUT, `index-${IMAGES}-${kind}`);
   t = performance.now();
   const built = await buildIndex(engine, { data: gallery, split: 'test', checkpoint: CHECKPOINT, out, coarse: kind, log });
-  const { execFileSync } = await import('node:child_process');
   const mib = Number(execFileSync('du', ['-sm', out], { encoding: 'utf8' }).split('\t')[0]);
   log(`index ${kind}: ${built.resumedFrom === N ? 'existing' : `built in ${built.seconds.toFixed(0)} s`} (${built.manifest.buildSeconds?.toFixed(0)} s recorded), ${mib} MiB, ANN ${JSON.stringify(built.manifest.ann)}`);
   const index = await SearchIndex.open(engine, out, CHECKPOINT);

@@ -107,6 +107,11 @@ export class Vocabulary {
     return w;
   }
 
+  /** The distinct tokens the vocabulary lacks (read as <unk>), in order of first appearance. */
+  unknown(tokens: readonly string[]): string[] {
+    return [...new Set(tokens.filter((t) => this.id(t) === this.unkId))];
+  }
+
   /** <start>, the ids of tokenize(caption), <end>: the id sequence SCAN and NAAF feed the model. */
   encode(caption: string): number[] {
     return [this.startId, ...tokenize(caption).map((t) => this.id(t)), this.endId];

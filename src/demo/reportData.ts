@@ -4,6 +4,7 @@
 import { tokenize } from '../data/tokenize.js';
 import { naafWordTermsRef } from '../ref/naaf.js';
 import type { QueryPanel, WordTerm } from '../report/types.js';
+import { captionWordTerms } from '../report/wordTerms.js';
 import type { Scene } from '../scenes/attributes.js';
 import type { Foil } from '../scenes/foils.js';
 import { drawScene } from '../scenes/svg.js';
@@ -41,10 +42,7 @@ export function similarityDistributions(e: TestEvaluation, foils: Foil[]): { mat
 function wordTerms(e: TestEvaluation, captions: TestEvaluation['captions'], imageIndex: number, captionIndex: number, text: string): WordTerm[] {
   if (e.options.method !== 'naaf') throw new Error('report: word terms need the NAAF model');
   const terms = naafWordTermsRef(batchOf(e, captions), imageIndex, captionIndex, { threshold: e.options.threshold, lambdaSoftmax: e.options.lambdaSoftmax });
-  const tokens = ['<start>', ...tokenize(text), '<end>'];
-  return tokens.map((token, w) => ({
-    token, neg: terms.neg[w], posF: terms.posF[w], posR: terms.posR[w], sMax: terms.sMax[w], mismatched: terms.neg[w] < 0,
-  }));
+  return captionWordTerms(tokenize(text), terms);
 }
 
 function top5(sims: Float32Array, N: number, stride: number, column: number, correctImage: number, scenes: Scene[], tag: string) {

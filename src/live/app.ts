@@ -132,7 +132,8 @@ async function main(): Promise<void> {
       return wordChip(w, swapped, unknown.has(w.token));
     };
     if (naaf) {
-      const terms = await queryWordTerms(engine, naaf, current.query, current.selected);
+      const ranking = current.rankings.find((r) => r.method === naaf.method)!;
+      const terms = await queryWordTerms(engine, naaf, current.query, ranking, current.selected);
       $('words').innerHTML = `<span class="timing">against img ${current.selected}:</span> ${terms.map(chip).join(' ')}`;
     } else {
       $('words').innerHTML = current.query.tokens.map((token) => chip({ token, neg: NaN, posF: NaN, posR: NaN, sMax: NaN, mismatched: false })).join(' ');
@@ -153,59 +154,53 @@ async function main(): Promise<void> {
 </article>`).join('\n');
   }
 
+  /** A scene click: the same query, its words recoloured against another scene. */
+  async function reselect(text: string, select: number): Promise<void> {
+    if (!current || current.text !== text) return; // a newer query replaced it
+    setState('searching');
+    current.selected = select;
+    renderColumns();
+    await renderWords();
+    setState('done', text);
+  }
+
+  async function search(text: string, next: QueryContext): Promise<void> {
+    context = next;
+    setState('searching');
+    const query = parseQuery(text, vocab, tokenize);
+    renderFoilButton();
+    const notice = $('notice');
+    notice.className = '';
+    if (query.tokens.length === 0) {
+      current = null;
+      notice.textContent = 'Type a caption, or pick a test caption.';
+      $('words').innerHTML = '';
+      $('columns').innerHTML = '';
+      setState('done', text);
+      return;
+    }
+    notice.textContent = query.unknown.length > 0
+      ? `Not in the vocabulary (the models read ${query.unknown.length === 1 ? 'it' : 'them'} as <unk>): ${query.unknown.map((w) => `“${w}”`).join(', ')}`
+      : '';
+    const rankings = await rankScenes(engine, models, query, 5);
+    const first = (rankings.find((r) => r.method === 'naaf') ?? rankings[0])!;
+    current = { text, query, rankings, selected: first.top[0]!.imageIndex };
+    renderColumns();
+    await renderWords();
+    status(`WebGPU: ${device}. ${rankings.map((r) => `${r.label} ${r.milliseconds.toFixed(0)} ms`).join(' · ')} for ${N} scenes.`);
+    setState('done', text);
+  }
+
+  /** Searches or (with `select`) reselects, one at a time; while one runs, only the latest request waits. */
   async function runQuery(text: string, next: QueryContext, select?: number): Promise<void> {
     if (running) {
       pending = { text, context: next, select };
       return;
     }
-    if (select !== undefined) {
-      // A scene click: the same query, words recoloured against another scene.
-      if (!current || current.text !== text) return;
-      running = true;
-      try {
-        setState('searching');
-        current.selected = select;
-        renderColumns();
-        await renderWords();
-        setState('done', text);
-      } catch (error) {
-        $('notice').className = 'error';
-        $('notice').textContent = `Error: ${(error as Error).message}`;
-        setState('error', text);
-      } finally {
-        running = false;
-        const waiting = pending;
-        pending = null;
-        if (waiting) void runQuery(waiting.text, waiting.context, waiting.select);
-      }
-      return;
-    }
     running = true;
     try {
-      context = next;
-      setState('searching');
-      const query = parseQuery(text, vocab, tokenize);
-      renderFoilButton();
-      const notice = $('notice');
-      notice.className = '';
-      if (query.tokens.length === 0) {
-        current = null;
-        notice.textContent = 'Type a caption, or pick a test caption.';
-        $('words').innerHTML = '';
-        $('columns').innerHTML = '';
-        setState('done', text);
-        return;
-      }
-      notice.textContent = query.unknown.length > 0
-        ? `Not in the vocabulary (the models read ${query.unknown.length === 1 ? 'it' : 'them'} as <unk>): ${query.unknown.map((w) => `“${w}”`).join(', ')}`
-        : '';
-      const rankings = await rankScenes(engine, models, query, 5);
-      const first = (rankings.find((r) => r.method === 'naaf') ?? rankings[0])!;
-      current = { text, query, rankings, selected: first.top[0]!.imageIndex };
-      renderColumns();
-      await renderWords();
-      status(`WebGPU: ${device}. ${rankings.map((r) => `${r.label} ${r.milliseconds.toFixed(0)} ms`).join(' · ')} for ${N} scenes.`);
-      setState('done', text);
+      if (select === undefined) await search(text, next);
+      else await reselect(text, select);
     } catch (error) {
       $('notice').className = 'error';
       $('notice').textContent = `Error: ${(error as Error).message}`;
@@ -219,13 +214,13 @@ async function main(): Promise<void> {
   }
 
   const input = $<HTMLInputElement>('query');
-  const search = (text: string, next: QueryContext) => {
+  const typeAndSearch = (text: string, next: QueryContext) => {
     input.value = text;
     void runQuery(text, next);
   };
   const pickCaption = (i: number) => {
     examples.value = String(i);
-    search(captions[i]!, { captionIndex: i });
+    typeAndSearch(captions[i]!, { captionIndex: i });
   };
   $('search').addEventListener('submit', (event) => {
     event.preventDefault();
@@ -240,8 +235,8 @@ async function main(): Promise<void> {
   $('foil').addEventListener('click', () => {
     const foil = context.captionIndex === undefined ? undefined : foilOf.get(context.captionIndex);
     if (!foil) return;
-    if (context.foil) search(foil.caption, { captionIndex: foil.captionIndex });
-    else search(foil.foil, { captionIndex: foil.captionIndex, foil: true });
+    if (context.foil) typeAndSearch(foil.caption, { captionIndex: foil.captionIndex });
+    else typeAndSearch(foil.foil, { captionIndex: foil.captionIndex, foil: true });
   });
   $('columns').addEventListener('click', (event) => {
     const item = (event.target as Element).closest<HTMLElement>('li[data-image]');

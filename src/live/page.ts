@@ -2,7 +2,7 @@
 // takes the engine from ./naaf-webgpu.js, the browser bundle); its Content-Security-Policy allows
 // scripts and fetches from its own origin only.
 import { escapeHtml as esc } from '../report/escape.js';
-import { REPORT_CSS } from '../report/html.js';
+import { REPORT_CSS, pageHead } from '../report/html.js';
 
 const LIVE_CSS = `
 .bar{display:flex;gap:8px;flex-wrap:wrap;align-items:center;margin:12px 0}
@@ -24,16 +24,8 @@ button:disabled,select:disabled,#query:disabled{opacity:.5;cursor:default}
 `;
 
 export function renderLivePage(title: string): string {
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src data:">
-<title>${esc(title)}</title>
-<style>${REPORT_CSS}${LIVE_CSS}</style>
-<script type="module" src="./app.js"></script>
-</head>
+  return `${pageHead(title, "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src data:",
+    REPORT_CSS + LIVE_CSS, '<script type="module" src="./app.js"></script>\n')}
 <body data-state="loading">
 <main>
 <header>

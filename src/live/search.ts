@@ -6,6 +6,7 @@ import type { NaafEngine } from '../engine.js';
 import type { Vocabulary } from '../data/vocab.js';
 import type { Embeddings, NaafModel } from '../model/model.js';
 import type { WordTerm } from '../report/types.js';
+import { captionWordTerms } from '../report/wordTerms.js';
 import type { SimilarityOptions } from '../types.js';
 import type { LiveMethod } from './manifest.js';
 
@@ -35,6 +36,8 @@ export interface MethodRanking {
   label: string;
   top: RankedScene[];
   milliseconds: number;
+  /** The query's word embeddings under this model (for its word terms, without encoding again). */
+  caption: Embeddings & { lengths: Int32Array };
 }
 
 export function similarityOptionsOf(method: LiveMethod, model: NaafModel): SimilarityOptions {
@@ -45,8 +48,7 @@ export function similarityOptionsOf(method: LiveMethod, model: NaafModel): Simil
 
 export function parseQuery(text: string, vocab: Vocabulary, tokenize: Tokenize): ParsedQuery {
   const tokens = tokenize(text);
-  const unknown = [...new Set(tokens.filter((t) => vocab.id(t) === vocab.unkId))];
-  return { tokens, unknown, ids: Int32Array.from(vocab.encode(text)) };
+  return { tokens, unknown: vocab.unknown(tokens), ids: Int32Array.from(vocab.encode(text)) };
 }
 
 /** The k best of `scores` (higher first; a tie goes to the lower index, as a stable sort gives). */
@@ -67,23 +69,19 @@ export async function rankScenes(engine: NaafEngine, models: readonly LiveModel[
     const started = performance.now();
     const caption = await encodeQuery(m.model, query);
     const scores = await engine.similarity(m.images, caption, m.options); // [N, 1]
-    rankings.push({ method: m.method, label: m.label, top: topOf(scores, k), milliseconds: performance.now() - started });
+    rankings.push({ method: m.method, label: m.label, top: topOf(scores, k), milliseconds: performance.now() - started, caption });
   }
   return rankings;
 }
 
-/** NAAF's terms for each word (<start>, the tokens, <end>) of the query against scene `imageIndex`. */
-export async function queryWordTerms(engine: NaafEngine, naaf: LiveModel, query: ParsedQuery, imageIndex: number): Promise<WordTerm[]> {
-  if (naaf.options.method !== 'naaf') throw new Error(`live search: word terms need the NAAF model, got ${naaf.method}`);
+/** NAAF's terms for each word (<start>, the tokens, <end>) of the query against scene `imageIndex`; `ranking`: NAAF's, from rankScenes. */
+export async function queryWordTerms(engine: NaafEngine, naaf: LiveModel, query: ParsedQuery, ranking: MethodRanking, imageIndex: number): Promise<WordTerm[]> {
+  if (naaf.options.method !== 'naaf' || ranking.method !== naaf.method) throw new Error(`live search: word terms need the NAAF model and its ranking, got ${naaf.method} and ${ranking.method}`);
   const [N, R, D] = naaf.images.shape;
   if (!Number.isInteger(imageIndex) || imageIndex < 0 || imageIndex >= N) {
     throw new Error(`live search: imageIndex: expected an integer in 0..${N - 1}, got ${imageIndex}`);
   }
-  const caption = await encodeQuery(naaf.model, query);
   const image = { data: naaf.images.data.subarray(imageIndex * R * D, (imageIndex + 1) * R * D), shape: [1, R, D] as [number, number, number] };
-  const terms = await engine.naafWordTerms(image, caption, naaf.options);
-  const tokens = ['<start>', ...query.tokens, '<end>'];
-  return tokens.map((token, w) => ({
-    token, neg: terms.neg[w]!, posF: terms.posF[w]!, posR: terms.posR[w]!, sMax: terms.sMax[w]!, mismatched: terms.neg[w]! < 0,
-  }));
+  const terms = await engine.naafWordTerms(image, ranking.caption, naaf.options);
+  return captionWordTerms(query.tokens, terms);
 }

@@ -190,18 +190,23 @@ ul.notes{padding-left:20px;color:#374151}
 footer{margin-top:32px;color:#6b7280;font-size:13px}
 `;
 
-export function renderReport(data: ReportData): string {
-  const panels = data.queries.map(renderQueryPanel);
-  const notes = data.notes.length > 0 ? `<ul class="notes">${data.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : '<p class="lead">None.</p>';
+/** The head both pages share: charset, viewport, a Content-Security-Policy, title, inline styles, then `extra`. */
+export function pageHead(title: string, csp: string, css: string, extra = ''): string {
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
-<title>${esc(data.title)}</title>
-<style>${REPORT_CSS}</style>
-</head>
+<meta http-equiv="Content-Security-Policy" content="${csp}">
+<title>${esc(title)}</title>
+<style>${css}</style>
+${extra}</head>`;
+}
+
+export function renderReport(data: ReportData): string {
+  const panels = data.queries.map(renderQueryPanel);
+  const notes = data.notes.length > 0 ? `<ul class="notes">${data.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : '<p class="lead">None.</p>';
+  return `${pageHead(data.title, "default-src 'none'; style-src 'unsafe-inline'; img-src data:", REPORT_CSS)}
 <body>
 <main>
 <header>

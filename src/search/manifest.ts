@@ -3,7 +3,7 @@
 // row and the ANN index are committed, so a half-built index is never taken for a whole one.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ModelConfig } from '../model/weights.js';
 
@@ -86,7 +86,6 @@ export async function writeManifest(dir: string, manifest: IndexManifest): Promi
 
 /** Bytes under `dir` (the index's size on disk). */
 export async function diskBytes(dir: string): Promise<number> {
-  const { readdir } = await import('node:fs/promises');
   let total = 0;
   for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
     if (entry.isFile()) total += (await stat(join(entry.parentPath ?? (entry as unknown as { path: string }).path, entry.name))).size;

@@ -4,11 +4,13 @@
 // dense kernel's score), ranked. The index must come from the same checkpoint (sha256).
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { encodeCaptionIds } from '../data/precomp.js';
 import { Vocabulary } from '../data/vocab.js';
 import { tokenize } from '../data/tokenize.js';
 import type { NaafEngine } from '../engine.js';
 import type { NaafModel } from '../model/model.js';
 import type { WordTerm } from '../report/types.js';
+import { captionWordTerms } from '../report/wordTerms.js';
 import type { SimilarityOptions } from '../types.js';
 import { checkpointIdentity, readManifest, type IndexManifest } from './manifest.js';
 import { TABLE, fetchRegions, loadLance, type LanceConnection, type LanceTable } from './lance.js';
@@ -138,13 +140,10 @@ export class SearchIndex {
       if (typeof caption !== 'string') throw new Error(`${what}: captions[${i}] must be a string, got ${typeof caption}`);
       const tokens = tokenize(caption);
       if (tokens.length === 0) throw new Error(`${what}: captions[${i}] has no words (${JSON.stringify(caption)})`);
-      return { caption, tokens, unknown: [...new Set(tokens.filter((w) => this.vocab.id(w) === this.vocab.unkId))], ids: this.vocab.encode(caption) };
+      return { caption, tokens, unknown: this.vocab.unknown(tokens) };
     });
     const M = parsed.length;
-    const L = Math.max(...parsed.map((p) => p.ids.length));
-    const ids = new Int32Array(M * L).fill(this.vocab.padId);
-    parsed.forEach((p, m) => ids.set(p.ids, m * L));
-    const lengths = parsed.map((p) => p.ids.length);
+    const { ids, lengths, maxWords: L } = encodeCaptionIds(captions as string[], this.vocab, this.model.config.vocabSize);
     const words = await this.model.encodeCaptions({ ids, shape: [M, L], lengths });
     const encodeMs = performance.now() - t;
 
@@ -212,8 +211,7 @@ export class SearchIndex {
           const image = { data: regionsOf.get(hit.id)!, shape: [1, R, E] as [number, number, number] };
           const caption = { data: words.data.subarray(m * L * E, (m + 1) * L * E), shape: [1, L, E] as [number, number, number], lengths: [lengths[m]!] };
           const terms = await this.engine.naafWordTerms(image, caption, this.similarityOptions() as Extract<SimilarityOptions, { method: 'naaf' }>);
-          const tokens = ['<start>', ...parsed[m]!.tokens, '<end>'];
-          hit.terms = tokens.map((token, w) => ({ token, neg: terms.neg[w]!, posF: terms.posF[w]!, posR: terms.posR[w]!, sMax: terms.sMax[w]!, mismatched: terms.neg[w]! < 0 }));
+          hit.terms = captionWordTerms(parsed[m]!.tokens, terms);
         }
       }
       results.push({ caption: parsed[m]!.caption, tokens: parsed[m]!.tokens, unknown: parsed[m]!.unknown, hits, ...(options.withCandidates ? { candidates: list } : {}) });
