@@ -107,7 +107,7 @@ for (const kind of KINDS) {
   for (const kp of KPRIMES) {
     const tops = [];
     const coarseHit = [];
-    const stage = { encodeMs: [], coarseMs: [], fetchMs: [], exactMs: [], totalMs: [] };
+    const stage = { encodeMs: [], coarseMs: [], gatherMs: [], exactMs: [], totalMs: [] };
     for (const q of queries) {
       const started = performance.now();
       const { results, timings } = await index.query([q.caption], { k: K, candidates: kp, withCandidates: true, nprobes: NPROBES, refine: REFINE });
@@ -123,7 +123,7 @@ for (const kind of KINDS) {
       agree: { dev: agree(dev), test: agree(test) },
       recall: [1, 5, 10].map((kk) => recallAt(tops, kk, test)),
       p50: quantile(stage.totalMs, 0.5), p95: quantile(stage.totalMs, 0.95),
-      stages: Object.fromEntries(['encodeMs', 'coarseMs', 'fetchMs', 'exactMs'].map((key) => [key, quantile(stage[key], 0.5)])),
+      stages: Object.fromEntries(['encodeMs', 'coarseMs', 'gatherMs', 'exactMs'].map((key) => [key, quantile(stage[key], 0.5)])),
     };
     rows.push(row);
     log(`${kind} K'=${kp}: coarse recall ${row.coarseRecall.test.toFixed(1)}%, top-10 = exhaustive ${row.agree.test.toFixed(1)}% (dev ${row.agree.dev.toFixed(1)}%), p50 ${fmt(row.p50)} ms`);
@@ -132,7 +132,7 @@ for (const kind of KINDS) {
 }
 
 const exhaustiveRecall = [1, 5, 10].map((kk) => recallAt(exhaustiveTop, kk, test));
-const header = `| coarse | K' | coarse recall of the true image | top-10 = exhaustive (test / dev) | R@1 / R@5 / R@10 | p50 / p95 ms per query | encode / coarse / fetch / exact p50 ms | exhaustive / two-stage (p50) |`;
+const header = `| coarse | K' | coarse recall of the true image | top-10 = exhaustive (test / dev) | R@1 / R@5 / R@10 | p50 / p95 ms per query | encode / coarse / gather / exact p50 ms | exhaustive / two-stage (p50) |`;
 const lines = [header, '|---|---|---|---|---|---|---|---|'];
 for (const r of rows) {
   lines.push(`| ${r.kind} | ${r.kp} | ${r.coarseRecall.test.toFixed(1)}% | ${r.agree.test.toFixed(1)}% / ${r.agree.dev.toFixed(1)}% | ${r.recall.map((x) => x.toFixed(1)).join(' / ')} | ${fmt(r.p50)} / ${fmt(r.p95)} | ${Object.values(r.stages).map(fmt).join(' / ')} | ${(exhaustiveMs / r.p50).toFixed(1)}x |`);

@@ -42,7 +42,7 @@ export async function runSearch(argv: string[]): Promise<void> {
       });
     }
     const t = timings;
-    console.log(`${index.method} over ${index.size} images: encode ${t.encodeMs.toFixed(0)} ms, coarse ${t.coarseMs.toFixed(0)} ms, fetch ${t.fetchMs.toFixed(0)} ms, exact ${t.exactMs.toFixed(0)} ms`);
+    console.log(`${index.method} over ${index.size} images: encode ${t.encodeMs.toFixed(0)} ms, coarse ${t.coarseMs.toFixed(0)} ms, gather ${t.gatherMs.toFixed(0)} ms, exact ${t.exactMs.toFixed(0)} ms`);
   } finally {
     index?.close();
     engine.destroy();

@@ -9,7 +9,7 @@ import { findVocabulary } from '../data/precomp.js';
 import type { NaafEngine } from '../engine.js';
 import { NpyReader } from '../io/npy.js';
 import { INDEX_FORMAT, INDEX_VERSION, MANIFEST, checkpointIdentity, readManifest, writeManifest, type CoarseKind, type IndexManifest } from './manifest.js';
-import { TABLE, imageBatch, imageSchema, loadLance, type LanceTable } from './lance.js';
+import { DEFAULT_TABLE, TABLE, connectTable, imageBatch, imageSchema, isUri, loadLance, tableLocation, type LanceTable } from './lance.js';
 
 export interface BuildIndexOptions {
   /** Folder of the precomp split ({split}_ims.npy) and its vocabulary. */
@@ -24,6 +24,14 @@ export interface BuildIndexOptions {
   /** 'auto' (default): IVF_PQ from 4096 images, else none (the coarse search is then exact and still fast). */
   ann?: 'auto' | 'ivf_pq' | 'flat';
   vocab?: string;
+  /**
+   * Where the LanceDB database with the images table goes (default: the folder `lance` in
+   * `out`): another local folder, or an object-storage URI (s3://bucket/path, gs://, az://) that
+   * many machines can search. The manifest, vocabulary and checkpoint identity stay in `out`.
+   */
+  table?: string;
+  /** LanceDB storage options for `table` (credentials, endpoint, region); else LanceDB reads its environment variables. */
+  storageOptions?: Record<string, string>;
   onProgress?: (done: number, total: number) => void;
   /** Polled after each committed batch: true stops (the index stays resumable). */
   shouldStop?: () => boolean;
@@ -77,6 +85,8 @@ export async function buildIndex(engine: NaafEngine, o: BuildIndexOptions): Prom
   const annChoice = o.ann ?? 'auto';
   if (!['auto', 'ivf_pq', 'flat'].includes(annChoice)) throw new Error(`${what}: ann must be 'auto', 'ivf_pq' or 'flat', got ${JSON.stringify(o.ann)}`);
   const out = resolve(o.out);
+  if (o.table !== undefined && (typeof o.table !== 'string' || o.table === '')) throw new Error(`${what}: table must be a folder or a URI, got ${JSON.stringify(o.table)}`);
+  const tableSetting = o.table === undefined ? DEFAULT_TABLE : isUri(o.table) ? o.table : resolve(o.table);
   const lance = await loadLance();
   const reader = await NpyReader.open(join(o.data, `${o.split}_ims.npy`)).catch((error: Error) => {
     throw new Error(`${what}: cannot read the ${o.split} split's images in ${o.data}: ${error.message}`);
@@ -102,6 +112,9 @@ export async function buildIndex(engine: NaafEngine, o: BuildIndexOptions): Prom
       if (!same(manifest.data, data) || manifest.coarse !== coarse) {
         throw new Error(`${what}: ${out} was started for ${manifest.data.dir} split ${manifest.data.split} (${manifest.data.images} images, coarse ${manifest.coarse}), not ${data.dir} split ${o.split} (${N} images, coarse ${coarse}). Choose another --out`);
       }
+      if ((manifest.table ?? DEFAULT_TABLE) !== tableSetting) {
+        throw new Error(`${what}: ${out} was started with its table at ${manifest.table ?? DEFAULT_TABLE}, not ${tableSetting}; pass the same --table to resume it, or choose another --out`);
+      }
       if (manifest.complete) {
         o.log?.(`${out} is already complete (${manifest.rows} images)`);
         return { manifest, resumedFrom: manifest.rows, stopped: false, seconds: (performance.now() - started) / 1000 };
@@ -112,10 +125,16 @@ export async function buildIndex(engine: NaafEngine, o: BuildIndexOptions): Prom
         throw error;
       });
       if (entries.length > 0) throw new Error(`${what}: ${out} exists and is not a search index (no ${MANIFEST}); choose an empty or new --out`);
+      if (tableSetting !== DEFAULT_TABLE) {
+        // A table already there belongs to another index (or to someone else): never append to it.
+        const existing = await connectTable(lance, tableLocation(out, tableSetting), o.storageOptions);
+        const names = await existing.tableNames().finally(() => existing.close());
+        if (names.includes(TABLE)) throw new Error(`${what}: ${tableSetting} already holds a LanceDB table '${TABLE}' (another index's?); choose another --table`);
+      }
       await mkdir(out, { recursive: true });
       manifest = {
         format: INDEX_FORMAT, version: INDEX_VERSION, complete: false, checkpoint: identity, data, embedSize: E, coarse,
-        ann: { kind: 'flat' }, rows: 0, vocab: 'vocab.json', startedAt: new Date().toISOString(),
+        ann: { kind: 'flat' }, ...(tableSetting === DEFAULT_TABLE ? {} : { table: tableSetting }), rows: 0, vocab: 'vocab.json', startedAt: new Date().toISOString(),
       };
       await writeManifest(out, manifest); // first: from here on the folder is ours, and resumable
     }
@@ -123,7 +142,7 @@ export async function buildIndex(engine: NaafEngine, o: BuildIndexOptions): Prom
     const vocab = o.vocab ?? (await findVocabulary(o.data, model.config.textEncoder)).path;
     await copyFile(vocab, join(out, manifest.vocab));
 
-    db = await lance.connect(join(out, 'lance'));
+    db = await connectTable(lance, tableLocation(out, manifest.table), o.storageOptions);
     const schema = imageSchema(lance, E);
     table = (await db.tableNames()).includes(TABLE) ? await db.openTable(TABLE) : await db.createEmptyTable(TABLE, schema, { mode: 'create' });
     const resumedFrom = await table.countRows();

@@ -6,6 +6,7 @@
 // re-ranking). Arrow data must come from the apache-arrow instance LanceDB itself requires (its
 // CommonJS build): the ESM build's classes differ and LanceDB rejects their tables.
 import { createRequire } from 'node:module';
+import { resolve } from 'node:path';
 
 export const TABLE = 'images';
 export const INSTALL = 'npm install -E @lancedb/lancedb@0.31.0 apache-arrow@18.1.0';
@@ -39,7 +40,7 @@ export interface LanceConnection {
   close(): void;
 }
 export interface Lance {
-  connect(uri: string): Promise<LanceConnection>;
+  connect(uri: string, options?: { storageOptions?: Record<string, string> }): Promise<LanceConnection>;
   Index: { ivfPq(options: Record<string, unknown>): unknown };
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   arrow: any;
@@ -62,6 +63,30 @@ export function loadLance(): Promise<Lance> {
     }
   })();
   return loaded;
+}
+
+/** Where an index's table lives when not said: the folder `lance` inside the index. */
+export const DEFAULT_TABLE = 'lance';
+
+/** True for a URI with a scheme (s3://, gs://, az://, ...), which LanceDB opens itself. */
+export function isUri(location: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(location);
+}
+
+/** The LanceDB database of an index: a URI as is, a local path relative to the index folder. */
+export function tableLocation(indexDir: string, table: string | undefined): string {
+  const location = table ?? DEFAULT_TABLE;
+  return isUri(location) ? location : resolve(indexDir, location);
+}
+
+/** Opens LanceDB at `location`, naming it in the error (a wrong bucket, missing credentials). */
+export async function connectTable(lance: Lance, location: string, storageOptions?: Record<string, string>): Promise<LanceConnection> {
+  try {
+    return await lance.connect(location, storageOptions ? { storageOptions } : undefined);
+  } catch (error) {
+    throw new Error(`search: cannot open the LanceDB database at ${location}: ${(error as Error).message.split('\n')[0]}`
+      + `${isUri(location) ? ' (object-storage credentials and endpoints come from the environment, e.g. AWS_ACCESS_KEY_ID, AWS_REGION, AWS_ENDPOINT, or from storageOptions)' : ''}`);
+  }
 }
 
 export function imageSchema(lance: Lance, dim: number): unknown {
@@ -90,16 +115,16 @@ export function imageBatch(lance: Lance, schema: unknown, ids: Int32Array, coars
   return new arrow.Table([new arrow.RecordBatch(schema, rows)]);
 }
 
-/** The region embeddings of `ids` as one [ids.length, R, E] array in the order of `ids`. */
-export async function fetchRegions(table: LanceTable, ids: readonly number[], R: number, dim: number): Promise<Float32Array> {
-  const out = new Float32Array(ids.length * R * dim);
-  if (ids.length === 0) return out;
-  const slot = new Map(ids.map((id, i) => [id, i]));
-  const result = await table.query().where(`id IN (${ids.join(',')})`).select(['id', 'regions']).toArrow();
+/**
+ * Each row's id, in the table's order, with its region embeddings ([R, E] floats, copied) put
+ * into `into`: the coarse search selects the regions with the ids, so the exact stage needs no
+ * second read of the table.
+ */
+export function rowsWithRegions(result: ArrowTable, R: number, dim: number, into: Map<number, Float32Array>): number[] {
   const idColumn = result.getChild('id')!.toArray();
   const regionColumn = result.getChild('regions')!;
+  const ids: number[] = [];
   let row = 0;
-  const found = new Set<number>();
   for (const chunk of regionColumn.data) {
     // List<FixedSizeList<Float32>>: the list offsets count vectors of the vectors child, whose
     // Float32 child holds the floats. Arrow JS slices buffers themselves (a sliced List's
@@ -107,18 +132,12 @@ export async function fetchRegions(table: LanceTable, ids: readonly number[], R:
     const floats = chunk.children[0]!.children[0]!;
     for (let i = 0; i < chunk.length; i++, row++) {
       const id = idColumn[row]!;
-      const target = slot.get(id);
       const first = chunk.valueOffsets[i]!;
       const count = chunk.valueOffsets[i + 1]! - first;
-      if (target === undefined || count !== R) throw new Error(`search: the index's row for image ${id} has ${count} regions, expected ${R}`);
-      const start = first * dim;
-      out.set(floats.values.subarray(start, start + R * dim), target * R * dim);
-      found.add(id);
+      if (count !== R) throw new Error(`search: the index's row for image ${id} has ${count} regions, expected ${R}`);
+      if (!into.has(id)) into.set(id, floats.values.slice(first * dim, (first + R) * dim));
+      ids.push(id);
     }
   }
-  if (found.size !== slot.size) {
-    const missing = ids.filter((id) => !found.has(id));
-    throw new Error(`search: the index lacks image ids ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`);
-  }
-  return out;
+  return ids;
 }

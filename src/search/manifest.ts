@@ -32,6 +32,11 @@ export interface IndexManifest {
   coarse: CoarseKind;
   /** The ANN index on the coarse column ('flat': none, exhaustive coarse search). */
   ann: { kind: 'ivf_pq' | 'flat'; partitions?: number; subVectors?: number };
+  /**
+   * The LanceDB database holding the `images` table: 'lance' (a folder inside the index; absent
+   * in older manifests means the same), an absolute local path, or an object-storage URI.
+   */
+  table?: string;
   /** Image rows committed when complete. */
   rows: number;
   vocab: string;

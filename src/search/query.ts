@@ -13,7 +13,7 @@ import type { WordTerm } from '../report/types.js';
 import { captionWordTerms } from '../report/wordTerms.js';
 import type { SimilarityOptions } from '../types.js';
 import { checkpointIdentity, readManifest, type IndexManifest } from './manifest.js';
-import { TABLE, fetchRegions, loadLance, type LanceConnection, type LanceTable } from './lance.js';
+import { TABLE, connectTable, loadLance, rowsWithRegions, tableLocation, type LanceConnection, type LanceTable } from './lance.js';
 
 export interface QueryOptions {
   /** Results per caption (default 10). */
@@ -50,7 +50,8 @@ export interface CaptionResult {
   candidates?: number[];
 }
 
-export interface QueryTimings { encodeMs: number; coarseMs: number; fetchMs: number; exactMs: number }
+/** Milliseconds per stage: encoding the captions, the coarse LanceDB search (which also reads the candidates' regions), gathering those regions into GPU passes, exact scoring. */
+export interface QueryTimings { encodeMs: number; coarseMs: number; gatherMs: number; exactMs: number }
 
 // Chosen on the dev queries of `npm run bench:search` (100k scenes images): the smallest K' whose top-10
 // equalled exhaustive NAAF's for 99% of them, or where none did, the best one measured (bench/RESULTS.md).
@@ -68,8 +69,12 @@ export class SearchIndex {
     readonly method: 'naaf' | 'scan-t2i',
   ) {}
 
-  /** Opens a complete index with the checkpoint it was built from; method: the exact stage's score (default 'naaf'). */
-  static async open(engine: NaafEngine, dir: string, checkpoint: string, options: { method?: 'naaf' | 'scan-t2i' } = {}): Promise<SearchIndex> {
+  /**
+   * Opens a complete index with the checkpoint it was built from; method: the exact stage's score
+   * (default 'naaf'); storageOptions: LanceDB's, for a table on object storage (else it reads
+   * its environment variables).
+   */
+  static async open(engine: NaafEngine, dir: string, checkpoint: string, options: { method?: 'naaf' | 'scan-t2i'; storageOptions?: Record<string, string> } = {}): Promise<SearchIndex> {
     const root = resolve(dir);
     const manifest = await readManifest(root).catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOTDIR') return null;
@@ -92,7 +97,8 @@ export class SearchIndex {
       if (method !== 'naaf' && method !== 'scan-t2i') throw new Error(`search: method must be 'naaf' or 'scan-t2i', got ${JSON.stringify(method)}`);
       const vocab = Vocabulary.fromJSON(await readFile(join(root, manifest.vocab), 'utf8'));
       const lance = await loadLance();
-      db = await lance.connect(join(root, 'lance'));
+      db = await connectTable(lance, tableLocation(root, manifest.table), options.storageOptions);
+      if (!(await db.tableNames()).includes(TABLE)) throw new Error(`search: the index ${root} has no table '${TABLE}' at ${tableLocation(root, manifest.table)}; was it moved or deleted?`);
       table = await db.openTable(TABLE);
       const rows = await table.countRows();
       if (rows !== manifest.rows) throw new Error(`search: the index ${root} holds ${rows} images, its manifest says ${manifest.rows}; rebuild it`);
@@ -150,6 +156,7 @@ export class SearchIndex {
     // Coarse shortlist per caption.
     t = performance.now();
     const shortlists: number[][] = [];
+    const regionsOf = new Map<number, Float32Array>(); // every candidate's [R, E] regions, from its coarse row
     for (let m = 0; m < M; m++) {
       const vectors = Array.from({ length: lengths[m]! }, (_, w) => words.data.slice((m * L + w) * E, (m * L + w + 1) * E));
       let search;
@@ -160,20 +167,18 @@ export class SearchIndex {
         for (const v of vectors) for (let e = 0; e < E; e++) mean[e]! += v[e]!;
         search = this.table.search(mean).column('coarse');
       }
-      search = search.distanceType('cosine').limit(candidates).select(['id', '_distance']);
+      search = search.distanceType('cosine').limit(candidates).select(['id', 'regions', '_distance']);
       if (this.manifest.ann.kind !== 'flat') search = search.nprobes(nprobes).refineFactor(refine);
-      const rows = await search.toArray();
-      shortlists.push(rows.map((row) => Number(row.id)));
+      shortlists.push(rowsWithRegions(await search.toArrow(), R, E, regionsOf));
     }
     const coarseMs = performance.now() - t;
 
-    // The union of the shortlists' regions, fetched and scored in groups of pairs whose images
+    // The union of the shortlists' regions, scored in groups of pairs whose images
     // fit one scorePairs call (65535 images, one 128 MiB binding: WebGPU's default limit).
     const maxImages = options.maxImagesPerPass ?? Math.max(1, Math.min(65535, Math.floor(2 ** 27 / (R * E * 4))));
     if (!Number.isInteger(maxImages) || maxImages < 1) throw new Error(`${what}: maxImagesPerPass must be a positive integer, got ${options.maxImagesPerPass}`);
     const scores: Float32Array[] = shortlists.map((list) => new Float32Array(list.length));
-    const regionsOf = new Map<number, Float32Array>(); // kept only where terms need them
-    let fetchMs = 0;
+    let gatherMs = 0;
     let exactMs = 0;
     const captionInput = { data: words.data, shape: [M, L, E] as [number, number, number], lengths: words.lengths };
     const pairs = shortlists.flatMap((list, m) => list.map((id, rank) => ({ m, rank, id })));
@@ -186,15 +191,15 @@ export class SearchIndex {
       }
       t = performance.now();
       const ids = [...slot.keys()];
-      const regionData = await fetchRegions(this.table, ids, R, E);
-      fetchMs += performance.now() - t;
+      const regionData = new Float32Array(ids.length * R * E);
+      ids.forEach((id, i) => regionData.set(regionsOf.get(id)!, i * R * E));
+      gatherMs += performance.now() - t;
       t = performance.now();
       const group = pairs.slice(start, end);
       const images = { data: regionData, shape: [ids.length, R, E] as [number, number, number] };
       const groupScores = await this.engine.scorePairs(images, captionInput,
         { images: group.map((p) => slot.get(p.id)!), captions: group.map((p) => p.m) }, this.similarityOptions());
       group.forEach((p, i) => { scores[p.m]![p.rank] = groupScores[i]!; });
-      if (options.terms) ids.forEach((id, i) => regionsOf.set(id, regionData.subarray(i * R * E, (i + 1) * R * E)));
       exactMs += performance.now() - t;
       start = end;
     }
@@ -217,7 +222,7 @@ export class SearchIndex {
       results.push({ caption: parsed[m]!.caption, tokens: parsed[m]!.tokens, unknown: parsed[m]!.unknown, hits, ...(options.withCandidates ? { candidates: list } : {}) });
     }
     exactMs += performance.now() - t;
-    return { results, timings: { encodeMs, coarseMs, fetchMs, exactMs } };
+    return { results, timings: { encodeMs, coarseMs, gatherMs, exactMs } };
   }
 
   close(): void {

@@ -2,8 +2,9 @@
 // regions' MaxSim), resumed after a stop, searched; the exact stage must equal the engine's own
 // scores, and with K' = the whole gallery the top-k must equal exhaustive NAAF. Bad input:
 // foreign and incomplete directories, another checkpoint, empty queries, K' < k, unknown words.
+// A table kept outside the index folder (--table: another folder here, object storage in use).
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +14,7 @@ import type { ModelConfig } from '../../src/model/weights.js';
 import { generateScenes } from '../../src/scenes/generate.js';
 import { writeScenes } from '../../src/scenes/write.js';
 import { buildIndex, SearchIndex } from '../../src/search/index.js';
+import { tableLocation } from '../../src/search/lance.js';
 import { readManifest } from '../../src/search/manifest.js';
 import { sharedEngine } from '../gpu.js';
 
@@ -104,7 +106,7 @@ describe('an IVF_PQ MaxSim index, built in batches and resumed', () => {
         }
         expect(r.hits.map((h) => h.score)).toEqual([...r.hits.map((h) => h.score)].sort((a, b) => b - a));
       });
-      expect(Object.keys(short.timings)).toEqual(['encodeMs', 'coarseMs', 'fetchMs', 'exactMs']);
+      expect(Object.keys(short.timings)).toEqual(['encodeMs', 'coarseMs', 'gatherMs', 'exactMs']);
       // Shortlists larger than one GPU pass are scored in several, with the same results.
       const passes = await index.query(texts, { k: 5, candidates: 40, maxImagesPerPass: 7, terms: true });
       expect(passes.results.map((r) => r.hits.map((h) => [h.id, h.score]))).toEqual(short.results.map((r) => r.hits.map((h) => [h.id, h.score])));
@@ -184,5 +186,44 @@ describe('refusals', () => {
     } finally {
       index.close();
     }
+  });
+});
+
+describe('a table outside the index folder (--table)', () => {
+  it('is written there, recorded in the manifest, searched, and never shared or swapped', async () => {
+    const out = join(root, 'index-away');
+    const tables = join(root, 'tables', 'gallery');
+    await buildIndex(engine, { data, split: 'test', checkpoint, out, table: tables, batchSize: 128 });
+    const manifest = (await readManifest(out))!;
+    expect(manifest).toMatchObject({ complete: true, rows: N, table: resolve(tables) });
+    expect(existsSync(join(out, 'lance'))).toBe(false);
+    expect(existsSync(join(tables, 'images.lance'))).toBe(true);
+    const index = await SearchIndex.open(engine, out, checkpoint);
+    try {
+      const texts = [captions()[5]!];
+      const want = await exhaustive(texts);
+      expect((await index.query(texts, { k: 10, candidates: N })).results[0]!.hits.map((h) => h.id)).toEqual(topOf(want, 1, 0, 10));
+    } finally {
+      index.close();
+    }
+    // Another index may not append to that table; nothing of it is written.
+    const second = join(root, 'index-away-2');
+    await expect(buildIndex(engine, { data, split: 'test', checkpoint, out: second, table: tables })).rejects.toThrow(/already holds a LanceDB table 'images' \(another index's\?\); choose another --table/);
+    expect(existsSync(second)).toBe(false);
+    // A build started with one table is not resumed into another.
+    const third = join(root, 'index-away-3');
+    let batches = 0;
+    await buildIndex(engine, { data, split: 'test', checkpoint, out: third, table: join(root, 'tables', 'a'), batchSize: 64, shouldStop: () => ++batches >= 1 });
+    await expect(buildIndex(engine, { data, split: 'test', checkpoint, out: third, table: join(root, 'tables', 'b') })).rejects.toThrow(/was started with its table at .*tables\/a, not .*tables\/b; pass the same --table to resume it/);
+    // A table moved away: a clear error, not an empty search.
+    renameSync(tables, `${tables}-moved`);
+    await expect(SearchIndex.open(engine, out, checkpoint)).rejects.toThrow(/has no table 'images' at .*tables\/gallery; was it moved or deleted\?/);
+  });
+
+  it('an object-storage URI is passed to LanceDB as is, a folder is resolved against the index', () => {
+    expect(tableLocation('/data/index', 's3://bucket/naaf/gallery')).toBe('s3://bucket/naaf/gallery');
+    expect(tableLocation('/data/index', 'gs://bucket/x')).toBe('gs://bucket/x');
+    expect(tableLocation('/data/index', undefined)).toBe('/data/index/lance');
+    expect(tableLocation('/data/index', '/mnt/tables')).toBe('/mnt/tables');
   });
 });

@@ -1,0 +1,73 @@
+// LanceDB's multi-vector MaxSim at scale (bench/RESULTS.md, search): on the maxsim index that
+// bench/search.bench.mjs built, for --queries captions (default 20) spread over the gallery, how
+// often the coarse top-K' holds exhaustive NAAF's whole top-10, and the coarse search's p50
+// latency, for: the IVF_PQ index at refine factors 4 and 20; the same search without the index
+// (bypassVectorIndex: LanceDB computes MaxSim exactly over every row); and an IVF_FLAT index (no
+// quantisation) built on a copy of the table. Each word's ANN list is what loses the images.
+// Usage: node bench/search.lance.mjs [--out bench/out/search] [--images 100000] [--checkpoint FILE] [--queries 20]
+import { cpSync, existsSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { NaafEngine, NpyReader, Vocabulary } from '../dist/index.js';
+
+process.env.XDG_RUNTIME_DIR ??= '/tmp';
+const args = process.argv.slice(2);
+const value = (name, fallback) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : fallback);
+const OUT = value('out', 'bench/out/search');
+const IMAGES = Number(value('images', '100000'));
+const CK = value('checkpoint', 'data/runs/naaf/model_best.safetensors');
+const Q = Number(value('queries', '20'));
+const G = join(OUT, `gallery-${IMAGES}`);
+const INDEX = join(OUT, `index-${IMAGES}-maxsim`);
+if (!existsSync(join(INDEX, 'naaf-index.json'))) throw new Error(`${INDEX} is missing: run \`npm run bench:search -- --images ${IMAGES}\` first`);
+const require = createRequire(import.meta.url);
+const lancedb = require('@lancedb/lancedb');
+
+const engine = await NaafEngine.create();
+const model = await engine.loadModel(CK);
+const vocab = Vocabulary.fromJSON(readFileSync(join(G, 'scenes_vocab.json'), 'utf8'));
+const caps = readFileSync(join(G, 'test_caps.txt'), 'utf8').split('\n').filter(Boolean);
+const reader = await NpyReader.open(join(G, 'test_ims.npy'));
+const [N, R, F] = reader.shape; const E = model.config.embedSize;
+const emb = new Float32Array(N * R * E);
+for (let s = 0; s < N; s += 4096) { const n = Math.min(4096, N - s); emb.set((await model.encodeImages({ data: await reader.readRows(s, n), shape: [n, R, F] })).data, s * R * E); }
+const texts = Array.from({ length: Q }, (_, q) => caps[Math.floor(((q + 0.25) * N) / Q) * 5 + ((q + 2) % 5)]);
+const seqs = texts.map((t) => vocab.encode(t)); const L = Math.max(...seqs.map((s) => s.length));
+const ids = new Int32Array(Q * L).fill(vocab.padId); seqs.forEach((s, m) => ids.set(s, m * L));
+const words = await model.encodeCaptions({ ids, shape: [Q, L], lengths: seqs.map((s) => s.length) });
+const sims = await engine.similarity({ data: emb, shape: [N, R, E] }, words, { method: 'naaf', threshold: model.config.threshold, lambdaSoftmax: model.config.lambdaSoftmax });
+const top10 = Array.from({ length: Q }, (_, m) => Array.from({ length: N }, (_, n) => n).sort((a, b) => sims[b * Q + m] - sims[a * Q + m] || a - b).slice(0, 10));
+engine.destroy();
+
+async function measure(table, label, configure, kps) {
+  for (const kp of kps) {
+    let cover = 0; const lat = [];
+    for (let m = 0; m < Q; m++) {
+      const vectors = Array.from({ length: seqs[m].length }, (_, w) => words.data.slice((m * L + w) * E, (m * L + w + 1) * E));
+      const t = performance.now();
+      const rows = await configure(table.search(vectors).column('regions').distanceType('cosine').limit(kp).select(['id', '_distance'])).toArray();
+      lat.push(performance.now() - t);
+      const got = new Set(rows.map((row) => Number(row.id)));
+      if (top10[m].every((n) => got.has(n))) cover++;
+    }
+    lat.sort((a, b) => a - b);
+    console.log(`${label.padEnd(28)} K' ${String(kp).padStart(4)}: top-10 inside ${(100 * cover / Q).toFixed(0).padStart(3)}%, coarse p50 ${lat[lat.length >> 1].toFixed(0)} ms`);
+  }
+}
+const db = await lancedb.connect(join(INDEX, 'lance'));
+const table = await db.openTable('images');
+await measure(table, 'IVF_PQ, nprobes 20, refine 4', (s) => s.nprobes(20).refineFactor(4), [200, 1000]);
+await measure(table, 'IVF_PQ, nprobes 20, refine 20', (s) => s.nprobes(20).refineFactor(20), [200]);
+await measure(table, 'no index (exact MaxSim)', (s) => s.bypassVectorIndex(), [200, 1000]);
+table.close(); db.close();
+const copy = join(OUT, `index-${IMAGES}-maxsim-ivfflat`);
+rmSync(copy, { recursive: true, force: true });
+cpSync(join(INDEX, 'lance'), copy, { recursive: true });
+const db2 = await lancedb.connect(copy);
+const flat = await db2.openTable('images');
+const t = performance.now();
+await flat.createIndex('regions', { config: lancedb.Index.ivfFlat({ distanceType: 'cosine', numPartitions: 500 }), name: 'coarse_ann', replace: true });
+console.log(`IVF_FLAT index built in ${((performance.now() - t) / 1000).toFixed(0)} s`);
+await measure(flat, 'IVF_FLAT, nprobes 20', (s) => s.nprobes(20), [200, 1000]);
+flat.close(); db2.close();
+rmSync(copy, { recursive: true, force: true });
