@@ -122,7 +122,7 @@ for (const [kind, counts] of Object.entries(cover)) console.log(`  ${kind}: ${co
 console.log(`NAAF's terms (summed over words) as the ranking, within the MaxSim top-${POOL} (NAAF's top-10 outside it for ${outsidePool} of ${Q} queries), same K':`);
 for (const [key, counts] of Object.entries(termCover)) console.log(`  ${key}: ${counts.map(pct).join(' ')}`);
 if (scenes) {
-  const gallery = avg(scenes.slice(0, 20000).map((s) => s.objects.length));
+  const gallery = avg(scenes.map((s) => s.objects.length));
   console.log(`objects per image: NAAF top-10 ${avg(objects.naafTop10).toFixed(2)}, MaxSim top-200 ${avg(objects.maxsimTop200).toFixed(2)}, gallery ${gallery.toFixed(2)}`);
 }
 engine.destroy();

@@ -1,4 +1,5 @@
 // `naaf index`: builds a search index of a split's images (src/search/build.ts).
+import { isAbsolute, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { NaafEngine } from '../engine.js';
 import { buildIndex } from '../search/build.js';
@@ -49,7 +50,8 @@ export async function runIndex(argv: string[]): Promise<void> {
       process.exitCode = 130;
       return;
     }
-    const local = [values.out!, ...(m.table && !isUri(m.table) ? [m.table] : [])];
+    const inside = (dir: string) => !relative(resolve(values.out!), dir).startsWith('..') && !isAbsolute(relative(resolve(values.out!), dir));
+    const local = [values.out!, ...(m.table && !isUri(m.table) && !inside(m.table) ? [m.table] : [])];
     const mb = (await Promise.all(local.map(diskBytes))).reduce((a, b) => a + b, 0) / 2 ** 20;
     console.log(`index ${values.out}: ${m.rows} images (${m.data.regions} regions x ${m.embedSize}), coarse ${m.coarse}, ANN ${m.ann.kind}`
       + `${m.ann.partitions ? ` (${m.ann.partitions} partitions, ${m.ann.subVectors} sub-vectors)` : ''}, ${mb.toFixed(1)} MiB, ${result.seconds.toFixed(1)} s`

@@ -3,13 +3,15 @@
 // then the ANN index, then the manifest marked complete. Interrupted, it resumes from the rows
 // already committed; a directory that is not an index, or an index of another model or split,
 // is refused, never overwritten.
-import { copyFile, mkdir, readdir } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { findVocabulary } from '../data/precomp.js';
 import type { NaafEngine } from '../engine.js';
 import { NpyReader } from '../io/npy.js';
 import { INDEX_FORMAT, INDEX_VERSION, MANIFEST, checkpointIdentity, readManifest, writeManifest, type CoarseKind, type IndexManifest } from './manifest.js';
-import { DEFAULT_TABLE, TABLE, connectTable, imageBatch, imageSchema, isUri, loadLance, tableLocation, type LanceTable } from './lance.js';
+import { DEFAULT_TABLE, TABLE, connectTable, imageBatch, imageSchema, isUri, loadLance, tableIdOf, tableLocation, type LanceTable } from './lance.js';
 
 export interface BuildIndexOptions {
   /** Folder of the precomp split ({split}_ims.npy) and its vocabulary. */
@@ -105,6 +107,7 @@ export async function buildIndex(engine: NaafEngine, o: BuildIndexOptions): Prom
     const data = { dir: resolve(o.data), split: o.split, images: N, regions: R, imgDim };
 
     let manifest = await readManifest(out);
+    let createdOut = false;
     if (manifest) {
       if (manifest.checkpoint.sha256 !== identity.sha256) {
         throw new Error(`${what}: ${out} is an index of another checkpoint (sha256 ${manifest.checkpoint.sha256.slice(0, 12)}…, built from ${manifest.checkpoint.path}); ${o.checkpoint} is ${identity.sha256.slice(0, 12)}…. Choose another --out`);
@@ -127,24 +130,46 @@ export async function buildIndex(engine: NaafEngine, o: BuildIndexOptions): Prom
       if (entries.length > 0) throw new Error(`${what}: ${out} exists and is not a search index (no ${MANIFEST}); choose an empty or new --out`);
       if (tableSetting !== DEFAULT_TABLE) {
         // A table already there belongs to another index (or to someone else): never append to it.
-        const existing = await connectTable(lance, tableLocation(out, tableSetting), o.storageOptions);
+        const existing = await connectTable(what, lance, tableLocation(out, tableSetting), o.storageOptions);
         const names = await existing.tableNames().finally(() => existing.close());
         if (names.includes(TABLE)) throw new Error(`${what}: ${tableSetting} already holds a LanceDB table '${TABLE}' (another index's?); choose another --table`);
       }
       await mkdir(out, { recursive: true });
       manifest = {
         format: INDEX_FORMAT, version: INDEX_VERSION, complete: false, checkpoint: identity, data, embedSize: E, coarse,
-        ann: { kind: 'flat' }, ...(tableSetting === DEFAULT_TABLE ? {} : { table: tableSetting }), rows: 0, vocab: 'vocab.json', startedAt: new Date().toISOString(),
+        ann: { kind: 'flat' }, ...(tableSetting === DEFAULT_TABLE ? {} : { table: tableSetting }), tableId: randomUUID(),
+        rows: 0, vocab: 'vocab.json', startedAt: new Date().toISOString(),
       };
+      createdOut = true;
       await writeManifest(out, manifest); // first: from here on the folder is ours, and resumable
     }
     // (Again) on every incomplete build: a crash may have come before it.
     const vocab = o.vocab ?? (await findVocabulary(o.data, model.config.textEncoder)).path;
     await copyFile(vocab, join(out, manifest.vocab));
 
-    db = await connectTable(lance, tableLocation(out, manifest.table), o.storageOptions);
-    const schema = imageSchema(lance, E);
-    table = (await db.tableNames()).includes(TABLE) ? await db.openTable(TABLE) : await db.createEmptyTable(TABLE, schema, { mode: 'create' });
+    const location = tableLocation(out, manifest.table);
+    const gone = `${what}: the table of ${out} at ${location} is gone (moved or deleted); build into a new --out`;
+    if (manifest.tableCreated && !isUri(location) && !existsSync(location)) throw new Error(gone); // before connecting, which would create the folder
+    db = await connectTable(what, lance, location, o.storageOptions);
+    const schema = imageSchema(lance, E, manifest.tableId);
+    if ((await db.tableNames()).includes(TABLE)) {
+      table = await db.openTable(TABLE);
+      const id = await tableIdOf(table);
+      if (manifest.tableId && id !== manifest.tableId) {
+        throw new Error(`${what}: the table at ${location} belongs to another index (id ${id ?? 'none'}, ${out} is ${manifest.tableId}); it is left as it is. Choose another --table and --out`);
+      }
+    } else {
+      if (manifest.tableCreated) throw new Error(gone);
+      try {
+        table = await db.createEmptyTable(TABLE, schema, { mode: 'create' });
+      } catch (error) {
+        // Another build created it between the check above and here: refuse, leaving nothing of ours.
+        if (createdOut) await rm(out, { recursive: true, force: true });
+        throw new Error(`${what}: cannot create the table at ${location}: ${(error as Error).message.split('\n')[0]}; choose another --table`);
+      }
+      manifest = { ...manifest, tableCreated: true };
+      await writeManifest(out, manifest);
+    }
     const resumedFrom = await table.countRows();
     if (resumedFrom > N) throw new Error(`${what}: ${out} holds ${resumedFrom} rows, more than the split's ${N} images`);
     if (resumedFrom > 0) o.log?.(`resuming ${out} at image ${resumedFrom} of ${N}`);

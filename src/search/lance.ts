@@ -18,6 +18,7 @@ export interface LanceTable {
   createIndex(column: string, options: { config: unknown; name?: string; replace?: boolean }): Promise<void>;
   search(query: unknown): LanceQuery;
   query(): LanceQuery;
+  schema(): Promise<{ metadata?: Map<string, string> }>;
   close(): void;
 }
 export interface LanceQuery {
@@ -68,10 +69,13 @@ export function loadLance(): Promise<Lance> {
 /** Where an index's table lives when not said: the folder `lance` inside the index. */
 export const DEFAULT_TABLE = 'lance';
 
-/** True for a URI with a scheme (s3://, gs://, az://, ...), which LanceDB opens itself. */
+/** True for a URI with a scheme (s3://, gs://, az://, ...), which LanceDB opens itself; a one-letter "scheme" is a Windows drive. */
 export function isUri(location: string): boolean {
-  return /^[a-z][a-z0-9+.-]*:\/\//i.test(location);
+  return /^[a-z][a-z0-9+.-]+:\/\//i.test(location);
 }
+
+/** Schema metadata key of the index's random id: a table is only ever written or searched by its own index. */
+export const TABLE_ID_KEY = 'naaf-index-id';
 
 /** The LanceDB database of an index: a URI as is, a local path relative to the index folder. */
 export function tableLocation(indexDir: string, table: string | undefined): string {
@@ -80,23 +84,29 @@ export function tableLocation(indexDir: string, table: string | undefined): stri
 }
 
 /** Opens LanceDB at `location`, naming it in the error (a wrong bucket, missing credentials). */
-export async function connectTable(lance: Lance, location: string, storageOptions?: Record<string, string>): Promise<LanceConnection> {
+export async function connectTable(what: string, lance: Lance, location: string, storageOptions?: Record<string, string>): Promise<LanceConnection> {
   try {
     return await lance.connect(location, storageOptions ? { storageOptions } : undefined);
   } catch (error) {
-    throw new Error(`search: cannot open the LanceDB database at ${location}: ${(error as Error).message.split('\n')[0]}`
+    throw new Error(`${what}: cannot open the LanceDB database at ${location}: ${(error as Error).message.split('\n')[0]}`
       + `${isUri(location) ? ' (object-storage credentials and endpoints come from the environment, e.g. AWS_ACCESS_KEY_ID, AWS_REGION, AWS_ENDPOINT, or from storageOptions)' : ''}`);
   }
 }
 
-export function imageSchema(lance: Lance, dim: number): unknown {
+/** The images table's schema; `tableId` (the manifest's) goes into its metadata. */
+export function imageSchema(lance: Lance, dim: number, tableId?: string): unknown {
   const { arrow } = lance;
   const float = () => new arrow.Field('item', new arrow.Float32(), true);
   return new arrow.Schema([
     new arrow.Field('id', new arrow.Int32(), false),
     new arrow.Field('coarse', new arrow.FixedSizeList(dim, float()), false),
     new arrow.Field('regions', new arrow.List(new arrow.Field('item', new arrow.FixedSizeList(dim, float()), true)), false),
-  ]);
+  ], tableId ? new Map([[TABLE_ID_KEY, tableId]]) : undefined);
+}
+
+/** The id a table was created with (undefined for tables of version-1 indexes). */
+export async function tableIdOf(table: LanceTable): Promise<string | undefined> {
+  return (await table.schema()).metadata?.get(TABLE_ID_KEY);
 }
 
 /** An Arrow table of n images from flat arrays (no per-row objects): ids [n], coarse [n, E], regions [n, R, E]. */
@@ -140,4 +150,37 @@ export function rowsWithRegions(result: ArrowTable, R: number, dim: number, into
     }
   }
   return ids;
+}
+
+/** The region embeddings of `ids` as one [ids.length, R, E] array in the order of `ids` (a filtered read of the table). */
+export async function fetchRegions(table: LanceTable, ids: readonly number[], R: number, dim: number): Promise<Float32Array> {
+  const out = new Float32Array(ids.length * R * dim);
+  if (ids.length === 0) return out;
+  const slot = new Map(ids.map((id, i) => [id, i]));
+  const result = await table.query().where(`id IN (${ids.join(',')})`).select(['id', 'regions']).toArrow();
+  const idColumn = result.getChild('id')!.toArray();
+  const regionColumn = result.getChild('regions')!;
+  let row = 0;
+  const found = new Set<number>();
+  for (const chunk of regionColumn.data) {
+    // List<FixedSizeList<Float32>>: the list offsets count vectors of the vectors child, whose
+    // Float32 child holds the floats. Arrow JS slices buffers themselves (a sliced List's
+    // offsets start at its first row; its child is not sliced), so no `offset` is added.
+    const floats = chunk.children[0]!.children[0]!;
+    for (let i = 0; i < chunk.length; i++, row++) {
+      const id = idColumn[row]!;
+      const target = slot.get(id);
+      const first = chunk.valueOffsets[i]!;
+      const count = chunk.valueOffsets[i + 1]! - first;
+      if (target === undefined || count !== R) throw new Error(`search: the index's row for image ${id} has ${count} regions, expected ${R}`);
+      const start = first * dim;
+      out.set(floats.values.subarray(start, start + R * dim), target * R * dim);
+      found.add(id);
+    }
+  }
+  if (found.size !== slot.size) {
+    const missing = ids.filter((id) => !found.has(id));
+    throw new Error(`search: the index lacks image ids ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`);
+  }
+  return out;
 }

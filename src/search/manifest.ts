@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import type { ModelConfig } from '../model/weights.js';
 
 export const INDEX_FORMAT = 'naaf-search-index';
-export const INDEX_VERSION = 1;
+/** 2: the table may live elsewhere (`table`) and carries the index's id (`tableId`); version 1 is still read. */
+export const INDEX_VERSION = 2;
 export const MANIFEST = 'naaf-index.json';
 
 /** mean: one vector per image (its regions' mean, normalised), cosine to the caption's mean word; maxsim: LanceDB's multi-vector MaxSim, sum over words of the best region cosine. */
@@ -24,7 +25,7 @@ export interface CheckpointIdentity {
 
 export interface IndexManifest {
   format: typeof INDEX_FORMAT;
-  version: typeof INDEX_VERSION;
+  version: 1 | 2;
   complete: boolean;
   checkpoint: CheckpointIdentity;
   data: { dir: string; split: string; images: number; regions: number; imgDim: number };
@@ -37,6 +38,10 @@ export interface IndexManifest {
    * in older manifests means the same), an absolute local path, or an object-storage URI.
    */
   table?: string;
+  /** Random id, also in the table's schema metadata: another index's table is refused. */
+  tableId?: string;
+  /** Set once the table exists: a resume that finds none refuses instead of starting over. */
+  tableCreated?: boolean;
   /** Image rows committed when complete. */
   rows: number;
   vocab: string;
@@ -71,8 +76,8 @@ export async function readManifest(dir: string): Promise<IndexManifest | null> {
   } catch (error) {
     throw new Error(`search index ${dir}: ${MANIFEST} is not JSON (${(error as Error).message})`);
   }
-  if (data.format !== INDEX_FORMAT || data.version !== INDEX_VERSION) {
-    throw new Error(`search index ${dir}: ${MANIFEST} is format ${JSON.stringify(data.format)} version ${JSON.stringify(data.version)}, expected ${INDEX_FORMAT} version ${INDEX_VERSION}`);
+  if (data.format !== INDEX_FORMAT || (data.version !== 1 && data.version !== INDEX_VERSION)) {
+    throw new Error(`search index ${dir}: ${MANIFEST} is format ${JSON.stringify(data.format)} version ${JSON.stringify(data.version)}, expected ${INDEX_FORMAT} version 1 or ${INDEX_VERSION}`);
   }
   return data as IndexManifest;
 }

@@ -2,6 +2,7 @@
 // coarse shortlist of K' images per caption from LanceDB, then the exact NAAF (or SCAN t2i)
 // score of every (caption, candidate) pair in one GPU pass (engine.scorePairs, bit for bit the
 // dense kernel's score), ranked. The index must come from the same checkpoint (sha256).
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { encodeCaptionIds } from '../data/precomp.js';
@@ -13,7 +14,7 @@ import type { WordTerm } from '../report/types.js';
 import { captionWordTerms } from '../report/wordTerms.js';
 import type { SimilarityOptions } from '../types.js';
 import { checkpointIdentity, readManifest, type IndexManifest } from './manifest.js';
-import { TABLE, connectTable, loadLance, rowsWithRegions, tableLocation, type LanceConnection, type LanceTable } from './lance.js';
+import { TABLE, connectTable, fetchRegions, isUri, loadLance, rowsWithRegions, tableIdOf, tableLocation, type LanceConnection, type LanceTable } from './lance.js';
 
 export interface QueryOptions {
   /** Results per caption (default 10). */
@@ -28,7 +29,7 @@ export interface QueryOptions {
   refine?: number;
   /** Also return each caption's coarse shortlist, in coarse order (to evaluate the coarse stage). */
   withCandidates?: boolean;
-  /** Distinct images per GPU pass (default: what one scorePairs call takes in WebGPU's default 128 MiB binding, at most 65535). */
+  /** Distinct images per GPU pass, and the most whose regions are held at once (default: what one scorePairs call takes in WebGPU's default 128 MiB binding, at most 65535). */
   maxImagesPerPass?: number;
 }
 
@@ -97,9 +98,14 @@ export class SearchIndex {
       if (method !== 'naaf' && method !== 'scan-t2i') throw new Error(`search: method must be 'naaf' or 'scan-t2i', got ${JSON.stringify(method)}`);
       const vocab = Vocabulary.fromJSON(await readFile(join(root, manifest.vocab), 'utf8'));
       const lance = await loadLance();
-      db = await connectTable(lance, tableLocation(root, manifest.table), options.storageOptions);
-      if (!(await db.tableNames()).includes(TABLE)) throw new Error(`search: the index ${root} has no table '${TABLE}' at ${tableLocation(root, manifest.table)}; was it moved or deleted?`);
+      const location = tableLocation(root, manifest.table);
+      const gone = `search: the index ${root} has no table '${TABLE}' at ${location}; was it moved or deleted?`;
+      if (!isUri(location) && !existsSync(location)) throw new Error(gone); // before connecting, which would create the folder
+      db = await connectTable('search', lance, location, options.storageOptions);
+      if (!(await db.tableNames()).includes(TABLE)) throw new Error(gone);
       table = await db.openTable(TABLE);
+      const id = await tableIdOf(table);
+      if (manifest.tableId && id !== manifest.tableId) throw new Error(`search: the table at ${location} belongs to another index (id ${id ?? 'none'}, ${root} is ${manifest.tableId})`);
       const rows = await table.countRows();
       if (rows !== manifest.rows) throw new Error(`search: the index ${root} holds ${rows} images, its manifest says ${manifest.rows}; rebuild it`);
       return new SearchIndex(engine, root, manifest, model, vocab, db, table, method);
@@ -153,76 +159,99 @@ export class SearchIndex {
     const words = await this.model.encodeCaptions({ ids, shape: [M, L], lengths });
     const encodeMs = performance.now() - t;
 
-    // Coarse shortlist per caption.
-    t = performance.now();
-    const shortlists: number[][] = [];
-    const regionsOf = new Map<number, Float32Array>(); // every candidate's [R, E] regions, from its coarse row
-    for (let m = 0; m < M; m++) {
-      const vectors = Array.from({ length: lengths[m]! }, (_, w) => words.data.slice((m * L + w) * E, (m * L + w + 1) * E));
-      let search;
-      if (this.manifest.coarse === 'maxsim') {
-        search = this.table.search(vectors).column('regions');
-      } else {
-        const mean = new Float32Array(E);
-        for (const v of vectors) for (let e = 0; e < E; e++) mean[e]! += v[e]!;
-        search = this.table.search(mean).column('coarse');
-      }
-      search = search.distanceType('cosine').limit(candidates).select(['id', 'regions', '_distance']);
-      if (this.manifest.ann.kind !== 'flat') search = search.nprobes(nprobes).refineFactor(refine);
-      shortlists.push(rowsWithRegions(await search.toArrow(), R, E, regionsOf));
-    }
-    const coarseMs = performance.now() - t;
-
-    // The union of the shortlists' regions, scored in groups of pairs whose images
-    // fit one scorePairs call (65535 images, one 128 MiB binding: WebGPU's default limit).
-    const maxImages = options.maxImagesPerPass ?? Math.max(1, Math.min(65535, Math.floor(2 ** 27 / (R * E * 4))));
-    if (!Number.isInteger(maxImages) || maxImages < 1) throw new Error(`${what}: maxImagesPerPass must be a positive integer, got ${options.maxImagesPerPass}`);
-    const scores: Float32Array[] = shortlists.map((list) => new Float32Array(list.length));
-    let gatherMs = 0;
-    let exactMs = 0;
+    // Regions are held for at most `budget` images at once: one GPU pass's worth (65535 images,
+    // one 128 MiB binding: WebGPU's default limit). Captions are taken in chunks whose shortlists
+    // fit it; each chunk's coarse rows carry their regions. A single shortlist larger than that
+    // comes as ids only, its regions read per pass.
+    const budget = options.maxImagesPerPass ?? Math.max(1, Math.min(65535, Math.floor(2 ** 27 / (R * E * 4))));
+    if (!Number.isInteger(budget) || budget < 1) throw new Error(`${what}: maxImagesPerPass must be a positive integer, got ${options.maxImagesPerPass}`);
+    const timings: QueryTimings = { encodeMs, coarseMs: 0, gatherMs: 0, exactMs: 0 };
     const captionInput = { data: words.data, shape: [M, L, E] as [number, number, number], lengths: words.lengths };
-    const pairs = shortlists.flatMap((list, m) => list.map((id, rank) => ({ m, rank, id })));
-    for (let start = 0; start < pairs.length;) {
-      const slot = new Map<number, number>();
-      let end = start;
-      while (end < pairs.length && (slot.has(pairs[end]!.id) || slot.size < maxImages)) {
-        if (!slot.has(pairs[end]!.id)) slot.set(pairs[end]!.id, slot.size);
-        end++;
-      }
-      t = performance.now();
-      const ids = [...slot.keys()];
-      const regionData = new Float32Array(ids.length * R * E);
-      ids.forEach((id, i) => regionData.set(regionsOf.get(id)!, i * R * E));
-      gatherMs += performance.now() - t;
-      t = performance.now();
-      const group = pairs.slice(start, end);
-      const images = { data: regionData, shape: [ids.length, R, E] as [number, number, number] };
-      const groupScores = await this.engine.scorePairs(images, captionInput,
-        { images: group.map((p) => slot.get(p.id)!), captions: group.map((p) => p.m) }, this.similarityOptions());
-      group.forEach((p, i) => { scores[p.m]![p.rank] = groupScores[i]!; });
-      exactMs += performance.now() - t;
-      start = end;
-    }
-
-    t = performance.now();
     const results: CaptionResult[] = [];
-    for (let m = 0; m < M; m++) {
-      const list = shortlists[m]!;
-      const scored = list.map((id, rank) => ({ id, score: scores[m]![rank]!, coarseRank: rank + 1 }));
-      scored.sort((a, b) => b.score - a.score || a.id - b.id);
-      const hits: SearchHit[] = scored.slice(0, k);
-      if (options.terms) {
-        for (const hit of hits) {
-          const image = { data: regionsOf.get(hit.id)!, shape: [1, R, E] as [number, number, number] };
-          const caption = { data: words.data.subarray(m * L * E, (m + 1) * L * E), shape: [1, L, E] as [number, number, number], lengths: [lengths[m]!] };
-          const terms = await this.engine.naafWordTerms(image, caption, this.similarityOptions() as Extract<SimilarityOptions, { method: 'naaf' }>);
-          hit.terms = captionWordTerms(parsed[m]!.tokens, terms);
+    for (let m = 0; m < M;) {
+      t = performance.now();
+      const chunk: { m: number; list: number[] }[] = [];
+      const regionsOf = new Map<number, Float32Array>();
+      let rows = 0;
+      while (m < M && (chunk.length === 0 || rows + candidates <= budget)) {
+        const vectors = Array.from({ length: lengths[m]! }, (_, w) => words.data.slice((m * L + w) * E, (m * L + w + 1) * E));
+        const withRegions = candidates <= budget;
+        let search;
+        if (this.manifest.coarse === 'maxsim') {
+          search = this.table.search(vectors).column('regions');
+        } else {
+          const mean = new Float32Array(E);
+          for (const v of vectors) for (let e = 0; e < E; e++) mean[e]! += v[e]!;
+          search = this.table.search(mean).column('coarse');
         }
+        search = search.distanceType('cosine').limit(candidates).select(withRegions ? ['id', 'regions', '_distance'] : ['id', '_distance']);
+        if (this.manifest.ann.kind !== 'flat') search = search.nprobes(nprobes).refineFactor(refine);
+        const list = withRegions ? rowsWithRegions(await search.toArrow(), R, E, regionsOf) : (await search.toArray()).map((row) => Number(row.id));
+        chunk.push({ m, list });
+        rows += list.length;
+        m++;
       }
-      results.push({ caption: parsed[m]!.caption, tokens: parsed[m]!.tokens, unknown: parsed[m]!.unknown, hits, ...(options.withCandidates ? { candidates: list } : {}) });
+      timings.coarseMs += performance.now() - t;
+
+      // The chunk's (caption, candidate) pairs, scored in passes of at most `budget` distinct images.
+      const scores = chunk.map(({ list }) => new Float32Array(list.length));
+      const pairs = chunk.flatMap(({ list }, c) => list.map((id, rank) => ({ c, rank, id })));
+      for (let start = 0; start < pairs.length;) {
+        const slot = new Map<number, number>();
+        let end = start;
+        while (end < pairs.length && (slot.has(pairs[end]!.id) || slot.size < budget)) {
+          if (!slot.has(pairs[end]!.id)) slot.set(pairs[end]!.id, slot.size);
+          end++;
+        }
+        t = performance.now();
+        const ids = [...slot.keys()];
+        const regionData = await this.regionsOfIds(ids, regionsOf);
+        timings.gatherMs += performance.now() - t;
+        t = performance.now();
+        const group = pairs.slice(start, end);
+        const images = { data: regionData, shape: [ids.length, R, E] as [number, number, number] };
+        const groupScores = await this.engine.scorePairs(images, captionInput,
+          { images: group.map((p) => slot.get(p.id)!), captions: group.map((p) => chunk[p.c]!.m) }, this.similarityOptions());
+        group.forEach((p, i) => { scores[p.c]![p.rank] = groupScores[i]!; });
+        timings.exactMs += performance.now() - t;
+        start = end;
+      }
+
+      t = performance.now();
+      for (const [c, { m: caption, list }] of chunk.entries()) {
+        const scored = list.map((id, rank) => ({ id, score: scores[c]![rank]!, coarseRank: rank + 1 }));
+        scored.sort((a, b) => b.score - a.score || a.id - b.id);
+        const hits: SearchHit[] = scored.slice(0, k);
+        if (options.terms) {
+          const hitRegions = await this.regionsOfIds(hits.map((h) => h.id), regionsOf);
+          for (const [i, hit] of hits.entries()) {
+            const image = { data: hitRegions.subarray(i * R * E, (i + 1) * R * E), shape: [1, R, E] as [number, number, number] };
+            const words1 = { data: words.data.subarray(caption * L * E, (caption + 1) * L * E), shape: [1, L, E] as [number, number, number], lengths: [lengths[caption]!] };
+            const terms = await this.engine.naafWordTerms(image, words1, this.similarityOptions() as Extract<SimilarityOptions, { method: 'naaf' }>);
+            hit.terms = captionWordTerms(parsed[caption]!.tokens, terms);
+          }
+        }
+        const p = parsed[caption]!;
+        results.push({ caption: p.caption, tokens: p.tokens, unknown: p.unknown, hits, ...(options.withCandidates ? { candidates: list } : {}) });
+      }
+      timings.exactMs += performance.now() - t;
     }
-    exactMs += performance.now() - t;
-    return { results, timings: { encodeMs, coarseMs, gatherMs, exactMs } };
+    return { results, timings };
+  }
+
+  /** [ids.length, R, E]: the regions the coarse rows brought, the others read from the table. */
+  private async regionsOfIds(ids: readonly number[], known: Map<number, Float32Array>): Promise<Float32Array> {
+    const { regions: R } = this.manifest.data;
+    const E = this.manifest.embedSize;
+    const missing = ids.filter((id) => !known.has(id));
+    const read = missing.length > 0 ? await fetchRegions(this.table, missing, R, E) : null;
+    const readAt = new Map(missing.map((id, i) => [id, i]));
+    const out = new Float32Array(ids.length * R * E);
+    ids.forEach((id, i) => {
+      const at = readAt.get(id);
+      out.set(at === undefined ? known.get(id)! : read!.subarray(at * R * E, (at + 1) * R * E), i * R * E);
+    });
+    return out;
   }
 
   close(): void {

@@ -94,8 +94,9 @@ export async function scorePairs(ctx: GpuContext, images: ImageInput, captions: 
   }
 
   // A tile holds one image's R regions against one group's words: 64 rows waste less than 128
-  // for R <= 64, and 64 columns less than 128 where every group has at most 64 words (a search's
-  // single captions): on a CPU driver the wasted half is paid in full (1.6x at 1000 pairs).
+  // for R <= 64, and 64 columns less than 128 where every group has at most 64 words (a search
+  // caption against its candidates; an image on several captions' lists sums their words):
+  // on a CPU driver the wasted half is paid in full (1.6x at 1000 pairs).
   const widest = groups.reduce((most, group) => Math.max(most, Math.ceil(group.words / 4) * 4), 0);
   const gemm = makeGemmConfig('f32', vec4Aligned({ imageOffset, captionOffset }, D), tile.gemmRows ?? (R <= 64 ? 64 : 128), tile.gemmCols ?? (widest <= 64 ? 64 : 128), tile.depth ?? 16, true);
 

@@ -14,7 +14,7 @@ import type { ModelConfig } from '../../src/model/weights.js';
 import { generateScenes } from '../../src/scenes/generate.js';
 import { writeScenes } from '../../src/scenes/write.js';
 import { buildIndex, SearchIndex } from '../../src/search/index.js';
-import { tableLocation } from '../../src/search/lance.js';
+import { imageBatch, imageSchema, isUri, loadLance, rowsWithRegions, tableLocation } from '../../src/search/lance.js';
 import { readManifest } from '../../src/search/manifest.js';
 import { sharedEngine } from '../gpu.js';
 
@@ -107,7 +107,10 @@ describe('an IVF_PQ MaxSim index, built in batches and resumed', () => {
         expect(r.hits.map((h) => h.score)).toEqual([...r.hits.map((h) => h.score)].sort((a, b) => b - a));
       });
       expect(Object.keys(short.timings)).toEqual(['encodeMs', 'coarseMs', 'gatherMs', 'exactMs']);
-      // Shortlists larger than one GPU pass are scored in several, with the same results.
+      // Captions in chunks whose shortlists fit a pass (2 of the 3 here), with the same results.
+      const chunked = await index.query(texts, { k: 5, candidates: 40, maxImagesPerPass: 100 });
+      expect(chunked.results.map((r) => r.hits.map((h) => [h.id, h.score]))).toEqual(short.results.map((r) => r.hits.map((h) => [h.id, h.score])));
+      // Shortlists larger than one GPU pass: ids from the coarse search, regions read per pass.
       const passes = await index.query(texts, { k: 5, candidates: 40, maxImagesPerPass: 7, terms: true });
       expect(passes.results.map((r) => r.hits.map((h) => [h.id, h.score]))).toEqual(short.results.map((r) => r.hits.map((h) => [h.id, h.score])));
       expect(passes.results[0]!.hits[0]!.terms).toHaveLength(texts[0]!.split(' ').length + 2);
@@ -158,6 +161,12 @@ describe('an IVF_PQ MaxSim index, built in batches and resumed', () => {
       const api = await index.query([text], { k: 5, candidates: 60 });
       expect(json.results[0].hits.map((h: { id: number }) => h.id)).toEqual(api.results[0]!.hits.map((h) => h.id));
       expect(json.images).toBe(N);
+      // `naaf index --table`: the table elsewhere, found again by `naaf search` through the manifest.
+      const away = join(root, 'cli-index');
+      const printed = execFileSync(process.execPath, [cli, 'index', '--data', data, '--split', 'test', '--checkpoint', checkpoint, '--out', away, '--table', join(root, 'cli-table'), '--ann', 'ivf_pq', '--batch-size', '100'], { encoding: 'utf8' });
+      expect(printed).toMatch(/table at .*cli-table/);
+      const again = JSON.parse(execFileSync(process.execPath, [cli, 'search', '--index', away, '--checkpoint', checkpoint, text, '--k', '5', '--candidates', '60', '--json'], { encoding: 'utf8' }));
+      expect(again.results[0].hits.map((h: { id: number }) => h.id)).toEqual(json.results[0].hits.map((h: { id: number }) => h.id));
     } finally {
       index.close();
     }
@@ -178,6 +187,15 @@ describe('refusals', () => {
     await expect(buildIndex(engine, { data, split: 'test', checkpoint, out: foreign })).rejects.toThrow(/exists and is not a search index \(no naaf-index.json\); choose an empty or new --out/);
     expect(readFileSync(join(foreign, 'notes.txt'), 'utf8')).toBe('mine');
     await expect(SearchIndex.open(engine, join(root, 'nothing'), checkpoint)).rejects.toThrow(/is not a search index \(no naaf-index.json\); build one with `naaf index`/);
+    // A version-1 manifest (no table id) still opens; an unknown version is named.
+    const manifestPath = join(out, 'naaf-index.json');
+    const current = JSON.parse(readFileSync(manifestPath, 'utf8'));
+    const { tableId: _id, tableCreated: _created, ...v1 } = { ...current, version: 1 };
+    writeFileSync(manifestPath, JSON.stringify(v1));
+    (await SearchIndex.open(engine, out, checkpoint)).close();
+    writeFileSync(manifestPath, JSON.stringify({ ...current, version: 3 }));
+    await expect(SearchIndex.open(engine, out, checkpoint)).rejects.toThrow(/naaf-index.json is format "naaf-search-index" version 3, expected naaf-search-index version 1 or 2/);
+    writeFileSync(manifestPath, JSON.stringify(current));
     const index = await SearchIndex.open(engine, out, checkpoint);
     try {
       const texts = [captions()[3]!];
@@ -215,9 +233,36 @@ describe('a table outside the index folder (--table)', () => {
     let batches = 0;
     await buildIndex(engine, { data, split: 'test', checkpoint, out: third, table: join(root, 'tables', 'a'), batchSize: 64, shouldStop: () => ++batches >= 1 });
     await expect(buildIndex(engine, { data, split: 'test', checkpoint, out: third, table: join(root, 'tables', 'b') })).rejects.toThrow(/was started with its table at .*tables\/a, not .*tables\/b; pass the same --table to resume it/);
-    // A table moved away: a clear error, not an empty search.
+    // Its table moved away: a resume refuses instead of starting over, and nothing is recreated.
+    renameSync(join(root, 'tables', 'a'), join(root, 'tables', 'a-moved'));
+    await expect(buildIndex(engine, { data, split: 'test', checkpoint, out: third, table: join(root, 'tables', 'a') })).rejects.toThrow(/the table of .* at .*tables\/a is gone \(moved or deleted\); build into a new --out/);
+    expect(existsSync(join(root, 'tables', 'a'))).toBe(false);
+    // Another index's table put in its place: refused by the build and by search (the ids differ).
+    renameSync(tables, join(root, 'tables', 'a'));
+    await expect(buildIndex(engine, { data, split: 'test', checkpoint, out: third, table: join(root, 'tables', 'a') })).rejects.toThrow(/the table at .*tables\/a belongs to another index .*; it is left as it is/);
+    renameSync(join(root, 'tables', 'a'), tables);
+    renameSync(join(root, 'tables', 'a-moved'), tables + '-other');
+    // A table moved away: a clear error, not an empty search, and no folder recreated.
     renameSync(tables, `${tables}-moved`);
     await expect(SearchIndex.open(engine, out, checkpoint)).rejects.toThrow(/has no table 'images' at .*tables\/gallery; was it moved or deleted\?/);
+    expect(existsSync(tables)).toBe(false);
+    renameSync(tables + '-other', tables);
+    await expect(SearchIndex.open(engine, out, checkpoint)).rejects.toThrow(/the table at .*tables\/gallery belongs to another index/);
+  });
+
+  it('decodes the coarse rows\' regions from several Arrow batches and from a slice', async () => {
+    const lance = await loadLance();
+    const R = 3, E = 4;
+    const schema = imageSchema(lance, E);
+    const batch = (first: number, n: number) => imageBatch(lance, schema, Int32Array.from({ length: n }, (_, i) => first + i), new Float32Array(n * E),
+      Float32Array.from({ length: n * R * E }, (_, i) => first * R * E + i), R, E) as { batches: unknown[] };
+    const table = new lance.arrow.Table([...batch(0, 2).batches, ...batch(2, 3).batches, ...batch(5, 1).batches]);
+    const into = new Map<number, Float32Array>();
+    expect(rowsWithRegions(table, R, E, into)).toEqual([0, 1, 2, 3, 4, 5]);
+    for (let id = 0; id < 6; id++) expect(Array.from(into.get(id)!)).toEqual(Array.from({ length: R * E }, (_, i) => id * R * E + i));
+    const sliced = new Map<number, Float32Array>();
+    expect(rowsWithRegions(table.slice(1, 4), R, E, sliced)).toEqual([1, 2, 3]);
+    for (const id of [1, 2, 3]) expect(Array.from(sliced.get(id)!)).toEqual(Array.from(into.get(id)!));
   });
 
   it('an object-storage URI is passed to LanceDB as is, a folder is resolved against the index', () => {
@@ -225,5 +270,9 @@ describe('a table outside the index folder (--table)', () => {
     expect(tableLocation('/data/index', 'gs://bucket/x')).toBe('gs://bucket/x');
     expect(tableLocation('/data/index', undefined)).toBe('/data/index/lance');
     expect(tableLocation('/data/index', '/mnt/tables')).toBe('/mnt/tables');
+    expect(isUri('s3://bucket/x')).toBe(true);
+    expect(isUri('c://x')).toBe(false); // a Windows drive, not a scheme
+    expect(isUri('C:\\tables')).toBe(false);
+    expect(isUri('tables/a')).toBe(false);
   });
 });
