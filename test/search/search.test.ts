@@ -250,6 +250,23 @@ describe('a table outside the index folder (--table)', () => {
     await expect(SearchIndex.open(engine, out, checkpoint)).rejects.toThrow(/the table at .*tables\/gallery belongs to another index/);
   });
 
+  it('a URI table (file://, the path object stores take) is kept as given and searched through LanceDB', async () => {
+    const out = join(root, 'index-uri');
+    const uri = `file://${join(root, 'uri-table')}`;
+    await buildIndex(engine, { data, split: 'test', checkpoint, out, table: uri, batchSize: 150 });
+    expect((await readManifest(out))!).toMatchObject({ complete: true, table: uri });
+    expect(existsSync(join(root, 'uri-table', 'images.lance'))).toBe(true);
+    const index = await SearchIndex.open(engine, out, checkpoint);
+    try {
+      const texts = [captions()[9]!];
+      const want = await exhaustive(texts);
+      expect((await index.query(texts, { k: 10, candidates: N })).results[0]!.hits.map((h) => h.id)).toEqual(topOf(want, 1, 0, 10));
+    } finally {
+      index.close();
+    }
+    await expect(buildIndex(engine, { data, split: 'test', checkpoint, out: join(root, 'index-uri-2'), table: uri })).rejects.toThrow(/already holds a LanceDB table 'images'/);
+  });
+
   it('decodes the coarse rows\' regions from several Arrow batches and from a slice', async () => {
     const lance = await loadLance();
     const R = 3, E = 4;
