@@ -250,7 +250,7 @@ describe('a table outside the index folder (--table)', () => {
     await expect(SearchIndex.open(engine, out, checkpoint)).rejects.toThrow(/the table at .*tables\/gallery belongs to another index/);
   });
 
-  it('a URI table (file://, the path object stores take) is kept as given and searched through LanceDB', async () => {
+  it('a URI table (file://; s3:// and the like go the same way) is kept as given and searched through LanceDB', async () => {
     const out = join(root, 'index-uri');
     const uri = `file://${join(root, 'uri-table')}`;
     await buildIndex(engine, { data, split: 'test', checkpoint, out, table: uri, batchSize: 150 });
