@@ -51,7 +51,7 @@ struct Params {
 @group(0) @binding(7) var<storage, read_write> scratch: array<f32>;   // sum_n dW [M, L, L] or sum_m dG [N, R, R] (likewise)
 // @binding(8) belongs to the method file.
 
-const EPS: f32 = 1e-8;
+// EPS, leakyRelu and regionNormOverWords: relevance_norm.wgsl.
 
 var<workgroup> tileS: array<f32, SMEM_MAIN>;  // staging of S, then S [ROWS, R], then product staging
 var<workgroup> tileX: array<f32, ROWS_R>;     // per-pair working values, finally dS [ROWS, R]
@@ -80,10 +80,6 @@ fn perThread() -> u32 {
   return PER_THREAD;
 }
 
-
-fn leakyRelu(x: f32) -> f32 {
-  return select(0.1 * x, x, x > 0.0);
-}
 
 fn leakySlope(x: f32) -> f32 {
   return select(0.1, 1.0, x > 0.0);
@@ -174,17 +170,10 @@ fn computeSims(tid: u32, tile: vec2u, n: u32) {
   workgroupBarrier();
 }
 
-/** capA[c, r] = 1e-8 + sqrt(sum over caption c's words of LeakyReLU(s_wr)^2). */
+/** capA[c, r] = regionNormOverWords(c, r) for the tile's captions. */
 fn regionNormsOverWords(tid: u32) {
   for (var idx = tid; idx < tileShape.x * R; idx += WG) {
-    let c = idx / R;
-    let r = idx % R;
-    var sq = 0.0;
-    for (var w = 0u; w < capLen[c]; w++) {
-      let x = leakyRelu(sAt(capStart[c] + w, r));
-      sq += x * x;
-    }
-    capA[idx] = sqrt(sq) + EPS;
+    capA[idx] = regionNormOverWords(idx / R, idx % R);
   }
 }
 

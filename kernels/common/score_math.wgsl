@@ -1,11 +1,7 @@
 // Pieces shared by the fused (score_tile.wgsl) and split (split_tile.wgsl) epilogues. Both tiles
 // define what these read: sAt(row, r), capStart, capLen, capVals, rowB, tileShape, WG and R.
 
-const EPS: f32 = 1e-8;
-
-fn leakyRelu(x: f32) -> f32 {
-  return select(0.1 * x, x, x > 0.0);
-}
+// EPS, leakyRelu and regionNormOverWords: relevance_norm.wgsl.
 
 /**
  * NAAF's pos_f = (a . s) / max(||sum a_r v_r||, 1e-8) with a = e / (sum e + 1e-8) and
@@ -19,17 +15,10 @@ fn attendedCosine(sMaxMinusT: f32, total: f32, numerator: f32, quad: f32, lambda
   return (numerator / denominator) / max(contextNorm, EPS);
 }
 
-/** 1e-8 + sqrt(sum over caption c's words of LeakyReLU(s_wr)^2), per (caption, region), into capVals. */
+/** regionNormOverWords of every (caption, region) of the tile, into capVals. */
 fn regionNormsOverWords(tid: u32) {
   for (var idx = tid; idx < tileShape.x * R; idx += WG) {
-    let c = idx / R;
-    let r = idx % R;
-    var sq = 0.0;
-    for (var w = 0u; w < capLen[c]; w++) {
-      let x = leakyRelu(sAt(capStart[c] + w, r));
-      sq += x * x;
-    }
-    capVals[idx] = sqrt(sq) + EPS;
+    capVals[idx] = regionNormOverWords(idx / R, idx % R);
   }
 }
 

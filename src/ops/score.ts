@@ -1,6 +1,7 @@
 // Launcher of the fused score kernels (kernels/common/score_tile.wgsl + a product file + one
 // epilogue file per method; the int8 products are chosen in src/ops/scoreI8.ts): tile shapes from the device's workgroup memory, caption packing, dispatch.
 import scoreF32Wgsl from '../../kernels/common/score_f32.wgsl';
+import relevanceNormWgsl from '../../kernels/common/relevance_norm.wgsl';
 import scoreMathWgsl from '../../kernels/common/score_math.wgsl';
 import scoreTileWgsl from '../../kernels/common/score_tile.wgsl';
 import naafScoreWgsl from '../../kernels/naaf_score.wgsl';
@@ -202,6 +203,7 @@ export function scoreEpilogue(method: ScoreMethod, flags: ScoreFlags): { part: W
 
 /** The fused kernels' shared parts: the scalar helpers and the tile (layout and epilogue phases). */
 export const SCORE_TILE_PARTS: readonly WgslPart[] = [
+  { name: 'kernels/common/relevance_norm.wgsl', code: relevanceNormWgsl },
   { name: 'kernels/common/score_math.wgsl', code: scoreMathWgsl },
   { name: 'kernels/common/score_tile.wgsl', code: scoreTileWgsl },
 ];

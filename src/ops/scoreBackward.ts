@@ -4,6 +4,7 @@
 // tile), one writes dV (workgroups per image). On a GPU each owner's loop is split over a few
 // groups of workgroups writing partials that kernels/score_reduce.bwd.wgsl adds up (a batch of
 // 128 would otherwise occupy only about 64 + 128 workgroups). No B x B x L x R tensor is stored.
+import relevanceNormWgsl from '../../kernels/common/relevance_norm.wgsl';
 import scoreBwdTileWgsl from '../../kernels/common/score_bwd_tile.wgsl';
 import naafScoreBwdWgsl from '../../kernels/naaf_score.bwd.wgsl';
 import scoreBwdWgsl from '../../kernels/score.bwd.wgsl';
@@ -98,6 +99,7 @@ const METHOD_KERNELS: Record<BackwardMethod, { name: string; code: string }> = {
 export function scoreBackwardPipeline(ctx: GpuContext, method: BackwardMethod, config: ScoreBackwardConfig,
   imageSide: boolean, lse: boolean, runtimeRegions = false): Promise<GPUComputePipeline> {
   const parts = [
+    { name: 'kernels/common/relevance_norm.wgsl', code: relevanceNormWgsl },
     { name: 'kernels/common/score_bwd_tile.wgsl', code: scoreBwdTileWgsl },
     METHOD_KERNELS[method],
     { name: 'kernels/score.bwd.wgsl', code: scoreBwdWgsl },

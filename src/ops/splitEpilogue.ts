@@ -3,6 +3,7 @@
 import naafSplitWgsl from '../../kernels/naaf_split.wgsl';
 import scanI2tSplitWgsl from '../../kernels/scan_i2t_split.wgsl';
 import scanT2iSplitWgsl from '../../kernels/scan_t2i_split.wgsl';
+import relevanceNormWgsl from '../../kernels/common/relevance_norm.wgsl';
 import scoreMathWgsl from '../../kernels/common/score_math.wgsl';
 import splitTileWgsl from '../../kernels/common/split_tile.wgsl';
 import type { BufferBinding, GpuContext } from '../gpu/context.js';
@@ -75,6 +76,7 @@ export function splitEpiloguePipeline(ctx: GpuContext, method: ScoreMethod, conf
   // Word terms are indexed by the chunk's captions, which a pair list does not have.
   if (config.PAIRS && flags.wordTerms) throw new Error('splitEpiloguePipeline: word terms are not written in the pair mode');
   return ctx.pipeline(`${method.replace('-', '_')}_split${config.PAIRS ? '_pairs' : ''}`, [
+    { name: 'kernels/common/relevance_norm.wgsl', code: relevanceNormWgsl },
     { name: 'kernels/common/score_math.wgsl', code: scoreMathWgsl },
     { name: 'kernels/common/split_tile.wgsl', code: splitTileWgsl },
     EPILOGUES[method],
