@@ -9,6 +9,7 @@ import type { NpyReader } from '../io/npy.js';
 import type { Embeddings, NaafModel } from '../model/model.js';
 import type { Foil } from '../scenes/foils.js';
 import { foilAccuracy } from '../scenes/foils.js';
+import { similarityOptionsOf } from '../similarity/modelOptions.js';
 import type { SimilarityOptions } from '../types.js';
 
 export interface TestEvaluation extends RecallResult {
@@ -32,9 +33,7 @@ export async function evaluateOnTest(engine: NaafEngine, model: NaafModel, metho
   const imageEmb = await model.encodeImages({ data: await images.readRows(0, N), shape: [N, R, D] });
   const captionEmb = await encodeTexts(model, captions, vocab);
   const foilEmb = await encodeTexts(model, foils.map((f) => f.foil), vocab);
-  const options: SimilarityOptions = method === 'naaf'
-    ? { method: 'naaf', threshold: model.config.threshold ?? 0, lambdaSoftmax: model.config.lambdaSoftmax }
-    : { method: 'scan-t2i' };
+  const options = similarityOptionsOf(method, model);
   const sims = await engine.similarity(imageEmb, captionEmb, options);
   const foilSims = await engine.similarity(imageEmb, foilEmb, options);
   const M = captions.length;

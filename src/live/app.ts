@@ -9,8 +9,9 @@ import { escapeHtml as esc } from '../report/escape.js';
 import { wordChip } from '../report/html.js';
 import type { Foil } from '../scenes/foils.js';
 import { drawScene } from '../scenes/svg.js';
+import { similarityOptionsOf } from '../similarity/modelOptions.js';
 import { LIVE_FORMAT, LIVE_VERSION, type LiveManifest, type LiveScenes } from './manifest.js';
-import { parseQuery, queryWordTerms, rankScenes, similarityOptionsOf, type LiveModel, type MethodRanking, type ParsedQuery } from './search.js';
+import { parseQuery, queryWordTerms, rankScenes, type LiveModel, type MethodRanking, type ParsedQuery } from './search.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const status = (text: string, error = false) => {

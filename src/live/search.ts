@@ -40,12 +40,6 @@ export interface MethodRanking {
   caption: Embeddings & { lengths: Int32Array };
 }
 
-export function similarityOptionsOf(method: LiveMethod, model: NaafModel): SimilarityOptions {
-  return method === 'naaf'
-    ? { method: 'naaf', threshold: model.config.threshold ?? 0, lambdaSoftmax: model.config.lambdaSoftmax }
-    : { method: 'scan-t2i' };
-}
-
 export function parseQuery(text: string, vocab: Vocabulary, tokenize: Tokenize): ParsedQuery {
   const tokens = tokenize(text);
   return { tokens, unknown: vocab.unknown(tokens), ids: Int32Array.from(vocab.encode(text)) };

@@ -12,6 +12,7 @@ import type { NaafEngine } from '../engine.js';
 import type { NaafModel } from '../model/model.js';
 import type { WordTerm } from '../report/types.js';
 import { captionWordTerms } from '../report/wordTerms.js';
+import { similarityOptionsOf } from '../similarity/modelOptions.js';
 import type { SimilarityOptions } from '../types.js';
 import { checkpointIdentity, readManifest, type IndexManifest } from './manifest.js';
 import { TABLE, connectTable, fetchRegions, isUri, loadLance, rowsWithRegions, tableIdOf, tableLocation, type LanceConnection, type LanceTable } from './lance.js';
@@ -122,9 +123,7 @@ export class SearchIndex {
   }
 
   private similarityOptions(): SimilarityOptions {
-    return this.method === 'naaf'
-      ? { method: 'naaf', threshold: this.model.config.threshold ?? 0, lambdaSoftmax: this.model.config.lambdaSoftmax }
-      : { method: 'scan-t2i' };
+    return similarityOptionsOf(this.method, this.model);
   }
 
   /** Each caption's k best images: coarse shortlist of K' from LanceDB, exact scores on the GPU. */

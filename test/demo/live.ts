@@ -10,7 +10,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { expect } from 'vitest';
 import { NpyReader, Vocabulary, type NaafEngine } from '../../src/index.js';
 import type { LiveManifest, LiveScenes } from '../../src/live/manifest.js';
-import { similarityOptionsOf } from '../../src/live/search.js';
+import { similarityOptionsOf } from '../../src/similarity/modelOptions.js';
 import { createStaticServer, listen } from '../../src/serve/static.js';
 import { WEBGPU_CHROMIUM_ARGS } from '../browser/args.js';
 

@@ -1,0 +1,10 @@
+// The similarity options a trained model is scored with: NAAF with its learned threshold
+// (thres_safe) and lambda, or SCAN t2i. Types only, so the live page's bundle can use it.
+import type { NaafModel } from '../model/model.js';
+import type { SimilarityOptions } from '../types.js';
+
+export function similarityOptionsOf(method: 'naaf' | 'scan-t2i', model: Pick<NaafModel, 'config'>): SimilarityOptions {
+  return method === 'naaf'
+    ? { method: 'naaf', threshold: model.config.threshold ?? 0, lambdaSoftmax: model.config.lambdaSoftmax }
+    : { method: 'scan-t2i' };
+}
