@@ -80,7 +80,6 @@ fn perThread() -> u32 {
   return PER_THREAD;
 }
 
-
 fn leakySlope(x: f32) -> f32 {
   return select(0.1, 1.0, x > 0.0);
 }

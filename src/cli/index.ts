@@ -50,7 +50,10 @@ export async function runIndex(argv: string[]): Promise<void> {
       process.exitCode = 130;
       return;
     }
-    const inside = (dir: string) => !relative(resolve(values.out!), dir).startsWith('..') && !isAbsolute(relative(resolve(values.out!), dir));
+    const inside = (dir: string) => {
+      const path = relative(resolve(values.out!), dir);
+      return !path.startsWith('..') && !isAbsolute(path);
+    };
     const local = [values.out!, ...(m.table && !isUri(m.table) && !inside(m.table) ? [m.table] : [])];
     const mb = (await Promise.all(local.map(diskBytes))).reduce((a, b) => a + b, 0) / 2 ** 20;
     console.log(`index ${values.out}: ${m.rows} images (${m.data.regions} regions x ${m.embedSize}), coarse ${m.coarse}, ANN ${m.ann.kind}`

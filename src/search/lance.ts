@@ -152,35 +152,17 @@ export function rowsWithRegions(result: ArrowTable, R: number, dim: number, into
   return ids;
 }
 
-/** The region embeddings of `ids` as one [ids.length, R, E] array in the order of `ids` (a filtered read of the table). */
-export async function fetchRegions(table: LanceTable, ids: readonly number[], R: number, dim: number): Promise<Float32Array> {
-  const out = new Float32Array(ids.length * R * dim);
-  if (ids.length === 0) return out;
-  const slot = new Map(ids.map((id, i) => [id, i]));
+/** The region embeddings of `ids` by id (a filtered read of the table); every id must be there. */
+export async function fetchRegions(table: LanceTable, ids: readonly number[], R: number, dim: number): Promise<Map<number, Float32Array>> {
+  const found = new Map<number, Float32Array>();
+  if (ids.length === 0) return found;
   const result = await table.query().where(`id IN (${ids.join(',')})`).select(['id', 'regions']).toArrow();
-  const idColumn = result.getChild('id')!.toArray();
-  const regionColumn = result.getChild('regions')!;
-  let row = 0;
-  const found = new Set<number>();
-  for (const chunk of regionColumn.data) {
-    // List<FixedSizeList<Float32>>: the list offsets count vectors of the vectors child, whose
-    // Float32 child holds the floats. Arrow JS slices buffers themselves (a sliced List's
-    // offsets start at its first row; its child is not sliced), so no `offset` is added.
-    const floats = chunk.children[0]!.children[0]!;
-    for (let i = 0; i < chunk.length; i++, row++) {
-      const id = idColumn[row]!;
-      const target = slot.get(id);
-      const first = chunk.valueOffsets[i]!;
-      const count = chunk.valueOffsets[i + 1]! - first;
-      if (target === undefined || count !== R) throw new Error(`search: the index's row for image ${id} has ${count} regions, expected ${R}`);
-      const start = first * dim;
-      out.set(floats.values.subarray(start, start + R * dim), target * R * dim);
-      found.add(id);
-    }
-  }
-  if (found.size !== slot.size) {
+  const wanted = new Set(ids);
+  const stranger = rowsWithRegions(result, R, dim, found).find((id) => !wanted.has(id));
+  if (stranger !== undefined) throw new Error(`search: the index returned image ${stranger}, which was not asked for`);
+  if (found.size !== wanted.size) {
     const missing = ids.filter((id) => !found.has(id));
     throw new Error(`search: the index lacks image ids ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`);
   }
-  return out;
+  return found;
 }

@@ -167,6 +167,7 @@ export class SearchIndex {
     const timings: QueryTimings = { encodeMs, coarseMs: 0, gatherMs: 0, exactMs: 0 };
     const captionInput = { data: words.data, shape: [M, L, E] as [number, number, number], lengths: words.lengths };
     const results: CaptionResult[] = [];
+    const withRegions = candidates <= budget;
     for (let m = 0; m < M;) {
       t = performance.now();
       const chunk: { m: number; list: number[] }[] = [];
@@ -174,17 +175,7 @@ export class SearchIndex {
       let rows = 0;
       while (m < M && (chunk.length === 0 || rows + candidates <= budget)) {
         const vectors = Array.from({ length: lengths[m]! }, (_, w) => words.data.slice((m * L + w) * E, (m * L + w + 1) * E));
-        const withRegions = candidates <= budget;
-        let search;
-        if (this.manifest.coarse === 'maxsim') {
-          search = this.table.search(vectors).column('regions');
-        } else {
-          const mean = new Float32Array(E);
-          for (const v of vectors) for (let e = 0; e < E; e++) mean[e]! += v[e]!;
-          search = this.table.search(mean).column('coarse');
-        }
-        search = search.distanceType('cosine').limit(candidates).select(withRegions ? ['id', 'regions', '_distance'] : ['id', '_distance']);
-        if (this.manifest.ann.kind !== 'flat') search = search.nprobes(nprobes).refineFactor(refine);
+        const search = this.coarseSearch(vectors, candidates, withRegions ? ['id', 'regions', '_distance'] : ['id', '_distance'], nprobes, refine);
         const list = withRegions ? rowsWithRegions(await search.toArrow(), R, E, regionsOf) : (await search.toArray()).map((row) => Number(row.id));
         chunk.push({ m, list });
         rows += list.length;
@@ -240,17 +231,25 @@ export class SearchIndex {
 
   /** [ids.length, R, E]: the regions the coarse rows brought, the others read from the table. */
   private async regionsOfIds(ids: readonly number[], known: Map<number, Float32Array>): Promise<Float32Array> {
-    const { regions: R } = this.manifest.data;
-    const E = this.manifest.embedSize;
-    const missing = ids.filter((id) => !known.has(id));
-    const read = missing.length > 0 ? await fetchRegions(this.table, missing, R, E) : null;
-    const readAt = new Map(missing.map((id, i) => [id, i]));
-    const out = new Float32Array(ids.length * R * E);
-    ids.forEach((id, i) => {
-      const at = readAt.get(id);
-      out.set(at === undefined ? known.get(id)! : read!.subarray(at * R * E, (at + 1) * R * E), i * R * E);
-    });
+    const size = this.manifest.data.regions * this.manifest.embedSize;
+    const read = await fetchRegions(this.table, ids.filter((id) => !known.has(id)), this.manifest.data.regions, this.manifest.embedSize);
+    const out = new Float32Array(ids.length * size);
+    ids.forEach((id, i) => out.set(known.get(id) ?? read.get(id)!, i * size));
     return out;
+  }
+
+  /** One caption's coarse search: its words' vectors (MaxSim) or their mean, the K' best rows. */
+  private coarseSearch(vectors: Float32Array[], candidates: number, columns: string[], nprobes: number, refine: number) {
+    let search;
+    if (this.manifest.coarse === 'maxsim') {
+      search = this.table.search(vectors).column('regions');
+    } else {
+      const mean = new Float32Array(this.manifest.embedSize);
+      for (const v of vectors) for (let e = 0; e < mean.length; e++) mean[e]! += v[e]!;
+      search = this.table.search(mean).column('coarse');
+    }
+    search = search.distanceType('cosine').limit(candidates).select(columns);
+    return this.manifest.ann.kind === 'flat' ? search : search.nprobes(nprobes).refineFactor(refine);
   }
 
   close(): void {

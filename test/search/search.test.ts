@@ -56,6 +56,17 @@ function topOf(scores: Float32Array, M: number, m: number, k: number): number[] 
   return Array.from({ length: N }, (_, n) => n).sort((a, b) => scores[b * M + m]! - scores[a * M + m]! || a - b).slice(0, k);
 }
 
+/** With K' = the whole gallery, the index's top-10 for `caption` is exhaustive NAAF's. */
+async function expectExhaustiveTop10(out: string, caption: string): Promise<void> {
+  const index = await SearchIndex.open(engine, out, checkpoint);
+  try {
+    const want = await exhaustive([caption]);
+    expect((await index.query([caption], { k: 10, candidates: N })).results[0]!.hits.map((h) => h.id)).toEqual(topOf(want, 1, 0, 10));
+  } finally {
+    index.close();
+  }
+}
+
 beforeAll(async () => {
   await writeScenes(data, generateScenes({ splits: { train: 10, dev: 10, test: N }, regions: 5, imgDim: 16, seed: 3 }));
   const vocab = Vocabulary.fromJSON(readFileSync(join(data, 'scenes_vocab.json'), 'utf8'));
@@ -196,14 +207,7 @@ describe('refusals', () => {
     writeFileSync(manifestPath, JSON.stringify({ ...current, version: 3 }));
     await expect(SearchIndex.open(engine, out, checkpoint)).rejects.toThrow(/naaf-index.json is format "naaf-search-index" version 3, expected naaf-search-index version 1 or 2/);
     writeFileSync(manifestPath, JSON.stringify(current));
-    const index = await SearchIndex.open(engine, out, checkpoint);
-    try {
-      const texts = [captions()[3]!];
-      const want = await exhaustive(texts);
-      expect((await index.query(texts, { k: 10, candidates: N })).results[0]!.hits.map((h) => h.id)).toEqual(topOf(want, 1, 0, 10));
-    } finally {
-      index.close();
-    }
+    await expectExhaustiveTop10(out, captions()[3]!);
   });
 });
 
@@ -216,14 +220,7 @@ describe('a table outside the index folder (--table)', () => {
     expect(manifest).toMatchObject({ complete: true, rows: N, table: resolve(tables) });
     expect(existsSync(join(out, 'lance'))).toBe(false);
     expect(existsSync(join(tables, 'images.lance'))).toBe(true);
-    const index = await SearchIndex.open(engine, out, checkpoint);
-    try {
-      const texts = [captions()[5]!];
-      const want = await exhaustive(texts);
-      expect((await index.query(texts, { k: 10, candidates: N })).results[0]!.hits.map((h) => h.id)).toEqual(topOf(want, 1, 0, 10));
-    } finally {
-      index.close();
-    }
+    await expectExhaustiveTop10(out, captions()[5]!);
     // Another index may not append to that table; nothing of it is written.
     const second = join(root, 'index-away-2');
     await expect(buildIndex(engine, { data, split: 'test', checkpoint, out: second, table: tables })).rejects.toThrow(/already holds a LanceDB table 'images' \(another index's\?\); choose another --table/);
@@ -256,14 +253,7 @@ describe('a table outside the index folder (--table)', () => {
     await buildIndex(engine, { data, split: 'test', checkpoint, out, table: uri, batchSize: 150 });
     expect((await readManifest(out))!).toMatchObject({ complete: true, table: uri });
     expect(existsSync(join(root, 'uri-table', 'images.lance'))).toBe(true);
-    const index = await SearchIndex.open(engine, out, checkpoint);
-    try {
-      const texts = [captions()[9]!];
-      const want = await exhaustive(texts);
-      expect((await index.query(texts, { k: 10, candidates: N })).results[0]!.hits.map((h) => h.id)).toEqual(topOf(want, 1, 0, 10));
-    } finally {
-      index.close();
-    }
+    await expectExhaustiveTop10(out, captions()[9]!);
     await expect(buildIndex(engine, { data, split: 'test', checkpoint, out: join(root, 'index-uri-2'), table: uri })).rejects.toThrow(/already holds a LanceDB table 'images'/);
   });
 
