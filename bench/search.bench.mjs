@@ -11,8 +11,9 @@
 import { existsSync, appendFileSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { NaafEngine, NpyReader, Vocabulary } from '../dist/index.js';
+import { NaafEngine } from '../dist/index.js';
 import { buildIndex, SearchIndex } from '../dist/search.js';
+import { encodeCaptions, encodeGallery, galleryText } from './gallery.mjs';
 import { median } from './util.mjs';
 
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
@@ -47,7 +48,7 @@ if (!existsSync(join(gallery, 'test_ims.npy'))) {
     '--regions', String(scenesConfig.regions), '--img-dim', String(scenesConfig.imgDim), '--seed', String(scenesConfig.seed), '--noise', String(scenesConfig.noise)], { stdio: 'inherit' });
   log(`gallery: generated ${IMAGES} images in ${((performance.now() - t) / 1000).toFixed(0)} s`);
 }
-const captions = readFileSync(join(gallery, 'test_caps.txt'), 'utf8').split('\n').filter((l) => l !== '');
+const { vocab, captions } = galleryText(gallery);
 // Queries: one caption of QUERIES images spread over the gallery; the first half is dev, the second test.
 const queries = Array.from({ length: QUERIES }, (_, q) => {
   const image = Math.floor(((q + 0.5) * IMAGES) / QUERIES);
@@ -58,23 +59,9 @@ const half = Math.floor(QUERIES / 2);
 // Exhaustive NAAF over the whole gallery, once.
 const model = await engine.loadModel(CHECKPOINT);
 const options = { method: 'naaf', threshold: model.config.threshold ?? 0, lambdaSoftmax: model.config.lambdaSoftmax };
-const vocab = Vocabulary.fromJSON(readFileSync(join(gallery, 'scenes_vocab.json'), 'utf8'));
-const reader = await NpyReader.open(join(gallery, 'test_ims.npy'));
-const [N, R, imgDim] = reader.shape;
-const E = model.config.embedSize;
-const embedded = new Float32Array(N * R * E);
-for (let start = 0; start < N; start += 4096) {
-  const n = Math.min(4096, N - start);
-  const e = await model.encodeImages({ data: await reader.readRows(start, n), shape: [n, R, imgDim] });
-  embedded.set(e.data, start * R * E);
-}
-await reader.close();
-const seqs = queries.map((q) => vocab.encode(q.caption));
-const L = Math.max(...seqs.map((s) => s.length));
-const ids = new Int32Array(QUERIES * L).fill(vocab.padId);
-seqs.forEach((s, m) => ids.set(s, m * L));
-const words = await model.encodeCaptions({ ids, shape: [QUERIES, L], lengths: seqs.map((s) => s.length) });
-const images = { data: embedded, shape: [N, R, E] };
+const images = await encodeGallery(model, gallery);
+const [N, R, E] = images.shape;
+const { words } = await encodeCaptions(model, vocab, queries.map((q) => q.caption));
 let t = performance.now();
 const exhaustive = await engine.topK(images, words, { ...options, k: K, direction: 't2i' });
 const batchMs = performance.now() - t;

@@ -12,7 +12,8 @@
 //    NAAF, negative-aware, ranks an image down for content the caption does not mention.
 // Usage: node bench/search.coarse.mjs --gallery bench/out/search/gallery-100000 [--checkpoint FILE] [--queries 40]
 import { existsSync, readFileSync } from 'node:fs';
-import { NaafEngine, NpyReader, Vocabulary } from '../dist/index.js';
+import { NaafEngine } from '../dist/index.js';
+import { encodeCaptions, encodeGallery, galleryText } from './gallery.mjs';
 
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 const args = process.argv.slice(2);
@@ -21,18 +22,13 @@ const G = value('gallery', 'bench/out/search/gallery-100000');
 const CK = value('checkpoint', 'data/runs/naaf/model_best.safetensors');
 const engine = await NaafEngine.create();
 const model = await engine.loadModel(CK);
-const vocab = Vocabulary.fromJSON(readFileSync(`${G}/scenes_vocab.json`, 'utf8'));
-const caps = readFileSync(`${G}/test_caps.txt`, 'utf8').split('\n').filter(Boolean);
-const reader = await NpyReader.open(`${G}/test_ims.npy`);
-const [N, R, F] = reader.shape; const E = model.config.embedSize;
-const emb = new Float32Array(N * R * E);
-for (let s = 0; s < N; s += 4096) { const n = Math.min(4096, N - s); emb.set((await model.encodeImages({ data: await reader.readRows(s, n), shape: [n, R, F] })).data, s * R * E); }
+const { vocab, captions: caps } = galleryText(G);
+const gallery = await encodeGallery(model, G);
+const [N, R, E] = gallery.shape; const emb = gallery.data;
 const Q = Number(value('queries', '40'));
 const texts = Array.from({ length: Q }, (_, q) => caps[Math.floor(((q + 0.5) * N) / Q) * 5 + (q % 5)]);
-const seqs = texts.map((t) => vocab.encode(t)); const L = Math.max(...seqs.map((s) => s.length));
-const ids = new Int32Array(Q * L).fill(vocab.padId); seqs.forEach((s, m) => ids.set(s, m * L));
-const words = await model.encodeCaptions({ ids, shape: [Q, L], lengths: seqs.map((s) => s.length) });
-const sims = await engine.similarity({ data: emb, shape: [N, R, E] }, words, { method: 'naaf', threshold: model.config.threshold, lambdaSoftmax: model.config.lambdaSoftmax });
+const { words, seqs, L } = await encodeCaptions(model, vocab, texts);
+const sims = await engine.similarity(gallery, words, { method: 'naaf', threshold: model.config.threshold, lambdaSoftmax: model.config.lambdaSoftmax });
 const res = { d1e3: [], d1e2: [], gap10_11: [] };
 for (let m = 0; m < Q; m++) {
   const col = Float32Array.from({ length: N }, (_, n) => sims[n * Q + m]).sort().reverse();
@@ -47,7 +43,7 @@ console.log(`queries ${Q}: images scoring within 0.001 of the 10th best: median 
 const KP = [50, 200, 500, 1000];
 const GAMMAS = [0.1, 0.3, 0.5];
 const cover = { maxsim: KP.map(() => 0), mean: KP.map(() => 0), ...Object.fromEntries(GAMMAS.map((g) => [`maxsim + ${g} rev`, KP.map(() => 0)])) };
-const POOL = 4000;
+const POOL = Math.min(4000, N);
 const TERMS = ['MaxSim', 'neg', 'pos_f', 'pos_r', 'neg + pos_f', 'MaxSim + pos_r', 'pos_f + pos_r'];
 const termCover = Object.fromEntries(TERMS.map((k) => [k, KP.map(() => 0)]));
 let outsidePool = 0;

@@ -7,8 +7,9 @@
 // Usage: node bench/search.lance.mjs [--out bench/out/search] [--images 100000] [--checkpoint FILE] [--queries 20]
 import { cpSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
-import { NaafEngine, NpyReader, Vocabulary } from '../dist/index.js';
+import { join, resolve } from 'node:path';
+import { NaafEngine } from '../dist/index.js';
+import { encodeCaptions, encodeGallery, galleryText } from './gallery.mjs';
 
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 const args = process.argv.slice(2);
@@ -25,17 +26,12 @@ const lancedb = require('@lancedb/lancedb');
 
 const engine = await NaafEngine.create();
 const model = await engine.loadModel(CK);
-const vocab = Vocabulary.fromJSON(readFileSync(join(G, 'scenes_vocab.json'), 'utf8'));
-const caps = readFileSync(join(G, 'test_caps.txt'), 'utf8').split('\n').filter(Boolean);
-const reader = await NpyReader.open(join(G, 'test_ims.npy'));
-const [N, R, F] = reader.shape; const E = model.config.embedSize;
-const emb = new Float32Array(N * R * E);
-for (let s = 0; s < N; s += 4096) { const n = Math.min(4096, N - s); emb.set((await model.encodeImages({ data: await reader.readRows(s, n), shape: [n, R, F] })).data, s * R * E); }
+const { vocab, captions: caps } = galleryText(G);
+const gallery = await encodeGallery(model, G);
+const [N, , E] = gallery.shape;
 const texts = Array.from({ length: Q }, (_, q) => caps[Math.floor(((q + 0.25) * N) / Q) * 5 + ((q + 2) % 5)]);
-const seqs = texts.map((t) => vocab.encode(t)); const L = Math.max(...seqs.map((s) => s.length));
-const ids = new Int32Array(Q * L).fill(vocab.padId); seqs.forEach((s, m) => ids.set(s, m * L));
-const words = await model.encodeCaptions({ ids, shape: [Q, L], lengths: seqs.map((s) => s.length) });
-const sims = await engine.similarity({ data: emb, shape: [N, R, E] }, words, { method: 'naaf', threshold: model.config.threshold, lambdaSoftmax: model.config.lambdaSoftmax });
+const { words, seqs, L } = await encodeCaptions(model, vocab, texts);
+const sims = await engine.similarity(gallery, words, { method: 'naaf', threshold: model.config.threshold, lambdaSoftmax: model.config.lambdaSoftmax });
 const top10 = Array.from({ length: Q }, (_, m) => Array.from({ length: N }, (_, n) => n).sort((a, b) => sims[b * Q + m] - sims[a * Q + m] || a - b).slice(0, 10));
 engine.destroy();
 
@@ -56,8 +52,8 @@ async function measure(table, label, configure, kps) {
   }
 }
 const manifest = JSON.parse(readFileSync(join(INDEX, 'naaf-index.json'), 'utf8'));
-const location = manifest.table && /^[a-z][a-z0-9+.-]+:\/\//i.test(manifest.table) ? manifest.table : join(INDEX, manifest.table ?? 'lance');
-if (location.includes('://')) throw new Error(`${INDEX}'s table is at ${location}: this script copies the table for IVF_FLAT, so it wants a local one`);
+if (manifest.table?.includes('://')) throw new Error(`${INDEX}'s table is at ${manifest.table}: this script copies the table for IVF_FLAT, so it wants a local one`);
+const location = resolve(INDEX, manifest.table ?? 'lance');
 const db = await lancedb.connect(location);
 const table = await db.openTable('images');
 await measure(table, 'IVF_PQ, nprobes 20, refine 4', (s) => s.nprobes(20).refineFactor(4), [200, 1000]);
