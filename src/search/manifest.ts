@@ -3,8 +3,9 @@
 // row and the ANN index are committed, so a half-built index is never taken for a whole one.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../model/load.js';
 import type { ModelConfig } from '../model/weights.js';
 
 export const INDEX_FORMAT = 'naaf-search-index';
@@ -83,15 +84,7 @@ export async function readManifest(dir: string): Promise<IndexManifest | null> {
 }
 
 export async function writeManifest(dir: string, manifest: IndexManifest): Promise<void> {
-  const path = join(dir, MANIFEST);
-  const temp = `${path}.${process.pid}.tmp`;
-  try {
-    await writeFile(temp, `${JSON.stringify(manifest, null, 1)}\n`);
-    await rename(temp, path);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
+  await writeFileAtomic(join(dir, MANIFEST), new TextEncoder().encode(`${JSON.stringify(manifest, null, 1)}\n`));
 }
 
 /** Bytes under `dir` (the index's size on disk). */
