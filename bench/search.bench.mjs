@@ -14,11 +14,10 @@ import { join } from 'node:path';
 import { NaafEngine } from '../dist/index.js';
 import { buildIndex, SearchIndex } from '../dist/search.js';
 import { encodeCaptions, encodeGallery, galleryText } from './gallery.mjs';
-import { median } from './util.mjs';
+import { argValue as value, median } from './util.mjs';
 
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 const args = process.argv.slice(2);
-const value = (name, fallback) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : fallback);
 const IMAGES = Number(value('images', '100000'));
 const QUERIES = Number(value('queries', '200'));
 const KINDS = value('coarse', 'maxsim,mean').split(',');

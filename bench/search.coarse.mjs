@@ -14,10 +14,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { NaafEngine } from '../dist/index.js';
 import { encodeCaptions, encodeGallery, galleryText } from './gallery.mjs';
+import { argValue as value } from './util.mjs';
 
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
-const args = process.argv.slice(2);
-const value = (name, fallback) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : fallback);
 const G = value('gallery', 'bench/out/search/gallery-100000');
 const CK = value('checkpoint', 'data/runs/naaf/model_best.safetensors');
 const engine = await NaafEngine.create();

@@ -10,10 +10,9 @@ import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { NaafEngine } from '../dist/index.js';
 import { encodeCaptions, encodeGallery, galleryText } from './gallery.mjs';
+import { argValue as value } from './util.mjs';
 
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
-const args = process.argv.slice(2);
-const value = (name, fallback) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : fallback);
 const OUT = value('out', 'bench/out/search');
 const IMAGES = Number(value('images', '100000'));
 const CK = value('checkpoint', 'data/runs/naaf/model_best.safetensors');

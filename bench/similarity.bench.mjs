@@ -23,12 +23,11 @@ import Benchmark from 'benchmark';
 import { NaafEngine, formatKernelTimes } from '../dist/index.js';
 import { compareRankings, sameTopK } from './accuracy.mjs';
 import { SHAPES, makeInputs } from './shapes.mjs';
-import { median, storageBuffer } from './util.mjs';
+import { argValue as value, median, storageBuffer } from './util.mjs';
 
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 const args = process.argv.slice(2);
 const flag = (name) => args.includes(`--${name}`);
-const value = (name, fallback) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : fallback);
 const shapeName = flag('quick') ? 'quick' : value('shape', 'quick');
 const shape = SHAPES[shapeName];
 if (!shape) throw new Error(`--shape must be one of ${Object.keys(SHAPES).join(', ')}, got ${shapeName}`);

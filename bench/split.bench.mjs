@@ -4,11 +4,10 @@
 // Usage: node bench/split.bench.mjs [--shape f30k] [--unsafe] [--dims 128,1024] [--tiles JSON] [--dist PATH]
 //   --tiles  {"f32": {...}, "int8": {...}}: the tile per precision family, the same at both D
 import { SHAPES, makeInputs } from './shapes.mjs';
-import { median, storageBuffer } from './util.mjs';
+import { argValue as value, median, storageBuffer } from './util.mjs';
 
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 const args = process.argv.slice(2);
-const value = (name, fallback) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : fallback);
 // --dist: another build of the package (e.g. the previous commit's) to compare on the same machine
 const { NaafEngine } = await import(value('dist', '../dist/index.js'));
 const shapeName = value('shape', 'demo');

@@ -6,11 +6,10 @@
 import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import Benchmark from 'benchmark';
 import { captionLengths, rng } from './shapes.mjs';
-import { median } from './util.mjs';
+import { argValue as value, median } from './util.mjs';
 
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 const args = process.argv.slice(2);
-const value = (name, fallback) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : fallback);
 // --dist: another build of the package (e.g. the previous commit's) to compare on the same machine
 const { NaafEngine, formatKernelTimes, initialState } = await import(value('dist', '../dist/index.js'));
 const full = args.includes('--full');

@@ -13,3 +13,9 @@ export function storageBuffer(device, data) {
   device.queue.writeBuffer(buffer, 0, data);
   return buffer;
 }
+
+/** The value after `--name` on the command line, or `fallback`. */
+export function argValue(name, fallback) {
+  const args = process.argv.slice(2);
+  return args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : fallback;
+}
