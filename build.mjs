@@ -76,34 +76,21 @@ const appCode = readFileSync('dist/live/app.js', 'utf8');
 for (const banned of [/["']webgpu["']/, /["']node:[a-z/_]+["']/, /class NaafEngine\b/]) {
   if (banned.test(appCode)) throw new Error(`dist/live/app.js must not contain ${banned} (the engine comes from the browser bundle)`);
 }
-// naaf-webgpu/search (Node): the search code, with the engine taken from ./index.js (the same
-// dist/index.js a user imports, so one engine class) and LanceDB left to the user's install.
-await esbuild.build({
-  entryPoints: ['src/search/index.ts'],
-  outfile: 'dist/search.js',
-  bundle: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  loader: { '.wgsl': 'text' },
-  plugins: [engineAs('./index.js')],
-  external: ['webgpu', '@lancedb/lancedb', 'apache-arrow'],
-  sourcemap: true,
-  logLevel: 'warning',
-});
-// The `naaf` command line, for Node.
-await esbuild.build({
-  entryPoints: ['src/cli/main.ts'],
-  outfile: 'dist/cli.js',
+// The Node-only bundles: Dawn and LanceDB are left to the user's install.
+const nodeBundle = {
   bundle: true,
   format: 'esm',
   platform: 'node',
   target: 'node20',
   loader: { '.wgsl': 'text' },
   external: ['webgpu', '@lancedb/lancedb', 'apache-arrow'],
-  banner: { js: '#!/usr/bin/env node' },
   sourcemap: true,
   logLevel: 'warning',
-});
+};
+// naaf-webgpu/search: the search code, with the engine taken from ./index.js (the same
+// dist/index.js a user imports, so one engine class).
+await esbuild.build({ ...nodeBundle, entryPoints: ['src/search/index.ts'], outfile: 'dist/search.js', plugins: [engineAs('./index.js')] });
+// The `naaf` command line.
+await esbuild.build({ ...nodeBundle, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } });
 execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json', '--emitDeclarationOnly', '--declaration', '--outDir', 'dist'], { stdio: 'inherit' });
 console.log('built dist/index.js, dist/browser.js, dist/live/app.js, dist/search.js, dist/cli.js and dist/index.d.ts');
