@@ -213,13 +213,14 @@ export class SearchIndex {
         scored.sort((a, b) => b.score - a.score || a.id - b.id);
         const hits: SearchHit[] = scored.slice(0, k);
         if (options.terms) {
-          const hitRegions = await this.regionsOfIds(hits.map((h) => h.id), regionsOf);
-          for (const [i, hit] of hits.entries()) {
-            const image = { data: hitRegions.subarray(i * R * E, (i + 1) * R * E), shape: [1, R, E] as [number, number, number] };
-            const words1 = { data: words.data.subarray(caption * L * E, (caption + 1) * L * E), shape: [1, L, E] as [number, number, number], lengths: [lengths[caption]!] };
-            const terms = await this.engine.naafWordTerms(image, words1, this.similarityOptions() as Extract<SimilarityOptions, { method: 'naaf' }>);
-            hit.terms = captionWordTerms(parsed[caption]!.tokens, terms);
-          }
+          // One call for the caption's hits: terms [hits, 1, L].
+          const images = { data: await this.regionsOfIds(hits.map((h) => h.id), regionsOf), shape: [hits.length, R, E] as [number, number, number] };
+          const words1 = { data: words.data.subarray(caption * L * E, (caption + 1) * L * E), shape: [1, L, E] as [number, number, number], lengths: [lengths[caption]!] };
+          const terms = await this.engine.naafWordTerms(images, words1, this.similarityOptions() as Extract<SimilarityOptions, { method: 'naaf' }>);
+          hits.forEach((hit, i) => {
+            const of = (a: Float32Array) => a.subarray(i * L, (i + 1) * L);
+            hit.terms = captionWordTerms(parsed[caption]!.tokens, { neg: of(terms.neg), posF: of(terms.posF), posR: of(terms.posR), sMax: of(terms.sMax) });
+          });
         }
         const p = parsed[caption]!;
         results.push({ caption: p.caption, tokens: p.tokens, unknown: p.unknown, hits, ...(options.withCandidates ? { candidates: list } : {}) });

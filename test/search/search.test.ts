@@ -125,6 +125,13 @@ describe('an IVF_PQ MaxSim index, built in batches and resumed', () => {
       const passes = await index.query(texts, { k: 5, candidates: 40, maxImagesPerPass: 7, terms: true });
       expect(passes.results.map((r) => r.hits.map((h) => [h.id, h.score]))).toEqual(short.results.map((r) => r.hits.map((h) => [h.id, h.score])));
       expect(passes.results[0]!.hits[0]!.terms).toHaveLength(texts[0]!.split(' ').length + 2);
+      // Each hit's terms are its own: their mean over the words is its exact score.
+      for (const r of passes.results) {
+        for (const h of r.hits) {
+          const mean = h.terms!.reduce((sum, w) => sum + w.neg + w.posF + w.posR, 0) / h.terms!.length;
+          expect(Math.abs(mean - h.score)).toBeLessThan(1e-5);
+        }
+      }
     } finally {
       index.close();
     }
