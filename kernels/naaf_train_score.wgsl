@@ -13,9 +13,6 @@
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group: vec3u) {
-  // score_tile.wgsl declares the intra-text weights at binding 6; referencing them keeps the
-  // auto layout's bindings numbered 0..9 although the training mask never reads them.
-  _ = &wordGram;
   let tile = layoutTile(tid, group.x);
   let firstImage = group.y * IMGS;
   computeSims(tid, group.x, firstImage);

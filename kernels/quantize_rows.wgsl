@@ -2,7 +2,8 @@
 // int8 (F16 false): symmetric per row, scale = max|x| / 127,
 // q = clamp(round(x * (127 / max|x|)), -127, 127), packed four per word (pack4xI8: d .. d+3
 // from the low byte up), so x ~ q * scale; rows zero-padded from D to DP (a multiple of 32)
-// bytes. f16 (F16 true): x rounded to float16, two per word (pack2x16float), rows padded to a
+// bytes; each row's scale goes into the same buffer as f32 bits at scaleBase + row (one binding
+// carries a chunk's rows and scales to the score kernels). f16 (F16 true): x rounded to float16, two per word (pack2x16float), rows padded to a
 // multiple of 4 halves; scales are not written. Output rows past `rows` are all zero (the
 // subgroup-matrix product reads whole 16-row blocks). Optionally writes the low-precision
 // value back as f32 in the source layout, so the Gram kernels see the same embeddings as S.
@@ -18,13 +19,15 @@ struct Params {
   dequantize: u32,  // 1: also write the low-precision values to `dequantized` at the source row
   groupsX: u32,     // workgroups per dispatch row (2D dispatch for > 65535 rows)
   halfMask: u32,    // 0xffff: a runtime value, see the f16 branch
+  scaleBase: u32,   // int8: where packed row 0's scale goes in `packed` (u32 index)
+  packedRow: u32,   // the packed row output row 0 goes to (a gallery fills its buffers in pieces)
+  pad0: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read> sourceRows: array<u32>;
-@group(0) @binding(3) var<storage, read_write> packed: array<u32>;       // [outRows, packedWords]
-@group(0) @binding(4) var<storage, read_write> scales: array<f32>;       // [outRows] (int8)
+@group(0) @binding(3) var<storage, read_write> packed: array<u32>;       // [outRows, packedWords], then (int8) [outRows] scales from scaleBase
 @group(0) @binding(5) var<storage, read_write> dequantized: array<f32>;  // source layout, or a placeholder
 
 var<workgroup> partial: array<f32, WG>;
@@ -46,7 +49,7 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group:
         if (valid && d < params.dim) { pair[e] = src[base + d]; }
       }
       let bits = pack2x16float(pair);
-      packed[row * params.packedWords + w] = bits;
+      packed[(params.packedRow + row) * params.packedWords + w] = bits;
       if (valid && params.dequantize != 0u) {
         // Decoded from the bits through a mask the compiler cannot see: Mesa folds
         // unpack2x16float(pack2x16float(v)) back to v for the high half, skipping the rounding.
@@ -82,7 +85,7 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group:
         if (params.dequantize != 0u) { dequantized[source * params.dim + d] = f32(q[e]) * scale; }
       }
     }
-    packed[row * params.packedWords + w] = pack4xI8(q);
+    packed[(params.packedRow + row) * params.packedWords + w] = pack4xI8(q);
   }
-  if (tid == 0u) { scales[row] = scale; }
+  if (tid == 0u) { packed[params.scaleBase + params.packedRow + row] = bitcast<u32>(scale); }
 }

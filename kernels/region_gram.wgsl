@@ -6,7 +6,7 @@ struct Params {
   imgBase: u32,   // element offset of the chunk's first image in `images`
   dim: u32,
   numImages: u32,
-  pad0: u32,
+  gramBase: u32,  // where image 0's G goes in `gram` (images)
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -25,8 +25,9 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group:
     if (q >= r) {
       var sum = 0.0;
       for (var d = 0u; d < dim; d++) { sum += images[base + r * dim + d] * images[base + q * dim + d]; }
-      gram[n * R * R + r * R + q] = sum;
-      gram[n * R * R + q * R + r] = sum;
+      let g = (params.gramBase + n) * R * R;
+      gram[g + r * R + q] = sum;
+      gram[g + q * R + r] = sum;
     }
   }
 }

@@ -27,7 +27,7 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group:
     workgroupBarrier();
 
     // Per (caption, region): alpha = softmax over words, R_r = cos(v_r, sum_w alpha_w u_w).
-    let gramBase = nLocal * R * R;
+    let gramBase = (params.gramBase + nLocal) * R * R;
     for (var idx = tid; idx < tileShape.x * R; idx += WG) {
       let c = idx / R;
       let r = idx % R;

@@ -7,16 +7,20 @@ import { NaafModel } from './model/model.js';
 import { ModelConfig, StateDict, checkStateDict } from './model/weights.js';
 import { runSimilarity } from './similarity/run.js';
 import { PairList, scorePairs } from './similarity/pairs.js';
-import { TopKOptions, TopKResult, topK } from './similarity/topk.js';
+import { TopKOptions, TopKResult, rankTopK } from './similarity/topk.js';
+import { Gallery, GalleryOptions } from './similarity/gallery.js';
+import { imageSource, sourceOffset } from './similarity/sources.js';
+import { checkImages, checkPrecisionRange } from './similarity/validate.js';
+import type { NpyReader } from './io/npy.js';
 import { TuneOptions, TuneResult, TuneShape, loadTileCache, tuneTiles, tunedTiles } from './similarity/tune.js';
 import { NaafWordTerms, naafWordTerms } from './similarity/wordTerms.js';
 import { DmmState, NaafTrainOptions, NaafTrainResult, TrainCaptionInput, TrainImageInput, naafTrainingSimilarity } from './ops/naafTrain.js';
 import { Trainer } from './train/trainer.js';
 import { TrainingProgress, resumeTraining } from './train/checkpoint.js';
 import type { TrainerOptions } from './train/options.js';
-import { KernelChoice, PlanSummary, resolvePlan, summarizePlan } from './similarity/plan.js';
+import { KernelChoice, PlanSummary, chunkLimits, resolvePlan, summarizePlan } from './similarity/plan.js';
 import { resolveOptions } from './similarity/validate.js';
-import type { CaptionInput, ImageInput, OutputTarget, SimilarityOptions } from './types.js';
+import type { CaptionInput, ImageInput, OutputTarget, Precision, SimilarityOptions } from './types.js';
 
 export type EngineOptions = GpuContextOptions & {
   /** Node: a JSON file of tiles tuned per adapter; loaded now, updated by tune(). */
@@ -85,12 +89,12 @@ export class NaafEngine {
     for (const key of ['N', 'R', 'D', 'M', 'L'] as const) {
       if (!Number.isInteger(shape?.[key]) || shape[key] < 1) throw new Error(`plan: shape.${key} must be an integer >= 1, got ${String(shape?.[key])}`);
     }
-    const dims = { ...shape, lengths: new Uint32Array(shape.M).fill(shape.L) };
-    return summarizePlan(await resolvePlan(this.ctx, dims, opts, shape.D % 4 === 0));
+    const plan = await resolvePlan(this.ctx, shape, opts, shape.D % 4 === 0);
+    return summarizePlan(plan, chunkLimits(this.ctx, plan, shape, opts));
   }
 
   /** sims[n * M + m]: the score of image n with caption m, as float32. */
-  async similarity(images: ImageInput, captions: CaptionInput, options: SimilarityOptions): Promise<Float32Array> {
+  async similarity(images: ImageInput | NpyReader, captions: CaptionInput, options: SimilarityOptions): Promise<Float32Array> {
     return (await runSimilarity(this.ctx, images, captions, options))!;
   }
 
@@ -98,15 +102,30 @@ export class NaafEngine {
    * The k best candidates of every query, best first, without ever holding the N x M matrix:
    * 't2i' ranks images for each caption, 'i2t' captions for each image.
    */
-  async topK(images: ImageInput, captions: CaptionInput, options: SimilarityOptions & TopKOptions): Promise<TopKResult> {
-    return topK((i, c, o) => this.similarity(i, c, o), images, captions, options, (i, c, p, o) => this.scorePairs(i, c, p, o));
+  async topK(images: ImageInput | NpyReader, captions: CaptionInput, options: SimilarityOptions & TopKOptions): Promise<TopKResult> {
+    this.ctx.checkUsable('topK');
+    const [N, R, D] = checkImages(images, 'topK');
+    checkPrecisionRange((options as { precision?: Precision })?.precision ?? 'f32', images, captions);
+    const source = imageSource(images, N, R, D, (options as { precision?: Precision })?.precision ?? 'f32');
+    return rankTopK(this.ctx, 'topK', { source, offset: sourceOffset(images) }, captions, options,
+      (pairs, o) => scorePairs(this.ctx, images, captions, pairs, o));
+  }
+
+  /**
+   * A resident gallery: `images` uploaded once at `options.precision` ('f32', 'f16' or 'int8'),
+   * with what depends on images only (region Grams, int8 scales) computed once, then queried
+   * with gallery.topK / similarity / scorePairs (only captions are uploaded per call) and grown
+   * with gallery.add. gallery.destroy() (or `using`) frees it.
+   */
+  async createGallery(images: ImageInput | NpyReader, options: GalleryOptions = {}): Promise<Gallery> {
+    return Gallery.create(this.ctx, images, options);
   }
 
   /**
    * The f32 scores of chosen pairs, pair i being (images[pairs.images[i]], captions[pairs.captions[i]]):
    * for re-ranking a shortlist. Bit for bit the scores the split kernel gives in similarity().
    */
-  async scorePairs(images: ImageInput, captions: CaptionInput, pairs: PairList, options: SimilarityOptions): Promise<Float32Array> {
+  async scorePairs(images: ImageInput | NpyReader, captions: CaptionInput, pairs: PairList, options: SimilarityOptions): Promise<Float32Array> {
     return scorePairs(this.ctx, images, captions, pairs, options);
   }
 

@@ -32,4 +32,7 @@ export { runTraining } from './train/loop.js';
 export type { TrainRunOptions, TrainRunResult } from './train/loop.js';
 export type { ExactStats, TopKOptions, TopKResult } from './similarity/topk.js';
 export type { PairList } from './similarity/pairs.js';
+export { Gallery } from './similarity/gallery.js';
+export type { GalleryAddOptions, GalleryOptions } from './similarity/gallery.js';
+export { AbortedError } from './gpu/submit.js';
 export type { NaafWordTerms } from './similarity/wordTerms.js';

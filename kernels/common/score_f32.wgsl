@@ -51,7 +51,7 @@ fn imageValue(idx: u32, d0: u32, firstImage: u32) -> f32 {
  * (4 RB) x 4 register blocks per thread. Images past the chunk's end compute zeros.
  */
 fn computeSims(tid: u32, tileIndex: u32, firstImage: u32) {
-  let tile = tiles[tileIndex];
+  let tile = tileAt(tileIndex);
   for (var row = tid; row < ROWS; row += WG) {
     let c = rowCap[row];
     if (c != NO_CAPTION) { rowSrc[row] = params.capBase + ((tile.x + c) * params.maxWords + rowWord[row]) * params.dim; }

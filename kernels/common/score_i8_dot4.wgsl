@@ -23,12 +23,12 @@ fn regionValue(idx: u32, w0: u32, firstImage: u32, words: u32) -> u32 {
   let k = w0 + idx % KCW;
   let image = firstImage + col / (RQ * 4u);
   let r = col % (RQ * 4u);
-  if (idx < COLQ * 4u * KCW && r < R && image < params.numImages && k < words) { return bitcast<u32>(images[(image * R + r) * words + k]); }
+  if (idx < COLQ * 4u * KCW && r < R && image < params.numImages && k < words) { return bitcast<u32>(images[(params.imgBase + image * R + r) * words + k]); }
   return 0u;
 }
 
 fn computeSims(tid: u32, tileIndex: u32, firstImage: u32) {
-  let rowBase = tileRows[tileIndex];
+  let rowBase = tables[params.tileRowBase + tileIndex];
   loadScales(tid, rowBase, firstImage);
   let words = params.dim / 4u;
   let rowQuads = ROWS / 4u;

@@ -12,7 +12,7 @@ fn rightBlock(cbi: u32, firstImage: u32, dp: u32, k: u32) -> subgroup_matrix_rig
   // An image slot past the chunk's end recomputes image 0; its columns are never read.
   var image = firstImage + cbi / CB;
   if (image >= params.numImages) { image = 0u; }
-  return subgroupMatrixLoad<subgroup_matrix_right<i8, 16, 32>>(&images, (image * R + (cbi % CB) * 16u) * dp + k, true, dp);
+  return subgroupMatrixLoad<subgroup_matrix_right<i8, 16, 32>>(&images, (params.imgBase + image * R + (cbi % CB) * 16u) * dp + k, true, dp);
 }
 
 fn storeBlock(rb: u32, cbi: u32, acc: subgroup_matrix_result<i32, 16, 16>) {
@@ -23,7 +23,7 @@ fn storeBlock(rb: u32, cbi: u32, acc: subgroup_matrix_result<i32, 16, 16>) {
 // on the subgroup index: the launcher turns off the chromium.subgroup_matrix_uniformity
 // diagnostic, as every call is made by whole subgroups with subgroup-uniform operands.
 fn computeSims(tid: u32, tileIndex: u32, firstImage: u32) {
-  let rowBase = tileRows[tileIndex];
+  let rowBase = tables[params.tileRowBase + tileIndex];
   loadScales(tid, rowBase, firstImage);
   let dp = params.dim;
   let columns = IMGS * CB;

@@ -29,12 +29,22 @@ struct Params {
   lambdaSoftmax: f32,
   lambdaLse: f32,
   imageStart: u32,   // global index of the chunk's first image
+  tileBase: u32,     // the tile table in `tables`: (first local caption, count) per tile
+  tileRowBase: u32,  // int8: each tile's first packed word row in `tables`
+  imageScaleBase: u32, // int8: the chunk's first region scale in `images` (u32 units)
+  wordScaleBase: u32,  // int8: the chunk's first word scale in `captions` (u32 units)
+  gramBase: u32,     // the chunk's first image in regionGram
+  pad0: u32,
+  pad1: u32,
+  pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 // Bindings 1 (images) and 2 (captions) and the product S come from the product file.
-@group(0) @binding(3) var<storage, read> lengths: array<u32>;     // [M], all captions
-@group(0) @binding(4) var<storage, read> tiles: array<vec2u>;     // (first local caption, count)
+// The caption lengths [M] (from 0, all captions), then the tile table at tileBase (and for
+// int8 the tiles' first packed rows at tileRowBase): one buffer, so that no variant of these
+// kernels binds more than WebGPU's default 8 storage buffers.
+@group(0) @binding(3) var<storage, read> tables: array<u32>;
 @group(0) @binding(5) var<storage, read> regionGram: array<f32>;  // [chunk N, R, R]
 @group(0) @binding(6) var<storage, read> wordGram: array<f32>;    // [chunk M, L, L]
 @group(0) @binding(7) var<storage, read_write> out: array<f32>;   // [N, M] window
@@ -67,13 +77,18 @@ fn selectImage(slot: u32) {
   imageSlot = slot;
 }
 
+/** Tile t of the chunk: (first local caption, count). */
+fn tileAt(t: u32) -> vec2u {
+  return vec2u(tables[params.tileBase + 2u * t], tables[params.tileBase + 2u * t + 1u]);
+}
+
 /** Lays out the tile's rows; every thread returns the tile's (first caption, count). */
 fn layoutTile(tid: u32, tileIndex: u32) -> vec2u {
-  let tile = tiles[tileIndex];
+  let tile = tileAt(tileIndex);
   if (tid == 0u) {
     var row = 0u;
     for (var c = 0u; c < tile.y; c++) {
-      let len = lengths[params.capChunkStart + tile.x + c];
+      let len = tables[params.capChunkStart + tile.x + c];
       capStart[c] = row;
       capLen[c] = len;
       row += len;
@@ -143,7 +158,7 @@ fn relevanceWeightsAll(tid: u32, lambda: f32) {
 
 /** Selects G_n = V_n V_n^T of the image in hand, copied into workgroup memory where it fits (visible after the next barrier). */
 fn stageGram(tid: u32, nLocal: u32) {
-  gramBase = nLocal * R * R;
+  gramBase = (params.gramBase + nLocal) * R * R;
   if (GRAM_SHARED) {
     for (var idx = tid; idx < R * R; idx += WG) { gramS[idx] = regionGram[gramBase + idx]; }
   }

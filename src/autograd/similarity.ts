@@ -3,7 +3,9 @@
 // fused backward kernels that recompute word-region similarities per tile.
 import { encodeNaafTrainingSimilarity, type DmmState } from '../ops/naafTrain.js';
 import { encodeScoreBackward } from '../ops/scoreBackward.js';
-import { encodeSimilarity } from '../similarity/encode.js';
+import { CommandStream } from '../gpu/submit.js';
+import { runBlocks } from '../similarity/blocks.js';
+import { resolvePlan } from '../similarity/plan.js';
 import { resolveOptions } from '../similarity/validate.js';
 import type { ResolvedTrainerOptions } from '../train/options.js';
 import { Tape, Variable } from './tape.js';
@@ -36,8 +38,16 @@ export async function trainingSimilarity(tape: Tape, images: Variable, captions:
   } else {
     sims = tape.variable([B, B], `${options.method} sims`);
     const resolved = resolveOptions({ method: options.method, lambdaSoftmax: options.lambdaSoftmax, aggregation: options.aggregation, lambdaLse: options.lambdaLse });
-    await encodeSimilarity(ctx, tape.encoder, { imageBuffer: images.data, imageOffset: 0, captionBuffer: captions.data, captionOffset: 0 },
-      { N: B, R, D, M: B, L, lengths: Uint32Array.from(lengths) }, resolved, { buffer: sims.data, offset: 0 }, tape.transient);
+    // Into the step's encoder (a training step is one submission), all of the batch in one block.
+    const plan = await resolvePlan(ctx, { R, D, L }, resolved, true);
+    const stream = CommandStream.into(ctx, 'training similarity', tape.encoder, tape.transient);
+    await runBlocks(ctx, {
+      what: 'training similarity', plan, opts: resolved, maxGpuBytes: Infinity, outer: 'captions', stream, singleBlock: true,
+      images: { kind: 'gpu', N: B, R, D, buffer: images.data, offset: 0 },
+      captions: { kind: 'gpu', M: B, L, D, buffer: captions.data, offset: 0, lengths: Uint32Array.from(lengths) },
+      target: { buffer: sims.data, offset: 0 },
+    });
+    stream.end();
   }
   tape.record('similarity', async (encoder) => {
     await encodeScoreBackward(ctx, encoder, {

@@ -4,6 +4,8 @@ import { GpuPass } from './pass.js';
 import { BufferPool } from './pool.js';
 import { KernelTime, Profiler } from './profiler.js';
 import { INSTALL_HINT, Runtime, openRuntime } from './runtime.js';
+import { PipelineResources, pipelineResources } from './resources.js';
+import { SubmitPacer } from './submit.js';
 import { AssembledWgsl, SubgroupMatrixSpelling, WgslConstants, WgslPart, assembleWgsl, compileModule, respellSubgroupMatrix } from './shader.js';
 
 export interface GpuContextOptions {
@@ -22,6 +24,11 @@ export interface GpuContextOptions {
    * quantisation is turned off for it.
    */
   profile?: boolean;
+  /**
+   * Long calls are submitted in pieces of about this many milliseconds of GPU work (measured
+   * as they run; default 100), so no submission nears the ~2 s a browser or OS watchdog allows.
+   */
+  submitTargetMs?: number;
 }
 
 export interface EngineStats {
@@ -34,6 +41,8 @@ export interface EngineStats {
   buffersAllocated: number;
   buffersInUse: number;
   peakBytesAllocated: number;
+  /** Of bytesAllocated: what galleries keep resident. */
+  bytesResident: number;
 }
 
 export interface DeviceDescription {
@@ -96,11 +105,15 @@ function checkAdoptedLimits(device: GPUDevice): void {
 
 export class GpuContext {
   private readonly pipelines = new Map<string, Promise<GPUComputePipeline>>();
+  /** What each pipeline built so far binds (by its cache key): see pipelineResources(). */
+  private readonly resources = new Map<string, PipelineResources & { label: string }>();
   private counters = { pipelinesCompiled: 0, dispatches: 0, submits: 0, readbacks: 0 };
   private lostInfo: GPUDeviceLostInfo | null = null;
   private uncaptured: string | null = null;
   private destroyed = false;
   readonly pool: BufferPool;
+  /** How much work one submission may hold on this device (src/gpu/submit.ts). */
+  readonly pacer: SubmitPacer;
   /** `enable` directives valid for this runtime (e.g. ['subgroups'] where the compiler wants it). */
   readonly subgroupEnables: string[];
   /** The best int8 product here (probed once, on first use). */
@@ -119,8 +132,10 @@ export class GpuContext {
     subgroupEnables: string[],
     onDeviceLost?: (info: GPUDeviceLostInfo) => void,
     profile = false,
+    submitTargetMs?: number,
   ) {
     this.pool = new BufferPool(device, device.limits.maxBufferSize);
+    this.pacer = new SubmitPacer(submitTargetMs);
     if (profile && !device.features.has('timestamp-query')) {
       throw new Error('NaafEngine.create: options.profile needs the device feature timestamp-query, which this device lacks');
     }
@@ -145,7 +160,7 @@ export class GpuContext {
       const adapterInfo = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
       const info = describe('adopted', adapterInfo, features, []);
       const subgroups = await probeSubgroups(device, features);
-      return new GpuContext(device, null, false, info, subgroups !== null, subgroups ?? [], options.onDeviceLost, options.profile);
+      return new GpuContext(device, null, false, info, subgroups !== null, subgroups ?? [], options.onDeviceLost, options.profile, options.submitTargetMs);
     }
     // Dawn rounds timestamps to blunt timing attacks; a profile wants them as measured.
     const dawnFlags = [...(options.dawnFlags ?? [])];
@@ -169,7 +184,7 @@ export class GpuContext {
     const info = describe(runtime.name, adapter.info, features, runtime.dawnFlags);
     const subgroups = await probeSubgroups(device, features);
     try {
-      return new GpuContext(device, runtime, true, info, subgroups !== null, subgroups ?? [], options.onDeviceLost, options.profile);
+      return new GpuContext(device, runtime, true, info, subgroups !== null, subgroups ?? [], options.onDeviceLost, options.profile, options.submitTargetMs);
     } catch (error) {
       device.destroy();
       throw error;
@@ -201,6 +216,9 @@ export class GpuContext {
       const assembled: AssembledWgsl = assembleWgsl(enables, constants, parts);
       // Kernels are written in the flag spelling of the subgroup-matrix builtins; newer runtimes want the template one.
       if (enables.includes('chromium_experimental_subgroup_matrix') && this.matrixSpelling === 'template') assembled.code = respellSubgroupMatrix(assembled.code);
+      const used = pipelineResources(assembled.code, constants);
+      this.checkResources(label, used);
+      this.resources.set(key, { label, ...used });
       pipeline = (async () => {
         const module = await compileModule(this.device, label, assembled);
         this.device.pushErrorScope('validation');
@@ -216,6 +234,21 @@ export class GpuContext {
       this.pipelines.set(key, pipeline);
     }
     return pipeline;
+  }
+
+  /** A clear error, before Dawn's, for a pipeline that binds more than this device allows. */
+  private checkResources(label: string, used: PipelineResources): void {
+    const limits = this.device.limits;
+    const over: string[] = [];
+    if (used.storageBuffers > limits.maxStorageBuffersPerShaderStage) over.push(`${used.storageBuffers} storage buffers (maxStorageBuffersPerShaderStage ${limits.maxStorageBuffersPerShaderStage})`);
+    if (used.uniformBuffers > limits.maxUniformBuffersPerShaderStage) over.push(`${used.uniformBuffers} uniform buffers (maxUniformBuffersPerShaderStage ${limits.maxUniformBuffersPerShaderStage})`);
+    if (used.workgroupBytes > limits.maxComputeWorkgroupStorageSize) over.push(`${used.workgroupBytes} bytes of workgroup memory (maxComputeWorkgroupStorageSize ${limits.maxComputeWorkgroupStorageSize})`);
+    if (over.length > 0) throw new Error(`pipeline "${label}" needs ${over.join(' and ')}, more than this device has`);
+  }
+
+  /** What every pipeline built so far binds: storage and uniform buffers, workgroup bytes. */
+  pipelineResources(): (PipelineResources & { label: string })[] {
+    return [...this.resources.values()].map((r) => ({ ...r }));
   }
 
   /**
@@ -337,12 +370,17 @@ export class GpuContext {
     let result: T;
     try {
       result = await work();
-    } finally {
-      const validation = await this.device.popErrorScope();
-      const memory = await this.device.popErrorScope();
-      const problem = validation ?? memory;
-      if (problem) throw new Error(`${what}: WebGPU ${validation ? 'validation' : 'out-of-memory'} error: ${problem.message}`);
+    } catch (error) {
+      // A map or a wait that failed because the device went away: say so, not how it surfaced.
+      if (!(error instanceof DeviceLostError) && await this.lostSoon()) {
+        await this.popScopes().catch(() => {});
+        throw new DeviceLostError(what, this.lostInfo!.reason, this.lostInfo!.message);
+      }
+      await this.popScopes().catch(() => {});
+      throw error;
     }
+    const problem = await this.popScopes();
+    if (problem) throw new Error(`${what}: WebGPU ${problem.kind} error: ${problem.error.message}`);
     if (this.uncaptured) {
       const message = this.uncaptured;
       this.uncaptured = null;
@@ -350,6 +388,21 @@ export class GpuContext {
     }
     this.checkUsable(what);
     return result;
+  }
+
+  private async popScopes(): Promise<{ kind: 'validation' | 'out-of-memory'; error: GPUError } | null> {
+    const validation = await this.device.popErrorScope();
+    const memory = await this.device.popErrorScope();
+    if (validation) return { kind: 'validation', error: validation };
+    return memory ? { kind: 'out-of-memory', error: memory } : null;
+  }
+
+  /** Whether the device is lost, or is reported lost within a moment (its promise settles after the failures it causes). */
+  private async lostSoon(): Promise<boolean> {
+    if (this.lostInfo) return true;
+    await Promise.race([this.device.lost, new Promise((resolve) => setTimeout(resolve, 100))]);
+    await Promise.resolve();
+    return this.lostInfo !== null;
   }
 
   stats(): EngineStats {

@@ -33,12 +33,14 @@ function depthPerElement(format: GemmFormat): number {
 }
 
 /**
- * A GEMM tile: BM x BN (each 64 or 128) results per workgroup, KT depth elements staged per
+ * A GEMM tile: BM x BN (each 64 or 128, or narrow: see below) results per workgroup, KT depth elements staged per
  * step (a multiple of 4; int8 elements hold 4 values each). Throws for shapes the kernel's
  * thread layout cannot take.
  */
 export function makeGemmConfig(format: GemmFormat, vec4: boolean, BM = 128, BN = 128, KT = 16, pairs = false): GemmConfig {
-  if (![64, 128].includes(BM) || ![64, 128].includes(BN)) throw new Error(`gemm tile: BM and BN must be 64 or 128, got ${BM} x ${BN}`);
+  // 64 or 128 each; narrow tiles (16 or 32 word columns, with 128 or 256 region rows) for chunks of few words.
+  const narrow = (BN === 16 || BN === 32) && (BM === 128 || BM === 256);
+  if (!narrow && (![64, 128].includes(BM) || ![64, 128].includes(BN))) throw new Error(`gemm tile: BM and BN must be 64 or 128 (or BN 16 / 32 with BM 128 / 256), got ${BM} x ${BN}`);
   if (![8, 16, 32].includes(KT)) throw new Error(`gemm tile: depth must be 8, 16 or 32, got ${KT}`);
   // The pair mode reads word rows through the f32 part's row list only.
   if (pairs && format !== 'f32') throw new Error(`gemm tile: the pair mode takes f32 operands, got ${format}`);

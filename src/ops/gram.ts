@@ -20,12 +20,13 @@ export interface RegionGramArgs {
   imageBase: number; // element offset of the first image inside the binding
   numImages: number;
   dim: number;
-  gram: GPUBuffer; // [numImages, R, R]
+  gram: BufferBinding; // [numImages, R, R] from image gramBase
+  gramBase?: number;
 }
 
 export function encodeRegionGram(ctx: GpuContext, pass: GpuPass, pipeline: GPUComputePipeline,
   args: RegionGramArgs, transient: GPUBuffer[]): void {
-  const uniforms = ctx.uniforms([[args.imageBase, 'u32'], [args.dim, 'u32'], [args.numImages, 'u32'], [0, 'u32']], 'region_gram params');
+  const uniforms = ctx.uniforms([[args.imageBase, 'u32'], [args.dim, 'u32'], [args.numImages, 'u32'], [args.gramBase ?? 0, 'u32']], 'region_gram params');
   transient.push(uniforms);
   const group = ctx.bindGroup(pipeline, [uniforms, args.images, args.gram], 'region_gram');
   ctx.dispatch(pass, pipeline, group, args.numImages);
@@ -38,9 +39,9 @@ export interface WordGramArgs {
   numCaptions: number;
   maxWords: number;
   dim: number;
-  lengths: GPUBuffer;
+  lengths: BufferBinding;
   lambdaIntra: number;
-  wordGram: GPUBuffer; // [numCaptions, L, L]
+  wordGram: BufferBinding; // [numCaptions, L, L]
 }
 
 export function encodeWordGram(ctx: GpuContext, pass: GpuPass, pipeline: GPUComputePipeline,

@@ -8,7 +8,7 @@ import scoreF32Wgsl from '../../kernels/common/score_f32.wgsl';
 import naafTrainScoreWgsl from '../../kernels/naaf_train_score.wgsl';
 import type { GpuContext } from '../gpu/context.js';
 import { encodeRegionGram, regionGramPipeline } from './gram.js';
-import { SCORE_TILE_PARTS, ScoreConfig, makeScoreConfig, scoreSharedBytes } from './score.js';
+import { SCORE_TILE_PARTS, ScoreConfig, makeScoreConfig, scoreSharedBytes, scoreTileParams } from './score.js';
 
 /** The DMM state the original keeps on `opt` (thres, thres_safe, mean_pos, stnd_pos, mean_neg, stnd_neg). */
 export interface DmmState { thres: number; thresSafe: number; meanPos: number; stdPos: number; meanNeg: number; stdNeg: number }
@@ -177,9 +177,13 @@ export async function encodeNaafTrainingSimilarity(ctx: GpuContext, encoder: GPU
 
   const own = (buffer: GPUBuffer) => (transient.push(buffer), buffer);
   const storage = GPUBufferUsage.STORAGE;
-  const lengthsBuffer = own(ctx.upload(lengths, 'train lengths'));
-  const tiles = own(ctx.upload(Uint32Array.of(0, 1), 'train tile')); // the one caption of the dispatch
+  // The lengths, then the one tile of every dispatch (its caption): score_tile.wgsl's tables.
+  const tables = new Uint32Array(B + 2);
+  tables.set(lengths);
+  tables[B + 1] = 1;
+  const tablesBuffer = own(ctx.upload(tables, 'train tables'));
   const regionGram = own(ctx.pool.acquire(B * R * R * 4, storage, 'train region gram'));
+  // naafBranches references the intra-text weights (never read on the training path): bound to a placeholder.
   const noWordGram = own(ctx.pool.acquire(16, storage, 'train unused word gram'));
   const wordMax = own(ctx.pool.acquire(B * L * 4, storage, 'train word max'));
   const samples = own(ctx.pool.acquire(2 * B * L * 4, storage, 'dmm samples'));
@@ -199,13 +203,12 @@ export async function encodeNaafTrainingSimilarity(ctx: GpuContext, encoder: GPU
   encodeRegionGram(ctx, pass, gramPipe, { images: args.images, imageBase: 0, numImages: B, dim: D, gram: regionGram }, transient);
   for (let i = 0; i < B; i++) {
     // Same Params layout as score_tile.wgsl; the threshold slot is unused (it comes from the state).
-    const scoreParams = own(ctx.uniforms([
-      [0, 'u32'], [i * L * D, 'u32'], [0, 'u32'], [B, 'u32'],
-      [i, 'u32'], [D, 'u32'], [L, 'u32'], [B, 'u32'],
-      [0, 'f32'], [opts.lambdaSoftmax, 'f32'], [0, 'f32'], [0, 'f32'],
-    ], 'train score params'));
+    const scoreParams = own(ctx.uniforms(scoreTileParams({
+      imageBase: 0, captionBase: i * L * D, outBase: 0, outStride: B, captionChunkStart: i, dim: D, maxWords: L, numImages: B,
+      threshold: 0, lambdaSoftmax: opts.lambdaSoftmax, lambdaLse: 0, imageStart: 0, tileBase: B,
+    }), 'train score params'));
     const scoreGroup = ctx.bindGroup(scorePipe,
-      [scoreParams, args.images, args.captions, lengthsBuffer, tiles, regionGram, noWordGram, sims, stateBuffer, wordMax], 'train score');
+      [scoreParams, args.images, args.captions, tablesBuffer, null, regionGram, noWordGram, sims, stateBuffer, wordMax], 'train score');
     ctx.dispatch(pass, scorePipe, scoreGroup, 1, B);
 
     const dmmParams = own(ctx.uniforms([

@@ -17,6 +17,18 @@ export function packedRowWords(format: 'int8' | 'f16', dim: number): number {
   return format === 'int8' ? packedRowBytes(dim) / 4 : 2 * Math.ceil(dim / 4);
 }
 
+/**
+ * One buffer of low-precision rows: `rows` packed rows, then (int8) their scales as f32 bits
+ * from u32 index `scaleBase` (256-byte aligned, so the scales can be bound as a window of their
+ * own); `bytes` in all.
+ */
+export function packedLayout(format: 'int8' | 'f16', dim: number, rows: number): { rowWords: number; scaleBase: number; bytes: number } {
+  const rowWords = packedRowWords(format, dim);
+  if (format === 'f16') return { rowWords, scaleBase: 0, bytes: Math.max(16, rows * rowWords * 4) };
+  const scaleBase = Math.ceil((rows * rowWords) / 64) * 64;
+  return { rowWords, scaleBase, bytes: (scaleBase + Math.ceil(rows / 4) * 4) * 4 };
+}
+
 export function quantizePipeline(ctx: GpuContext, format: 'int8' | 'f16' = 'int8'): Promise<GPUComputePipeline> {
   return ctx.pipeline(`quantize_rows_${format}`, [{ name: 'kernels/quantize_rows.wgsl', code: quantizeRowsWgsl }], { WG, F16: format === 'f16' });
 }
@@ -30,8 +42,11 @@ export interface QuantizeArgs {
   outRows: number; // >= rows; the rest are zero
   /** Output row i reads source row sourceRows[i] (packed caption words); identity when absent. */
   sourceRows?: GPUBuffer;
-  packed: BufferBinding; // >= outRows * packedRowWords(format, dim) u32
-  scales?: BufferBinding; // int8: >= outRows floats
+  /** outRows packed rows, then (int8) outRows scales from u32 index scaleBase: see packedLayout. */
+  packed: BufferBinding;
+  scaleBase?: number;
+  /** The packed row output row 0 goes to (default 0). */
+  packedRow?: number;
   /** Also write q * scale at each source row (same layout as the source window). */
   dequantized?: BufferBinding;
 }
@@ -43,7 +58,9 @@ export function encodeQuantize(ctx: GpuContext, pass: GpuPass, pipeline: GPUComp
   const uniforms = ctx.uniforms([
     [a.srcBase, 'u32'], [a.dim, 'u32'], [packedRowWords(a.format ?? 'int8', a.dim), 'u32'], [a.rows, 'u32'],
     [a.outRows, 'u32'], [a.sourceRows ? 1 : 0, 'u32'], [a.dequantized ? 1 : 0, 'u32'], [groupsX, 'u32'], [0xffff, 'u32'],
+    [a.scaleBase ?? 0, 'u32'], [a.packedRow ?? 0, 'u32'], [0, 'u32'],
   ], 'quantize params');
+  if ((a.format ?? 'int8') === 'int8' && a.scaleBase === undefined) throw new Error('encodeQuantize: int8 rows need packed.scaleBase');
   transient.push(uniforms);
   const placeholder = (label: string) => {
     const buffer = ctx.pool.acquire(16, GPUBufferUsage.STORAGE, label);
@@ -51,7 +68,7 @@ export function encodeQuantize(ctx: GpuContext, pass: GpuPass, pipeline: GPUComp
     return buffer;
   };
   const group = ctx.bindGroup(pipeline, [
-    uniforms, a.src, a.sourceRows ?? placeholder('no source rows'), a.packed, a.scales ?? placeholder('no scales'), a.dequantized ?? placeholder('no dequantized'),
+    uniforms, a.src, a.sourceRows ?? placeholder('no source rows'), a.packed, null, a.dequantized ?? placeholder('no dequantized'),
   ], 'quantize_rows');
   ctx.dispatch(pass, pipeline, group, groupsX, groupsY);
 }

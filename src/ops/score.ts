@@ -218,11 +218,13 @@ export function scorePipeline(ctx: GpuContext, method: ScoreMethod, config: Scor
 }
 
 export interface ScoreArgs {
+  /** f32: the embeddings (imageBase: element offset of the chunk's first image); int8: packed rows and their scales (imageBase: the chunk's first row). */
   images: BufferBinding; imageBase: number; numImages: number;
   captions: BufferBinding; captionBase: number; captionChunkStart: number;
-  tiles: GPUBuffer; numTiles: number;
-  lengths: GPUBuffer;
-  regionGram: GPUBuffer; wordGram: GPUBuffer;
+  /** The caption lengths [M] from 0, then the tile table at tileBase (int8: and each tile's first packed row at tileRowBase). */
+  tables: GPUBuffer; tileBase: number; numTiles: number; tileRowBase?: number;
+  regionGram: BufferBinding; gramBase: number; // the chunk's first image in regionGram
+  wordGram: GPUBuffer;
   out: BufferBinding; outBase: number; outStride: number;
   dim: number; maxWords: number;
   threshold: number; lambdaSoftmax: number; lambdaLse: number;
@@ -230,20 +232,30 @@ export interface ScoreArgs {
   imagesPerGroup: number; // the config's IMGS
   /** naaf only: [N, M, L] vec4 word terms, or a placeholder when the pipeline does not write them. */
   wordTerms?: GPUBuffer;
-  /** int8 kernels: the scales of the packed rows and each tile's first packed word row. */
-  int8?: { regionScales: BufferBinding; wordScales: BufferBinding; tileRows: GPUBuffer };
+  /** int8 kernels: where the chunk's region scales and the chunk's word scales start in images and captions (u32 index). */
+  int8?: { imageScaleBase: number; wordScaleBase: number };
+}
+
+/** score_tile.wgsl's Params (20 words), shared by every kernel built on it. */
+export function scoreTileParams(p: {
+  imageBase: number; captionBase: number; outBase: number; outStride: number; captionChunkStart: number; dim: number; maxWords: number;
+  numImages: number; threshold: number; lambdaSoftmax: number; lambdaLse: number; imageStart: number; tileBase: number;
+  tileRowBase?: number; imageScaleBase?: number; wordScaleBase?: number; gramBase?: number;
+}): [number, 'u32' | 'f32'][] {
+  return [
+    [p.imageBase, 'u32'], [p.captionBase, 'u32'], [p.outBase, 'u32'], [p.outStride, 'u32'],
+    [p.captionChunkStart, 'u32'], [p.dim, 'u32'], [p.maxWords, 'u32'], [p.numImages, 'u32'],
+    [p.threshold, 'f32'], [p.lambdaSoftmax, 'f32'], [p.lambdaLse, 'f32'], [p.imageStart, 'u32'],
+    [p.tileBase, 'u32'], [p.tileRowBase ?? 0, 'u32'], [p.imageScaleBase ?? 0, 'u32'], [p.wordScaleBase ?? 0, 'u32'],
+    [p.gramBase ?? 0, 'u32'], [0, 'u32'], [0, 'u32'], [0, 'u32'],
+  ];
 }
 
 export function encodeScore(ctx: GpuContext, pass: GpuPass, pipeline: GPUComputePipeline,
   a: ScoreArgs, transient: GPUBuffer[]): void {
-  const uniforms = ctx.uniforms([
-    [a.imageBase, 'u32'], [a.captionBase, 'u32'], [a.outBase, 'u32'], [a.outStride, 'u32'],
-    [a.captionChunkStart, 'u32'], [a.dim, 'u32'], [a.maxWords, 'u32'], [a.numImages, 'u32'],
-    [a.threshold, 'f32'], [a.lambdaSoftmax, 'f32'], [a.lambdaLse, 'f32'], [a.imageStart, 'u32'],
-  ], 'score params');
+  const uniforms = ctx.uniforms(scoreTileParams({ ...a, ...a.int8 }), 'score params');
   transient.push(uniforms);
   const group = ctx.bindGroup(pipeline,
-    [uniforms, a.images, a.captions, a.lengths, a.tiles, a.regionGram, a.wordGram, a.out, a.wordTerms ?? null,
-      ...(a.int8 ? [a.int8.regionScales, a.int8.wordScales, a.int8.tileRows] : [])], 'score');
+    [uniforms, a.images, a.captions, a.tables, null, a.regionGram, a.wordGram, a.out, a.wordTerms ?? null], 'score');
   ctx.dispatch(pass, pipeline, group, a.numTiles, Math.ceil(a.numImages / a.imagesPerGroup));
 }

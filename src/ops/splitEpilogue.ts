@@ -94,8 +94,8 @@ export interface SplitEpilogueArgs {
   layout: GPUBuffer; tileBase: number; rowBase: number; resultBase?: number;
   numTiles: number;
   captionChunkStart: number;
-  regionGram: GPUBuffer; gramBase: number; // the pass's first image in regionGram
-  wordGram: GPUBuffer;
+  regionGram: BufferBinding; gramBase: number; // the pass's first image in regionGram
+  wordGram: BufferBinding;
   out: BufferBinding; outBase: number; outStride: number;
   maxWords: number;
   numImages: number; imageStart: number;

@@ -2,15 +2,23 @@
 // mode, a vector store's candidates): the split kernel in its pair mode. Pairs are grouped by
 // image; one GEMM job list computes each image's regions against the words of its captions
 // only, one epilogue job list scores them. A pair's score is bit for bit the one the dense
-// split kernel gives it (same per-element sums, whatever the grouping).
+// split kernel gives it (same per-element sums, whatever the grouping). Only the images and
+// captions the pairs name reach the GPU, gathered per pass (or read in place from a resident
+// f32 gallery), so the inputs may be any size; passes are bounded by every binding and
+// dispatch limit, the scratch and the submission budget.
 import type { GpuContext } from '../gpu/context.js';
+import { CommandStream } from '../gpu/submit.js';
 import { encodeGemm, gemmPipeline, makeGemmConfig } from '../ops/gemm.js';
-import { encodeRegionGram, encodeWordGram, regionGramPipeline, wordGramPipeline } from '../ops/gram.js';
+import { encodeWordGram, wordGramPipeline } from '../ops/gram.js';
 import { packCaptionTiles } from '../ops/score.js';
 import { chooseSplitEpilogue, encodeSplitEpilogue, splitEpiloguePipeline, splitLayout } from '../ops/splitEpilogue.js';
-import type { CaptionInput, ImageInput, SimilarityOptions } from '../types.js';
-import { vec4Aligned, window } from './encode.js';
-import { checkInputs, resolveOptions } from './validate.js';
+import { NpyReader } from '../io/npy.js';
+import type { CaptionInput, SimilarityOptions } from '../types.js';
+import { ImageChunk, prepareImages, window } from './operands.js';
+import { MAX_GROUPS, maxCaptionsPerChunk, maxImagesPerChunk } from './plan.js';
+import { vec4Aligned } from './run.js';
+import type { ImageRowsInput } from './sources.js';
+import { checkCaptions, checkFiniteRows, checkImages, resolveOptions } from './validate.js';
 
 /** Pair i is (images[i], captions[i]): indices into the call's images and captions. */
 export interface PairList {
@@ -18,18 +26,20 @@ export interface PairList {
   captions: ArrayLike<number>;
 }
 
-const MAX_GROUPS = 65535;
-
-/** A run of one image's pairs (consecutive in image order) small enough for the scratch. */
-interface PairGroup {
-  image: number;
-  start: number; // first entry in image order
-  count: number;
-  words: number;
+/** Where a pass's images come from: gathered from the caller's rows, or a resident gallery's f32 shards. */
+export interface PairImages {
+  N: number; R: number; D: number;
+  /** Byte offset of a pass's rows in their buffer, for the vec4 check (0: gathered or resident). */
+  offset: number;
+  /** Passes never mix images of different keys (a resident gallery: its shards). */
+  passKey: (n: number) => number;
+  /** Most distinct images of one pass. */
+  maxPerPass: number;
+  /** The f32 rows and Grams of these distinct images (ascending), as one chunk; local(n) is image n's index in it. */
+  gather: (stream: CommandStream, ids: number[], holder: GPUBuffer[]) => Promise<{ chunk: ImageChunk; local: (n: number) => number }>;
 }
 
-function checkPairs(pairs: PairList, N: number, M: number): number {
-  const what = 'scorePairs';
+function checkPairs(what: string, pairs: PairList, N: number, M: number): number {
   if (!pairs || typeof pairs !== 'object' || !pairs.images || !pairs.captions) {
     throw new Error(`${what}: pairs must be { images, captions }, two arrays of indices of the same length`);
   }
@@ -45,36 +55,88 @@ function checkPairs(pairs: PairList, N: number, M: number): number {
   return P;
 }
 
-export async function scorePairs(ctx: GpuContext, images: ImageInput, captions: CaptionInput, pairs: PairList, options: SimilarityOptions): Promise<Float32Array> {
+/** Consecutive runs [first, count] of ascending ids. */
+function runsOf(ids: number[]): [number, number][] {
+  const runs: [number, number][] = [];
+  for (const id of ids) {
+    const last = runs[runs.length - 1];
+    if (last && last[0] + last[1] === id) last[1]++;
+    else runs.push([id, 1]);
+  }
+  return runs;
+}
+
+/** The caller's images (CPU rows, a file's rows, or a GPU buffer), gathered per pass and their Grams computed. */
+export function gatheredImages(ctx: GpuContext, images: ImageRowsInput, N: number, R: number, D: number): PairImages {
+  const rowFloats = R * D;
+  const gather = async (stream: CommandStream, ids: number[], holder: GPUBuffer[]) => {
+    const bytes = Math.max(16, ids.length * rowFloats * 4);
+    const buffer = ctx.pool.acquire(bytes, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, 'pair images', true);
+    holder.push(buffer);
+    let at = 0;
+    for (const [first, count] of runsOf(ids)) {
+      if (images instanceof NpyReader) {
+        const rows = await images.readRows(first, count);
+        checkFiniteRows(`images (${images.path})`, rows, first, R, D);
+        ctx.device.queue.writeBuffer(buffer, at * rowFloats * 4, rows.buffer, rows.byteOffset, rows.byteLength);
+      } else if ('data' in images && images.data) {
+        const rows = images.data.subarray(first * rowFloats, (first + count) * rowFloats);
+        ctx.device.queue.writeBuffer(buffer, at * rowFloats * 4, rows.buffer, rows.byteOffset, rows.byteLength);
+      } else {
+        const gpu = images as { buffer: GPUBuffer; offset?: number };
+        stream.commandEncoder().copyBufferToBuffer(gpu.buffer, (gpu.offset ?? 0) + first * rowFloats * 4, buffer, at * rowFloats * 4, count * rowFloats * 4);
+      }
+      at += count;
+    }
+    const gram = ctx.pool.acquire(Math.max(16, ids.length * R * R * 4), GPUBufferUsage.STORAGE, 'pair region gram', true);
+    holder.push(gram);
+    const chunk = await prepareImages(ctx, stream, {
+      source: { binding: { buffer, offset: 0, size: ids.length * rowFloats * 4 }, base: 0 }, count: ids.length, R, D, format: 'f32',
+      gram: { buffer: gram, offset: 0, size: ids.length * R * R * 4 }, gramBase: 0, n0: 0,
+    });
+    const index = new Map(ids.map((id, i) => [id, i]));
+    return { chunk, local: (n: number) => index.get(n)! };
+  };
+  // Gathered rows and their Grams stay within one binding and a quarter of the default call budget.
+  const maxPerPass = Math.max(1, Math.min(maxImagesPerChunk(ctx, R, D, 'f32'), Math.floor(256 * 2 ** 20 / (R * D * 4 + R * R * 4))));
+  return { N, R, D, offset: 0, passKey: () => 0, maxPerPass, gather }; // gathered rows start at 0
+}
+
+/** A run of one image's pairs (consecutive in image order) small enough for the scratch. */
+interface PairGroup {
+  image: number;
+  start: number; // first entry in image order
+  count: number;
+  words: number;
+}
+
+export async function scorePairs(ctx: GpuContext, images: ImageRowsInput, captions: CaptionInput, pairs: PairList, options: SimilarityOptions): Promise<Float32Array> {
   const what = 'scorePairs';
+  ctx.checkUsable(what);
+  const [N, R, D] = checkImages(images);
+  return scorePairsOf(ctx, what, gatheredImages(ctx, images, N, R, D), captions, pairs, options);
+}
+
+export async function scorePairsOf(ctx: GpuContext, what: string, images: PairImages, captions: CaptionInput, pairs: PairList, options: SimilarityOptions): Promise<Float32Array> {
   ctx.checkUsable(what);
   const opts = resolveOptions(options);
   if (opts.precision !== 'f32') throw new Error(`${what}: options.precision must be 'f32' (exact scores), got '${opts.precision}'`);
   if (opts.kernel === 'fused') throw new Error(`${what}: pairs are scored by the split kernel; drop options.kernel 'fused'`);
-  const dims = checkInputs(images, captions);
-  const { N, R, D, M, L } = dims;
-  const P = checkPairs(pairs, N, M);
+  const { shape: [M, L, D], lengths } = checkCaptions(captions);
+  const { N, R } = images;
+  if (D !== images.D) throw new Error(`similarity: captions.shape D = ${D} must equal images.shape D = ${images.D}`);
+  const P = checkPairs(what, pairs, N, M);
   const needsWordGram = opts.method !== 'naaf' || opts.intra;
-  const maxBinding = ctx.limits.maxStorageBufferBindingSize - ctx.limits.minStorageBufferOffsetAlignment;
-  const fits: [string, number][] = [
-    [`images [${N}, ${R}, ${D}]`, N * R * D * 4], [`captions [${M}, ${L}, ${D}]`, M * L * D * 4], [`the region Grams [${N}, ${R}, ${R}]`, N * R * R * 4],
-    [`the word Grams [${M}, ${L}, ${L}]`, needsWordGram ? M * L * L * 4 : 0], [`the ${P} scores`, P * 4],
-  ];
-  for (const [name, bytes] of fits) {
-    if (bytes > maxBinding) throw new Error(`${what}: ${name} need ${bytes} bytes in one binding, more than this device allows (${maxBinding}); score fewer images or captions per call`);
-  }
-  if (N > MAX_GROUPS || M > MAX_GROUPS) throw new Error(`${what}: at most ${MAX_GROUPS} images and ${MAX_GROUPS} captions per call, got ${N} and ${M}`);
   const tile = opts.tile;
   for (const key of ['images', 'rowBlocks', 'blocksPerJob'] as const) {
     if (tile[key] !== undefined) throw new Error(`${what}: options.tile.${key} is a fused-kernel option; pairs run on the split kernel`);
   }
   const limit = ctx.limits.maxComputeWorkgroupStorageSize;
-  const imageOffset = 'data' in images ? 0 : images.offset ?? 0;
-  const captionOffset = 'data' in captions ? 0 : captions.offset ?? 0;
   const epilogue = chooseSplitEpilogue(opts.method, R, L, limit, tile.rows, true);
   const scratchBytes = Math.min(opts.maxScratchBytes, ctx.limits.maxStorageBufferBindingSize);
   const maxWords = Math.floor(scratchBytes / (4 * R)) - 3;
   if (maxWords < L) throw new Error(`${what}: options.maxScratchBytes = ${opts.maxScratchBytes} cannot hold one caption of L = ${L} words against one image of R = ${R} regions`);
+  const maxCaptions = Math.min(maxCaptionsPerChunk(ctx, L, D), Math.floor(256 * 2 ** 20 / (L * D * 4 + L * L * 4)));
 
   // Image order (stable), then runs of one image's pairs whose S^T fits the scratch.
   const imageOf = Int32Array.from(pairs.images as ArrayLike<number>);
@@ -83,7 +145,7 @@ export async function scorePairs(ctx: GpuContext, images: ImageInput, captions: 
   const groups: PairGroup[] = [];
   for (let i = 0; i < P; i++) {
     const n = imageOf[order[i]];
-    const words = dims.lengths[captionOf[order[i]]];
+    const words = lengths[captionOf[order[i]]];
     const last = groups[groups.length - 1];
     if (last && last.image === n && last.words + words <= maxWords) {
       last.count++;
@@ -98,88 +160,164 @@ export async function scorePairs(ctx: GpuContext, images: ImageInput, captions: 
   // caption against its candidates; an image on several captions' lists sums their words):
   // on a CPU driver the wasted half is paid in full (1.6x at 1000 pairs).
   const widest = groups.reduce((most, group) => Math.max(most, Math.ceil(group.words / 4) * 4), 0);
-  const gemm = makeGemmConfig('f32', vec4Aligned({ imageOffset, captionOffset }, D), tile.gemmRows ?? (R <= 64 ? 64 : 128), tile.gemmCols ?? (widest <= 64 ? 64 : 128), tile.depth ?? 16, true);
+  const gemm = makeGemmConfig('f32', vec4Aligned(images.offset, 0, D), tile.gemmRows ?? (R <= 64 ? 64 : 128), tile.gemmCols ?? (widest <= 64 ? 64 : 128), tile.depth ?? 16, true);
 
   return ctx.scoped(what, async () => {
-    const transient: GPUBuffer[] = [];
-    const own = (buffer: GPUBuffer) => (transient.push(buffer), buffer);
+    const stream = new CommandStream(ctx, what, opts.signal);
+    const result = ctx.pool.acquire(P * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC, 'pair scores');
+    stream.held.push(result);
     try {
-      const imageBuffer = 'data' in images ? own(ctx.upload(images.data, 'images')) : images.buffer;
-      const captionBuffer = 'data' in captions ? own(ctx.upload(captions.data, 'captions')) : captions.buffer;
-      const imageWindow = window(ctx, imageBuffer, imageOffset, 0, N * R * D);
-      const captionWindow = window(ctx, captionBuffer, captionOffset, 0, M * L * D);
-      const [gramPipe, wordPipe, gemmPipe, epiloguePipe] = await Promise.all([
-        regionGramPipeline(ctx, R), wordGramPipeline(ctx, opts.method === 'naaf'), gemmPipeline(ctx, gemm), splitEpiloguePipeline(ctx, opts.method, epilogue, { intra: opts.intra, lse: opts.lse }),
+      const [wordPipe, gemmPipe, epiloguePipe] = await Promise.all([
+        wordGramPipeline(ctx, opts.method === 'naaf'), gemmPipeline(ctx, gemm), splitEpiloguePipeline(ctx, opts.method, epilogue, { intra: opts.intra, lse: opts.lse }),
       ]);
-      const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC;
-      const result = own(ctx.pool.acquire(P * 4, storage, 'pair scores'));
-      const lengths = own(ctx.upload(dims.lengths, 'lengths'));
-      const regionGram = own(ctx.pool.acquire(N * R * R * 4, GPUBufferUsage.STORAGE, 'region gram'));
-      const wordGram = own(ctx.pool.acquire(needsWordGram ? M * L * L * 4 : 4, GPUBufferUsage.STORAGE, 'word gram'));
-      const encoder = ctx.createEncoder(what);
-      const pass = ctx.beginPass(encoder, what);
-      encodeRegionGram(ctx, pass, gramPipe, { images: imageWindow.binding, imageBase: imageWindow.base, numImages: N, dim: D, gram: regionGram }, transient);
-      if (needsWordGram) {
-        encodeWordGram(ctx, pass, wordPipe, {
-          captions: captionWindow.binding, captionBase: captionWindow.base, captionChunkStart: 0, numCaptions: M,
-          maxWords: L, dim: D, lengths, lambdaIntra: opts.lambdaIntra, wordGram,
-        }, transient);
-      }
-      const captionList = Uint32Array.from(order, (i) => captionOf[i]);
-      // Passes of whole groups: the scratch holds every group's S^T block, the job lists fit a
-      // dispatch. One scratch serves every pass (they run in order), grown only when a pass needs more.
-      let scratch = { buffer: null as unknown as GPUBuffer, size: 0 };
       let g = 0;
       while (g < groups.length) {
-        const gemmJobs: number[] = [];
-        const epilogueJobs: number[] = [];
-        const wordRows: number[] = [];
+        // A pass: whole groups while their distinct images and captions fit, their S^T fits the
+        // scratch, their job lists fit a dispatch and their work the submission budget.
+        const key = images.passKey(groups[g].image);
+        const passImages = new Set<number>();
+        const passCaptions = new Set<number>();
         let scratchFloats = 0;
+        let gemmJobs = 0;
+        let epilogueJobs = 0;
+        let units = 0;
+        const first = g;
         for (; g < groups.length; g++) {
           const group = groups[g];
           const stride = Math.ceil(group.words / 4) * 4;
           const gemmCount = Math.ceil(R / gemm.BM) * Math.ceil(stride / gemm.BN);
-          const lengthsOfGroup = Uint32Array.from({ length: group.count }, (_, c) => dims.lengths[captionOf[order[group.start + c]]]);
-          const tileList = packCaptionTiles(lengthsOfGroup, 0, group.count, epilogue.ROWS, epilogue.CAPS);
-          const full = (scratchFloats + R * stride) * 4 > scratchBytes || gemmJobs.length / 8 + gemmCount > MAX_GROUPS || epilogueJobs.length / 8 + tileList.length / 2 > MAX_GROUPS;
-          if (full && gemmJobs.length > 0) break;
-          const base = scratchFloats;
-          const wordStart = wordRows.length;
-          const firstRow: number[] = [];
-          for (let c = 0; c < group.count; c++) {
-            const m = captionOf[order[group.start + c]];
-            firstRow.push(wordRows.length - wordStart);
-            for (let w = 0; w < dims.lengths[m]; w++) wordRows.push((m * L + w) * D);
-          }
-          for (let row0 = 0; row0 < R; row0 += gemm.BM) {
-            for (let col0 = 0; col0 < stride; col0 += gemm.BN) {
-              gemmJobs.push(imageWindow.base + group.image * R * D, R, col0, group.words, wordStart, base, stride, row0);
-            }
-          }
-          for (let t = 0; t < tileList.length; t += 2) {
-            epilogueJobs.push(group.start + tileList[t], tileList[t + 1], group.image, firstRow[tileList[t]], base, stride, 0, 0);
-          }
+          const tiles = Math.ceil(group.count / epilogue.CAPS) + group.words / epilogue.ROWS + 1; // an upper bound of packCaptionTiles
+          const newCaptions = new Set<number>();
+          for (let c = 0; c < group.count; c++) { const m = captionOf[order[group.start + c]]; if (!passCaptions.has(m)) newCaptions.add(m); }
+          const groupUnits = 2 * gemmCount * gemm.BM * gemm.BN * D + group.words * (2 * R * R + 24 * R);
+          const full = images.passKey(group.image) !== key || (passImages.size + (passImages.has(group.image) ? 0 : 1)) > images.maxPerPass ||
+            passCaptions.size + newCaptions.size > maxCaptions || (scratchFloats + R * stride) * 4 > scratchBytes ||
+            gemmJobs + gemmCount > MAX_GROUPS || epilogueJobs + tiles > MAX_GROUPS || units + groupUnits > stream.budget();
+          if (full && g > first) break;
+          passImages.add(group.image);
+          for (const m of newCaptions) passCaptions.add(m);
           scratchFloats += R * stride;
+          gemmJobs += gemmCount;
+          epilogueJobs += tiles;
+          units += groupUnits;
         }
-        if (scratch.size < scratchFloats * 4) scratch = { buffer: own(ctx.pool.acquire(scratchFloats * 4, GPUBufferUsage.STORAGE, 'pair scratch S^T')), size: scratchFloats * 4 };
-        encodeGemm(ctx, pass, gemmPipe, gemm, {
-          regions: imageWindow.binding, regionBase: 0, words: captionWindow.binding, wordBase: captionWindow.base,
-          wordRows: own(ctx.upload(Uint32Array.from(wordRows), 'pair word rows')),
-          rows: R, wordCount: 0, wordStride: 4, dim: D, scratch: { buffer: scratch.buffer, offset: 0, size: scratchFloats * 4 },
-          jobs: { buffer: own(ctx.upload(Uint32Array.from(gemmJobs), 'gemm jobs')), count: gemmJobs.length / 8 },
-        }, transient);
-        const layout = splitLayout(dims.lengths, epilogueJobs, captionList, order);
-        encodeSplitEpilogue(ctx, pass, epiloguePipe, opts.method, {
-          scratch: { buffer: scratch.buffer, offset: 0, size: scratchFloats * 4 }, wordStride: 4,
-          layout: own(ctx.upload(layout.data, 'pair layout')), tileBase: layout.offsets[0], rowBase: layout.offsets[1], resultBase: layout.offsets[2],
-          numTiles: epilogueJobs.length / 8, captionChunkStart: 0, regionGram, gramBase: 0, wordGram, out: result, outBase: 0, outStride: 0, maxWords: L,
-          numImages: 1, imageStart: 0, threshold: opts.threshold, lambdaSoftmax: opts.lambdaSoftmax, lambdaLse: opts.lambdaLse, pairs: true,
-        }, transient);
+        await encodePairPass(ctx, stream, {
+          images, groups: groups.slice(first, g), imageIds: [...passImages].sort((a, b) => a - b), captionIds: [...passCaptions].sort((a, b) => a - b),
+          captions, lengths, L, D, R, order, captionOf, gemm, gemmPipe, epilogue, epiloguePipe, wordPipe: needsWordGram ? wordPipe : null,
+          opts, result, units,
+        });
       }
-      pass.end();
-      return await ctx.readFloat32(result, 0, P, encoder);
-    } finally {
-      for (const buffer of transient) ctx.pool.release(buffer);
+      const scores = await stream.read(result, 0, P);
+      await stream.finish(false);
+      return scores;
+    } catch (error) {
+      await stream.abandon();
+      throw error;
     }
   });
+}
+
+interface PairPass {
+  images: PairImages;
+  groups: PairGroup[];
+  imageIds: number[];
+  captionIds: number[];
+  captions: CaptionInput; lengths: Uint32Array;
+  L: number; D: number; R: number;
+  order: Uint32Array; captionOf: Int32Array;
+  gemm: ReturnType<typeof makeGemmConfig>; gemmPipe: GPUComputePipeline;
+  epilogue: ReturnType<typeof chooseSplitEpilogue>; epiloguePipe: GPUComputePipeline;
+  wordPipe: GPUComputePipeline | null;
+  opts: ReturnType<typeof resolveOptions>;
+  result: GPUBuffer;
+  units: number;
+}
+
+/** One pass: gathers its images and captions, then one GEMM job list and one epilogue job list. */
+async function encodePairPass(ctx: GpuContext, stream: CommandStream, p: PairPass): Promise<void> {
+  const { R, L, D, gemm, epilogue, order, captionOf } = p;
+  const holder: GPUBuffer[] = [];
+  const { chunk, local } = await p.images.gather(stream, p.imageIds, holder);
+  // The pass's captions, gathered: [C, L, D] with their lengths and word Grams.
+  const C = p.captionIds.length;
+  const captionLocal = new Map(p.captionIds.map((m, i) => [m, i]));
+  const captionBuffer = ctx.pool.acquire(Math.max(16, C * L * D * 4), GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, 'pair captions', true);
+  holder.push(captionBuffer);
+  let at = 0;
+  for (const [first, count] of runsOf(p.captionIds)) {
+    if ('data' in p.captions && p.captions.data) {
+      const rows = p.captions.data.subarray(first * L * D, (first + count) * L * D);
+      ctx.device.queue.writeBuffer(captionBuffer, at * L * D * 4, rows.buffer, rows.byteOffset, rows.byteLength);
+    } else {
+      const gpu = p.captions as { buffer: GPUBuffer; offset?: number };
+      stream.commandEncoder().copyBufferToBuffer(gpu.buffer, (gpu.offset ?? 0) + first * L * D * 4, captionBuffer, at * L * D * 4, count * L * D * 4);
+    }
+    at += count;
+  }
+  const passLengths = Uint32Array.from(p.captionIds, (m) => p.lengths[m]);
+  const captionWindow = window(ctx, captionBuffer, 0, 0, C * L * D);
+  const wordGram = ctx.pool.acquire(p.wordPipe ? C * L * L * 4 : 16, GPUBufferUsage.STORAGE, 'pair word gram', true);
+  holder.push(wordGram);
+
+  const gemmJobs: number[] = [];
+  const epilogueJobs: number[] = [];
+  const wordRows: number[] = [];
+  const entryCaption: number[] = []; // each list entry's local caption
+  const entryResult: number[] = []; // and its pair index
+  let scratchFloats = 0;
+  for (const group of p.groups) {
+    const stride = Math.ceil(group.words / 4) * 4;
+    const lengthsOfGroup = Uint32Array.from({ length: group.count }, (_, c) => p.lengths[captionOf[order[group.start + c]]]);
+    const tileList = packCaptionTiles(lengthsOfGroup, 0, group.count, epilogue.ROWS, epilogue.CAPS);
+    const base = scratchFloats;
+    const wordStart = wordRows.length;
+    const firstRow: number[] = [];
+    const entry0 = entryCaption.length;
+    for (let c = 0; c < group.count; c++) {
+      const pair = order[group.start + c];
+      const m = captionLocal.get(captionOf[pair])!;
+      firstRow.push(wordRows.length - wordStart);
+      entryCaption.push(m);
+      entryResult.push(pair);
+      for (let w = 0; w < passLengths[m]; w++) wordRows.push((m * L + w) * D);
+    }
+    const image = local(group.image);
+    for (let row0 = 0; row0 < R; row0 += gemm.BM) {
+      for (let col0 = 0; col0 < stride; col0 += gemm.BN) {
+        gemmJobs.push(chunk.base + image * R * D, R, col0, group.words, wordStart, base, stride, row0);
+      }
+    }
+    for (let t = 0; t < tileList.length; t += 2) {
+      epilogueJobs.push(entry0 + tileList[t], tileList[t + 1], image, firstRow[tileList[t]], base, stride, 0, 0);
+    }
+    scratchFloats += R * stride;
+  }
+  const scratch = ctx.pool.acquire(Math.max(16, scratchFloats * 4), GPUBufferUsage.STORAGE, 'pair scratch S^T');
+  holder.push(scratch);
+  const upload = (data: Uint32Array, label: string) => {
+    const buffer = ctx.upload(data, label);
+    holder.push(buffer);
+    return buffer;
+  };
+  await stream.reserve(p.units + (p.wordPipe ? 2 * C * L * L * D : 0));
+  if (p.wordPipe) {
+    encodeWordGram(ctx, stream.pass, p.wordPipe, {
+      captions: captionWindow.binding, captionBase: captionWindow.base, captionChunkStart: 0, numCaptions: C,
+      maxWords: L, dim: D, lengths: upload(passLengths, 'pair lengths'), lambdaIntra: p.opts.lambdaIntra, wordGram,
+    }, stream.transient);
+  }
+  encodeGemm(ctx, stream.pass, p.gemmPipe, gemm, {
+    regions: chunk.data, regionBase: 0, words: captionWindow.binding, wordBase: captionWindow.base,
+    wordRows: upload(Uint32Array.from(wordRows), 'pair word rows'),
+    rows: R, wordCount: 0, wordStride: 4, dim: D, scratch: { buffer: scratch, offset: 0, size: Math.max(16, scratchFloats * 4) },
+    jobs: { buffer: upload(Uint32Array.from(gemmJobs), 'gemm jobs'), count: gemmJobs.length / 8 },
+  }, stream.transient);
+  const layout = splitLayout(passLengths, epilogueJobs, entryCaption, entryResult);
+  encodeSplitEpilogue(ctx, stream.pass, p.epiloguePipe, p.opts.method, {
+    scratch: { buffer: scratch, offset: 0, size: Math.max(16, scratchFloats * 4) }, wordStride: 4,
+    layout: upload(layout.data, 'pair layout'), tileBase: layout.offsets[0], rowBase: layout.offsets[1], resultBase: layout.offsets[2],
+    numTiles: epilogueJobs.length / 8, captionChunkStart: 0, regionGram: chunk.gram, gramBase: chunk.gramBase, wordGram, out: p.result, outBase: 0, outStride: 0, maxWords: L,
+    numImages: 1, imageStart: 0, threshold: p.opts.threshold, lambdaSoftmax: p.opts.lambdaSoftmax, lambdaLse: p.opts.lambdaLse, pairs: true,
+  }, stream.transient);
+  stream.retire(holder);
 }

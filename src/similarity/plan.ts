@@ -1,56 +1,63 @@
 // One plan per similarity call: which kernel (fused or split), which product (f32, f16, int8
-// dot4 or subgroup matrices), which tile and which chunks, resolved once from the call's
-// options, the device and the tuned choices. The launchers run the plan they are given.
+// dot4 or subgroup matrices) and which tiles, resolved once from the call's options, the
+// device and the tuned choices; and how a block of images and captions is cut into chunks
+// that fit every binding and dispatch limit. The launchers run the plan they are given.
 import type { GpuContext } from '../gpu/context.js';
 import { GemmConfig, GemmFormat, gemmSharedBytes, makeGemmConfig, makeMmaGemmConfig, verifyMmaGemm } from '../ops/gemm.js';
-import { packedRowBytes } from '../ops/quantize.js';
+import { packedLayout } from '../ops/quantize.js';
 import { I8ScoreConfig, Int8Kernel, chooseI8Config } from '../ops/scoreI8.js';
 import { ScoreConfig, ScoreFlags, ScoreMethod, TileRequest, checkTileRequest, chooseScoreConfig } from '../ops/score.js';
 import { SplitEpilogueConfig, chooseSplitEpilogue } from '../ops/splitEpilogue.js';
 import type { Precision } from '../types.js';
+import { IMAGE_PAD_ROWS, OperandFormat } from './operands.js';
 import { tunedChoice } from './tune.js';
-import type { CheckedInputs, ResolvedOptions } from './validate.js';
+import type { ResolvedOptions } from './validate.js';
 
 export type ScoreKernel = 'fused' | 'split';
 
 /** What computes S: f32 FMAs, f16 operands widened to f32, or int8 with dot4I8Packed or tensor cores. */
 export type Product = 'f32' | 'f16' | 'int8-dot4' | 'int8-subgroup-matrix';
 
-/** A kernel and its tile: what engine.tune() chooses and a call may pin. */
+/** A kernel and its tile: what engine.tune() chooses and a call may pin; for int8, the product that won. */
 export interface KernelChoice {
   kernel: ScoreKernel;
   tile: TileRequest;
+  product?: Product;
 }
 
 /** The default scratch budget of the split path's S^T (per call; see SimilarityOptions.maxScratchBytes). */
 export const DEFAULT_SCRATCH_BYTES = 256 * 2 ** 20;
 
-const MAX_GROUPS = 65535;
+/** Workgroups per dispatch dimension that every device offers (WebGPU's default limit). */
+export const MAX_GROUPS = 65535;
+
+/** The shape a plan is resolved for: regions, dimension, the longest caption. */
+export interface PlanShape { R: number; D: number; L: number }
 
 export interface FusedPlan {
   /** f32 product (score_f32.wgsl) or the int8 one (score_i8_*.wgsl). */
   f32?: ScoreConfig;
   int8?: I8ScoreConfig;
   ROWS: number; CAPS: number; IMGS: number;
-  imagesPerChunk: number;
-  captionsPerChunk: number;
 }
 
 export interface SplitPlan {
+  /** The GEMM tile for a chunk of `wordStride` packed word rows (narrow tiles waste less for a few captions). */
+  gemmFor: (wordStride: number) => GemmConfig;
+  /** The widest GEMM tile (engine.plan() reports it). */
   gemm: GemmConfig;
   epilogue: SplitEpilogueConfig;
-  /** Bytes of S^T one (caption chunk, image pass) may use. */
+  /** The most bytes of S^T one image pass may use. */
   scratchBytes: number;
-  imagesPerChunk: number; // images per pass at most (binding limits); the scratch may allow fewer
-  captionsPerChunk: number;
-  wordsPerChunk: number; // packed word rows per caption chunk at most
 }
 
 export interface ScorePlan {
   method: ScoreMethod;
   flags: ScoreFlags;
   product: Product;
+  format: OperandFormat;
   choice: KernelChoice;
+  vec4: boolean;
   fused?: FusedPlan;
   split?: SplitPlan;
 }
@@ -59,8 +66,12 @@ export function gemmFormat(product: Product): GemmFormat {
   return product === 'f32' ? 'f32' : product === 'f16' ? 'f16' : 'int8';
 }
 
-/** The product for `precision` on this device, or a clear error. */
-export async function resolveProduct(ctx: GpuContext, precision: Precision): Promise<Product> {
+/**
+ * The product for `precision` on this device, or a clear error. 'int8' is dot4 unless the
+ * tensor-core product passed its self-check here and engine.tune() measured it faster for this
+ * shape (`tuned`): one measurement on an H200 had it slower, so it is never assumed.
+ */
+export async function resolveProduct(ctx: GpuContext, precision: Precision, tuned?: Product): Promise<Product> {
   if (precision === 'f32' || precision === 'f16') return precision;
   const available = await ctx.int8Product();
   if (!available) {
@@ -73,7 +84,9 @@ export async function resolveProduct(ctx: GpuContext, precision: Precision): Pro
       `on a GPU that has them); this device has ${available} only`,
     );
   }
-  return precision === 'int8-dot4' || available === 'dot4' ? 'int8-dot4' : 'int8-subgroup-matrix';
+  if (precision === 'int8-subgroup-matrix') return precision;
+  if (precision === 'int8' && tuned === 'int8-subgroup-matrix' && available === 'subgroup-matrix') return tuned;
+  return 'int8-dot4';
 }
 
 /**
@@ -85,7 +98,7 @@ export function defaultKernel(): ScoreKernel {
 }
 
 /** The call's pinned kernel and tile, else the tuned choice for this shape, else the default. */
-export function chooseKernel(ctx: GpuContext, dims: CheckedInputs, opts: ResolvedOptions, product: Product): KernelChoice {
+export function chooseKernel(ctx: GpuContext, shape: PlanShape, opts: ResolvedOptions): KernelChoice {
   const pinnedTile = Object.keys(opts.tile).length > 0;
   if (opts.kernel !== undefined || pinnedTile) {
     // A tile with one kernel's own keys implies that kernel.
@@ -93,81 +106,108 @@ export function chooseKernel(ctx: GpuContext, dims: CheckedInputs, opts: Resolve
     const implied = has(['images', 'rowBlocks', 'blocksPerJob']) ? 'fused' : has(['gemmRows', 'gemmCols']) ? 'split' : defaultKernel();
     return { kernel: opts.kernel ?? implied, tile: opts.tile };
   }
-  return tunedChoice(ctx, opts.method, opts.precision, dims.R, dims.L, dims.D) ?? { kernel: defaultKernel(), tile: {} };
+  return tunedChoice(ctx, opts.method, opts.precision, shape.R, shape.L, shape.D) ?? { kernel: defaultKernel(), tile: {} };
 }
 
-/** How many images and captions one fused dispatch may cover without exceeding a binding limit. */
-export function planChunks(ctx: GpuContext, dims: CheckedInputs, opts: Pick<ResolvedOptions, 'maxImagesPerChunk' | 'maxCaptionsPerChunk'>, imagesPerGroup = 1): { imagesPerChunk: number; captionsPerChunk: number } {
-  const { N, R, D, M, L } = dims;
-  const maxBinding = ctx.limits.maxStorageBufferBindingSize;
-  const slack = ctx.limits.minStorageBufferOffsetAlignment; // a window's start is aligned down
-  const maxGroups = Math.min(MAX_GROUPS, ctx.limits.maxComputeWorkgroupsPerDimension);
-  const fit = (bytesPerItem: number) => Math.floor((maxBinding - slack) / bytesPerItem);
-  const imagesPerChunk = Math.min(N, opts.maxImagesPerChunk, maxGroups * imagesPerGroup, fit(R * D * 4), fit(R * R * 4), fit(M * 4));
-  // Each tile holds >= 1 caption, so captions per chunk also bounds the tile count.
-  const captionsPerChunk = Math.min(M, opts.maxCaptionsPerChunk, maxGroups, fit(L * D * 4), fit(L * L * 4));
-  if (imagesPerChunk < 1 || captionsPerChunk < 1) {
-    throw new Error(
-      `similarity: inputs cannot fit this device even when tiled: one image [R=${R}, D=${D}] needs ${R * D * 4} bytes, ` +
-      `one result row needs M*4 = ${M * 4} bytes, one caption [L=${L}, D=${D}] needs ${L * D * 4} bytes, ` +
-      `but maxStorageBufferBindingSize is ${maxBinding}`,
-    );
-  }
-  const maxBuffer = ctx.limits.maxBufferSize;
-  const sizes: [string, number][] = [['the N x M result', N * M * 4], ['images [N, R, D]', N * R * D * 4], ['captions [M, L, D]', M * L * D * 4]];
-  for (const [what, bytes] of sizes) {
-    if (bytes > maxBuffer) {
-      throw new Error(`similarity: ${what} needs ${bytes} bytes, more than this device's maxBufferSize ${maxBuffer}; split the call`);
-    }
-  }
-  return { imagesPerChunk, captionsPerChunk };
+/** Bytes of one image's operand rows in a format (packed rows with their scales for int8). */
+export function imageDataBytes(R: number, D: number, format: OperandFormat): number {
+  if (format === 'f32') return R * D * 4;
+  const layout = packedLayout(format, D, 1);
+  return R * (layout.rowWords * 4 + (format === 'int8' ? 4 : 0));
 }
+
+/** Most images one chunk (one data and one Gram binding, one dispatch row) may hold. */
+export function maxImagesPerChunk(ctx: GpuContext, R: number, D: number, format: OperandFormat, imagesPerGroup = 1): number {
+  const binding = ctx.limits.maxStorageBufferBindingSize - ctx.limits.minStorageBufferOffsetAlignment; // a window's start is aligned down
+  const padding = format === 'f32' ? 0 : IMAGE_PAD_ROWS * imageDataBytes(1, D, format) + 256; // zero rows and the scales' alignment
+  const groups = Math.min(MAX_GROUPS, ctx.limits.maxComputeWorkgroupsPerDimension);
+  return Math.min(groups * imagesPerGroup, Math.floor((binding - padding) / imageDataBytes(R, D, format)), Math.floor(binding / (R * R * 4)));
+}
+
+/** Most captions one chunk may hold (a caption window, its word Grams, one tile per dispatch column). */
+export function maxCaptionsPerChunk(ctx: GpuContext, L: number, D: number): number {
+  const binding = ctx.limits.maxStorageBufferBindingSize - ctx.limits.minStorageBufferOffsetAlignment;
+  const groups = Math.min(MAX_GROUPS, ctx.limits.maxComputeWorkgroupsPerDimension);
+  return Math.min(groups, Math.floor(binding / (L * D * 4)), Math.floor(binding / (L * L * 4)));
+}
+
+/** The first of the tiles (rows x cols x depth) that fits the device's workgroup memory and invocations, or null. */
+function firstFitting(ctx: GpuContext, format: GemmFormat, vec4: boolean, shapes: [number, number, number][]): GemmConfig | null {
+  const limit = ctx.limits.maxComputeWorkgroupStorageSize;
+  const invocations = ctx.limits.maxComputeInvocationsPerWorkgroup;
+  for (const [bm, bn, kt] of shapes) {
+    let config: GemmConfig;
+    try {
+      config = makeGemmConfig(format, vec4, bm, bn, kt);
+    } catch {
+      continue;
+    }
+    if (gemmSharedBytes(config) <= limit && config.WG <= invocations) return config;
+  }
+  return null;
+}
+
+const WIDE_TILES: [number, number, number][] = [[128, 128, 16], [128, 128, 8], [64, 64, 16], [64, 64, 8]];
+// Narrow tiles for few word rows (a search's single captions): a CPU driver pays for the
+// padding columns of a 128-wide tile in full.
+const NARROW_TILES: [number, [number, number, number][]][] = [
+  [16, [[256, 16, 16], [128, 16, 8]]],
+  [32, [[128, 32, 16], [128, 32, 8]]],
+  [64, [[128, 64, 16], [128, 64, 8], [64, 64, 16]]],
+];
 
 /**
  * The split tile: GEMM BM x BN x depth and the epilogue's word rows. Unpinned, the GEMM tile is
- * the first of 128 x 128 x 16, 128 x 128 x 8, 64 x 64 x 16, 64 x 64 x 8 that fits the device.
+ * the first of 128 x 128 x 16, 128 x 128 x 8, 64 x 64 x 16, 64 x 64 x 8 that fits the device,
+ * narrower for a chunk of at most 16, 32 or 64 word rows.
  */
-function splitConfigs(ctx: GpuContext, dims: CheckedInputs, method: ScoreMethod, product: Product, tile: TileRequest, vec4: boolean): { gemm: GemmConfig; epilogue: SplitEpilogueConfig } {
+function splitConfigs(ctx: GpuContext, shape: PlanShape, method: ScoreMethod, product: Product, tile: TileRequest, vec4: boolean): { gemm: GemmConfig; gemmFor: (words: number) => GemmConfig; epilogue: SplitEpilogueConfig } {
   const limit = ctx.limits.maxComputeWorkgroupStorageSize;
   const invocations = ctx.limits.maxComputeInvocationsPerWorkgroup;
   for (const key of ['images', 'rowBlocks', 'blocksPerJob'] as const) {
     if (tile[key] !== undefined) throw new Error(`similarity: options.tile.${key} is a fused-kernel option; the split kernel takes rows, depth, gemmRows and gemmCols`);
   }
-  const shapes: [number, number, number][] = [[128, 128, 16], [128, 128, 8], [64, 64, 16], [64, 64, 8]];
-  const candidates = shapes
-    .filter(([bm, bn, kt]) => (tile.gemmRows ?? bm) === bm && (tile.gemmCols ?? bn) === bn && (tile.depth ?? kt) === kt)
-    .map(([bm, bn, kt]) => [bm, bn, kt] as [number, number, number]);
+  const format = gemmFormat(product);
+  const pinned = tile.gemmRows !== undefined || tile.gemmCols !== undefined || tile.depth !== undefined;
+  const matches = ([bm, bn, kt]: [number, number, number]) => (tile.gemmRows ?? bm) === bm && (tile.gemmCols ?? bn) === bn && (tile.depth ?? kt) === kt;
+  const candidates = WIDE_TILES.filter(matches);
   if (candidates.length === 0) candidates.push([tile.gemmRows ?? 128, tile.gemmCols ?? 128, tile.depth ?? 16]);
-  let gemm: GemmConfig | null = null;
-  let needed = Infinity;
-  for (const [bm, bn, kt] of candidates) {
-    const config = makeGemmConfig(gemmFormat(product), vec4, bm, bn, kt);
-    needed = Math.min(needed, gemmSharedBytes(config));
-    if (gemmSharedBytes(config) <= limit && config.WG <= invocations) {
-      gemm = config;
-      break;
-    }
-  }
+  const gemm = firstFitting(ctx, format, vec4, candidates);
   if (!gemm) {
+    const needed = Math.min(...candidates.map(([bm, bn, kt]) => {
+      try { return gemmSharedBytes(makeGemmConfig(format, vec4, bm, bn, kt)); } catch { return Infinity; }
+    }));
+    if (!Number.isFinite(needed)) makeGemmConfig(format, vec4, candidates[0][0], candidates[0][1], candidates[0][2]); // throws the tile's own error
     throw new Error(`similarity: the split kernel's GEMM tile ${JSON.stringify(tile)} needs ${needed} bytes of workgroup memory (and up to 256 invocations); ` +
       `this device has maxComputeWorkgroupStorageSize ${limit}, maxComputeInvocationsPerWorkgroup ${invocations}`);
   }
-  return { gemm, epilogue: chooseSplitEpilogue(method, dims.R, dims.L, limit, tile.rows) };
+  const narrow = new Map<number, GemmConfig>();
+  if (!pinned) {
+    for (const [width, shapes] of NARROW_TILES) {
+      const config = firstFitting(ctx, format, vec4, shapes);
+      if (config) narrow.set(width, config);
+    }
+  }
+  const gemmFor = (wordStride: number) => {
+    for (const [width] of NARROW_TILES) if (wordStride <= width && narrow.has(width)) return narrow.get(width)!;
+    return gemm;
+  };
+  return { gemm, gemmFor, epilogue: chooseSplitEpilogue(method, shape.R, shape.L, limit, tile.rows) };
 }
 
 /**
  * Resolves everything a call needs before any GPU work; throws (naming the limit) for a shape
  * or option this device cannot run.
  */
-export async function resolvePlan(ctx: GpuContext, dims: CheckedInputs, opts: ResolvedOptions, vec4Aligned: boolean, wordTerms = false): Promise<ScorePlan> {
+export async function resolvePlan(ctx: GpuContext, shape: PlanShape, opts: ResolvedOptions, vec4Aligned: boolean, wordTerms = false): Promise<ScorePlan> {
   checkTileRequest(opts.tile);
-  const product = await resolveProduct(ctx, opts.precision);
-  const choice = chooseKernel(ctx, dims, opts, product);
+  const choice = chooseKernel(ctx, shape, opts);
+  const product = await resolveProduct(ctx, opts.precision, choice.product);
   const flags: ScoreFlags = { intra: opts.intra, lse: opts.lse, wordTerms };
-  const plan: ScorePlan = { method: opts.method, flags, product, choice };
+  const plan: ScorePlan = { method: opts.method, flags, product, format: gemmFormat(product), choice: { kernel: choice.kernel, tile: choice.tile }, vec4: vec4Aligned && shape.D % 4 === 0 };
   if (choice.kernel === 'split') {
     try {
-      return await resolveSplit(ctx, dims, opts, plan, vec4Aligned);
+      return await resolveSplit(ctx, shape, opts, plan);
     } catch (error) {
       // The default kernel does not fit this device (workgroup memory): the fused one may.
       const pinned = opts.kernel !== undefined || Object.keys(opts.tile).length > 0;
@@ -175,10 +215,10 @@ export async function resolvePlan(ctx: GpuContext, dims: CheckedInputs, opts: Re
       plan.choice = { kernel: 'fused', tile: {} };
     }
   }
-  return resolveFused(ctx, dims, opts, plan);
+  return resolveFused(ctx, shape, plan);
 }
 
-function resolveFused(ctx: GpuContext, dims: CheckedInputs, opts: ResolvedOptions, plan: ScorePlan): ScorePlan {
+function resolveFused(ctx: GpuContext, shape: PlanShape, plan: ScorePlan): ScorePlan {
   const { product, choice } = plan;
   const limit = ctx.limits.maxComputeWorkgroupStorageSize;
   if (product === 'f16') throw new Error("similarity: options.precision 'f16' runs on the split kernel only; drop options.kernel 'fused'");
@@ -186,28 +226,25 @@ function resolveFused(ctx: GpuContext, dims: CheckedInputs, opts: ResolvedOption
     if (choice.tile[key] !== undefined) throw new Error(`similarity: options.tile.${key} is a split-kernel option; the fused kernel takes rows, images, rowBlocks, depth and blocksPerJob`);
   }
   if (product === 'f32') {
-    const config = chooseScoreConfig(dims.R, dims.L, limit, choice.tile);
-    plan.fused = { f32: config, ROWS: config.ROWS, CAPS: config.CAPS, IMGS: config.IMGS, ...planChunks(ctx, dims, opts, config.IMGS) };
+    const config = chooseScoreConfig(shape.R, shape.L, limit, choice.tile);
+    plan.fused = { f32: config, ROWS: config.ROWS, CAPS: config.CAPS, IMGS: config.IMGS };
     return plan;
   }
   const kernel: Int8Kernel = product === 'int8-dot4' ? 'dot4' : 'subgroup-matrix';
-  const config = chooseI8Config(kernel, dims.R, dims.L, limit, ctx.info.subgroupMaxSize, choice.tile);
-  const chunks = planChunks(ctx, dims, opts, config.IMGS);
-  const maxBinding = ctx.limits.maxStorageBufferBindingSize;
-  if ((chunks.captionsPerChunk * dims.L + config.ROWS) * packedRowBytes(dims.D) > maxBinding) {
-    throw new Error(`similarity: precision int8 packs ${chunks.captionsPerChunk} captions into more than maxStorageBufferBindingSize ${maxBinding} bytes; set options.maxCaptionsPerChunk lower`);
-  }
-  plan.fused = { int8: config, ROWS: config.ROWS, CAPS: config.CAPS, IMGS: config.IMGS, ...chunks };
+  const config = chooseI8Config(kernel, shape.R, shape.L, limit, ctx.info.subgroupMaxSize, choice.tile);
+  plan.fused = { int8: config, ROWS: config.ROWS, CAPS: config.CAPS, IMGS: config.IMGS };
   return plan;
 }
 
-async function resolveSplit(ctx: GpuContext, dims: CheckedInputs, opts: ResolvedOptions, plan: ScorePlan, vec4Aligned: boolean): Promise<ScorePlan> {
+async function resolveSplit(ctx: GpuContext, shape: PlanShape, opts: ResolvedOptions, plan: ScorePlan): Promise<ScorePlan> {
   const { product, choice } = plan;
-  let { gemm, epilogue } = splitConfigs(ctx, dims, opts.method, product, choice.tile, vec4Aligned);
+  const configs = splitConfigs(ctx, shape, opts.method, product, choice.tile, plan.vec4);
+  let { gemm, gemmFor } = configs;
   if (product === 'int8-subgroup-matrix') {
     // The tensor-core GEMM, once it has matched the dot4 one on this device; else dot4.
     if (await verifyMmaGemm(ctx)) {
       gemm = makeMmaGemmConfig(ctx.info.subgroupMaxSize);
+      gemmFor = () => gemm;
     } else if (opts.precision === 'int8-subgroup-matrix') {
       throw new Error("similarity: the split kernel's tensor-core int8 GEMM needs 19456 bytes of workgroup memory and 4 subgroups per workgroup, and must compile " +
         `and match the dot4 GEMM on this device (maxComputeWorkgroupStorageSize ${ctx.limits.maxComputeWorkgroupStorageSize}, ` +
@@ -216,37 +253,60 @@ async function resolveSplit(ctx: GpuContext, dims: CheckedInputs, opts: Resolved
       plan.product = 'int8-dot4';
     }
   }
-  const chunks = planChunks(ctx, dims, opts);
-  const maxBinding = ctx.limits.maxStorageBufferBindingSize;
-  const scratchBytes = Math.min(opts.maxScratchBytes, maxBinding, ctx.limits.maxBufferSize);
-  // Caption chunks small enough that a pass holds min(N, 64) images, else at least one.
-  const rowBytes = 4 * dims.R;
-  let wordsPerChunk = Math.floor(scratchBytes / (rowBytes * Math.min(dims.N, 64))) - 3;
-  if (wordsPerChunk < dims.L) wordsPerChunk = Math.floor(scratchBytes / rowBytes) - 3;
-  if (wordsPerChunk < dims.L) {
+  const scratchBytes = Math.min(opts.maxScratchBytes, ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
+  const rowBytes = 4 * shape.R;
+  if (Math.floor(scratchBytes / rowBytes) - 3 < shape.L) {
     throw new Error(`similarity: the split kernel's scratch (options.maxScratchBytes = ${opts.maxScratchBytes}, capped at ${scratchBytes} by the device) ` +
-      `cannot hold one caption of L = ${dims.L} words against one image of R = ${dims.R} regions (${rowBytes * (dims.L + 3)} bytes); raise it or use kernel 'fused'`);
+      `cannot hold one caption of L = ${shape.L} words against one image of R = ${shape.R} regions (${rowBytes * (shape.L + 3)} bytes); raise it or use kernel 'fused'`);
   }
-  wordsPerChunk = Math.min(wordsPerChunk, MAX_GROUPS * gemm.BN - 3);
-  plan.split = { gemm, epilogue, scratchBytes, imagesPerChunk: chunks.imagesPerChunk, captionsPerChunk: chunks.captionsPerChunk, wordsPerChunk };
+  plan.split = { gemm, gemmFor, epilogue: configs.epilogue, scratchBytes };
   return plan;
 }
 
+/** How a block of N images and M captions is cut into chunks under a plan. */
+export interface ChunkLimits {
+  imagesPerChunk: number;
+  captionsPerChunk: number;
+  /** Packed word rows per caption chunk at most (split: a pass then holds min(N, 64) images in the scratch). */
+  wordsPerChunk: number;
+}
+
+export function chunkLimits(ctx: GpuContext, plan: ScorePlan, shape: PlanShape & { N: number; M: number }, opts: Pick<ResolvedOptions, 'maxImagesPerChunk' | 'maxCaptionsPerChunk'>): ChunkLimits {
+  const { N, M, R, D, L } = shape;
+  const imagesPerChunk = Math.min(N, opts.maxImagesPerChunk, maxImagesPerChunk(ctx, R, D, plan.format, plan.fused?.IMGS ?? 1));
+  const captionsPerChunk = Math.min(M, opts.maxCaptionsPerChunk, maxCaptionsPerChunk(ctx, L, D));
+  if (imagesPerChunk < 1 || captionsPerChunk < 1) {
+    const binding = ctx.limits.maxStorageBufferBindingSize;
+    throw new Error(
+      `similarity: inputs cannot fit this device even when tiled: one image [R=${R}, D=${D}] needs ${imageDataBytes(R, D, plan.format)} bytes ` +
+      `(and its Gram ${R * R * 4}), one caption [L=${L}, D=${D}] needs ${L * D * 4} bytes, but maxStorageBufferBindingSize is ${binding}`,
+    );
+  }
+  let wordsPerChunk = Infinity;
+  if (plan.split) {
+    const rowBytes = 4 * R;
+    wordsPerChunk = Math.floor(plan.split.scratchBytes / (rowBytes * Math.min(N, 64))) - 3;
+    if (wordsPerChunk < L) wordsPerChunk = Math.floor(plan.split.scratchBytes / rowBytes) - 3;
+    wordsPerChunk = Math.min(wordsPerChunk, MAX_GROUPS * 16 - 3);
+  }
+  return { imagesPerChunk, captionsPerChunk, wordsPerChunk };
+}
+
 /** Consecutive caption ranges [start, count] of at most maxCaptions captions and maxWords words. */
-export function captionRanges(lengths: ArrayLike<number>, maxCaptions: number, maxWords: number): [number, number][] {
+export function captionRanges(lengths: ArrayLike<number>, maxCaptions: number, maxWords: number, start = 0, end = lengths.length): [number, number][] {
   const ranges: [number, number][] = [];
-  let start = 0;
+  let first = start;
   let words = 0;
-  for (let m = 0; m < lengths.length; m++) {
-    const count = m - start;
+  for (let m = start; m < end; m++) {
+    const count = m - first;
     if (count > 0 && (count >= maxCaptions || words + lengths[m] > maxWords)) {
-      ranges.push([start, count]);
-      start = m;
+      ranges.push([first, count]);
+      first = m;
       words = 0;
     }
     words += lengths[m];
   }
-  if (lengths.length > start) ranges.push([start, lengths.length - start]);
+  if (end > first) ranges.push([first, end - first]);
   return ranges;
 }
 
@@ -264,18 +324,18 @@ export interface PlanSummary {
   };
 }
 
-export function summarizePlan(plan: ScorePlan): PlanSummary {
+export function summarizePlan(plan: ScorePlan, chunks: ChunkLimits): PlanSummary {
   const summary: PlanSummary = { kernel: plan.choice.kernel, product: plan.product, tile: { ...plan.choice.tile } };
   if (plan.fused) {
     const f = plan.fused;
-    summary.fused = { rows: f.ROWS, captionsPerTile: f.CAPS, imagesPerWorkgroup: f.IMGS, imagesPerChunk: f.imagesPerChunk, captionsPerChunk: f.captionsPerChunk };
+    summary.fused = { rows: f.ROWS, captionsPerTile: f.CAPS, imagesPerWorkgroup: f.IMGS, imagesPerChunk: chunks.imagesPerChunk, captionsPerChunk: chunks.captionsPerChunk };
   }
   if (plan.split) {
     const { gemm, epilogue } = plan.split;
     summary.split = {
       gemm: { rows: gemm.BM, cols: gemm.BN, depth: gemm.KT, threads: gemm.WG, tensorCores: !!gemm.mmaSubgroup, vec4: gemm.vec4 },
       epilogue: { rows: epilogue.ROWS, captionsPerTile: epilogue.CAPS, threads: epilogue.WG, sInWorkgroupMemory: epilogue.S_SHARED, gramInWorkgroupMemory: epilogue.GRAM_SHARED },
-      scratchBytes: plan.split.scratchBytes, imagesPerChunk: plan.split.imagesPerChunk, captionsPerChunk: plan.split.captionsPerChunk, wordsPerChunk: plan.split.wordsPerChunk,
+      scratchBytes: plan.split.scratchBytes, imagesPerChunk: chunks.imagesPerChunk, captionsPerChunk: chunks.captionsPerChunk, wordsPerChunk: chunks.wordsPerChunk,
     };
   }
   return summary;

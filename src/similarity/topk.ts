@@ -1,15 +1,23 @@
 // Streaming top-K retrieval: the N x M similarity matrix is computed a block of candidates at a
-// time and only each query's best k survive, so galleries whose matrix would not fit in memory
-// can be ranked. t2i: queries are captions, candidates images; i2t the reverse.
+// time (src/similarity/blocks.ts) and only each query's best k survive, so galleries whose
+// matrix, or whose embeddings, would not fit the GPU can be ranked. t2i: queries are captions,
+// candidates images; i2t the reverse. The queries are prepared once (per block of them, if they
+// alone exceed the memory budget); the candidates stream past them.
 // With a low precision and `exact`, the low-precision ranking only proposes candidates: they are
 // re-scored in f32 (split kernel, pair mode) until each query's f32 top-k is certified.
-import type { CaptionInput, ImageInput, SimilarityOptions } from '../types.js';
+import type { GpuContext } from '../gpu/context.js';
+import type { CaptionInput, SimilarityOptions } from '../types.js';
+import { BlockScores, CaptionSource, ImageSource, runBlocks } from './blocks.js';
 import type { PairList } from './pairs.js';
+import { ScorePlan, resolvePlan } from './plan.js';
+import { captionSource, sourceOffset } from './sources.js';
+import { vec4Aligned } from './run.js';
+import { ResolvedOptions, checkCaptions, resolveOptions } from './validate.js';
 
 export interface TopKOptions {
   k: number;
   direction: 't2i' | 'i2t';
-  /** Candidates per block (default: a block's scores take at most 64 MiB). */
+  /** Candidates per block at most (default: what the memory budget and a 64 MiB block of scores allow). */
   blockSize?: number;
   /**
    * With precision 'f16' or 'int8': return exactly the f32 top-k (the split kernel's f32
@@ -18,6 +26,8 @@ export interface TopKOptions {
   exact?: boolean;
   /** exact: candidates per query re-scored in f32 first (default max(2k, k + 16)); doubled for queries not yet certified. */
   candidates?: number;
+  /** Called as blocks finish, with the share of the ranking done (0..1]. */
+  onProgress?: (done: number) => void;
 }
 
 export interface ExactStats {
@@ -41,13 +51,11 @@ export interface TopKResult {
   exact?: ExactStats;
 }
 
-type Similarity = (images: ImageInput, captions: CaptionInput, options: SimilarityOptions) => Promise<Float32Array>;
-type ScorePairs = (images: ImageInput, captions: CaptionInput, pairs: PairList, options: SimilarityOptions) => Promise<Float32Array>;
-
-const BLOCK_BYTES = 64 * 2 ** 20;
+/** f32 scores of chosen pairs (exact re-scoring). */
+export type PairScorer = (pairs: PairList, options: SimilarityOptions) => Promise<Float32Array>;
 
 /** Keeps each query's k best (score descending, then lower index first). */
-class TopKAccumulator {
+export class TopKAccumulator {
   readonly indices: Int32Array;
   readonly scores: Float32Array;
   private readonly filled: Int32Array;
@@ -77,51 +85,70 @@ class TopKAccumulator {
     this.scores[base + i] = score;
     this.indices[base + i] = candidate;
   }
-}
 
-function imageBlock(images: ImageInput, start: number, count: number): ImageInput {
-  const [, R, D] = images.shape;
-  if ('data' in images) return { data: images.data.subarray(start * R * D, (start + count) * R * D), shape: [count, R, D] };
-  return { buffer: images.buffer, shape: [count, R, D], offset: (images.offset ?? 0) + start * R * D * 4 };
-}
-
-function captionBlock(captions: CaptionInput, start: number, count: number): CaptionInput {
-  const [, L, D] = captions.shape;
-  const lengths = Array.from(captions.lengths as ArrayLike<number>).slice(start, start + count);
-  if ('data' in captions) return { data: captions.data.subarray(start * L * D, (start + count) * L * D), shape: [count, L, D], lengths };
-  return { buffer: captions.buffer, shape: [count, L, D], lengths, offset: (captions.offset ?? 0) + start * L * D * 4 };
-}
-
-export async function topK(similarity: Similarity, images: ImageInput, captions: CaptionInput, options: SimilarityOptions & TopKOptions,
-  scorePairs?: ScorePairs): Promise<TopKResult> {
-  const { k, direction, blockSize, exact, candidates: firstCandidates, ...rest } = options;
-  if (exact !== undefined && typeof exact !== 'boolean') throw new Error(`topK: options.exact must be a boolean, got ${JSON.stringify(exact)}`);
-  if (firstCandidates !== undefined && !exact) throw new Error('topK: options.candidates is for exact: true');
-  if (exact && (rest.precision ?? 'f32') !== 'f32') {
-    if (!scorePairs) throw new Error('topK: exact needs pair scoring');
-    return exactTopK(similarity, scorePairs, images, captions, options);
-  }
-  if (direction !== 't2i' && direction !== 'i2t') throw new Error(`topK: options.direction must be 't2i' or 'i2t', got ${JSON.stringify(direction)}`);
-  const N = images?.shape?.[0];
-  const M = captions?.shape?.[0];
-  if (!Number.isInteger(N) || !Number.isInteger(M)) throw new Error('topK: images.shape and captions.shape must be [N, R, D] and [M, L, D]');
-  const [queries, candidates] = direction === 't2i' ? [M, N] : [N, M];
-  if (!Number.isInteger(k) || k < 1 || k > candidates) {
-    throw new Error(`topK: options.k must be an integer in [1, ${candidates}] (the ${direction === 't2i' ? 'images' : 'captions'}), got ${k}`);
-  }
-  const block = blockSize ?? Math.max(1, Math.floor(BLOCK_BYTES / (4 * queries)));
-  if (!Number.isInteger(block) || block < 1) throw new Error(`topK: options.blockSize must be an integer >= 1, got ${blockSize}`);
-  const best = new TopKAccumulator(queries, k);
-  for (let start = 0; start < candidates; start += block) {
-    const count = Math.min(block, candidates - start);
+  /** A block of scores [images, captions] (image-major) from blocks.ts. */
+  offerBlock(block: BlockScores, direction: 't2i' | 'i2t'): void {
+    const { n0, m0, images, captions, scores } = block;
     if (direction === 't2i') {
-      const sims = await similarity(imageBlock(images, start, count), captions, rest as SimilarityOptions); // [count, M]
-      for (let n = 0; n < count; n++) for (let m = 0; m < M; m++) best.offer(m, start + n, sims[n * M + m]);
+      for (let n = 0; n < images; n++) for (let m = 0; m < captions; m++) this.offer(m0 + m, n0 + n, scores[n * captions + m]);
     } else {
-      const sims = await similarity(images, captionBlock(captions, start, count), rest as SimilarityOptions); // [N, count]
-      for (let n = 0; n < N; n++) for (let m = 0; m < count; m++) best.offer(n, start + m, sims[n * count + m]);
+      for (let n = 0; n < images; n++) for (let m = 0; m < captions; m++) this.offer(n0 + n, m0 + m, scores[n * captions + m]);
     }
   }
+}
+
+/** The images of a topK call: where they are read from, and the vec4 alignment of the f32 product. */
+export interface TopKImages {
+  source: ImageSource;
+  /** Byte offset of the f32 rows in their buffer (0 on the CPU or resident). */
+  offset: number;
+}
+
+function checkTopKOptions(what: string, options: SimilarityOptions & TopKOptions, N: number, M: number): { k: number; direction: 't2i' | 'i2t' } {
+  const { k, direction, blockSize, exact, candidates, onProgress } = options;
+  if (exact !== undefined && typeof exact !== 'boolean') throw new Error(`${what}: options.exact must be a boolean, got ${JSON.stringify(exact)}`);
+  if (candidates !== undefined && !exact) throw new Error(`${what}: options.candidates is for exact: true`);
+  if (direction !== 't2i' && direction !== 'i2t') throw new Error(`${what}: options.direction must be 't2i' or 'i2t', got ${JSON.stringify(direction)}`);
+  const total = direction === 't2i' ? N : M;
+  if (!Number.isInteger(k) || k < 1 || k > total) {
+    throw new Error(`${what}: options.k must be an integer in [1, ${total}] (the ${direction === 't2i' ? 'images' : 'captions'}), got ${k}`);
+  }
+  if (blockSize !== undefined && (!Number.isInteger(blockSize) || blockSize < 1)) throw new Error(`${what}: options.blockSize must be an integer >= 1, got ${blockSize}`);
+  if (onProgress !== undefined && typeof onProgress !== 'function') throw new Error(`${what}: options.onProgress must be a function`);
+  return { k, direction };
+}
+
+/**
+ * The top-k of `images` (any source) against `captions`, exact from a low precision where asked
+ * (`scorePairs` re-scores in f32). `what` names the call in errors.
+ */
+export async function rankTopK(ctx: GpuContext, what: string, images: TopKImages, captions: CaptionInput,
+  options: SimilarityOptions & TopKOptions, scorePairs?: PairScorer): Promise<TopKResult> {
+  ctx.checkUsable(what);
+  if (!options || typeof options !== 'object') throw new Error(`${what}: options must be an object with a method, k and direction, got ${String(options)}`);
+  const { k: _k, direction: _d, blockSize, exact, candidates: _c, onProgress, ...rest } = options;
+  const opts = resolveOptions(rest as SimilarityOptions);
+  const { shape: [M, L, D], lengths } = checkCaptions(captions);
+  const { N, R } = images.source;
+  if (images.source.D !== D) throw new Error(`similarity: captions.shape D = ${D} must equal images.shape D = ${images.source.D}`);
+  const { k, direction } = checkTopKOptions(what, options, N, M);
+  const caps = captionSource(captions, M, L, D, lengths);
+  if (exact && opts.precision !== 'f32') {
+    if (!scorePairs) throw new Error(`${what}: exact needs the images' f32 rows to re-score from`);
+    return exactTopK(ctx, what, images, caps, opts, options, scorePairs);
+  }
+  const plan = await resolvePlan(ctx, { R, D, L }, opts, vec4Aligned(images.offset, sourceOffset(captions), D));
+  return ctx.scoped(what, () => lowTopK(ctx, what, plan, opts, images.source, caps, k, direction, blockSize, onProgress));
+}
+
+async function lowTopK(ctx: GpuContext, what: string, plan: ScorePlan, opts: ResolvedOptions, images: ImageSource, captions: CaptionSource,
+  k: number, direction: 't2i' | 'i2t', blockSize: number | undefined, onProgress?: (done: number) => void): Promise<TopKResult> {
+  const best = new TopKAccumulator(direction === 't2i' ? captions.M : images.N, k);
+  await runBlocks(ctx, {
+    what, plan, opts, images, captions, maxGpuBytes: opts.maxGpuBytes, signal: opts.signal,
+    outer: direction === 't2i' ? 'captions' : 'images', maxInnerBlock: blockSize, onProgress,
+    onBlock: (block) => best.offerBlock(block, direction),
+  });
   return { indices: best.indices, scores: best.scores };
 }
 
@@ -136,22 +163,22 @@ function sortCandidates(indices: number[], scores: number[]): number[] {
  * more than the margin (twice the largest |f32 - low| seen so far over all scored pairs);
  * otherwise it gets twice the candidates, and past the kept list all of them.
  */
-async function exactTopK(similarity: Similarity, scorePairs: ScorePairs, images: ImageInput, captions: CaptionInput,
-  options: SimilarityOptions & TopKOptions): Promise<TopKResult> {
-  const { k, direction, exact: _exact, candidates: firstCandidates, ...rest } = options;
-  const N = images.shape[0];
-  const M = captions.shape[0];
+async function exactTopK(ctx: GpuContext, what: string, images: TopKImages, captions: CaptionSource, opts: ResolvedOptions,
+  options: SimilarityOptions & TopKOptions, scorePairs: PairScorer): Promise<TopKResult> {
+  const { k, direction, candidates: firstCandidates, blockSize, onProgress } = options;
+  const N = images.source.N;
+  const M = captions.M;
   const [queries, total] = direction === 't2i' ? [M, N] : [N, M];
-  if (!Number.isInteger(k) || k < 1 || k > total) {
-    throw new Error(`topK: options.k must be an integer in [1, ${total}] (the ${direction === 't2i' ? 'images' : 'captions'}), got ${k}`);
-  }
   let width = firstCandidates ?? Math.max(2 * k, k + 16);
-  if (!Number.isInteger(width) || width < k) throw new Error(`topK: options.candidates must be an integer >= k = ${k}, got ${firstCandidates}`);
+  if (!Number.isInteger(width) || width < k) throw new Error(`${what}: options.candidates must be an integer >= k = ${k}, got ${firstCandidates}`);
   width = Math.min(width, total);
   const keep = Math.min(total, 4 * width);
-  const low = await topK(similarity, images, captions, { ...rest, k: keep, direction } as SimilarityOptions & TopKOptions);
-  // The f32 re-scoring runs the split kernel's pair mode: the low-precision pass's blocks and tile do not apply.
-  const { blockSize: _block, tile: _tile, ...method } = rest as SimilarityOptions & { blockSize?: number };
+  const { R, D } = images.source;
+  const plan = await resolvePlan(ctx, { R, D, L: captions.L }, opts, vec4Aligned(images.offset, captions.kind === 'gpu' ? captions.offset : 0, D));
+  const low = await ctx.scoped(what, () => lowTopK(ctx, what, plan, opts, images.source, captions, keep, direction, blockSize, onProgress));
+  // The f32 re-scoring runs the split kernel's pair mode: the low-precision pass's tile does not apply.
+  const { tile: _tile, precision: _precision, kernel: _kernel, ...method } = options as SimilarityOptions & TopKOptions & Record<string, unknown>;
+  for (const key of ['k', 'direction', 'blockSize', 'exact', 'candidates', 'onProgress', 'maxImagesPerChunk', 'maxCaptionsPerChunk']) delete (method as Record<string, unknown>)[key];
   const f32Options = { ...method, precision: 'f32', kernel: 'split' } as SimilarityOptions;
   const scored: Map<number, number>[] = Array.from({ length: queries }, () => new Map());
   const lowScore: Map<number, number>[] = Array.from({ length: queries }, (_, q) => {
@@ -188,7 +215,7 @@ async function exactTopK(similarity: Similarity, scorePairs: ScorePairs, images:
       }
     }
     if (owner.length > 0) {
-      const f32 = await scorePairs(images, captions, { images: pairImages, captions: pairCaptions }, f32Options);
+      const f32 = await scorePairs({ images: pairImages, captions: pairCaptions }, f32Options);
       for (let i = 0; i < f32.length; i++) {
         const [q, c] = [owner[2 * i], owner[2 * i + 1]];
         scored[q].set(c, f32[i]);

@@ -2,6 +2,8 @@
 // what was given, and happens before any GPU work.
 import type { CaptionInput, ImageInput, OutputTarget, Precision, SimilarityOptions } from '../types.js';
 import type { ScoreMethod, TileRequest } from '../ops/score.js';
+import { checkSignal } from '../gpu/submit.js';
+import { NpyReader } from '../io/npy.js';
 
 export interface ResolvedOptions {
   method: ScoreMethod;
@@ -18,6 +20,9 @@ export interface ResolvedOptions {
   /** Pinned by the call, else chosen by the plan (src/similarity/plan.ts). */
   kernel?: 'fused' | 'split';
   maxScratchBytes: number;
+  /** What one call may hold on the GPU at once (blocks are sized to it). */
+  maxGpuBytes: number;
+  signal?: AbortSignal;
 }
 
 export interface CheckedInputs {
@@ -30,8 +35,9 @@ const ALLOWED_KEYS: Record<ScoreMethod, string[]> = {
   'scan-t2i': ['method', 'lambdaSoftmax', 'aggregation', 'lambdaLse'],
   'scan-i2t': ['method', 'lambdaSoftmax', 'aggregation', 'lambdaLse'],
 };
-const CHUNK_KEYS = ['maxImagesPerChunk', 'maxCaptionsPerChunk', 'tile', 'precision', 'kernel', 'maxScratchBytes'];
+const CHUNK_KEYS = ['maxImagesPerChunk', 'maxCaptionsPerChunk', 'tile', 'precision', 'kernel', 'maxScratchBytes', 'maxGpuBytes', 'signal'];
 const DEFAULT_SCRATCH_BYTES = 256 * 2 ** 20; // plan.ts documents it
+const DEFAULT_MAX_GPU_BYTES = 1024 * 2 ** 20; // blocks.ts documents it
 
 function describeValue(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
@@ -88,6 +94,8 @@ export function resolveOptions(options: SimilarityOptions | undefined): Resolved
     precision: checkPrecision(o.precision),
     kernel: checkKernel(o.kernel),
     maxScratchBytes: o.maxScratchBytes === undefined ? DEFAULT_SCRATCH_BYTES : chunkLimit('maxScratchBytes', o.maxScratchBytes),
+    maxGpuBytes: o.maxGpuBytes === undefined ? DEFAULT_MAX_GPU_BYTES : chunkLimit('maxGpuBytes', o.maxGpuBytes),
+    signal: checkSignal('similarity', o.signal),
   };
   if (method === 'naaf') {
     if (typeof o.threshold !== 'number' || !Number.isFinite(o.threshold)) {
@@ -160,26 +168,59 @@ function checkSource(name: string, input: ImageInput | CaptionInput, shape: read
   }
 }
 
-export function checkInputs(images: ImageInput, captions: CaptionInput): CheckedInputs {
-  if (!images || typeof images !== 'object') throw new Error(`similarity: images must be { data | buffer, shape: [N, R, D] }, got ${describeValue(images)}`);
-  if (!captions || typeof captions !== 'object') throw new Error(`similarity: captions must be { data | buffer, shape: [M, L, D], lengths }, got ${describeValue(captions)}`);
-  const [N, R, D] = checkShape('images', images.shape, '[N, R, D]');
-  const [M, L, Dc] = checkShape('captions', captions.shape, '[M, L, D]');
-  if (D !== Dc) throw new Error(`similarity: captions.shape D = ${Dc} must equal images.shape D = ${D}`);
+/** Checks images (data, a GPU buffer, or an NpyReader of [N, R, D] rows); returns [N, R, D]. */
+export function checkImages(images: ImageInput | NpyReader, what = 'similarity'): [number, number, number] {
+  if (images instanceof NpyReader) {
+    const shape = images.shape;
+    if (shape.length !== 3 || shape.some((x) => x < 1)) throw new Error(`${what}: images (${images.path}) must be a .npy of shape [N, R, D] with every size >= 1, got (${shape.join(', ')})`);
+    return [shape[0], shape[1], shape[2]];
+  }
+  if (!images || typeof images !== 'object') throw new Error(`${what}: images must be { data | buffer, shape: [N, R, D] }, got ${describeValue(images)}`);
+  const shape = checkShape('images', images.shape, '[N, R, D]');
+  checkSource('images', images, shape);
+  return shape;
+}
+
+/** Checks captions; returns [M, L, D] and the lengths. */
+export function checkCaptions(captions: CaptionInput, what = 'similarity'): { shape: [number, number, number]; lengths: Uint32Array } {
+  if (!captions || typeof captions !== 'object') throw new Error(`${what}: captions must be { data | buffer, shape: [M, L, D], lengths }, got ${describeValue(captions)}`);
+  const [M, L, D] = checkShape('captions', captions.shape, '[M, L, D]');
   const raw = captions.lengths as ArrayLike<number> | undefined;
-  if (!raw || typeof raw.length !== 'number') throw new Error(`similarity: captions.lengths must be an array of M = ${M} integers, got ${describeValue(raw)}`);
-  if (raw.length !== M) throw new Error(`similarity: captions.lengths has ${raw.length} entries, expected M = ${M}`);
+  if (!raw || typeof raw.length !== 'number') throw new Error(`${what}: captions.lengths must be an array of M = ${M} integers, got ${describeValue(raw)}`);
+  if (raw.length !== M) throw new Error(`${what}: captions.lengths has ${raw.length} entries, expected M = ${M}`);
   const lengths = new Uint32Array(M);
   for (let m = 0; m < M; m++) {
     const len = raw[m];
     if (!Number.isInteger(len) || len < 1 || len > L) {
-      throw new Error(`similarity: captions.lengths[${m}] must be an integer in [1, L = ${L}], got ${describeValue(len)}`);
+      throw new Error(`${what}: captions.lengths[${m}] must be an integer in [1, L = ${L}], got ${describeValue(len)}`);
     }
     lengths[m] = len;
   }
-  checkSource('images', images, [N, R, D]);
   checkSource('captions', captions, [M, L, D]);
+  return { shape: [M, L, D], lengths };
+}
+
+export function checkInputs(images: ImageInput | NpyReader, captions: CaptionInput): CheckedInputs {
+  if (!images || typeof images !== 'object') throw new Error(`similarity: images must be { data | buffer, shape: [N, R, D] }, got ${describeValue(images)}`);
+  if (!captions || typeof captions !== 'object') throw new Error(`similarity: captions must be { data | buffer, shape: [M, L, D], lengths }, got ${describeValue(captions)}`);
+  const imageShape = images instanceof NpyReader ? null : checkShape('images', images.shape, '[N, R, D]');
+  const [, , Dc] = checkShape('captions', captions.shape, '[M, L, D]');
+  const D0 = imageShape ? imageShape[2] : images instanceof NpyReader ? images.shape[2] : Dc;
+  if (D0 !== Dc) throw new Error(`similarity: captions.shape D = ${Dc} must equal images.shape D = ${D0}`);
+  const { shape: [M, L, D], lengths } = checkCaptions(captions);
+  const [N, R] = checkImages(images);
   return { N, R, D, M, L, lengths };
+}
+
+/** Non-finite values of rows read from a file (rows [start, ...) of [N, R, D]), named by index. */
+export function checkFiniteRows(name: string, data: Float32Array, start: number, R: number, D: number): void {
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (v - v !== 0) {
+      const n = start + Math.floor(i / (R * D));
+      throw new Error(`similarity: ${name} must be finite, got ${v} at [${n}, ${Math.floor(i / D) % R}, ${i % D}]`);
+    }
+  }
 }
 
 export function checkOutput(target: OutputTarget, N: number, M: number): number {
@@ -198,10 +239,10 @@ export function checkOutput(target: OutputTarget, N: number, M: number): number 
 }
 
 /** f16 keeps magnitudes up to 65504: CPU inputs beyond it are refused (GPU inputs are not scanned). */
-export function checkPrecisionRange(precision: Precision, images: ImageInput, captions: CaptionInput): void {
+export function checkPrecisionRange(precision: Precision, images: ImageInput | NpyReader, captions: CaptionInput): void {
   if (precision !== 'f16') return;
   for (const [name, input] of [['images', images], ['captions', captions]] as const) {
-    if (!('data' in input) || !input.data) continue;
+    if (input instanceof NpyReader || !('data' in input) || !input.data) continue; // rows from a file are checked as they are read
     const data = input.data;
     for (let i = 0; i < data.length; i++) {
       if (Math.abs(data[i]) > 65504) {

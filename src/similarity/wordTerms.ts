@@ -4,7 +4,11 @@
 // small batches: the result is N x M x L x 4 floats.
 import type { GpuContext } from '../gpu/context.js';
 import type { CaptionInput, ImageInput, SimilarityOptions } from '../types.js';
-import { encodeSimilarity } from './encode.js';
+import { CommandStream } from '../gpu/submit.js';
+import { runBlocks } from './blocks.js';
+import { resolvePlan } from './plan.js';
+import { vec4Aligned } from './run.js';
+import { captionSource, imageSource, sourceOffset } from './sources.js';
 import { checkInputs, resolveOptions } from './validate.js';
 
 export interface NaafWordTerms {
@@ -23,33 +27,37 @@ export async function naafWordTerms(ctx: GpuContext, images: ImageInput, caption
   const opts = resolveOptions(options);
   if (opts.method !== 'naaf') throw new Error(`${what}: options.method must be 'naaf', got ${JSON.stringify(options.method)}`);
   const dims = checkInputs(images, captions);
-  const { N, M, L } = dims;
+  const { N, R, D, M, L } = dims;
   const termBytes = N * M * L * 16;
   if (termBytes > ctx.limits.maxStorageBufferBindingSize) {
     throw new Error(`${what}: N*M*L = ${N * M * L} words' terms need ${termBytes} bytes, more than one storage binding (${ctx.limits.maxStorageBufferBindingSize}); inspect fewer pairs at a time`);
   }
+  const plan = await resolvePlan(ctx, { R, D, L }, opts, vec4Aligned(sourceOffset(images), sourceOffset(captions), D), true);
   return ctx.scoped(what, async () => {
-    const transient: GPUBuffer[] = [];
-    const own = (buffer: GPUBuffer) => (transient.push(buffer), buffer);
+    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    const terms = ctx.pool.acquire(termBytes, usage, 'word terms');
+    const result = ctx.pool.acquire(N * M * 4, usage, 'similarity result');
     try {
-      const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-      const imageBuffer = 'data' in images ? own(ctx.upload(images.data, 'images')) : images.buffer;
-      const captionBuffer = 'data' in captions ? own(ctx.upload(captions.data, 'captions')) : captions.buffer;
-      const terms = own(ctx.pool.acquire(termBytes, usage, 'word terms'));
-      const result = own(ctx.pool.acquire(N * M * 4, usage, 'similarity result'));
-      const encoder = ctx.createEncoder(what);
-      encoder.clearBuffer(terms, 0, termBytes);
-      await encodeSimilarity(ctx, encoder, {
-        imageBuffer, imageOffset: 'data' in images ? 0 : images.offset ?? 0,
-        captionBuffer, captionOffset: 'data' in captions ? 0 : captions.offset ?? 0,
-      }, dims, opts, { buffer: result, offset: 0 }, transient, terms);
-      ctx.submit(encoder);
-      const sims = await ctx.readFloat32(result, 0, N * M);
-      const packed = await ctx.readFloat32(terms, 0, N * M * L * 4);
-      const split = (k: number) => Float32Array.from({ length: N * M * L }, (_, i) => packed[4 * i + k]);
-      return { sMax: split(0), neg: split(1), posF: split(2), posR: split(3), sims };
+      const stream = new CommandStream(ctx, what, opts.signal);
+      try {
+        stream.commandEncoder().clearBuffer(terms, 0, termBytes);
+        await runBlocks(ctx, {
+          what, plan, opts, maxGpuBytes: Infinity, stream, singleBlock: true, outer: 'captions', wordTerms: terms,
+          images: imageSource(images, N, R, D, opts.precision), captions: captionSource(captions, M, L, D, dims.lengths),
+          target: { buffer: result, offset: 0 },
+        });
+        const sims = await stream.read(result, 0, N * M);
+        const packed = await stream.read(terms, 0, N * M * L * 4);
+        await stream.finish(false);
+        const split = (k: number) => Float32Array.from({ length: N * M * L }, (_, i) => packed[4 * i + k]);
+        return { sMax: split(0), neg: split(1), posF: split(2), posR: split(3), sims };
+      } catch (error) {
+        await stream.abandon();
+        throw error;
+      }
     } finally {
-      for (const buffer of transient) ctx.pool.release(buffer);
+      ctx.pool.release(terms);
+      ctx.pool.release(result);
     }
   });
 }

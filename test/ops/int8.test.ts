@@ -1,11 +1,13 @@
-// The opt-in int8 path: the quantisation kernel against its reference, and int8 similarities
-// against the float64 method applied to the dequantised embeddings (what the path computes).
+// The opt-in int8 path: the quantisation kernel against what any conforming GPU must give, and
+// int8 similarities against the float64 method applied to this GPU's own dequantised
+// embeddings (what the path computes, read back from the kernel).
 // lavapipe runs the dot4 product; the subgroup-matrix product needs a GPU with int8 tensor
 // cores and is checked against dot4 bit for bit by bench/int8.bench.mjs there.
 import { describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/gpu/context.js';
-import { encodeQuantize, packedRowBytes, quantizePipeline } from '../../src/ops/quantize.js';
-import { dequantizedBatch, quantizeRowsRef } from '../../src/ref/quantize.js';
+import { packedRowBytes } from '../../src/ops/quantize.js';
+import { quantizeRowsRef } from '../../src/ref/quantize.js';
+import { gpuLowPrecisionBatch, quantizeOnGpu } from '../lowPrecision.js';
 import type { SimilarityOptions } from '../../src/types.js';
 import { maxAbsDiff } from '../fixtures.js';
 import { sharedEngine } from '../gpu.js';
@@ -14,51 +16,42 @@ import { randomBatch, randomLengths, rng, methodReference } from '../random.js';
 const engine = await sharedEngine();
 const ctx = (engine as unknown as { ctx: GpuContext }).ctx;
 
-async function quantizeOnGpu(data: Float32Array, dim: number, sourceRows: Uint32Array | null, rows: number, outRows: number) {
-  const DP = packedRowBytes(dim);
-  const transient: GPUBuffer[] = [];
-  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-  const fill = (bytes: number, label: string) => {
-    // Poisoned, so unwritten output shows.
-    const buffer = ctx.upload(new Float32Array(bytes / 4).fill(-12345.5), label, GPUBufferUsage.COPY_SRC);
-    transient.push(buffer);
-    return buffer;
-  };
-  const src = ctx.upload(data, 'src');
-  transient.push(src);
-  const packed = fill(outRows * DP, 'packed');
-  const scales = fill(outRows * 4, 'scales');
-  const dequantized = fill(data.length * 4, 'dequantized');
-  const pipeline = await quantizePipeline(ctx);
-  const encoder = ctx.createEncoder('quantize test');
-  const pass = ctx.beginPass(encoder, 'test');
-  encodeQuantize(ctx, pass, pipeline, {
-    src, srcBase: 0, dim, rows, outRows, packed, scales, dequantized,
-    sourceRows: sourceRows ? (transient.push(ctx.upload(sourceRows, 'rows')), transient[transient.length - 1]) : undefined,
-  }, transient);
-  pass.end();
-  ctx.submit(encoder);
-  const q = new Int8Array((await ctx.readFloat32(packed, 0, outRows * DP / 4)).buffer);
-  const s = await ctx.readFloat32(scales, 0, outRows);
-  const dq = await ctx.readFloat32(dequantized, 0, data.length);
-  transient.forEach((b) => ctx.pool.release(b));
-  return { q, s, dq, DP };
-}
-
 describe('int8 quantisation kernel', () => {
-  it.each([[13, 5], [64, 9], [100, 3]])('D = %i: q, scales and dequantised rows match the reference; padding is zero', async (dim, rows) => {
+  // What any conforming GPU gives: WGSL divides to 2.5 ULP (the scale's reciprocal), so q may
+  // differ from a correctly rounded reference by one step at a rounding boundary; the checks
+  // below hold for every such GPU, and the reference is met exactly where division is correctly
+  // rounded (lavapipe).
+  it.each([[13, 5], [64, 9], [100, 3]])('D = %i: scales, q within the rounding and dequantised rows q * scale; padding is zero', async (dim, rows) => {
     const next = rng(dim);
     const data = Float32Array.from({ length: rows * dim }, () => (next() - 0.5) * (next() < 0.1 ? 3 : 0.2));
     data.fill(0, dim, 2 * dim); // an all-zero row: scale 0, q 0
     const ref = quantizeRowsRef(data, dim, Array.from({ length: rows }, (_, i) => i));
-    const gpu = await quantizeOnGpu(data, dim, null, rows, rows + 16);
-    expect(gpu.DP).toBe(ref.packedRowBytes);
-    expect(Array.from(gpu.q.subarray(0, rows * gpu.DP))).toEqual(Array.from(ref.q));
-    expect(gpu.q.subarray(rows * gpu.DP).every((v) => v === 0)).toBe(true);
-    expect(Array.from(gpu.s.subarray(0, rows))).toEqual(Array.from(ref.scales));
-    expect(gpu.s.subarray(rows).every((v) => v === 0)).toBe(true);
-    expect(Array.from(gpu.dq)).toEqual(Array.from(ref.dequantized));
-    expect(Math.max(...Array.from(gpu.q).map(Math.abs))).toBe(127);
+    const gpu = await quantizeOnGpu(ctx, data, dim, 'int8', null, rows, rows + 16);
+    const DP = packedRowBytes(dim);
+    expect(gpu.rowWords * 4).toBe(ref.packedRowBytes);
+    const q = new Int8Array(gpu.words.buffer);
+    for (let r = 0; r < rows; r++) {
+      let maxAbs = 0;
+      for (let d = 0; d < dim; d++) maxAbs = Math.max(maxAbs, Math.abs(data[r * dim + d]));
+      expect(Math.abs(gpu.scales[r] - maxAbs / 127)).toBeLessThanOrEqual((maxAbs / 127) * 2 ** -21); // one division: 2.5 ULP
+      let peak = 0;
+      for (let d = 0; d < DP; d++) {
+        const value = q[r * DP + d];
+        if (d >= dim) { expect(value, `row ${r} pad ${d}`).toBe(0); continue; }
+        const exact = maxAbs > 0 ? (data[r * dim + d] * 127) / maxAbs : 0;
+        expect(Math.abs(value - exact), `row ${r} d ${d}`).toBeLessThanOrEqual(0.5 + 1e-5 * Math.abs(exact));
+        expect(gpu.dequantized[r * dim + d] === Math.fround(value * gpu.scales[r]), `row ${r} d ${d}: q * scale`).toBe(true); // -0 and 0 alike
+        peak = Math.max(peak, Math.abs(value));
+      }
+      expect(peak).toBe(maxAbs > 0 ? 127 : 0);
+    }
+    expect(q.subarray(rows * DP).every((v) => v === 0)).toBe(true);
+    expect(gpu.scales.subarray(rows).every((v) => v === 0)).toBe(true);
+    // And where division is correctly rounded (this machine's lavapipe), exactly the reference.
+    if (/llvmpipe/i.test(`${engine.info.device} ${engine.info.description}`)) {
+      expect(Array.from(q.subarray(0, rows * DP))).toEqual(Array.from(ref.q));
+      expect(Array.from(gpu.dequantized)).toEqual(Array.from(ref.dequantized));
+    }
   });
 
   it('gathers packed rows through sourceRows and writes dequantised rows back in place', async () => {
@@ -66,13 +59,16 @@ describe('int8 quantisation kernel', () => {
     const next = rng(5);
     const data = Float32Array.from({ length: 6 * dim }, () => next() - 0.5);
     const order = Uint32Array.of(4, 0, 5);
-    const ref = quantizeRowsRef(data, dim, order);
-    const gpu = await quantizeOnGpu(data, dim, order, 3, 5);
-    expect(Array.from(gpu.q.subarray(0, 3 * gpu.DP))).toEqual(Array.from(ref.q));
+    const gpu = await quantizeOnGpu(ctx, data, dim, 'int8', order, 3, 5);
+    const alone = await quantizeOnGpu(ctx, data, dim, 'int8', null, 6, 6);
+    const DP = packedRowBytes(dim) / 4;
     for (const [i, row] of [...order].entries()) {
-      expect(Array.from(gpu.dq.subarray(row * dim, (row + 1) * dim))).toEqual(Array.from(ref.dequantized.subarray(i * dim, (i + 1) * dim)));
+      expect(Array.from(gpu.words.subarray(i * DP, (i + 1) * DP))).toEqual(Array.from(alone.words.subarray(row * DP, (row + 1) * DP)));
+      expect(gpu.scales[i]).toBe(alone.scales[row]);
+      expect(Array.from(gpu.dequantized.subarray(row * dim, (row + 1) * dim))).toEqual(Array.from(alone.dequantized.subarray(row * dim, (row + 1) * dim)));
     }
-    expect(gpu.dq.subarray(1 * dim, 2 * dim).every((v) => v === -12345.5)).toBe(true); // row 1 is not a packed word
+    expect(gpu.dequantized.subarray(1 * dim, 2 * dim).every((v) => v === -12345.5)).toBe(true); // row 1 is not a packed word
+    expect(gpu.words.subarray(3 * DP).every((v) => v === 0)).toBe(true); // rows 3, 4: zero padding
   });
 });
 
@@ -90,7 +86,7 @@ describe("precision 'int8' (dot4 on this device)", () => {
     { D: 37, kernel: 'split', tile: {} }, { D: 64, kernel: 'split', tile: { depth: 32, gemmRows: 64 } },
   ] as const)('every method equals the float64 method on the dequantised embeddings (D=$D, $kernel kernel, tile $tile)', async ({ D, kernel, tile }) => {
     const b = randomBatch(61 + D, 5, 9, randomLengths(62, 8, 1, 10), 10, D);
-    const dq = dequantizedBatch(b);
+    const dq = await gpuLowPrecisionBatch(ctx, b, 'int8'); // the values this GPU computes with
     const images = { data: b.images, shape: [b.N, b.R, b.D] as const };
     const captions = { data: b.captions, shape: [b.M, b.L, b.D] as const, lengths: b.lengths };
     for (const options of METHODS) {

@@ -1,0 +1,450 @@
+// A resident gallery: images uploaded once in the format they are scored in (f32 embeddings, or
+// packed f16 / int8 rows with their scales; no f32 copy at low precision) with their region
+// Grams, kept across as many buffers ("shards") as the device's buffer and binding limits
+// require, and queried again and again: only the captions of a call are uploaded and prepared
+// (once per call), and the images are scored where they lie. Images can be added later; the
+// last shard grows by doubling until it holds what one binding allows, then a new one starts.
+// For exact rankings from a low precision and for scorePairs on one, the f32 rows the gallery
+// was made from are kept by reference (Float32Array or NpyReader, not copied) when they came
+// from the CPU.
+import type { GpuContext } from '../gpu/context.js';
+import { CommandStream, checkSignal } from '../gpu/submit.js';
+import { NpyReader } from '../io/npy.js';
+import { packedLayout } from '../ops/quantize.js';
+import type { CaptionInput, ImageInput, Precision, SimilarityOptions } from '../types.js';
+import { runBlocks } from './blocks.js';
+import { IMAGE_PAD_ROWS, ImageChunk, OperandFormat, prepareImages, residentImageBytes, subChunk, window } from './operands.js';
+import { PairImages, PairList, gatheredImages, scorePairsOf } from './pairs.js';
+import { maxImagesPerChunk, resolvePlan } from './plan.js';
+import { vec4Aligned } from './run.js';
+import { checkF16Range } from './sources.js';
+import { TopKOptions, TopKResult, rankTopK } from './topk.js';
+import { checkCaptions, checkFiniteRows, checkImages, resolveOptions } from './validate.js';
+
+export interface GalleryOptions {
+  /** What the images are stored and scored in: 'f32' (default), 'f16' or 'int8'. */
+  precision?: 'f32' | 'f16' | 'int8';
+  /** The most bytes the gallery may keep on the GPU (default: no limit but the device's). */
+  maxGpuBytes?: number;
+  /** Cancels the upload (nothing stays allocated). */
+  signal?: AbortSignal;
+  /** Called as images are uploaded: (images done, images in the call). */
+  onProgress?: (done: number, total: number) => void;
+  /** Images per shard at most (default: what one binding holds); smaller shards bound each buffer. */
+  maxImagesPerShard?: number;
+}
+
+export interface GalleryAddOptions {
+  signal?: AbortSignal;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Per-call options of gallery queries: a method's options, without the images' precision (the gallery's). */
+export type GalleryQueryOptions = SimilarityOptions;
+
+interface Shard {
+  n0: number;
+  count: number;
+  capacity: number;
+  data: GPUBuffer;
+  gram: GPUBuffer;
+  /** Packed rows in `data` (capacity * R + IMAGE_PAD_ROWS) and where their scales start. */
+  rows: number;
+  scaleBase: number;
+}
+
+/** Where f32 rows of the gallery came from (CPU only), for exact re-scoring. */
+interface RowSource { n0: number; count: number; rows: Float32Array | NpyReader }
+
+const FORMATS = ['f32', 'f16', 'int8'] as const;
+/** CPU rows are uploaded in pieces of at most this many bytes. */
+const UPLOAD_PIECE_BYTES = 64 * 2 ** 20;
+
+export class Gallery {
+  private shards: Shard[] = [];
+  private sources: RowSource[] | null = [];
+  private destroyed = false;
+  private count = 0;
+  /** Queries run side by side; an add waits for them and they wait for it (it may move shards). */
+  private readonly lock = new ReadWriteLock();
+
+  private constructor(private readonly ctx: GpuContext, readonly R: number, readonly D: number, readonly precision: OperandFormat,
+    private readonly maxGpuBytes: number, private readonly shardLimit: number) {}
+
+  static async create(ctx: GpuContext, images: ImageInput | NpyReader, options: GalleryOptions = {}): Promise<Gallery> {
+    const what = 'createGallery';
+    ctx.checkUsable(what);
+    if (options === null || typeof options !== 'object') throw new Error(`${what}: options must be an object, got ${String(options)}`);
+    for (const key of Object.keys(options)) {
+      if (!['precision', 'maxGpuBytes', 'signal', 'onProgress', 'maxImagesPerShard'].includes(key)) throw new Error(`${what}: unknown option "${key}" (allowed: precision, maxGpuBytes, signal, onProgress, maxImagesPerShard)`);
+    }
+    const precision = options.precision ?? 'f32';
+    if (!FORMATS.includes(precision)) throw new Error(`${what}: options.precision must be 'f32', 'f16' or 'int8', got ${JSON.stringify(precision)}`);
+    const maxGpuBytes = options.maxGpuBytes ?? Infinity;
+    if (maxGpuBytes !== Infinity && (!Number.isInteger(maxGpuBytes) || maxGpuBytes < 1)) throw new Error(`${what}: options.maxGpuBytes must be an integer >= 1, got ${maxGpuBytes}`);
+    const [, R, D] = checkImages(images, what);
+    if (maxImagesPerChunk(ctx, R, D, precision) < 1) {
+      throw new Error(`${what}: one image [R=${R}, D=${D}] at ${precision} needs ${residentImageBytes(R, D, precision)} bytes, more than one binding of this device (maxStorageBufferBindingSize ${ctx.limits.maxStorageBufferBindingSize})`);
+    }
+    if (precision === 'int8' && !(await ctx.int8Product())) throw new Error(`${what}: precision 'int8' needs dot4I8Packed, which this runtime does not compile`);
+    const shardLimit = options.maxImagesPerShard ?? Infinity;
+    if (shardLimit !== Infinity && (!Number.isInteger(shardLimit) || shardLimit < 1)) throw new Error(`${what}: options.maxImagesPerShard must be an integer >= 1, got ${shardLimit}`);
+    const gallery = new Gallery(ctx, R, D, precision, maxGpuBytes, shardLimit);
+    await gallery.add(images, { signal: options.signal, onProgress: options.onProgress });
+    return gallery;
+  }
+
+  /** Images in the gallery. */
+  get size(): number {
+    return this.count;
+  }
+
+  /** Bytes the gallery keeps on the GPU (its shards' data and Grams). */
+  get bytes(): number {
+    return this.shards.reduce((total, shard) => total + shard.data.size + shard.gram.size, 0);
+  }
+
+  /** Bytes one image takes in this gallery's format (data, scales and Gram). */
+  get bytesPerImage(): number {
+    return residentImageBytes(this.R, this.D, this.precision);
+  }
+
+  private check(what: string): void {
+    if (this.destroyed) throw new Error(`gallery.${what}: the gallery was destroyed`);
+    this.ctx.checkUsable(`gallery.${what}`);
+  }
+
+  /** Appends images (same R and D); they get the next indices. All or nothing: a failed or cancelled add leaves the gallery as it was. */
+  async add(images: ImageInput | NpyReader, options: GalleryAddOptions = {}): Promise<void> {
+    return this.lock.write(() => this.addNow(images, options));
+  }
+
+  private async addNow(images: ImageInput | NpyReader, options: GalleryAddOptions): Promise<void> {
+    const what = 'add';
+    this.check(what);
+    const signal = checkSignal(`gallery.${what}`, options.signal);
+    const [N, R, D] = checkImages(images, `gallery.${what}`);
+    if (R !== this.R || D !== this.D) throw new Error(`gallery.${what}: images.shape [N, R, D] = [${N}, ${R}, ${D}] must match the gallery's R = ${this.R}, D = ${this.D}`);
+    if (this.precision === 'f16' && !(images instanceof NpyReader) && 'data' in images && images.data) checkF16Range('images', images.data);
+    const added = N * this.bytesPerImage;
+    if (this.bytes + added > this.maxGpuBytes) {
+      throw new Error(`gallery.${what}: ${N} more images need ${added} bytes (${this.bytesPerImage} each at ${this.precision}); with the ${this.bytes} held the gallery would pass options.maxGpuBytes = ${this.maxGpuBytes}`);
+    }
+    const before = { shards: this.shards.map((s) => ({ ...s })), count: this.count, sources: this.sources && [...this.sources] };
+    const created: GPUBuffer[] = [];
+    const replaced: GPUBuffer[] = [];
+    const stream = new CommandStream(this.ctx, `gallery.${what}`, signal);
+    try {
+      await this.ctx.scoped(`gallery.${what}`, async () => {
+        const pieceImages = Math.max(1, Math.floor(UPLOAD_PIECE_BYTES / (R * D * 4)));
+        for (let i = 0; i < N;) {
+          const shard = this.shardWithRoom(stream, created, replaced, N - i);
+          const n = Math.min(pieceImages, N - i, shard.capacity - shard.count);
+          await this.fill(stream, shard, images, i, n);
+          shard.count += n;
+          this.count += n;
+          i += n;
+          stream.check();
+          options.onProgress?.(i, N);
+        }
+        stream.check(); // a cancellation up to the end undoes the whole add
+        await stream.finish();
+      });
+      if (this.sources) {
+        if (images instanceof NpyReader) this.sources.push({ n0: before.count, count: N, rows: images });
+        else if ('data' in images && images.data) this.sources.push({ n0: before.count, count: N, rows: images.data });
+        else this.sources = null; // GPU rows may change: no exact re-scoring at low precision
+      }
+      for (const buffer of replaced) this.ctx.pool.freeResident(buffer);
+    } catch (error) {
+      await stream.abandon();
+      // All or nothing: back to the shards (and their counts) from before the call.
+      await this.ctx.device.queue.onSubmittedWorkDone().catch(() => {});
+      const kept = new Set(before.shards.flatMap((s) => [s.data, s.gram]));
+      for (const buffer of created) if (!kept.has(buffer)) this.ctx.pool.freeResident(buffer);
+      this.shards = before.shards;
+      this.count = before.count;
+      this.sources = before.sources;
+      throw error;
+    }
+  }
+
+  /** The most images one shard holds: one binding of data, of Grams, of scores rows (a caption's). */
+  private maxShardImages(): number {
+    return Math.min(this.shardLimit, maxImagesPerChunk(this.ctx, this.R, this.D, this.precision));
+  }
+
+  private dataBytes(capacity: number): { bytes: number; rows: number; scaleBase: number } {
+    const { R, D } = this;
+    if (this.precision === 'f32') return { bytes: capacity * R * D * 4, rows: 0, scaleBase: 0 };
+    const rows = capacity * R + IMAGE_PAD_ROWS;
+    const layout = packedLayout(this.precision, D, rows);
+    return { bytes: layout.bytes, rows, scaleBase: layout.scaleBase };
+  }
+
+  private allocate(capacity: number, created: GPUBuffer[]): Omit<Shard, 'n0' | 'count'> {
+    const pool = this.ctx.pool;
+    const shape = this.dataBytes(capacity);
+    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    const data = pool.allocateResident(shape.bytes, usage, `gallery ${this.precision} images`);
+    created.push(data);
+    const gram = pool.allocateResident(capacity * this.R * this.R * 4, usage, 'gallery region grams');
+    created.push(gram);
+    return { capacity, data, gram, rows: shape.rows, scaleBase: shape.scaleBase };
+  }
+
+  /** The last shard if it has room (grown by doubling up to the most a shard holds), else a new one sized for `needed` more images. */
+  private shardWithRoom(stream: CommandStream, created: GPUBuffer[], replaced: GPUBuffer[], needed: number): Shard {
+    const max = this.maxShardImages();
+    const last = this.shards[this.shards.length - 1];
+    if (last && last.count < last.capacity) return last;
+    if (last && last.capacity < max) {
+      const grown = this.allocate(Math.min(max, Math.max(2 * last.capacity, last.count + needed)), created);
+      const encoder = stream.commandEncoder();
+      const { R, D } = this;
+      if (this.precision === 'f32') {
+        encoder.copyBufferToBuffer(last.data, 0, grown.data, 0, last.count * R * D * 4);
+      } else {
+        const rowBytes = packedLayout(this.precision, D, 1).rowWords * 4;
+        encoder.copyBufferToBuffer(last.data, 0, grown.data, 0, last.count * R * rowBytes);
+        if (this.precision === 'int8') encoder.copyBufferToBuffer(last.data, last.scaleBase * 4, grown.data, grown.scaleBase * 4, Math.ceil(last.count * R / 4) * 16);
+      }
+      encoder.copyBufferToBuffer(last.gram, 0, grown.gram, 0, last.count * R * R * 4);
+      replaced.push(last.data, last.gram);
+      const shard = { ...last, ...grown };
+      this.shards[this.shards.length - 1] = shard;
+      return shard;
+    }
+    const shard: Shard = { n0: this.count, count: 0, ...this.allocate(Math.max(1, Math.min(max, Math.max(64, needed))), created) };
+    this.shards.push(shard);
+    return shard;
+  }
+
+  /** Writes images [i, i + n) of `images` after the shard's last image, with their Grams. */
+  private async fill(stream: CommandStream, shard: Shard, images: ImageInput | NpyReader, i: number, n: number): Promise<void> {
+    const { ctx, R, D } = this;
+    const uploads: GPUBuffer[] = [];
+    const rowFloats = R * D;
+    const f32 = this.precision === 'f32';
+    let source: { binding: GPUBuffer | { buffer: GPUBuffer; offset: number; size: number }; base: number };
+    if (images instanceof NpyReader || ('data' in images && images.data)) {
+      let rows: Float32Array;
+      if (images instanceof NpyReader) {
+        rows = await images.readRows(i, n);
+        checkFiniteRows(`images (${images.path})`, rows, i, R, D);
+        if (this.precision === 'f16') checkF16Range(`images (${images.path})`, rows, i * rowFloats);
+      } else {
+        rows = images.data.subarray(i * rowFloats, (i + n) * rowFloats);
+      }
+      if (f32) {
+        ctx.device.queue.writeBuffer(shard.data, shard.count * rowFloats * 4, rows.buffer, rows.byteOffset, rows.byteLength);
+        source = window(ctx, shard.data, 0, shard.count * rowFloats, n * rowFloats);
+      } else {
+        const upload = ctx.pool.acquire(rows.byteLength, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, 'gallery upload', true);
+        ctx.device.queue.writeBuffer(upload, 0, rows.buffer, rows.byteOffset, rows.byteLength);
+        source = { binding: { buffer: upload, offset: 0, size: rows.byteLength }, base: 0 };
+        uploads.push(upload);
+      }
+    } else {
+      const gpu = images as { buffer: GPUBuffer; offset?: number };
+      const offset = (gpu.offset ?? 0) + i * rowFloats * 4;
+      if (f32) {
+        stream.commandEncoder().copyBufferToBuffer(gpu.buffer, offset, shard.data, shard.count * rowFloats * 4, n * rowFloats * 4);
+        source = window(ctx, shard.data, 0, shard.count * rowFloats, n * rowFloats);
+      } else {
+        source = window(ctx, gpu.buffer, offset, 0, n * rowFloats);
+      }
+    }
+    await prepareImages(ctx, stream, {
+      source, count: n, R, D, format: this.precision,
+      packed: f32 ? undefined : { binding: { buffer: shard.data, offset: 0, size: shard.data.size }, firstRow: shard.count * R, layout: { rowWords: packedLayout(this.precision as 'f16' | 'int8', D, 1).rowWords, scaleBase: shard.scaleBase }, rows: shard.rows },
+      gram: { buffer: shard.gram, offset: 0, size: shard.gram.size }, gramBase: shard.count, n0: shard.n0 + shard.count,
+    });
+    stream.retire(uploads); // released once this piece is submitted
+  }
+
+  /** The gallery's images [start, start + count) as chunks of its shards (n0: gallery indices). */
+  private chunks(start: number, count: number): ImageChunk[] {
+    const out: ImageChunk[] = [];
+    for (const shard of this.shards) {
+      const first = Math.max(start, shard.n0);
+      const end = Math.min(start + count, shard.n0 + shard.count);
+      if (end <= first) continue;
+      out.push(subChunk(this.shardChunk(shard), first - shard.n0, end - first, this.R, this.D));
+    }
+    return out;
+  }
+
+  private shardChunk(shard: Shard): ImageChunk {
+    return {
+      n0: shard.n0, count: shard.count, format: this.precision, data: { buffer: shard.data, offset: 0, size: shard.data.size }, base: 0,
+      scaleBase: shard.scaleBase, rows: shard.rows, gram: { buffer: shard.gram, offset: 0, size: shard.gram.size }, gramBase: 0,
+    };
+  }
+
+  private source() {
+    return { kind: 'resident' as const, N: this.count, R: this.R, D: this.D, format: this.precision, chunks: (start: number, count: number) => this.chunks(start, count) };
+  }
+
+  /** A query's options with the gallery's precision (a call may only pin an int8 product). */
+  private queryOptions<T extends { precision?: Precision }>(what: string, options: T): T {
+    if (!options || typeof options !== 'object') throw new Error(`gallery.${what}: options must be an object with a method, got ${String(options)}`);
+    const precision = options.precision;
+    const allowed: Precision[] = this.precision === 'int8' ? ['int8', 'int8-dot4', 'int8-subgroup-matrix'] : [this.precision];
+    if (precision !== undefined && !allowed.includes(precision)) {
+      throw new Error(`gallery.${what}: options.precision ${JSON.stringify(precision)} does not match the gallery's '${this.precision}' (its images are stored so); allowed: ${allowed.map((p) => `'${p}'`).join(', ')}`);
+    }
+    return { ...options, precision: precision ?? this.precision };
+  }
+
+  private checkCaptionsD(what: string, captions: CaptionInput): void {
+    const D = (captions as { shape?: readonly number[] })?.shape?.[2];
+    if (D !== undefined && D !== this.D) throw new Error(`gallery.${what}: captions.shape D = ${D} must equal the gallery's D = ${this.D}`);
+  }
+
+  /** The k best images (t2i) or captions (i2t) of every query, as engine.topK gives them, without re-uploading the images. */
+  async topK(captions: CaptionInput, options: SimilarityOptions & TopKOptions): Promise<TopKResult> {
+    return this.lock.read(() => this.topKNow(captions, options));
+  }
+
+  private async topKNow(captions: CaptionInput, options: SimilarityOptions & TopKOptions): Promise<TopKResult> {
+    this.check('topK');
+    this.checkCaptionsD('topK', captions);
+    const merged = this.queryOptions('topK', options);
+    return rankTopK(this.ctx, 'gallery.topK', { source: this.source(), offset: 0 }, captions, merged,
+      (pairs, o) => this.scorePairsNow('topK', captions, pairs, o));
+  }
+
+  /** sims[n * M + m]: image n of the gallery with caption m. */
+  async similarity(captions: CaptionInput, options: SimilarityOptions): Promise<Float32Array> {
+    return this.lock.read(() => this.similarityNow(captions, options));
+  }
+
+  private async similarityNow(captions: CaptionInput, options: SimilarityOptions): Promise<Float32Array> {
+    const what = 'similarity';
+    this.check(what);
+    this.checkCaptionsD(what, captions);
+    const opts = resolveOptions(this.queryOptions(what, options));
+    const { shape: [M, L, D], lengths } = checkCaptions(captions);
+    const plan = await resolvePlan(this.ctx, { R: this.R, D, L }, opts, vec4Aligned(0, 'data' in captions && captions.data ? 0 : (captions as { offset?: number }).offset ?? 0, D));
+    const N = this.count;
+    const result = new Float32Array(N * M);
+    await this.ctx.scoped(`gallery.${what}`, () => runBlocks(this.ctx, {
+      what: `gallery.${what}`, plan, opts, maxGpuBytes: opts.maxGpuBytes, signal: opts.signal, outer: 'captions',
+      images: this.source(),
+      captions: 'data' in captions && captions.data
+        ? { kind: 'cpu', M, L, D, data: captions.data, lengths }
+        : { kind: 'gpu', M, L, D, buffer: (captions as { buffer: GPUBuffer }).buffer, offset: (captions as { offset?: number }).offset ?? 0, lengths },
+      onBlock: (block) => {
+        for (let n = 0; n < block.images; n++) result.set(block.scores.subarray(n * block.captions, (n + 1) * block.captions), (block.n0 + n) * M + block.m0);
+      },
+    }));
+    return result;
+  }
+
+  /**
+   * f32 scores of chosen (image, caption) pairs, bit for bit those of engine.scorePairs on the
+   * f32 rows: from the shards of an f32 gallery, else from the f32 rows it was made from.
+   */
+  async scorePairs(captions: CaptionInput, pairs: PairList, options: SimilarityOptions): Promise<Float32Array> {
+    return this.lock.read(async () => {
+      this.check('scorePairs');
+      this.checkCaptionsD('scorePairs', captions);
+      return this.scorePairsNow('scorePairs', captions, pairs, options);
+    });
+  }
+
+  private scorePairsNow(what: string, captions: CaptionInput, pairs: PairList, options: SimilarityOptions): Promise<Float32Array> {
+    const precision = (options as { precision?: Precision }).precision;
+    if (precision !== undefined && precision !== 'f32') throw new Error(`gallery.${what}: pairs are scored in f32, got options.precision ${JSON.stringify(precision)}`);
+    return scorePairsOf(this.ctx, `gallery.${what}`, this.pairImages(what), captions, pairs, { ...options, precision: 'f32' } as SimilarityOptions);
+  }
+
+  /** Where pair scoring finds f32 rows: the shards (f32), or the CPU rows the gallery came from. */
+  private pairImages(what: string): PairImages {
+    const { R, D } = this;
+    if (this.precision === 'f32') {
+      const shardOf = (n: number) => this.shards.findIndex((s) => n >= s.n0 && n < s.n0 + s.count);
+      return {
+        N: this.count, R, D, offset: 0, passKey: shardOf, maxPerPass: Infinity,
+        gather: async (_stream, ids) => {
+          const shard = this.shards[shardOf(ids[0])];
+          const chunk = subChunk(this.shardChunk(shard), ids[0] - shard.n0, ids[ids.length - 1] - ids[0] + 1, R, D);
+          return { chunk, local: (n: number) => n - ids[0] };
+        },
+      };
+    }
+    if (!this.sources) {
+      throw new Error(`gallery.${what}: f32 scores of a ${this.precision} gallery need the f32 rows it was made from, and some came from a GPU buffer (not kept); make the gallery from CPU rows (a Float32Array or an NpyReader), or use precision 'f32'`);
+    }
+    const sources = this.sources;
+    const find = (n: number) => sources.find((s) => n >= s.n0 && n < s.n0 + s.count)!;
+    // One source per pass: gathered from its rows as engine.scorePairs would.
+    const perSource = sources.map((s) => gatheredImages(this.ctx, s.rows instanceof NpyReader ? s.rows : { data: s.rows, shape: [s.count, R, D] }, s.count, R, D));
+    return {
+      N: this.count, R, D, offset: 0, passKey: (n) => sources.indexOf(find(n)), maxPerPass: perSource[0]?.maxPerPass ?? 1,
+      gather: async (stream, ids, holder) => {
+        const s = find(ids[0]);
+        const { chunk, local } = await perSource[sources.indexOf(s)].gather(stream, ids.map((n) => n - s.n0), holder);
+        return { chunk, local: (n: number) => local(n - s.n0) };
+      },
+    };
+  }
+
+  /** Frees the gallery's buffers; later calls on it throw. */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    for (const shard of this.shards) {
+      this.ctx.pool.freeResident(shard.data);
+      this.ctx.pool.freeResident(shard.gram);
+    }
+    this.shards = [];
+    this.sources = null;
+  }
+
+  [Symbol.dispose](): void {
+    this.destroy();
+  }
+}
+
+/** Readers side by side, one writer alone; a waiting writer holds back later readers. */
+class ReadWriteLock {
+  private readers = 0;
+  private writing = false;
+  private queue: { write: boolean; start: () => void }[] = [];
+
+  private pump(): void {
+    while (this.queue.length > 0 && !this.writing) {
+      const next = this.queue[0];
+      if (next.write && this.readers > 0) return;
+      this.queue.shift();
+      if (next.write) this.writing = true;
+      else this.readers++;
+      next.start();
+      if (next.write) return;
+    }
+  }
+
+  private async run<T>(write: boolean, work: () => Promise<T>): Promise<T> {
+    await new Promise<void>((start) => {
+      this.queue.push({ write, start });
+      this.pump();
+    });
+    try {
+      return await work();
+    } finally {
+      if (write) this.writing = false;
+      else this.readers--;
+      this.pump();
+    }
+  }
+
+  read<T>(work: () => Promise<T>): Promise<T> {
+    return this.run(false, work);
+  }
+
+  write<T>(work: () => Promise<T>): Promise<T> {
+    return this.run(true, work);
+  }
+}
