@@ -216,10 +216,10 @@ export class GpuContext {
       const assembled: AssembledWgsl = assembleWgsl(enables, constants, parts);
       // Kernels are written in the flag spelling of the subgroup-matrix builtins; newer runtimes want the template one.
       if (enables.includes('chromium_experimental_subgroup_matrix') && this.matrixSpelling === 'template') assembled.code = respellSubgroupMatrix(assembled.code);
-      const used = pipelineResources(assembled.code, constants);
-      this.checkResources(label, used);
-      this.resources.set(key, { label, ...used });
       pipeline = (async () => {
+        const used = pipelineResources(assembled.code, constants);
+        this.checkResources(label, used);
+        this.resources.set(key, { label, ...used });
         const module = await compileModule(this.device, label, assembled);
         this.device.pushErrorScope('validation');
         const creating = this.device.createComputePipelineAsync({ label, layout: 'auto', compute: { module, entryPoint: 'main' } });
@@ -243,6 +243,7 @@ export class GpuContext {
     if (used.storageBuffers > limits.maxStorageBuffersPerShaderStage) over.push(`${used.storageBuffers} storage buffers (maxStorageBuffersPerShaderStage ${limits.maxStorageBuffersPerShaderStage})`);
     if (used.uniformBuffers > limits.maxUniformBuffersPerShaderStage) over.push(`${used.uniformBuffers} uniform buffers (maxUniformBuffersPerShaderStage ${limits.maxUniformBuffersPerShaderStage})`);
     if (used.workgroupBytes > limits.maxComputeWorkgroupStorageSize) over.push(`${used.workgroupBytes} bytes of workgroup memory (maxComputeWorkgroupStorageSize ${limits.maxComputeWorkgroupStorageSize})`);
+    if (used.invocations > limits.maxComputeInvocationsPerWorkgroup) over.push(`${used.invocations} invocations per workgroup (maxComputeInvocationsPerWorkgroup ${limits.maxComputeInvocationsPerWorkgroup})`);
     if (over.length > 0) throw new Error(`pipeline "${label}" needs ${over.join(' and ')}, more than this device has`);
   }
 

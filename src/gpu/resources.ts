@@ -8,6 +8,8 @@ export interface PipelineResources {
   storageBuffers: number;
   uniformBuffers: number;
   workgroupBytes: number;
+  /** Invocations per workgroup (the product of @workgroup_size). */
+  invocations: number;
 }
 
 interface Layout { size: number; align: number }
@@ -93,5 +95,7 @@ export function pipelineResources(code: string, constants: Record<string, number
     // Each variable starts at its alignment; Dawn rounds each to 16 bytes when it counts the limit.
     workgroupBytes += Math.ceil(layout.size / 16) * 16;
   }
-  return { storageBuffers, uniformBuffers, workgroupBytes };
+  const size = /@workgroup_size\(([^)]*)\)/.exec(source);
+  const invocations = size ? size[1].split(',').map((e) => evaluateCount(e, known)).reduce((a, b) => a * b, 1) : 1;
+  return { storageBuffers, uniformBuffers, workgroupBytes, invocations };
 }

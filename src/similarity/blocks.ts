@@ -84,7 +84,7 @@ function blockSizes(ctx: GpuContext, a: RunBlocksArgs): Blocks {
   const { images, captions, plan } = a;
   const per = perItemBytes(plan, images, captions);
   const budget = a.maxGpuBytes;
-  const fixed = 64 * 1024; // uniforms, tables and staging of one piece
+  const fixed = 4096; // uniforms and small tables of a piece
   const share = (outer: boolean) => Math.max(0, outer ? budget / 2 : budget / 4) - fixed;
   const count = (perItem: number, outer: boolean, total: number, what: string) => {
     if (perItem === 0) return total;
