@@ -6,8 +6,11 @@ import type { EngineOptions } from '../src/index.js';
 
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 
+/** Dawn flags for every test engine, ';'-separated (a GPU run: NAAF_TEST_DAWN_FLAGS=enable-dawn-features=allow_unsafe_apis). */
+export const TEST_DAWN_FLAGS = (process.env.NAAF_TEST_DAWN_FLAGS ?? '').split(';').filter((f) => f.length > 0);
+
 export async function sharedEngine(options: EngineOptions = {}): Promise<NaafEngine> {
-  const engine = await NaafEngine.create(options);
+  const engine = await NaafEngine.create({ ...options, dawnFlags: [...TEST_DAWN_FLAGS, ...(options.dawnFlags ?? [])] });
   afterAll(() => engine.destroy());
   return engine;
 }

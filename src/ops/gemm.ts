@@ -152,60 +152,96 @@ export function encodeGemm(ctx: GpuContext, pass: GpuPass, pipeline: GPUComputeP
 
 const verified = new WeakMap<GpuContext, Promise<boolean>>();
 
+/** The self-check's problems: rows x words x D, the first region and word rows of the operands, and passes over the rows. */
+const MMA_CHECKS = [
+  { rows: 100, words: 150, dim: 96, regionBase: 0, wordBase: 0, passes: 1 },
+  { rows: 37, words: 21, dim: 40, regionBase: 5, wordBase: 3, passes: 1 }, // partial tiles and depth, offsets
+  { rows: 180, words: 70, dim: 1024, regionBase: 16, wordBase: 9, passes: 3 }, // a real depth, in three passes
+];
+
 /**
- * Whether the tensor-core GEMM compiles here and gives the dot4 GEMM's S bit for bit, on a
- * small problem with partial tiles and a partial depth stage (checked once per engine): its
- * kernel cannot be tested without such a GPU, so the engine tests it before trusting it.
+ * Whether the tensor-core GEMM compiles here and gives the dot4 GEMM's S bit for bit on
+ * several problems (partial tiles, a partial depth stage, non-zero row offsets, several passes
+ * into one scratch), checked once per engine: its kernel cannot be tested without such a GPU,
+ * so the engine tests it before trusting it.
  */
 export function verifyMmaGemm(ctx: GpuContext): Promise<boolean> {
   let result = verified.get(ctx);
   if (!result) {
     result = (async () => {
-      const rows = 100;
-      const words = 150;
-      const dim = 96;
-      const rowWords = packedRowWords('int8', dim);
-      const wordStride = Math.ceil(words / 4) * 4;
-      let seed = 12345;
-      const next = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
-      const packed = (count: number) => Uint32Array.from({ length: count * rowWords }, () => Math.floor(next() * 2 ** 32));
-      const scales = (count: number) => Float32Array.from({ length: count }, () => 0.001 + next() * 0.01);
-      // Both GEMMs must fit the device: the dot4 reference in the largest tile that does.
       const mma = makeMmaGemmConfig(ctx.info.subgroupMaxSize);
       const fits = (c: GemmConfig) => gemmSharedBytes(c) <= ctx.limits.maxComputeWorkgroupStorageSize && c.WG <= ctx.limits.maxComputeInvocationsPerWorkgroup;
+      // Both GEMMs must fit the device: the dot4 reference in the largest tile that does.
       const reference = ([[128, 128, 16], [128, 128, 8], [64, 64, 16], [64, 64, 8]] as const).map(([bm, bn, kt]) => makeGemmConfig('int8', false, bm, bn, kt)).find(fits);
       if (!reference || !fits(mma)) return false;
-      const transient: GPUBuffer[] = [];
-      const up = (data: ArrayBufferView, label: string) => (transient.push(ctx.upload(data, label)), transient[transient.length - 1]);
       try {
-        return await ctx.scoped('tensor-core GEMM check', async () => {
-          const regions = up(packed(rows), 'check regions');
-          const wordRows = up(packed(wordStride), 'check words');
-          const regionScales = up(scales(rows), 'check region scales');
-          const wordScales = up(scales(wordStride), 'check word scales');
-          const outputs: Float32Array[] = [];
-          for (const config of [reference, mma]) {
-            const pipeline = await gemmPipeline(ctx, config);
-            const scratch = ctx.pool.acquire(rows * wordStride * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC, 'check S');
-            transient.push(scratch);
-            const encoder = ctx.createEncoder('tensor-core GEMM check');
-            const pass = ctx.beginPass(encoder, 'tensor-core GEMM check');
-            encodeGemm(ctx, pass, pipeline, config, {
-              regions, regionBase: 0, words: wordRows, wordBase: 0, scales: { regions: regionScales, regionBase: 0, words: wordScales },
-              rows, wordCount: words, wordStride, dim, scratch,
-            }, transient);
-            pass.end();
-            outputs.push(await ctx.readFloat32(scratch, 0, rows * wordStride, encoder));
-          }
-          return outputs[0].every((v, i) => Object.is(v, outputs[1][i]));
-        });
+        return await gemmsAgree(ctx, reference, mma);
       } catch {
         return false;
-      } finally {
-        for (const buffer of transient) ctx.pool.release(buffer);
       }
     })();
     verified.set(ctx, result);
   }
   return result;
+}
+
+/** Whether two int8 GEMM configurations give the same S^T bits on every check problem (the self-check's harness). */
+export async function gemmsAgree(ctx: GpuContext, a: GemmConfig, b: GemmConfig): Promise<boolean> {
+  for (const check of MMA_CHECKS) {
+    if (!(await sameGemm(ctx, a, b, check))) return false;
+  }
+  return true;
+}
+
+/** Runs one check problem through both GEMMs; true if every S^T value has the same bits. */
+async function sameGemm(ctx: GpuContext, reference: GemmConfig, mma: GemmConfig, check: (typeof MMA_CHECKS)[number]): Promise<boolean> {
+  const { rows, words, dim, regionBase, wordBase, passes } = check;
+  const rowWords = packedRowWords('int8', dim);
+  const wordStride = Math.ceil(words / 4) * 4;
+  let seed = 12345 + rows;
+  const next = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  // Random packed rows (any bytes are valid int8) past the offsets, zero padding rows after (the mma reads 16-row blocks).
+  const packed = (count: number) => Uint32Array.from({ length: (count + 16) * rowWords }, (_, i) => (i < count * rowWords ? Math.floor(next() * 2 ** 32) : 0));
+  const scales = (count: number) => Float32Array.from({ length: count + 16 }, () => 0.001 + next() * 0.01);
+  const transient: GPUBuffer[] = [];
+  const up = (data: ArrayBufferView, label: string) => (transient.push(ctx.upload(data, label)), transient[transient.length - 1]);
+  try {
+    return await ctx.scoped('tensor-core GEMM check', async () => {
+      const regions = up(packed(regionBase + rows), 'check regions');
+      const wordRows = up(packed(wordBase + wordStride), 'check words');
+      const regionScales = up(scales(regionBase + rows), 'check region scales');
+      const wordScales = up(scales(wordBase + wordStride), 'check word scales');
+      const outputs: Float32Array[] = [];
+      // Passes write to their own 256-byte aligned windows of one scratch (cleared, so gaps compare equal).
+      const perPass = Math.ceil(rows / passes);
+      const starts: number[] = [];
+      let bytes = 0;
+      for (let p0 = 0; p0 < rows; p0 += perPass) {
+        starts.push(bytes);
+        bytes += Math.ceil((Math.min(perPass, rows - p0) * wordStride * 4) / 256) * 256;
+      }
+      for (const config of [reference, mma]) {
+        const pipeline = await gemmPipeline(ctx, config);
+        const scratch = ctx.pool.acquire(bytes, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, 'check S');
+        transient.push(scratch);
+        const encoder = ctx.createEncoder('tensor-core GEMM check');
+        encoder.clearBuffer(scratch, 0, bytes);
+        const pass = ctx.beginPass(encoder, 'tensor-core GEMM check');
+        for (let i = 0, p0 = 0; p0 < rows; i++, p0 += perPass) {
+          const n = Math.min(perPass, rows - p0);
+          encodeGemm(ctx, pass, pipeline, config, {
+            regions, regionBase: regionBase + p0, words: wordRows, wordBase,
+            scales: { regions: regionScales, regionBase: regionBase + p0, words: wordScales },
+            rows: n, wordCount: words, wordStride, dim,
+            scratch: { buffer: scratch, offset: starts[i], size: n * wordStride * 4 },
+          }, transient);
+        }
+        pass.end();
+        outputs.push(await ctx.readFloat32(scratch, 0, bytes / 4, encoder));
+      }
+      return outputs[0].every((v, i) => Object.is(v, outputs[1][i]));
+    });
+  } finally {
+    for (const buffer of transient) ctx.pool.release(buffer);
+  }
 }

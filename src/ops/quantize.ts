@@ -2,10 +2,10 @@
 // symmetric quantisation) and the f16 path (rounding to float16), packed into u32 words.
 import quantizeRowsWgsl from '../../kernels/quantize_rows.wgsl';
 import type { BufferBinding, GpuContext } from '../gpu/context.js';
+import { MAX_GROUPS } from '../gpu/limits.js';
 import type { GpuPass } from '../gpu/pass.js';
 
 const WG = 64;
-const MAX_GROUPS_X = 65535;
 
 /** Bytes per packed int8 row: D rounded up to the subgroup-matrix depth, 32. */
 export function packedRowBytes(dim: number): number {
@@ -53,7 +53,7 @@ export interface QuantizeArgs {
 
 export function encodeQuantize(ctx: GpuContext, pass: GpuPass, pipeline: GPUComputePipeline,
   a: QuantizeArgs, transient: GPUBuffer[]): void {
-  const groupsX = Math.min(a.outRows, MAX_GROUPS_X);
+  const groupsX = Math.min(a.outRows, MAX_GROUPS);
   const groupsY = Math.ceil(a.outRows / groupsX);
   const uniforms = ctx.uniforms([
     [a.srcBase, 'u32'], [a.dim, 'u32'], [packedRowWords(a.format ?? 'int8', a.dim), 'u32'], [a.rows, 'u32'],

@@ -15,7 +15,8 @@ import { chooseSplitEpilogue, encodeSplitEpilogue, splitEpiloguePipeline, splitL
 import { NpyReader } from '../io/npy.js';
 import type { CaptionInput, SimilarityOptions } from '../types.js';
 import { ImageChunk, prepareImages, window } from './operands.js';
-import { MAX_GROUPS, maxCaptionsPerChunk, maxImagesPerChunk } from './plan.js';
+import { MAX_GROUPS } from '../gpu/limits.js';
+import { maxCaptionsPerChunk, maxImagesPerChunk } from './plan.js';
 import { vec4Aligned } from './run.js';
 import type { ImageRowsInput } from './sources.js';
 import { checkCaptions, checkFiniteRows, checkImages, resolveOptions } from './validate.js';

@@ -3,6 +3,7 @@
 // device and the tuned choices; and how a block of images and captions is cut into chunks
 // that fit every binding and dispatch limit. The launchers run the plan they are given.
 import type { GpuContext } from '../gpu/context.js';
+import { MAX_GROUPS } from '../gpu/limits.js';
 import { GemmConfig, GemmFormat, gemmSharedBytes, makeGemmConfig, makeMmaGemmConfig, verifyMmaGemm } from '../ops/gemm.js';
 import { packedLayout } from '../ops/quantize.js';
 import { I8ScoreConfig, Int8Kernel, chooseI8Config } from '../ops/scoreI8.js';
@@ -10,6 +11,7 @@ import { ScoreConfig, ScoreFlags, ScoreMethod, TileRequest, checkTileRequest, ch
 import { SplitEpilogueConfig, chooseSplitEpilogue } from '../ops/splitEpilogue.js';
 import type { Precision } from '../types.js';
 import { IMAGE_PAD_ROWS, OperandFormat } from './operands.js';
+import { verifyFusedMma } from './selfCheck.js';
 import { tunedChoice } from './tune.js';
 import type { ResolvedOptions } from './validate.js';
 
@@ -28,8 +30,6 @@ export interface KernelChoice {
 /** The default scratch budget of the split path's S^T (per call; see SimilarityOptions.maxScratchBytes). */
 export const DEFAULT_SCRATCH_BYTES = 256 * 2 ** 20;
 
-/** Workgroups per dispatch dimension that every device offers (WebGPU's default limit). */
-export const MAX_GROUPS = 65535;
 
 /** The shape a plan is resolved for: regions, dimension, the longest caption. */
 export interface PlanShape { R: number; D: number; L: number }
@@ -215,10 +215,10 @@ export async function resolvePlan(ctx: GpuContext, shape: PlanShape, opts: Resol
       plan.choice = { kernel: 'fused', tile: {} };
     }
   }
-  return resolveFused(ctx, shape, plan);
+  return resolveFused(ctx, shape, opts, plan);
 }
 
-function resolveFused(ctx: GpuContext, shape: PlanShape, plan: ScorePlan): ScorePlan {
+async function resolveFused(ctx: GpuContext, shape: PlanShape, opts: ResolvedOptions, plan: ScorePlan): Promise<ScorePlan> {
   const { product, choice } = plan;
   const limit = ctx.limits.maxComputeWorkgroupStorageSize;
   if (product === 'f16') throw new Error("similarity: options.precision 'f16' runs on the split kernel only; drop options.kernel 'fused'");
@@ -230,7 +230,16 @@ function resolveFused(ctx: GpuContext, shape: PlanShape, plan: ScorePlan): Score
     plan.fused = { f32: config, ROWS: config.ROWS, CAPS: config.CAPS, IMGS: config.IMGS };
     return plan;
   }
-  const kernel: Int8Kernel = product === 'int8-dot4' ? 'dot4' : 'subgroup-matrix';
+  let kernel: Int8Kernel = product === 'int8-dot4' ? 'dot4' : 'subgroup-matrix';
+  if (kernel === 'subgroup-matrix' && !(await verifyFusedMma(ctx))) {
+    // The tensor-core product did not compile or did not match dot4 here: never used unchecked.
+    if (opts.precision === 'int8-subgroup-matrix') {
+      throw new Error("similarity: the fused kernel's tensor-core int8 product must compile and give the dot4 product's scores (to 1e-5) on this device's self-check; " +
+        "it did not. Use precision 'int8' (dot4 here) or kernel 'split'");
+    }
+    kernel = 'dot4';
+    plan.product = 'int8-dot4';
+  }
   const config = chooseI8Config(kernel, shape.R, shape.L, limit, ctx.info.subgroupMaxSize, choice.tile);
   plan.fused = { int8: config, ROWS: config.ROWS, CAPS: config.CAPS, IMGS: config.IMGS };
   return plan;

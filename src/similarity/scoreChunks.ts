@@ -11,7 +11,8 @@ import { encodeScore, scorePipeline } from '../ops/score.js';
 import { i8ScorePipeline } from '../ops/scoreI8.js';
 import { encodeSplitEpilogue, splitEpiloguePipeline } from '../ops/splitEpilogue.js';
 import { CaptionChunk, ImageChunk, scalesBinding, subChunk, window } from './operands.js';
-import { MAX_GROUPS, ScorePlan } from './plan.js';
+import { MAX_GROUPS } from '../gpu/limits.js';
+import type { ScorePlan } from './plan.js';
 import type { ResolvedOptions } from './validate.js';
 
 /** Where scores go: element (image n, caption m) at offset / 4 + n * stride + column + m, n and m in the chunks' numbering. */

@@ -56,7 +56,11 @@ const tuned = new WeakMap<GpuContext, Map<string, KernelChoice>>();
 /** A cache entry: a kernel choice, or a bare tile (files written before the split kernel: fused). */
 function asChoice(entry: KernelChoice | TileRequest): KernelChoice {
   const e = entry as KernelChoice;
-  if ((e.kernel === 'fused' || e.kernel === 'split') && e.tile && typeof e.tile === 'object') return { kernel: e.kernel, tile: { ...e.tile } };
+  if ((e.kernel === 'fused' || e.kernel === 'split') && e.tile && typeof e.tile === 'object') {
+    const choice: KernelChoice = { kernel: e.kernel, tile: { ...e.tile } };
+    if (e.product === 'int8-dot4' || e.product === 'int8-subgroup-matrix') choice.product = e.product;
+    return choice;
+  }
   return fused({ ...(entry as TileRequest) });
 }
 
@@ -67,12 +71,12 @@ export function tileKey(method: string, precision: Precision, R: number, L: numb
 /** The tuned kernel and tile for this shape, if engine.tune() (or the tile cache) chose one. */
 export function tunedChoice(ctx: GpuContext, method: string, precision: Precision, R: number, L: number, D: number): KernelChoice | undefined {
   const choice = tuned.get(ctx)?.get(tileKey(method, precision, R, L, D));
-  return choice && { kernel: choice.kernel, tile: { ...choice.tile } };
+  return choice && asChoice(choice);
 }
 
 /** The kernels and tiles this engine uses for tuned shapes, by key (tileKey). */
 export function tunedTiles(ctx: GpuContext): Record<string, KernelChoice> {
-  return Object.fromEntries([...(tuned.get(ctx) ?? new Map()).entries()].map(([key, choice]) => [key, { kernel: choice.kernel, tile: { ...choice.tile } }]));
+  return Object.fromEntries([...(tuned.get(ctx) ?? new Map()).entries()].map(([key, choice]) => [key, asChoice(choice)]));
 }
 
 export function adapterKey(ctx: GpuContext): string {
@@ -141,7 +145,13 @@ export async function tuneTiles(ctx: GpuContext, runInto: RunInto, shape: TuneSh
   const M = shape.captions ?? 480;
   const method = options.method ?? 'naaf';
   const precision = options.precision ?? 'f32';
-  const candidates = options.candidates ?? DEFAULT_CANDIDATES[precision === 'f32' || precision === 'f16' ? precision : 'int8'];
+  let candidates = options.candidates ?? DEFAULT_CANDIDATES[precision === 'f32' || precision === 'f16' ? precision : 'int8'];
+  // 'int8' times both products where the device offers tensor cores: the winner's product is
+  // what 'int8' then runs for this shape (never the tensor cores untimed; they must also pass
+  // their self-check, else their candidates fail here).
+  if (precision === 'int8' && (await ctx.int8Product()) === 'subgroup-matrix') {
+    candidates = candidates.flatMap((c) => (c.product ? [c] : [{ ...c, product: 'int8-dot4' as const }, { ...c, product: 'int8-subgroup-matrix' as const }]));
+  }
   const repeats = options.repeats ?? 3;
   const lengths = Uint32Array.from({ length: M }, (_, m) => Math.min(L, 5 + (m * 7) % Math.max(1, L - 4)));
   lengths[0] = L;
@@ -158,9 +168,9 @@ export async function tuneTiles(ctx: GpuContext, runInto: RunInto, shape: TuneSh
   const timings: TuneResult['timings'] = [];
   try {
     for (const candidate of candidates) {
-      const { kernel, tile } = asChoice(candidate);
+      const { kernel, tile, product } = asChoice(candidate);
       const run = async () => {
-        await runInto({ buffer: images, shape: [N, R, D] }, { buffer: captions, shape: [M, L, D], lengths }, { ...base, precision, kernel, tile }, { buffer: out });
+        await runInto({ buffer: images, shape: [N, R, D] }, { buffer: captions, shape: [M, L, D], lengths }, { ...base, precision: product ?? precision, kernel, tile }, { buffer: out });
         await device.queue.onSubmittedWorkDone();
       };
       try {
@@ -172,9 +182,9 @@ export async function tuneTiles(ctx: GpuContext, runInto: RunInto, shape: TuneSh
           times.push(performance.now() - t0);
         }
         times.sort((a, b) => a - b);
-        timings.push({ kernel, tile, ms: times[Math.floor(times.length / 2)] });
+        timings.push({ kernel, tile, ...(product ? { product } : {}), ms: times[Math.floor(times.length / 2)] });
       } catch (error) {
-        timings.push({ kernel, tile, ms: Infinity, error: (error as Error).message.split('\n')[0] });
+        timings.push({ kernel, tile, ...(product ? { product } : {}), ms: Infinity, error: (error as Error).message.split('\n')[0] });
       }
     }
   } finally {
@@ -185,7 +195,7 @@ export async function tuneTiles(ctx: GpuContext, runInto: RunInto, shape: TuneSh
   const ok = timings.filter((t) => Number.isFinite(t.ms));
   if (ok.length === 0) throw new Error(`tune: no tile candidate ran on this device: ${timings.map((t) => t.error).join('; ')}`);
   const winner = ok.reduce((a, b) => (b.ms < a.ms ? b : a));
-  const best: KernelChoice = { kernel: winner.kernel, tile: winner.tile };
+  const best: KernelChoice = { kernel: winner.kernel, tile: winner.tile, ...(winner.product ? { product: winner.product } : {}) };
   const key = tileKey(method, precision, R, L, D);
   const map = tuned.get(ctx) ?? new Map();
   map.set(key, best);

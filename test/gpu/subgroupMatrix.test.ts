@@ -1,11 +1,14 @@
 // The subgroup-matrix (tensor-core) int8 kernels cannot run on lavapipe: what can be checked
-// here is the rewrite between the builtins' two spellings, and that the engine's check of the
-// split kernel's tensor-core GEMM fails safe (false, dot4 used) where the feature is missing.
+// here is the rewrite between the builtins' two spellings, and that the engine's checks of the
+// tensor-core kernels fail safe (false, dot4 used) where the feature is missing. On a GPU that
+// has it (npm run test:gpu with NAAF_TEST_DAWN_FLAGS=enable-dawn-features=allow_unsafe_apis)
+// the same test checks that they pass and agree with dot4.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/gpu/context.js';
 import { respellSubgroupMatrix } from '../../src/gpu/shader.js';
 import { verifyMmaGemm } from '../../src/ops/gemm.js';
+import { verifyFusedMma } from '../../src/similarity/selfCheck.js';
 import { sharedEngine } from '../gpu.js';
 import { randomBatch } from '../random.js';
 
@@ -40,13 +43,27 @@ describe('subgroup-matrix builtins: flag spelling to template spelling', () => {
   });
 });
 
-describe('the split kernel\'s tensor-core GEMM check', () => {
-  it('is false without the feature, and int8 stays on dot4 and correct', async () => {
-    expect(engine.info.features).not.toContain('chromium-experimental-subgroup-matrix');
-    expect(await verifyMmaGemm(ctx)).toBe(false);
-    const b = randomBatch(301, 3, 8, [4, 2], 4, 40);
-    const sims = await engine.similarity({ data: b.images, shape: [b.N, b.R, b.D] }, { data: b.captions, shape: [b.M, b.L, b.D], lengths: b.lengths },
-      { method: 'naaf', threshold: 0.2, precision: 'int8', kernel: 'split' });
+describe('the tensor-core kernels\' checks', () => {
+  const b = randomBatch(301, 5, 36, [12, 2, 7], 12, 96);
+  const images = { data: b.images, shape: [b.N, b.R, b.D] as const };
+  const captions = { data: b.captions, shape: [b.M, b.L, b.D] as const, lengths: b.lengths };
+
+  it('fail safe without the feature (false; int8 stays on dot4 and correct), pass with it (a GPU run with allow_unsafe_apis)', async () => {
+    const offered = (await ctx.int8Product()) === 'subgroup-matrix';
+    expect(await verifyMmaGemm(ctx)).toBe(offered);
+    expect(await verifyFusedMma(ctx)).toBe(offered);
+    const sims = await engine.similarity(images, captions, { method: 'naaf', threshold: 0.2, precision: 'int8', kernel: 'split' });
     expect(sims.every(Number.isFinite)).toBe(true);
+    if (!offered) {
+      expect(engine.info.features).not.toContain('chromium-experimental-subgroup-matrix');
+      return;
+    }
+    // Tensor cores: the split GEMM's S is dot4's bit for bit; the fused epilogue sums in another order.
+    for (const kernel of ['split', 'fused'] as const) {
+      const dot4 = await engine.similarity(images, captions, { method: 'naaf', threshold: 0.2, precision: 'int8-dot4', kernel });
+      const mma = await engine.similarity(images, captions, { method: 'naaf', threshold: 0.2, precision: 'int8-subgroup-matrix', kernel });
+      if (kernel === 'split') expect(Array.from(mma)).toEqual(Array.from(dot4));
+      else expect(Math.max(...Array.from(mma, (v, i) => Math.abs(v - dot4[i])))).toBeLessThan(1e-5);
+    }
   });
 });
