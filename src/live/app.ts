@@ -9,9 +9,8 @@ import { escapeHtml as esc } from '../report/escape.js';
 import { wordChip } from '../report/html.js';
 import type { Foil } from '../scenes/foils.js';
 import { drawScene } from '../scenes/svg.js';
-import { similarityOptionsOf } from '../similarity/modelOptions.js';
 import { LIVE_FORMAT, LIVE_VERSION, type LiveManifest, type LiveScenes } from './manifest.js';
-import { parseQuery, queryWordTerms, rankScenes, type LiveModel, type MethodRanking, type ParsedQuery } from './search.js';
+import { liveModel, parseQuery, queryWordTerms, rankScenes, type LiveModel, type MethodRanking, type ParsedQuery } from './search.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const status = (text: string, error = false) => {
@@ -97,7 +96,7 @@ async function main(): Promise<void> {
       onProgress: ({ loaded, total }) => status(`WebGPU: ${device}. Loading ${m.label}: ${kB(loaded)}${total ? ` of ${kB(total)}` : ''}…`),
     });
     status(`WebGPU: ${device}. Encoding ${N} test scenes with ${m.label}…`);
-    models.push({ method: m.method, label: m.label, model, images: await model.encodeImages(features), options: similarityOptionsOf(m.method, model) });
+    models.push(await liveModel(engine, m.method, m.label, model, await model.encodeImages(features)));
   }
   const naaf = models.find((m) => m.method === 'naaf');
   const foilOf = new Map<number, Foil>(scenes.foils.map((f) => [f.captionIndex, f]));
@@ -183,7 +182,7 @@ async function main(): Promise<void> {
     notice.textContent = query.unknown.length > 0
       ? `Not in the vocabulary (the models read ${query.unknown.length === 1 ? 'it' : 'them'} as <unk>): ${query.unknown.map((w) => `“${w}”`).join(', ')}`
       : '';
-    const rankings = await rankScenes(engine, models, query, 5);
+    const rankings = await rankScenes(models, query, 5);
     const first = (rankings.find((r) => r.method === 'naaf') ?? rankings[0])!;
     current = { text, query, rankings, selected: first.top[0]!.imageIndex };
     renderColumns();

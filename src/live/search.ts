@@ -3,11 +3,13 @@
 // and NAAF's per-word terms against one chosen scene. Types only from the engine, so the page's
 // bundle takes the engine from the browser bundle beside it.
 import type { NaafEngine } from '../engine.js';
+import type { Gallery } from '../similarity/gallery.js';
 import type { Vocabulary } from '../data/vocab.js';
 import type { Embeddings, NaafModel } from '../model/model.js';
 import type { WordTerm } from '../report/types.js';
 import { captionWordTerms } from '../report/wordTerms.js';
 import type { SimilarityOptions } from '../types.js';
+import { similarityOptionsOf } from '../similarity/modelOptions.js';
 import type { LiveMethod } from './manifest.js';
 
 type Tokenize = (caption: string) => string[];
@@ -16,8 +18,10 @@ export interface LiveModel {
   method: LiveMethod;
   label: string;
   model: NaafModel;
-  /** The test scenes' region embeddings under this model. */
+  /** The test scenes' region embeddings under this model (for word terms) ... */
   images: Embeddings;
+  /** ... and the same, resident on the GPU: each query uploads only its caption. */
+  gallery: Gallery;
   options: SimilarityOptions;
 }
 
@@ -45,25 +49,25 @@ export function parseQuery(text: string, vocab: Vocabulary, tokenize: Tokenize):
   return { tokens, unknown: vocab.unknown(tokens), ids: Int32Array.from(vocab.encode(text)) };
 }
 
-/** The k best of `scores` (higher first; a tie goes to the lower index, as a stable sort gives). */
-export function topOf(scores: Float32Array, k: number): RankedScene[] {
-  const order = Array.from(scores.keys()).sort((a, b) => scores[b]! - scores[a]! || a - b);
-  return order.slice(0, k).map((imageIndex) => ({ imageIndex, score: scores[imageIndex]! }));
-}
-
 async function encodeQuery(model: NaafModel, query: ParsedQuery) {
   return model.encodeCaptions({ ids: query.ids, shape: [1, query.ids.length], lengths: [query.ids.length] });
 }
 
-/** Each model's top-k test scenes for the query. */
-export async function rankScenes(engine: NaafEngine, models: readonly LiveModel[], query: ParsedQuery, k = 5): Promise<MethodRanking[]> {
+/** A model's scenes kept on the GPU for the page's queries (free with gallery.destroy()). */
+export async function liveModel(engine: NaafEngine, method: LiveMethod, label: string, model: NaafModel, images: Embeddings): Promise<LiveModel> {
+  return { method, label, model, images, gallery: await engine.createGallery(images), options: similarityOptionsOf(method, model) };
+}
+
+/** Each model's top-k test scenes for the query (a tie goes to the lower index). */
+export async function rankScenes(models: readonly LiveModel[], query: ParsedQuery, k = 5): Promise<MethodRanking[]> {
   if (query.tokens.length === 0) throw new Error('live search: the query has no words');
   const rankings: MethodRanking[] = [];
   for (const m of models) {
     const started = performance.now();
     const caption = await encodeQuery(m.model, query);
-    const scores = await engine.similarity(m.images, caption, m.options); // [N, 1]
-    rankings.push({ method: m.method, label: m.label, top: topOf(scores, k), milliseconds: performance.now() - started, caption });
+    const best = await m.gallery.topK(caption, { ...m.options, k: Math.min(k, m.gallery.size), direction: 't2i' });
+    const top = Array.from(best.indices, (imageIndex, i) => ({ imageIndex, score: best.scores[i]! }));
+    rankings.push({ method: m.method, label: m.label, top, milliseconds: performance.now() - started, caption });
   }
   return rankings;
 }

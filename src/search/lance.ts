@@ -166,3 +166,17 @@ export async function fetchRegions(table: LanceTable, ids: readonly number[], R:
   }
   return found;
 }
+
+/** The region embeddings of images [start, start + count) in id order, [count, R, E] (a range read of the table). */
+export async function fetchRegionRange(table: LanceTable, start: number, count: number, R: number, dim: number): Promise<Float32Array> {
+  const found = new Map<number, Float32Array>();
+  const result = await table.query().where(`id >= ${start} AND id < ${start + count}`).select(['id', 'regions']).toArrow();
+  rowsWithRegions(result, R, dim, found);
+  const out = new Float32Array(count * R * dim);
+  for (let i = 0; i < count; i++) {
+    const regions = found.get(start + i);
+    if (!regions) throw new Error(`search: the index lacks image id ${start + i}`);
+    out.set(regions, i * R * dim);
+  }
+  return out;
+}

@@ -15,7 +15,8 @@ import { captionWordTerms } from '../report/wordTerms.js';
 import { similarityOptionsOf } from '../similarity/modelOptions.js';
 import type { SimilarityOptions } from '../types.js';
 import { checkpointIdentity, readManifest, type IndexManifest } from './manifest.js';
-import { TABLE, connectTable, fetchRegions, isUri, loadLance, rowsWithRegions, tableIdOf, tableLocation, type LanceConnection, type LanceTable } from './lance.js';
+import { TABLE, connectTable, fetchRegionRange, fetchRegions, isUri, loadLance, rowsWithRegions, tableIdOf, tableLocation, type LanceConnection, type LanceTable } from './lance.js';
+import type { Gallery } from '../similarity/gallery.js';
 
 export interface QueryOptions {
   /** Results per caption (default 10). */
@@ -32,6 +33,21 @@ export interface QueryOptions {
   withCandidates?: boolean;
   /** Distinct images per GPU pass, and the most whose regions are held at once (default: what one scorePairs call takes in WebGPU's default 128 MiB binding, at most 65535). */
   maxImagesPerPass?: number;
+}
+
+export interface OpenOptions {
+  /** The exact stage's score (default 'naaf'). */
+  method?: 'naaf' | 'scan-t2i';
+  /** LanceDB's, for a table on object storage (else it reads its environment variables). */
+  storageOptions?: Record<string, string>;
+  /**
+   * Keep every image's regions resident on the GPU (an f32 gallery, read once from the table):
+   * the coarse search then returns ids only and the exact stage scores them where they lie. For a
+   * long-lived searcher whose gallery fits the GPU; refused past `maxGpuBytes`.
+   */
+  resident?: boolean;
+  /** resident: the most bytes the gallery may take (default: no limit but the device's). */
+  maxGpuBytes?: number;
 }
 
 export interface SearchHit {
@@ -69,6 +85,7 @@ export class SearchIndex {
     private readonly db: LanceConnection,
     private readonly table: LanceTable,
     readonly method: 'naaf' | 'scan-t2i',
+    private readonly gallery: Gallery | null,
   ) {}
 
   /**
@@ -76,7 +93,7 @@ export class SearchIndex {
    * (default 'naaf'); storageOptions: LanceDB's, for a table on object storage (else it reads
    * its environment variables).
    */
-  static async open(engine: NaafEngine, dir: string, checkpoint: string, options: { method?: 'naaf' | 'scan-t2i'; storageOptions?: Record<string, string> } = {}): Promise<SearchIndex> {
+  static async open(engine: NaafEngine, dir: string, checkpoint: string, options: OpenOptions = {}): Promise<SearchIndex> {
     const root = resolve(dir);
     const manifest = await readManifest(root).catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOTDIR') return null;
@@ -89,6 +106,7 @@ export class SearchIndex {
     const model = await engine.loadModel(checkpoint);
     let db: LanceConnection | null = null;
     let table: LanceTable | null = null;
+    let gallery: Gallery | null = null;
     try {
       const identity = await checkpointIdentity(checkpoint, model.config);
       if (identity.sha256 !== manifest.checkpoint.sha256) {
@@ -109,13 +127,20 @@ export class SearchIndex {
       if (manifest.tableId && id !== manifest.tableId) throw new Error(`search: the table at ${location} belongs to another index (id ${id ?? 'none'}, ${root} is ${manifest.tableId})`);
       const rows = await table.countRows();
       if (rows !== manifest.rows) throw new Error(`search: the index ${root} holds ${rows} images, its manifest says ${manifest.rows}; rebuild it`);
-      return new SearchIndex(engine, root, manifest, model, vocab, db, table, method);
+      if (options.resident) gallery = await residentGallery(engine, table, manifest, options.maxGpuBytes);
+      return new SearchIndex(engine, root, manifest, model, vocab, db, table, method, gallery);
     } catch (error) {
+      gallery?.destroy();
       table?.close();
       db?.close();
       model.destroy();
       throw error;
     }
+  }
+
+  /** Whether the regions are resident on the GPU (OpenOptions.resident). */
+  get resident(): boolean {
+    return this.gallery !== null;
   }
 
   get size(): number {
@@ -167,13 +192,13 @@ export class SearchIndex {
     const timings: QueryTimings = { encodeMs, coarseMs: 0, gatherMs: 0, exactMs: 0 };
     const captionInput = { data: words.data, shape: [M, L, E] as [number, number, number], lengths: words.lengths };
     const results: CaptionResult[] = [];
-    const withRegions = candidates <= budget;
+    const withRegions = candidates <= budget && !this.gallery;
     for (let m = 0; m < M;) {
       t = performance.now();
       const chunk: { m: number; list: number[] }[] = [];
       const regionsOf = new Map<number, Float32Array>();
       let rows = 0;
-      while (m < M && (chunk.length === 0 || rows + candidates <= budget)) {
+      while (m < M && (chunk.length === 0 || rows + candidates <= budget || this.gallery)) {
         const vectors = Array.from({ length: lengths[m]! }, (_, w) => words.data.slice((m * L + w) * E, (m * L + w + 1) * E));
         const search = this.coarseSearch(vectors, candidates, withRegions ? ['id', 'regions', '_distance'] : ['id', '_distance'], nprobes, refine);
         const list = withRegions ? rowsWithRegions(await search.toArrow(), R, E, regionsOf) : (await search.toArray()).map((row) => Number(row.id));
@@ -186,7 +211,14 @@ export class SearchIndex {
       // The chunk's (caption, candidate) pairs, scored in passes of at most `budget` distinct images.
       const scores = chunk.map(({ list }) => new Float32Array(list.length));
       const pairs = chunk.flatMap(({ list }, c) => list.map((id, rank) => ({ c, rank, id })));
-      for (let start = 0; start < pairs.length;) {
+      if (this.gallery) {
+        // Resident regions: every pair of the chunk in one call, scored where the images lie.
+        t = performance.now();
+        const all = await this.gallery.scorePairs(captionInput, { images: pairs.map((p) => p.id), captions: pairs.map((p) => chunk[p.c]!.m) }, this.similarityOptions());
+        pairs.forEach((p, i) => { scores[p.c]![p.rank] = all[i]!; });
+        timings.exactMs += performance.now() - t;
+      }
+      for (let start = this.gallery ? pairs.length : 0; start < pairs.length;) {
         const slot = new Map<number, number>();
         let end = start;
         while (end < pairs.length && (slot.has(pairs[end]!.id) || slot.size < budget)) {
@@ -254,8 +286,29 @@ export class SearchIndex {
   }
 
   close(): void {
+    this.gallery?.destroy();
     this.table.close();
     this.db.close();
     this.model.destroy();
+  }
+}
+
+/** Every image's regions, read from the table in id order in batches, into an f32 gallery. */
+async function residentGallery(engine: NaafEngine, table: LanceTable, manifest: IndexManifest, maxGpuBytes?: number): Promise<Gallery> {
+  const { regions: R } = manifest.data;
+  const E = manifest.embedSize;
+  const batch = Math.max(1, Math.floor(2 ** 26 / (R * E * 4))); // 64 MiB read at a time
+  let gallery: Gallery | null = null;
+  try {
+    for (let start = 0; start < manifest.rows; start += batch) {
+      const count = Math.min(batch, manifest.rows - start);
+      const images = { data: await fetchRegionRange(table, start, count, R, E), shape: [count, R, E] as [number, number, number] };
+      if (gallery) await gallery.add(images);
+      else gallery = await engine.createGallery(images, { maxGpuBytes });
+    }
+    return gallery!;
+  } catch (error) {
+    gallery?.destroy();
+    throw error;
   }
 }

@@ -137,6 +137,34 @@ describe('an IVF_PQ MaxSim index, built in batches and resumed', () => {
     }
   });
 
+  it('resident regions (an f32 gallery read once from the table) give the same hits and terms, also on a default-limits device', async () => {
+    const texts = [captions()[7]!, captions()[123]!, 'a large cyan glass torus .'];
+    const plain = await SearchIndex.open(engine, out, checkpoint);
+    const want = await plain.query(texts, { k: 5, candidates: 40, terms: true });
+    plain.close();
+    const { NaafEngine } = await import('../../src/index.js');
+    const device = await (await (engine as unknown as { ctx: { runtimeGpu(): GPU } }).ctx.runtimeGpu().requestAdapter())!.requestDevice();
+    const small = await NaafEngine.create({ device });
+    try {
+      for (const e of [engine, small]) {
+        const index = await SearchIndex.open(e, out, checkpoint, { resident: true });
+        try {
+          expect(index.resident).toBe(true);
+          const got = await index.query(texts, { k: 5, candidates: 40, terms: true });
+          expect(got.results.map((r) => r.hits.map((h) => [h.id, h.score, h.coarseRank]))).toEqual(want.results.map((r) => r.hits.map((h) => [h.id, h.score, h.coarseRank])));
+          expect(got.results[0]!.hits[0]!.terms).toEqual(want.results[0]!.hits[0]!.terms);
+          expect(e.stats().bytesResident).toBeGreaterThanOrEqual(N * 5 * 16 * 4);
+        } finally {
+          index.close();
+        }
+      }
+      await expect(SearchIndex.open(engine, out, checkpoint, { resident: true, maxGpuBytes: 1000 })).rejects.toThrow(/maxGpuBytes = 1000/);
+    } finally {
+      small.destroy();
+      device.destroy();
+    }
+  });
+
   it('reports words outside the vocabulary, gives NAAF terms on request, and refuses bad queries', async () => {
     const index = await SearchIndex.open(engine, out, checkpoint);
     try {
