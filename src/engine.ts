@@ -193,9 +193,18 @@ export class NaafEngine {
     return this.ctx.kernelTimes();
   }
 
-  /** Frees the pooled buffers that are not in use. */
+  /**
+   * Frees the pooled buffers no call is using. Calls keep what they allocated in a pool for the
+   * next call (so repeated calls allocate nothing); trim() gives it back to the device.
+   */
   trim(): void {
     this.ctx.pool.trim();
+  }
+
+  /** Starts stats().peakBytesAllocated and longestSubmitMs over (to measure a call or a phase). */
+  resetPeak(): void {
+    this.ctx.pool.resetPeak();
+    this.ctx.pacer.longestMs = 0;
   }
 
   /** Frees everything the engine created; an adopted device is left alive. */

@@ -43,6 +43,8 @@ export interface EngineStats {
   peakBytesAllocated: number;
   /** Of bytesAllocated: what galleries keep resident. */
   bytesResident: number;
+  /** The longest GPU time one submission of a bounded call took (ms, measured as it ran). */
+  longestSubmitMs: number;
 }
 
 export interface DeviceDescription {
@@ -407,7 +409,7 @@ export class GpuContext {
   }
 
   stats(): EngineStats {
-    return { ...this.counters, ...this.pool.stats() };
+    return { ...this.counters, ...this.pool.stats(), longestSubmitMs: this.pacer.longestMs };
   }
 
   destroy(): void {

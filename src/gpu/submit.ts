@@ -4,46 +4,62 @@
 // product) and the stream ends the current piece (pass, encoder, submit) before a dispatch that
 // would take it past the budget. The budget follows the device's measured speed: each piece's
 // GPU time is taken from queue.onSubmittedWorkDone, so pieces grow from a small first one until
-// they take about `targetMs`. At most two pieces are in flight; an AbortSignal or a lost device
-// is checked between pieces. Buffers used by a piece may go back to the pool once it is
+// they take about `targetMs`. One piece is in flight at a time: the next is encoded while it runs
+// and submitted when it is done, so each piece's time is its own (the promises of pipelined
+// pieces resolve in bursts); an AbortSignal or a lost device is checked between pieces. Buffers used by a piece may go back to the pool once it is
 // submitted (the queue runs later writes after it).
 import type { GpuContext } from './context.js';
 import type { GpuPass } from './pass.js';
 
-/** Units per millisecond assumed before anything was measured: about lavapipe on 2 cores. */
-const INITIAL_UNITS_PER_MS = 4e6;
+/**
+ * Units per millisecond assumed for a kind of work before any was measured: about a tenth of
+ * lavapipe's GEMM on 2 cores, so a first piece stays short on the slowest device; pieces then
+ * grow 4x at a time toward the target.
+ */
+const INITIAL_UNITS_PER_MS = 1e6;
 /** What one piece should take: well under the ~2 s watchdogs even if the estimate is 2x off. */
 export const DEFAULT_TARGET_MS = 100;
 /** A piece grows at most 4x from one to the next (estimates of small pieces are noisy). */
 const MAX_GROWTH = 4;
 
-/** The measured speed of one device, shared by every call on it. */
+/**
+ * The kinds of work a piece holds, each with its own measured speed: their units differ in
+ * cost per unit (a Gram kernel's FLOP is slower than a GEMM's), and a piece holds one kind.
+ */
+export type WorkKind = 'images' | 'captions' | 'split' | 'fused' | 'pairs';
+
+/** The measured speed of one device, per kind of work, shared by every call on it. */
 export class SubmitPacer {
-  private unitsPerMs = INITIAL_UNITS_PER_MS;
-  private lastBudget = 0;
+  private readonly unitsPerMs = new Map<WorkKind, number>();
+  private readonly lastUnits = new Map<WorkKind, number>();
   /** Tests and apps may pin the work per piece (units); null: follow the measured speed. */
   fixedBudget: number | null = null;
+  /** The longest GPU time measured for one piece, in milliseconds (engine.stats().longestSubmitMs). */
+  longestMs = 0;
 
   constructor(readonly targetMs = DEFAULT_TARGET_MS) {
     if (!(targetMs > 0) || !Number.isFinite(targetMs)) throw new Error(`submitTargetMs must be a finite number > 0, got ${targetMs}`);
   }
 
-  /** The most work a piece should hold now. */
-  budget(): number {
+  /** The most work of this kind a piece should hold now. */
+  budget(kind: WorkKind): number {
     if (this.fixedBudget !== null) return this.fixedBudget;
-    const wanted = this.unitsPerMs * this.targetMs;
-    // Grow gradually from what was last measured to be safe.
-    const capped = this.lastBudget > 0 ? Math.min(wanted, this.lastBudget * MAX_GROWTH) : wanted;
-    return Math.max(1, capped);
+    const wanted = (this.unitsPerMs.get(kind) ?? INITIAL_UNITS_PER_MS) * this.targetMs;
+    // Grow gradually from the largest piece measured.
+    const last = this.lastUnits.get(kind) ?? 0;
+    return Math.max(1, last > 0 ? Math.min(wanted, last * MAX_GROWTH) : wanted);
   }
 
-  /** A piece of `units` took `ms` on the GPU. */
-  record(units: number, ms: number): void {
+  /** A piece of `units` of `kind` took `ms` on the GPU. */
+  record(kind: WorkKind, units: number, ms: number): void {
     if (!(units > 0) || !(ms > 0)) return;
-    // Small pieces are dominated by fixed costs; they only ever raise the estimate a little.
+    this.longestMs = Math.max(this.longestMs, ms);
     const measured = units / ms;
-    this.unitsPerMs = ms < 2 ? Math.max(this.unitsPerMs, Math.min(measured, this.unitsPerMs * MAX_GROWTH)) : measured;
-    this.lastBudget = Math.max(this.lastBudget, units);
+    const rate = this.unitsPerMs.get(kind) ?? INITIAL_UNITS_PER_MS;
+    // A small piece is mostly fixed costs, and a first dispatch may include compiling its
+    // pipeline (a CPU driver compiles then): neither may shrink the estimate much at once.
+    this.unitsPerMs.set(kind, ms < 2 ? Math.max(rate, Math.min(measured, rate * MAX_GROWTH)) : Math.max(measured, rate / 4));
+    this.lastUnits.set(kind, Math.max(this.lastUnits.get(kind) ?? 0, units));
   }
 }
 
@@ -71,6 +87,8 @@ export class CommandStream {
   private encoder: GPUCommandEncoder;
   private currentPass: GpuPass | null = null;
   private units = 0;
+  /** The kind of work in the current piece (a piece holds one). */
+  private kind: WorkKind = 'split';
   private pieceBuffers: GPUBuffer[] = [];
   private readonly inFlight: InFlight[] = [];
   private lastDone = 0;
@@ -130,14 +148,19 @@ export class CommandStream {
     return this.encoder;
   }
 
-  /** The most work one dispatch should hold (size passes and chunks with it). */
-  budget(): number {
-    return this.external ? Infinity : this.ctx.pacer.budget();
+  /** The most work of a kind one dispatch should hold (size passes and chunks with it). */
+  budget(kind: WorkKind): number {
+    return this.external ? Infinity : this.ctx.pacer.budget(kind);
   }
 
-  /** Call before encoding a dispatch of about `units`: ends the current piece first if it would go past the budget. */
-  async reserve(units: number): Promise<void> {
-    if (!this.external && this.units > 0 && this.units + units > this.budget()) await this.flush();
+  /**
+   * Call before encoding dispatches of about `units` of `kind` (and before making their
+   * per-piece buffers): ends the current piece first if it holds another kind or would go past
+   * the budget.
+   */
+  async reserve(units: number, kind: WorkKind): Promise<void> {
+    if (!this.external && this.units > 0 && (kind !== this.kind || this.units + units > this.budget(kind))) await this.flush();
+    this.kind = kind;
     this.units += units;
   }
 
@@ -147,14 +170,16 @@ export class CommandStream {
     if (this.external) throw new Error(`${this.what}: a stream into the caller's encoder cannot submit`);
     this.currentPass?.end();
     this.currentPass = null;
+    await this.settle();
     const units = this.units;
+    const kind = this.kind;
     this.ctx.submit(this.encoder);
     this.dirty = false;
     this.units = 0;
     const submitted = performance.now();
     const done = this.ctx.device.queue.onSubmittedWorkDone().then(() => {
       const now = performance.now();
-      this.ctx.pacer.record(units, now - Math.max(submitted, this.lastDone));
+      this.ctx.pacer.record(kind, units, now - submitted);
       this.lastDone = now;
     });
     done.catch(() => {}); // a lost device: checked below
@@ -162,13 +187,12 @@ export class CommandStream {
     for (const buffer of this.pieceBuffers) this.ctx.pool.release(buffer);
     this.pieceBuffers = [];
     this.encoder = this.ctx.createEncoder(this.what);
-    while (this.inFlight.length > 2) await this.settleOldest();
     this.check();
   }
 
-  private async settleOldest(): Promise<void> {
-    const oldest = this.inFlight.shift()!;
-    await oldest.done.catch(() => {});
+  /** Waits for the pieces in flight. */
+  private async settle(): Promise<void> {
+    while (this.inFlight.length > 0) await this.inFlight.shift()!.done.catch(() => {});
   }
 
   /** Throws if the call was cancelled or the device lost. */
@@ -194,19 +218,29 @@ export class CommandStream {
     const encoder = this.encoder;
     this.encoder = this.ctx.createEncoder(this.what);
     const units = this.units;
+    const kind = this.kind;
     this.units = 0;
-    const submitted = performance.now();
-    const reading = this.ctx.readFloat32(source, offset, count, encoder); // submits now
     this.dirty = false;
-    for (const buffer of this.pieceBuffers) this.ctx.pool.release(buffer);
+    const pieceBuffers = this.pieceBuffers;
     this.pieceBuffers = [];
-    const done = reading.then(() => {
-      const now = performance.now();
-      this.ctx.pacer.record(units, now - Math.max(submitted, this.lastDone));
-      this.lastDone = now;
-    });
+    const previous = this.inFlight.splice(0);
+    // Submitted once the pieces before it are done (see the file's comment), then mapped.
+    const reading = (async () => {
+      for (const piece of previous) await piece.done.catch(() => {});
+      const submitted = performance.now();
+      try {
+        const result = await this.ctx.readFloat32(source, offset, count, encoder);
+        const now = performance.now();
+        this.ctx.pacer.record(kind, units, now - submitted);
+        this.lastDone = now;
+        return result;
+      } finally {
+        for (const buffer of pieceBuffers) this.ctx.pool.release(buffer);
+      }
+    })();
+    const done = reading.then(() => {});
     done.catch(() => {});
-    this.inFlight.push({ done, units, submitted });
+    this.inFlight.push({ done, units, submitted: performance.now() });
     return reading;
   }
 
@@ -225,6 +259,8 @@ export class CommandStream {
       this.closed = true;
       return;
     }
+    // Reads may still wait to submit their encoders: nothing is released before they have.
+    await this.settle();
     try {
       if (submitRest && this.dirty) {
         this.currentPass?.end();

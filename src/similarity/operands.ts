@@ -102,10 +102,10 @@ export async function prepareImages(ctx: GpuContext, stream: CommandStream, a: P
   const { R, D, format, count } = a;
   const [gramPipe, quantPipe] = await Promise.all([regionGramPipeline(ctx, R), format === 'f32' ? null : quantizePipeline(ctx, format)]);
   const perImage = imagePrepUnits(1, R, D, format);
-  const step = Math.max(1, Math.min(65535, Math.floor(stream.budget() / perImage)));
+  const step = Math.max(1, Math.min(65535, Math.floor(stream.budget('images') / perImage)));
   for (let i = 0; i < count; i += step) {
     const n = Math.min(step, count - i);
-    await stream.reserve(n * perImage);
+    await stream.reserve(n * perImage, 'images');
     let gramSource = { binding: a.source.binding, base: a.source.base + i * R * D };
     if (format !== 'f32') {
       const packed = a.packed!;
@@ -193,7 +193,7 @@ export async function prepareCaptions(ctx: GpuContext, stream: CommandStream, a:
   const [wordPipe, quantPipe] = await Promise.all([
     a.wordGram ? wordGramPipeline(ctx, a.wordGram.softmax) : null, format === 'f32' ? null : quantizePipeline(ctx, format),
   ]);
-  await stream.reserve(captionPrepUnits(count, L, D, words, format));
+  await stream.reserve(captionPrepUnits(count, L, D, words, format), 'captions');
   const wordGram = held(ctx.pool.acquire(a.wordGram ? count * L * L * 4 : 16, GPUBufferUsage.STORAGE, 'word gram'));
   const chunk: CaptionChunk = {
     m0, count, words, wordStride: Math.ceil(words / 4) * 4, tables, tileBase: layout.offsets[0], tileRowBase: layout.offsets[1],

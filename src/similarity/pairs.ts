@@ -193,7 +193,7 @@ export async function scorePairsOf(ctx: GpuContext, what: string, images: PairIm
           const groupUnits = 2 * gemmCount * gemm.BM * gemm.BN * D + group.words * (2 * R * R + 24 * R);
           const full = images.passKey(group.image) !== key || (passImages.size + (passImages.has(group.image) ? 0 : 1)) > images.maxPerPass ||
             passCaptions.size + newCaptions.size > maxCaptions || (scratchFloats + R * stride) * 4 > scratchBytes ||
-            gemmJobs + gemmCount > MAX_GROUPS || epilogueJobs + tiles > MAX_GROUPS || units + groupUnits > stream.budget();
+            gemmJobs + gemmCount > MAX_GROUPS || epilogueJobs + tiles > MAX_GROUPS || units + groupUnits > stream.budget('pairs');
           if (full && g > first) break;
           passImages.add(group.image);
           for (const m of newCaptions) passCaptions.add(m);
@@ -300,7 +300,7 @@ async function encodePairPass(ctx: GpuContext, stream: CommandStream, p: PairPas
     holder.push(buffer);
     return buffer;
   };
-  await stream.reserve(p.units + (p.wordPipe ? 2 * C * L * L * D : 0));
+  await stream.reserve(p.units + (p.wordPipe ? 2 * C * L * L * D : 0), 'pairs');
   if (p.wordPipe) {
     encodeWordGram(ctx, stream.pass, p.wordPipe, {
       captions: captionWindow.binding, captionBase: captionWindow.base, captionChunkStart: 0, numCaptions: C,

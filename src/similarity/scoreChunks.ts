@@ -79,11 +79,11 @@ async function encodeFused(ctx: GpuContext, stream: CommandStream, a: ChunkScore
   const pipeline = await (fused.f32 ? scorePipeline(ctx, opts.method, fused.f32, plan.flags) : i8ScorePipeline(ctx, opts.method, fused.int8!, plan.flags));
   const perImage = 2 * captions.numTiles * fused.ROWS * R * D + epilogueUnits(1, captions.numTiles * fused.ROWS, R);
   // Runs of whole workgroups of images within the budget and one dispatch row.
-  const step = fused.IMGS * Math.max(1, Math.min(MAX_GROUPS, Math.floor(stream.budget() / (perImage * fused.IMGS)), Math.floor(outRowsPerBinding(ctx, a.out) / fused.IMGS)));
+  const step = fused.IMGS * Math.max(1, Math.min(MAX_GROUPS, Math.floor(stream.budget('fused') / (perImage * fused.IMGS)), Math.floor(outRowsPerBinding(ctx, a.out) / fused.IMGS)));
   const int8 = plan.format === 'int8';
   for (let i0 = 0; i0 < a.images.count; i0 += step) {
     const images = subChunk(a.images, i0, Math.min(step, a.images.count - i0), R, D);
-    await stream.reserve(images.count * perImage);
+    await stream.reserve(images.count * perImage, 'fused');
     const out = outWindow(ctx, a.out, images.n0, images.count);
     encodeScore(ctx, stream.pass, pipeline, {
       images: images.data, imageBase: images.base, numImages: images.count,
@@ -122,12 +122,12 @@ async function encodeSplit(ctx: GpuContext, stream: CommandStream, a: ChunkScore
     Math.floor(Math.min(split.scratchBytes, a.scratch.limit) / (4 * R * captions.wordStride)),
     outRowsPerBinding(ctx, a.out),
     Math.floor((MAX_GROUPS * gemm.BM) / R),
-    Math.floor(stream.budget() / perImage)));
+    Math.floor(stream.budget('split') / perImage)));
   const scratch = a.scratch.get(imagesPerPass * R * captions.wordStride * 4);
   const int8 = plan.format === 'int8';
   for (let p0 = 0; p0 < a.images.count; p0 += imagesPerPass) {
     const images = subChunk(a.images, p0, Math.min(imagesPerPass, a.images.count - p0), R, D);
-    await stream.reserve(images.count * perImage);
+    await stream.reserve(images.count * perImage, 'split');
     encodeGemm(ctx, stream.pass, gemmPipe, gemm, {
       regions: images.data, regionBase: images.base,
       words: captions.packed?.binding ?? captions.f32!.binding, wordBase: captions.f32?.base ?? 0, wordRows: captions.f32?.wordRows,
