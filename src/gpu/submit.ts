@@ -23,10 +23,15 @@ export const DEFAULT_TARGET_MS = 100;
 const MAX_GROWTH = 4;
 
 /**
- * The kinds of work a piece holds, each with its own measured speed: their units differ in
- * cost per unit (a Gram kernel's FLOP is slower than a GEMM's), and a piece holds one kind.
+ * The kinds of work, each with its own measured speed: their units differ in cost (a Gram
+ * kernel's FLOP is slower than a GEMM's). A piece may mix kinds; it is bounded by its estimated
+ * time (the sum over kinds of units / speed), and its measured time is shared out in the same
+ * proportions when the speeds are updated.
  */
 export type WorkKind = 'images' | 'captions' | 'split' | 'fused' | 'pairs';
+
+/** Work of one piece, by kind. */
+export type PieceWork = Map<WorkKind, number>;
 
 /** The measured speed of one device, per kind of work, shared by every call on it. */
 export class SubmitPacer {
@@ -41,25 +46,44 @@ export class SubmitPacer {
     if (!(targetMs > 0) || !Number.isFinite(targetMs)) throw new Error(`submitTargetMs must be a finite number > 0, got ${targetMs}`);
   }
 
-  /** The most work of this kind a piece should hold now. */
+  private rate(kind: WorkKind): number {
+    return this.unitsPerMs.get(kind) ?? INITIAL_UNITS_PER_MS;
+  }
+
+  /** The most work of this kind one piece should hold now (a dispatch is sized to fit it). */
   budget(kind: WorkKind): number {
     if (this.fixedBudget !== null) return this.fixedBudget;
-    const wanted = (this.unitsPerMs.get(kind) ?? INITIAL_UNITS_PER_MS) * this.targetMs;
-    // Grow gradually from the largest piece measured.
+    const wanted = this.rate(kind) * this.targetMs;
+    // Grow gradually from the largest piece of this kind measured.
     const last = this.lastUnits.get(kind) ?? 0;
     return Math.max(1, last > 0 ? Math.min(wanted, last * MAX_GROWTH) : wanted);
   }
 
-  /** A piece of `units` of `kind` took `ms` on the GPU. */
-  record(kind: WorkKind, units: number, ms: number): void {
-    if (!(units > 0) || !(ms > 0)) return;
+  /** Whether a piece holding `work` may take `units` more of `kind`. */
+  fits(work: PieceWork, kind: WorkKind, units: number): boolean {
+    if (this.fixedBudget !== null) return [...work.values()].reduce((a, b) => a + b, 0) + units <= this.fixedBudget;
+    let share = (units + (work.get(kind) ?? 0)) / this.budget(kind);
+    for (const [k, u] of work) if (k !== kind) share += u / this.budget(k);
+    return share <= 1;
+  }
+
+  /** A piece of `work` took `ms` on the GPU. */
+  record(work: PieceWork, ms: number): void {
+    if (!(ms > 0) || work.size === 0) return;
     this.longestMs = Math.max(this.longestMs, ms);
-    const measured = units / ms;
-    const rate = this.unitsPerMs.get(kind) ?? INITIAL_UNITS_PER_MS;
-    // A small piece is mostly fixed costs, and a first dispatch may include compiling its
-    // pipeline (a CPU driver compiles then): neither may shrink the estimate much at once.
-    this.unitsPerMs.set(kind, ms < 2 ? Math.max(rate, Math.min(measured, rate * MAX_GROWTH)) : Math.max(measured, rate / 4));
-    this.lastUnits.set(kind, Math.max(this.lastUnits.get(kind) ?? 0, units));
+    let estimate = 0;
+    for (const [kind, units] of work) estimate += units / this.rate(kind);
+    if (!(estimate > 0)) return;
+    for (const [kind, units] of work) {
+      if (!(units > 0)) continue;
+      const spent = (ms * (units / this.rate(kind))) / estimate; // its share of the measured time
+      const measured = units / spent;
+      const rate = this.rate(kind);
+      // A small piece is mostly fixed costs, and a first dispatch may include compiling its
+      // pipeline (a CPU driver compiles then): neither may shrink the estimate much at once.
+      this.unitsPerMs.set(kind, spent < 2 ? Math.max(rate, Math.min(measured, rate * MAX_GROWTH)) : Math.max(measured, rate / 4));
+      this.lastUnits.set(kind, Math.max(this.lastUnits.get(kind) ?? 0, units));
+    }
   }
 }
 
@@ -81,17 +105,15 @@ export function checkSignal(what: string, signal: unknown): AbortSignal | undefi
   return signal as AbortSignal;
 }
 
-interface InFlight { done: Promise<void>; units: number; submitted: number }
+interface InFlight { done: Promise<void> }
 
 export class CommandStream {
   private encoder: GPUCommandEncoder;
   private currentPass: GpuPass | null = null;
-  private units = 0;
-  /** The kind of work in the current piece (a piece holds one). */
-  private kind: WorkKind = 'split';
+  /** The work in the current piece, by kind. */
+  private work: PieceWork = new Map();
   private pieceBuffers: GPUBuffer[] = [];
   private readonly inFlight: InFlight[] = [];
-  private lastDone = 0;
   private closed = false;
   private readonly heldList: GPUBuffer[] = [];
 
@@ -155,13 +177,11 @@ export class CommandStream {
 
   /**
    * Call before encoding dispatches of about `units` of `kind` (and before making their
-   * per-piece buffers): ends the current piece first if it holds another kind or would go past
-   * the budget.
+   * per-piece buffers): ends the current piece first if they would take it past its time.
    */
   async reserve(units: number, kind: WorkKind): Promise<void> {
-    if (!this.external && this.units > 0 && (kind !== this.kind || this.units + units > this.budget(kind))) await this.flush();
-    this.kind = kind;
-    this.units += units;
+    if (!this.external && this.work.size > 0 && !this.ctx.pacer.fits(this.work, kind, units)) await this.flush();
+    this.work.set(kind, (this.work.get(kind) ?? 0) + units);
   }
 
   /** Submits what was encoded (if anything) and starts a new piece; waits while two pieces are in flight. */
@@ -171,19 +191,16 @@ export class CommandStream {
     this.currentPass?.end();
     this.currentPass = null;
     await this.settle();
-    const units = this.units;
-    const kind = this.kind;
+    const work = this.work;
+    this.work = new Map();
     this.ctx.submit(this.encoder);
     this.dirty = false;
-    this.units = 0;
     const submitted = performance.now();
     const done = this.ctx.device.queue.onSubmittedWorkDone().then(() => {
-      const now = performance.now();
-      this.ctx.pacer.record(kind, units, now - submitted);
-      this.lastDone = now;
+      this.ctx.pacer.record(work, performance.now() - submitted);
     });
     done.catch(() => {}); // a lost device: checked below
-    this.inFlight.push({ done, units, submitted });
+    this.inFlight.push({ done });
     for (const buffer of this.pieceBuffers) this.ctx.pool.release(buffer);
     this.pieceBuffers = [];
     this.encoder = this.ctx.createEncoder(this.what);
@@ -217,9 +234,8 @@ export class CommandStream {
     this.currentPass = null;
     const encoder = this.encoder;
     this.encoder = this.ctx.createEncoder(this.what);
-    const units = this.units;
-    const kind = this.kind;
-    this.units = 0;
+    const work = this.work;
+    this.work = new Map();
     this.dirty = false;
     const pieceBuffers = this.pieceBuffers;
     this.pieceBuffers = [];
@@ -230,9 +246,7 @@ export class CommandStream {
       const submitted = performance.now();
       try {
         const result = await this.ctx.readFloat32(source, offset, count, encoder);
-        const now = performance.now();
-        this.ctx.pacer.record(kind, units, now - submitted);
-        this.lastDone = now;
+        this.ctx.pacer.record(work, performance.now() - submitted);
         return result;
       } finally {
         for (const buffer of pieceBuffers) this.ctx.pool.release(buffer);
@@ -240,7 +254,7 @@ export class CommandStream {
     })();
     const done = reading.then(() => {});
     done.catch(() => {});
-    this.inFlight.push({ done, units, submitted: performance.now() });
+    this.inFlight.push({ done });
     return reading;
   }
 

@@ -159,6 +159,16 @@ describe('an IVF_PQ MaxSim index, built in batches and resumed', () => {
         }
       }
       await expect(SearchIndex.open(engine, out, checkpoint, { resident: true, maxGpuBytes: 1000 })).rejects.toThrow(/maxGpuBytes = 1000/);
+      // Built on the default-limits device too (encoding in batches), and searched there: exhaustive NAAF's top-10.
+      const built = join(root, 'index-default-limits');
+      await buildIndex(small, { data, split: 'test', checkpoint, out: built, batchSize: 128, ann: 'flat' });
+      const index = await SearchIndex.open(small, built, checkpoint);
+      try {
+        const exhaustiveTop = topOf(await exhaustive([texts[0]!]), 1, 0, 10);
+        expect((await index.query([texts[0]!], { k: 10, candidates: N })).results[0]!.hits.map((h) => h.id)).toEqual(exhaustiveTop);
+      } finally {
+        index.close();
+      }
     } finally {
       small.destroy();
       device.destroy();
