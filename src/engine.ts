@@ -106,7 +106,7 @@ export class NaafEngine {
     this.ctx.checkUsable('topK');
     const [N, R, D] = checkImages(images, 'topK');
     checkPrecisionRange((options as { precision?: Precision })?.precision ?? 'f32', images, captions);
-    const source = imageSource(images, N, R, D, (options as { precision?: Precision })?.precision ?? 'f32');
+    const source = imageSource(images, N, R, D, (options as { precision?: Precision })?.precision ?? 'f32', 'topK');
     return rankTopK(this.ctx, 'topK', { source, offset: sourceOffset(images) }, captions, options,
       (pairs, o) => scorePairs(this.ctx, images, captions, pairs, o));
   }

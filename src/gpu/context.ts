@@ -5,7 +5,7 @@ import { BufferPool } from './pool.js';
 import { KernelTime, Profiler } from './profiler.js';
 import { INSTALL_HINT, Runtime, openRuntime } from './runtime.js';
 import { PipelineResources, pipelineResources } from './resources.js';
-import { SubmitPacer } from './submit.js';
+import { AbortedError, SubmitPacer } from './submit.js';
 import { AssembledWgsl, SubgroupMatrixSpelling, WgslConstants, WgslPart, assembleWgsl, compileModule, respellSubgroupMatrix } from './shader.js';
 
 export interface GpuContextOptions {
@@ -74,6 +74,15 @@ const WANTED_LIMITS = [
 ] as const;
 
 export type BufferBinding = GPUBuffer | { buffer: GPUBuffer; offset: number; size: number };
+
+/** Large uploads are written in slices of this size (see GpuContext.writeInSlices). */
+const UPLOAD_SLICE_BYTES = 16 * 2 ** 20;
+
+/** A macrotask's turn for the event loop (callbacks of the GPU runtime run there). */
+function yieldToEventLoop(): Promise<void> {
+  const immediate = (globalThis as { setImmediate?: (f: () => void) => unknown }).setImmediate;
+  return new Promise((resolve) => (immediate ? immediate(resolve) : setTimeout(resolve, 0)));
+}
 
 /** Thrown by every call after the engine's GPU device was lost (`reason`, `gpuMessage` from WebGPU's GPUDeviceLostInfo). */
 export class DeviceLostError extends Error {
@@ -304,6 +313,20 @@ export class GpuContext {
     return buffer;
   }
 
+  /**
+   * Writes `data` into `buffer` at byte `offset` in slices of UPLOAD_SLICE_BYTES, yielding to the
+   * event loop between them: a large queue.writeBuffer blocks JavaScript while the runtime copies
+   * it, which would hold back the completions that time the pieces in flight (and the page).
+   */
+  async writeInSlices(buffer: GPUBuffer, offset: number, data: Float32Array): Promise<void> {
+    const slice = UPLOAD_SLICE_BYTES / 4;
+    for (let i = 0; i < data.length; i += slice) {
+      const part = data.subarray(i, Math.min(data.length, i + slice));
+      this.device.queue.writeBuffer(buffer, offset + i * 4, part.buffer, part.byteOffset, part.byteLength);
+      if (i + slice < data.length) await yieldToEventLoop();
+    }
+  }
+
   /** A pooled storage buffer holding `data`. */
   upload(data: ArrayBufferView, label: string, extraUsage = 0): GPUBuffer {
     const buffer = this.pool.acquire(data.byteLength, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC | extraUsage, label);
@@ -374,8 +397,10 @@ export class GpuContext {
     try {
       result = await work();
     } catch (error) {
-      // A map or a wait that failed because the device went away: say so, not how it surfaced.
-      if (!(error instanceof DeviceLostError) && await this.lostSoon()) {
+      // A map or a wait that failed because the device went away: say so, not how it surfaced
+      // (our own errors, a cancellation among them, are not a device's).
+      const ours = error instanceof DeviceLostError || error instanceof AbortedError || (error instanceof Error && error.constructor === Error);
+      if (!ours && await this.lostSoon()) {
         await this.popScopes().catch(() => {});
         throw new DeviceLostError(what, this.lostInfo!.reason, this.lostInfo!.message);
       }

@@ -21,6 +21,8 @@ const INITIAL_UNITS_PER_MS = 1e6;
 export const DEFAULT_TARGET_MS = 100;
 /** A piece grows at most 4x from one to the next (estimates of small pieces are noisy). */
 const MAX_GROWTH = 4;
+/** Speeds kept per kind. */
+const RECENT = 3;
 
 /**
  * The kinds of work, each with its own measured speed: their units differ in cost (a Gram
@@ -35,7 +37,8 @@ export type PieceWork = Map<WorkKind, number>;
 
 /** The measured speed of one device, per kind of work, shared by every call on it. */
 export class SubmitPacer {
-  private readonly unitsPerMs = new Map<WorkKind, number>();
+  /** The last few speeds measured per kind (units per ms); the slowest sets the budget. */
+  private readonly recent = new Map<WorkKind, number[]>();
   private readonly lastUnits = new Map<WorkKind, number>();
   /** Tests and apps may pin the work per piece (units); null: follow the measured speed. */
   fixedBudget: number | null = null;
@@ -46,8 +49,10 @@ export class SubmitPacer {
     if (!(targetMs > 0) || !Number.isFinite(targetMs)) throw new Error(`submitTargetMs must be a finite number > 0, got ${targetMs}`);
   }
 
+  /** A cautious speed: the slowest of the last few measured (one fast piece does not inflate the next). */
   private rate(kind: WorkKind): number {
-    return this.unitsPerMs.get(kind) ?? INITIAL_UNITS_PER_MS;
+    const recent = this.recent.get(kind);
+    return recent ? Math.min(...recent) : INITIAL_UNITS_PER_MS;
   }
 
   /** The most work of this kind one piece should hold now (a dispatch is sized to fit it). */
@@ -81,7 +86,8 @@ export class SubmitPacer {
       const rate = this.rate(kind);
       // A small piece is mostly fixed costs, and a first dispatch may include compiling its
       // pipeline (a CPU driver compiles then): neither may shrink the estimate much at once.
-      this.unitsPerMs.set(kind, spent < 2 ? Math.max(rate, Math.min(measured, rate * MAX_GROWTH)) : Math.max(measured, rate / 4));
+      const next = spent < 2 ? Math.max(rate, Math.min(measured, rate * MAX_GROWTH)) : Math.max(measured, rate / 4);
+      this.recent.set(kind, [...(this.recent.get(kind) ?? []), next].slice(-RECENT));
       this.lastUnits.set(kind, Math.max(this.lastUnits.get(kind) ?? 0, units));
     }
   }

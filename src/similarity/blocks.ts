@@ -142,7 +142,7 @@ async function prepareImageBlock(ctx: GpuContext, stream: CommandStream, a: RunB
   let offset: number;
   if (images.kind === 'cpu') {
     buffer = acquire(capacity * R * D * 4, 'images', GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
-    ctx.device.queue.writeBuffer(buffer, 0, data!.buffer, data!.byteOffset, data!.byteLength);
+    await ctx.writeInSlices(buffer, 0, data!);
     offset = 0;
   } else {
     buffer = images.buffer;
@@ -179,7 +179,7 @@ async function prepareCaptionBlock(ctx: GpuContext, stream: CommandStream, a: Ru
     buffer = ctx.pool.acquire(capacity * L * D * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, 'captions', true);
     buffers.push(buffer);
     const data = captions.data.subarray(m0 * L * D, (m0 + count) * L * D);
-    ctx.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+    await ctx.writeInSlices(buffer, 0, data);
     offset = 0;
   } else {
     buffer = captions.buffer;
@@ -194,11 +194,29 @@ async function prepareCaptionBlock(ctx: GpuContext, stream: CommandStream, a: Ru
   };
   const chunks: CaptionChunk[] = [];
   // Each chunk's tables hold the block's lengths from 0 (its first caption is c0 in them).
-  for (const [c0, n] of captionRanges(lengths, limits.captionsPerChunk, limits.wordsPerChunk)) {
+  for (const [c0, n] of captionRanges(lengths, limits.captionsPerChunk, Math.min(limits.wordsPerChunk, wordsForFullPasses(stream, a)))) {
     const source = window(ctx, buffer, offset, c0 * L * D, n * L * D);
     chunks.push(await prepareCaptions(ctx, stream, { ...common, source, m0: c0, count: n }, buffers));
   }
   return { chunks, buffers };
+}
+
+/** Image rows one split pass should reach: a GEMM tile is 128 rows, and a pass of few images pays for the padding of its last tile. */
+const PASS_ROWS = 512;
+
+/**
+ * Most word rows of a caption chunk such that an image pass of PASS_ROWS region rows (or every
+ * image) against them stays within one submission's budget: many captions at once are cut into
+ * chunks rather than letting the passes shrink to an image or two.
+ */
+function wordsForFullPasses(stream: CommandStream, a: RunBlocksArgs): number {
+  if (!a.plan.split) return Infinity;
+  const { R, D, N } = a.images;
+  const images = Math.min(N, Math.ceil(PASS_ROWS / R));
+  const words = Math.floor(stream.budget('split') / (2 * R * D * images));
+  // Down to a GEMM tile's width (16, 32, 64, then multiples of 128), so the last tile is not mostly padding.
+  const width = words >= 128 ? Math.floor(words / 128) * 128 : [64, 32, 16].find((w) => w <= words) ?? words;
+  return Math.max(a.captions.L, width);
 }
 
 /** Runs the whole computation; resolves when every block's scores were delivered (or written to the target). */
@@ -227,7 +245,11 @@ export async function runBlocks(ctx: GpuContext, a: RunBlocksArgs): Promise<void
     }
   };
   // Images read from the CPU ahead of time, so a file read overlaps the GPU work.
-  const readImages = (n0: number, count: number) => (images.kind === 'cpu' ? Promise.resolve(images.read(n0, count)) : Promise.resolve(null));
+  const readImages = (n0: number, count: number) => {
+    const read = images.kind === 'cpu' ? Promise.resolve().then(() => images.read(n0, count)) : Promise.resolve(null);
+    read.catch(() => {}); // a read ahead that fails is reported when awaited (or not at all, if the call failed first)
+    return read;
+  };
   // Every prepared block's buffers, released with the stream's if the call fails.
   const prepared: GPUBuffer[][] = [];
   try {

@@ -14,7 +14,7 @@ import { packedLayout } from '../ops/quantize.js';
 import type { CaptionInput, ImageInput, Precision, SimilarityOptions } from '../types.js';
 import { runBlocks } from './blocks.js';
 import { IMAGE_PAD_ROWS, ImageChunk, OperandFormat, prepareImages, residentImageBytes, subChunk, window } from './operands.js';
-import { PairImages, PairList, gatheredImages, scorePairsOf } from './pairs.js';
+import { PairImages, PairList, checkCopySource, gatheredImages, scorePairsOf } from './pairs.js';
 import { maxImagesPerChunk, resolvePlan } from './plan.js';
 import { vec4Aligned } from './run.js';
 import { checkF16Range } from './sources.js';
@@ -125,7 +125,8 @@ export class Gallery {
     const signal = checkSignal(`gallery.${what}`, options.signal);
     const [N, R, D] = checkImages(images, `gallery.${what}`);
     if (R !== this.R || D !== this.D) throw new Error(`gallery.${what}: images.shape [N, R, D] = [${N}, ${R}, ${D}] must match the gallery's R = ${this.R}, D = ${this.D}`);
-    if (this.precision === 'f16' && !(images instanceof NpyReader) && 'data' in images && images.data) checkF16Range('images', images.data);
+    if (this.precision === 'f16' && !(images instanceof NpyReader) && 'data' in images && images.data) checkF16Range('images', images.data, 0, `gallery.${what}`);
+    if (this.precision === 'f32') checkCopySource(`gallery.${what}`, 'images', images); // f32 rows are copied into the shards
     const added = N * this.bytesPerImage;
     if (this.bytes + added > this.maxGpuBytes) {
       throw new Error(`gallery.${what}: ${N} more images need ${added} bytes (${this.bytesPerImage} each at ${this.precision}); with the ${this.bytes} held the gallery would pass options.maxGpuBytes = ${this.maxGpuBytes}`);
@@ -182,6 +183,20 @@ export class Gallery {
     return { bytes: layout.bytes, rows, scaleBase: layout.scaleBase };
   }
 
+  /** Bytes of a shard of `capacity` images (data with its padding and scales, and Grams). */
+  private shardBytes(capacity: number): number {
+    return Math.ceil(this.dataBytes(capacity).bytes / 16) * 16 + Math.ceil((capacity * this.R * this.R * 4) / 16) * 16;
+  }
+
+  /** The most images a new buffer pair may hold so that everything allocated stays within maxGpuBytes. */
+  private affordable(wanted: number): number {
+    if (this.maxGpuBytes === Infinity) return wanted;
+    const free = this.maxGpuBytes - this.bytes;
+    let capacity = wanted;
+    while (capacity > 0 && this.shardBytes(capacity) > free) capacity = Math.floor(capacity * 0.9);
+    return capacity;
+  }
+
   private allocate(capacity: number, created: GPUBuffer[]): Omit<Shard, 'n0' | 'count'> {
     const pool = this.ctx.pool;
     const shape = this.dataBytes(capacity);
@@ -198,8 +213,10 @@ export class Gallery {
     const max = this.maxShardImages();
     const last = this.shards[this.shards.length - 1];
     if (last && last.count < last.capacity) return last;
-    if (last && last.capacity < max) {
-      const grown = this.allocate(Math.min(max, Math.max(2 * last.capacity, last.count + needed)), created);
+    // Grown while the old buffers still exist (the copy): both must fit maxGpuBytes, else a new shard.
+    const grownCapacity = last ? Math.min(max, Math.max(2 * last.capacity, last.count + needed)) : 0;
+    if (last && last.capacity < max && this.affordable(grownCapacity) === grownCapacity) {
+      const grown = this.allocate(grownCapacity, created);
       const encoder = stream.commandEncoder();
       const { R, D } = this;
       if (this.precision === 'f32') {
@@ -215,7 +232,9 @@ export class Gallery {
       this.shards[this.shards.length - 1] = shard;
       return shard;
     }
-    const shard: Shard = { n0: this.count, count: 0, ...this.allocate(Math.max(1, Math.min(max, Math.max(64, needed))), created) };
+    const capacity = this.affordable(Math.max(1, Math.min(max, Math.max(64, needed))));
+    if (capacity < 1) throw new Error(`gallery.add: the next image would take the gallery past options.maxGpuBytes = ${this.maxGpuBytes} (it holds ${this.bytes} bytes)`);
+    const shard: Shard = { n0: this.count, count: 0, ...this.allocate(capacity, created) };
     this.shards.push(shard);
     return shard;
   }
@@ -231,17 +250,17 @@ export class Gallery {
       let rows: Float32Array;
       if (images instanceof NpyReader) {
         rows = await images.readRows(i, n);
-        checkFiniteRows(`images (${images.path})`, rows, i, R, D);
-        if (this.precision === 'f16') checkF16Range(`images (${images.path})`, rows, i * rowFloats);
+        checkFiniteRows(`images (${images.path})`, rows, i, R, D, 'gallery.add');
+        if (this.precision === 'f16') checkF16Range(`images (${images.path})`, rows, i * rowFloats, 'gallery.add');
       } else {
         rows = images.data.subarray(i * rowFloats, (i + n) * rowFloats);
       }
       if (f32) {
-        ctx.device.queue.writeBuffer(shard.data, shard.count * rowFloats * 4, rows.buffer, rows.byteOffset, rows.byteLength);
+        await ctx.writeInSlices(shard.data, shard.count * rowFloats * 4, rows);
         source = window(ctx, shard.data, 0, shard.count * rowFloats, n * rowFloats);
       } else {
         const upload = ctx.pool.acquire(rows.byteLength, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, 'gallery upload', true);
-        ctx.device.queue.writeBuffer(upload, 0, rows.buffer, rows.byteOffset, rows.byteLength);
+        await ctx.writeInSlices(upload, 0, rows);
         source = { binding: { buffer: upload, offset: 0, size: rows.byteLength }, base: 0 };
         uploads.push(upload);
       }
@@ -255,12 +274,15 @@ export class Gallery {
         source = window(ctx, gpu.buffer, offset, 0, n * rowFloats);
       }
     }
-    await prepareImages(ctx, stream, {
-      source, count: n, R, D, format: this.precision,
-      packed: f32 ? undefined : { binding: { buffer: shard.data, offset: 0, size: shard.data.size }, firstRow: shard.count * R, layout: { rowWords: packedLayout(this.precision as 'f16' | 'int8', D, 1).rowWords, scaleBase: shard.scaleBase }, rows: shard.rows },
-      gram: { buffer: shard.gram, offset: 0, size: shard.gram.size }, gramBase: shard.count, n0: shard.n0 + shard.count,
-    });
-    stream.retire(uploads); // released once this piece is submitted
+    try {
+      await prepareImages(ctx, stream, {
+        source, count: n, R, D, format: this.precision,
+        packed: f32 ? undefined : { binding: { buffer: shard.data, offset: 0, size: shard.data.size }, firstRow: shard.count * R, layout: { rowWords: packedLayout(this.precision as 'f16' | 'int8', D, 1).rowWords, scaleBase: shard.scaleBase }, rows: shard.rows },
+        gram: { buffer: shard.gram, offset: 0, size: shard.gram.size }, gramBase: shard.count, n0: shard.n0 + shard.count,
+      });
+    } finally {
+      stream.retire(uploads); // released once this piece is submitted (or with the stream, if it failed)
+    }
   }
 
   /** The gallery's images [start, start + count) as chunks of its shards (n0: gallery indices). */
@@ -394,13 +416,18 @@ export class Gallery {
   /** Frees the gallery's buffers; later calls on it throw. */
   destroy(): void {
     if (this.destroyed) return;
-    this.destroyed = true;
-    for (const shard of this.shards) {
-      this.ctx.pool.freeResident(shard.data);
-      this.ctx.pool.freeResident(shard.gram);
-    }
-    this.shards = [];
-    this.sources = null;
+    this.destroyed = true; // later calls throw at once
+    const free = () => {
+      for (const shard of this.shards) {
+        this.ctx.pool.freeResident(shard.data);
+        this.ctx.pool.freeResident(shard.gram);
+      }
+      this.shards = [];
+      this.sources = null;
+    };
+    // Calls already running finish first; else now.
+    if (this.lock.idle) free();
+    else void this.lock.write(async () => free());
   }
 
   [Symbol.dispose](): void {
@@ -413,6 +440,11 @@ class ReadWriteLock {
   private readers = 0;
   private writing = false;
   private queue: { write: boolean; start: () => void }[] = [];
+
+  /** Nothing running or waiting. */
+  get idle(): boolean {
+    return this.readers === 0 && !this.writing && this.queue.length === 0;
+  }
 
   private pump(): void {
     while (this.queue.length > 0 && !this.writing) {

@@ -67,8 +67,18 @@ function runsOf(ids: number[]): [number, number][] {
   return runs;
 }
 
+/** GPU inputs are gathered with buffer copies: they need COPY_SRC besides STORAGE. */
+export function checkCopySource(what: string, name: string, input: ImageRowsInput | CaptionInput): void {
+  const buffer = (input as { buffer?: GPUBuffer }).buffer;
+  if (!buffer || ('data' in input && input.data)) return;
+  if ((buffer.usage & GPUBufferUsage.COPY_SRC) === 0) {
+    throw new Error(`${what}: ${name}.buffer is read by buffer copies here (only the rows it needs are gathered), so it needs usage STORAGE | COPY_SRC; got usage flags ${buffer.usage}`);
+  }
+}
+
 /** The caller's images (CPU rows, a file's rows, or a GPU buffer), gathered per pass and their Grams computed. */
-export function gatheredImages(ctx: GpuContext, images: ImageRowsInput, N: number, R: number, D: number): PairImages {
+export function gatheredImages(ctx: GpuContext, images: ImageRowsInput, N: number, R: number, D: number, what = 'scorePairs'): PairImages {
+  checkCopySource(what, 'images', images);
   const rowFloats = R * D;
   const gather = async (stream: CommandStream, ids: number[], holder: GPUBuffer[]) => {
     const bytes = Math.max(16, ids.length * rowFloats * 4);
@@ -78,11 +88,10 @@ export function gatheredImages(ctx: GpuContext, images: ImageRowsInput, N: numbe
     for (const [first, count] of runsOf(ids)) {
       if (images instanceof NpyReader) {
         const rows = await images.readRows(first, count);
-        checkFiniteRows(`images (${images.path})`, rows, first, R, D);
-        ctx.device.queue.writeBuffer(buffer, at * rowFloats * 4, rows.buffer, rows.byteOffset, rows.byteLength);
+        checkFiniteRows(`images (${images.path})`, rows, first, R, D, what);
+        await ctx.writeInSlices(buffer, at * rowFloats * 4, rows);
       } else if ('data' in images && images.data) {
-        const rows = images.data.subarray(first * rowFloats, (first + count) * rowFloats);
-        ctx.device.queue.writeBuffer(buffer, at * rowFloats * 4, rows.buffer, rows.byteOffset, rows.byteLength);
+        await ctx.writeInSlices(buffer, at * rowFloats * 4, images.data.subarray(first * rowFloats, (first + count) * rowFloats));
       } else {
         const gpu = images as { buffer: GPUBuffer; offset?: number };
         stream.commandEncoder().copyBufferToBuffer(gpu.buffer, (gpu.offset ?? 0) + first * rowFloats * 4, buffer, at * rowFloats * 4, count * rowFloats * 4);
@@ -114,8 +123,8 @@ interface PairGroup {
 export async function scorePairs(ctx: GpuContext, images: ImageRowsInput, captions: CaptionInput, pairs: PairList, options: SimilarityOptions): Promise<Float32Array> {
   const what = 'scorePairs';
   ctx.checkUsable(what);
-  const [N, R, D] = checkImages(images);
-  return scorePairsOf(ctx, what, gatheredImages(ctx, images, N, R, D), captions, pairs, options);
+  const [N, R, D] = checkImages(images, what);
+  return scorePairsOf(ctx, what, gatheredImages(ctx, images, N, R, D, what), captions, pairs, options);
 }
 
 export async function scorePairsOf(ctx: GpuContext, what: string, images: PairImages, captions: CaptionInput, pairs: PairList, options: SimilarityOptions): Promise<Float32Array> {
@@ -123,9 +132,10 @@ export async function scorePairsOf(ctx: GpuContext, what: string, images: PairIm
   const opts = resolveOptions(options);
   if (opts.precision !== 'f32') throw new Error(`${what}: options.precision must be 'f32' (exact scores), got '${opts.precision}'`);
   if (opts.kernel === 'fused') throw new Error(`${what}: pairs are scored by the split kernel; drop options.kernel 'fused'`);
-  const { shape: [M, L, D], lengths } = checkCaptions(captions);
+  const { shape: [M, L, D], lengths } = checkCaptions(captions, what);
   const { N, R } = images;
-  if (D !== images.D) throw new Error(`similarity: captions.shape D = ${D} must equal images.shape D = ${images.D}`);
+  if (D !== images.D) throw new Error(`${what}: captions.shape D = ${D} must equal images.shape D = ${images.D}`);
+  checkCopySource(what, 'captions', captions);
   const P = checkPairs(what, pairs, N, M);
   const needsWordGram = opts.method !== 'naaf' || opts.intra;
   const tile = opts.tile;
@@ -236,8 +246,16 @@ interface PairPass {
 
 /** One pass: gathers its images and captions, then one GEMM job list and one epilogue job list. */
 async function encodePairPass(ctx: GpuContext, stream: CommandStream, p: PairPass): Promise<void> {
-  const { R, L, D, gemm, epilogue, order, captionOf } = p;
   const holder: GPUBuffer[] = [];
+  try {
+    await encodePairPassInto(ctx, stream, p, holder);
+  } finally {
+    stream.retire(holder); // released once the pass's work is submitted (or with the stream, if it failed)
+  }
+}
+
+async function encodePairPassInto(ctx: GpuContext, stream: CommandStream, p: PairPass, holder: GPUBuffer[]): Promise<void> {
+  const { R, L, D, gemm, epilogue, order, captionOf } = p;
   const { chunk, local } = await p.images.gather(stream, p.imageIds, holder);
   // The pass's captions, gathered: [C, L, D] with their lengths and word Grams.
   const C = p.captionIds.length;
@@ -248,7 +266,7 @@ async function encodePairPass(ctx: GpuContext, stream: CommandStream, p: PairPas
   for (const [first, count] of runsOf(p.captionIds)) {
     if ('data' in p.captions && p.captions.data) {
       const rows = p.captions.data.subarray(first * L * D, (first + count) * L * D);
-      ctx.device.queue.writeBuffer(captionBuffer, at * L * D * 4, rows.buffer, rows.byteOffset, rows.byteLength);
+      await ctx.writeInSlices(captionBuffer, at * L * D * 4, rows);
     } else {
       const gpu = p.captions as { buffer: GPUBuffer; offset?: number };
       stream.commandEncoder().copyBufferToBuffer(gpu.buffer, (gpu.offset ?? 0) + first * L * D * 4, captionBuffer, at * L * D * 4, count * L * D * 4);
@@ -320,5 +338,4 @@ async function encodePairPass(ctx: GpuContext, stream: CommandStream, p: PairPas
     numTiles: epilogueJobs.length / 8, captionChunkStart: 0, regionGram: chunk.gram, gramBase: chunk.gramBase, wordGram, out: p.result, outBase: 0, outStride: 0, maxWords: L,
     numImages: 1, imageStart: 0, threshold: p.opts.threshold, lambdaSoftmax: p.opts.lambdaSoftmax, lambdaLse: p.opts.lambdaLse, pairs: true,
   }, stream.transient);
-  stream.retire(holder);
 }

@@ -8,15 +8,15 @@ import { checkFiniteRows } from './validate.js';
 
 export type ImageRowsInput = ImageInput | NpyReader;
 
-export function imageSource(images: ImageRowsInput, N: number, R: number, D: number, precision: Precision): ImageSource {
+export function imageSource(images: ImageRowsInput, N: number, R: number, D: number, precision: Precision, what = 'similarity'): ImageSource {
   if (images instanceof NpyReader) {
     const reader = images;
     return {
       kind: 'cpu', N, R, D,
       read: async (start, count) => {
         const rows = await reader.readRows(start, count);
-        checkFiniteRows(`images (${reader.path})`, rows, start, R, D);
-        if (precision === 'f16') checkF16Range(`images (${reader.path})`, rows, start * R * D);
+        checkFiniteRows(`images (${reader.path})`, rows, start, R, D, what);
+        if (precision === 'f16') checkF16Range(`images (${reader.path})`, rows, start * R * D, what);
         return rows;
       },
     };
@@ -42,10 +42,10 @@ export function sourceOffset(input: ImageRowsInput | CaptionInput): number {
 }
 
 /** f16 keeps magnitudes up to 65504. */
-export function checkF16Range(name: string, data: Float32Array, firstIndex = 0): void {
+export function checkF16Range(name: string, data: Float32Array, firstIndex = 0, what = 'similarity'): void {
   for (let i = 0; i < data.length; i++) {
     if (Math.abs(data[i]) > 65504) {
-      throw new Error(`similarity: precision 'f16' holds magnitudes up to 65504, but ${name}.data[${firstIndex + i}] is ${data[i]}; use 'f32' or normalise the embeddings`);
+      throw new Error(`${what}: precision 'f16' holds magnitudes up to 65504, but ${name}.data[${firstIndex + i}] is ${data[i]}; use 'f32' or normalise the embeddings`);
     }
   }
 }

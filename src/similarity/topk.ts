@@ -128,9 +128,9 @@ export async function rankTopK(ctx: GpuContext, what: string, images: TopKImages
   if (!options || typeof options !== 'object') throw new Error(`${what}: options must be an object with a method, k and direction, got ${String(options)}`);
   const { k: _k, direction: _d, blockSize, exact, candidates: _c, onProgress, ...rest } = options;
   const opts = resolveOptions(rest as SimilarityOptions);
-  const { shape: [M, L, D], lengths } = checkCaptions(captions);
+  const { shape: [M, L, D], lengths } = checkCaptions(captions, what);
   const { N, R } = images.source;
-  if (images.source.D !== D) throw new Error(`similarity: captions.shape D = ${D} must equal images.shape D = ${images.source.D}`);
+  if (images.source.D !== D) throw new Error(`${what}: captions.shape D = ${D} must equal images.shape D = ${images.source.D}`);
   const { k, direction } = checkTopKOptions(what, options, N, M);
   const caps = captionSource(captions, M, L, D, lengths);
   if (exact && opts.precision !== 'f32') {

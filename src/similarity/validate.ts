@@ -121,50 +121,50 @@ export function resolveOptions(options: SimilarityOptions | undefined): Resolved
   };
 }
 
-function checkShape(name: string, shape: unknown, labels: string): [number, number, number] {
+function checkShape(name: string, shape: unknown, labels: string, what = 'similarity'): [number, number, number] {
   if (!Array.isArray(shape) || shape.length !== 3 || !shape.every((x) => Number.isInteger(x) && x >= 0)) {
-    throw new Error(`similarity: ${name}.shape must be ${labels} (3 non-negative integers), got ${describeValue(shape)}`);
+    throw new Error(`${what}: ${name}.shape must be ${labels} (3 non-negative integers), got ${describeValue(shape)}`);
   }
   const [a, b, c] = shape as number[];
-  if (a === 0) throw new Error(`similarity: ${name}.shape ${labels} has ${labels[1]} = 0: empty batch`);
-  if (b === 0 || c === 0) throw new Error(`similarity: ${name}.shape ${labels} must have every size >= 1, got [${shape.join(', ')}]`);
+  if (a === 0) throw new Error(`${what}: ${name}.shape ${labels} has ${labels[1]} = 0: empty batch`);
+  if (b === 0 || c === 0) throw new Error(`${what}: ${name}.shape ${labels} must have every size >= 1, got [${shape.join(', ')}]`);
   return [a, b, c];
 }
 
-function checkFinite(name: string, data: Float32Array, shape: readonly number[]): void {
+function checkFinite(name: string, data: Float32Array, shape: readonly number[], what = 'similarity'): void {
   for (let i = 0; i < data.length; i++) {
     const v = data[i];
     if (v - v !== 0) { // NaN or +-Infinity, fast path for the common finite case
       const d = i % shape[2];
       const b = Math.floor(i / shape[2]) % shape[1];
       const a = Math.floor(i / (shape[1] * shape[2]));
-      throw new Error(`similarity: ${name}.data must be finite, got ${v} at [${a}, ${b}, ${d}] (flat index ${i})`);
+      throw new Error(`${what}: ${name}.data must be finite, got ${v} at [${a}, ${b}, ${d}] (flat index ${i})`);
     }
   }
 }
 
-function checkSource(name: string, input: ImageInput | CaptionInput, shape: readonly number[]): void {
+function checkSource(name: string, input: ImageInput | CaptionInput, shape: readonly number[], what = 'similarity'): void {
   const elements = shape[0] * shape[1] * shape[2];
   if ('data' in input && input.data !== undefined) {
     if (!(input.data instanceof Float32Array)) {
-      throw new Error(`similarity: ${name}.data must be a Float32Array, got ${Object.prototype.toString.call(input.data)}`);
+      throw new Error(`${what}: ${name}.data must be a Float32Array, got ${Object.prototype.toString.call(input.data)}`);
     }
     if (input.data.length !== elements) {
-      throw new Error(`similarity: ${name}.data has ${input.data.length} values, expected ${elements} for shape [${shape.join(', ')}]`);
+      throw new Error(`${what}: ${name}.data has ${input.data.length} values, expected ${elements} for shape [${shape.join(', ')}]`);
     }
-    checkFinite(name, input.data, shape);
+    checkFinite(name, input.data, shape, what);
     return;
   }
-  if (!('buffer' in input) || !input.buffer) throw new Error(`similarity: ${name} needs either data (Float32Array) or buffer (GPUBuffer)`);
+  if (!('buffer' in input) || !input.buffer) throw new Error(`${what}: ${name} needs either data (Float32Array) or buffer (GPUBuffer)`);
   const offset = input.offset ?? 0;
   if (!Number.isInteger(offset) || offset < 0 || offset % 4 !== 0) {
-    throw new Error(`similarity: ${name}.offset must be a non-negative multiple of 4 bytes, got ${describeValue(offset)}`);
+    throw new Error(`${what}: ${name}.offset must be a non-negative multiple of 4 bytes, got ${describeValue(offset)}`);
   }
   if ((input.buffer.usage & GPUBufferUsage.STORAGE) === 0) {
-    throw new Error(`similarity: ${name}.buffer must have usage STORAGE, got usage flags ${input.buffer.usage}`);
+    throw new Error(`${what}: ${name}.buffer must have usage STORAGE, got usage flags ${input.buffer.usage}`);
   }
   if (input.buffer.size < offset + elements * 4) {
-    throw new Error(`similarity: ${name}.buffer holds ${input.buffer.size} bytes, expected at least ${offset + elements * 4} (offset ${offset} + shape [${shape.join(', ')}] float32)`);
+    throw new Error(`${what}: ${name}.buffer holds ${input.buffer.size} bytes, expected at least ${offset + elements * 4} (offset ${offset} + shape [${shape.join(', ')}] float32)`);
   }
 }
 
@@ -176,15 +176,15 @@ export function checkImages(images: ImageInput | NpyReader, what = 'similarity')
     return [shape[0], shape[1], shape[2]];
   }
   if (!images || typeof images !== 'object') throw new Error(`${what}: images must be { data | buffer, shape: [N, R, D] }, got ${describeValue(images)}`);
-  const shape = checkShape('images', images.shape, '[N, R, D]');
-  checkSource('images', images, shape);
+  const shape = checkShape('images', images.shape, '[N, R, D]', what);
+  checkSource('images', images, shape, what);
   return shape;
 }
 
 /** Checks captions; returns [M, L, D] and the lengths. */
 export function checkCaptions(captions: CaptionInput, what = 'similarity'): { shape: [number, number, number]; lengths: Uint32Array } {
   if (!captions || typeof captions !== 'object') throw new Error(`${what}: captions must be { data | buffer, shape: [M, L, D], lengths }, got ${describeValue(captions)}`);
-  const [M, L, D] = checkShape('captions', captions.shape, '[M, L, D]');
+  const [M, L, D] = checkShape('captions', captions.shape, '[M, L, D]', what);
   const raw = captions.lengths as ArrayLike<number> | undefined;
   if (!raw || typeof raw.length !== 'number') throw new Error(`${what}: captions.lengths must be an array of M = ${M} integers, got ${describeValue(raw)}`);
   if (raw.length !== M) throw new Error(`${what}: captions.lengths has ${raw.length} entries, expected M = ${M}`);
@@ -196,7 +196,7 @@ export function checkCaptions(captions: CaptionInput, what = 'similarity'): { sh
     }
     lengths[m] = len;
   }
-  checkSource('captions', captions, [M, L, D]);
+  checkSource('captions', captions, [M, L, D], what);
   return { shape: [M, L, D], lengths };
 }
 
@@ -213,12 +213,12 @@ export function checkInputs(images: ImageInput | NpyReader, captions: CaptionInp
 }
 
 /** Non-finite values of rows read from a file (rows [start, ...) of [N, R, D]), named by index. */
-export function checkFiniteRows(name: string, data: Float32Array, start: number, R: number, D: number): void {
+export function checkFiniteRows(name: string, data: Float32Array, start: number, R: number, D: number, what = 'similarity'): void {
   for (let i = 0; i < data.length; i++) {
     const v = data[i];
     if (v - v !== 0) {
       const n = start + Math.floor(i / (R * D));
-      throw new Error(`similarity: ${name} must be finite, got ${v} at [${n}, ${Math.floor(i / D) % R}, ${i % D}]`);
+      throw new Error(`${what}: ${name} must be finite, got ${v} at [${n}, ${Math.floor(i / D) % R}, ${i % D}]`);
     }
   }
 }

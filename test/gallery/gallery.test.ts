@@ -68,6 +68,28 @@ describe('resident gallery', () => {
     }
   });
 
+  it('stays within its maxGpuBytes as it grows, and a cancelled low-precision add holds nothing', async () => {
+    const one = { data: b.images.subarray(0, b.R * b.D), shape: [1, b.R, b.D] as const };
+    const probe = await engine.createGallery(one, { precision: 'int8' });
+    const limit = 5 * probe.bytesPerImage + 4096;
+    probe.destroy();
+    const gallery = await engine.createGallery(one, { precision: 'int8', maxGpuBytes: limit });
+    for (let i = 0; i < 3; i++) {
+      await gallery.add(one);
+      expect(gallery.bytes).toBeLessThanOrEqual(limit);
+    }
+    await expect(gallery.add(images)).rejects.toThrow(/gallery\.add: 11 more images need \d+ bytes .*options\.maxGpuBytes/);
+    expect(gallery.size).toBe(4);
+    const before = engine.stats().buffersInUse;
+    const controller = new AbortController();
+    const big = await engine.createGallery(one, { precision: 'int8' });
+    await expect(big.add(images, { signal: controller.signal, onProgress: () => controller.abort() })).rejects.toBeInstanceOf(AbortedError);
+    expect(engine.stats().buffersInUse).toBe(before);
+    expect(big.size).toBe(1);
+    big.destroy();
+    gallery.destroy();
+  });
+
   it('keeps f16 and int8 images packed (no f32 copy): bytes per image at R 36, D 1024 and what the engine counts', async () => {
     const R = 36;
     const D = 1024;

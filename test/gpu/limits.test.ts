@@ -194,6 +194,22 @@ describe('calls larger than one buffer or a memory budget', () => {
     expect(Array.from((await gallery.topK(captions, { ...options, k: 5, direction: 't2i', exact: true })).indices)).toEqual(Array.from(want.indices));
     gallery.destroy();
     await reader.close();
+    // A NaN in a later block of the file: the call fails naming the row, after its blocks before it (nothing left in use).
+    const bad = Float32Array.from(b.images);
+    bad[(30 * b.R + 2) * b.D + 7] = NaN;
+    const badFile = join(mkdtempSync(join(tmpdir(), 'naaf-npy-')), 'bad.npy');
+    writeFileSync(badFile, encodeNpy(bad, [b.N, b.R, b.D]));
+    const badReader = await NpyReader.open(badFile);
+    const inUse = engine.stats().buffersInUse;
+    await expect(engine.topK(badReader, captions, { ...options, k: 5, direction: 't2i', maxGpuBytes: 64 * 1024 })).rejects.toThrow(
+      /topK: images \(.*bad\.npy\) must be finite, got NaN at \[30, 2, 7\]/);
+    expect(engine.stats().buffersInUse).toBe(inUse);
+    await badReader.close();
+    // GPU inputs that pair scoring gathers by copies need COPY_SRC, and say so.
+    const storageOnly = engine.device.createBuffer({ size: b.images.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+    await expect(engine.scorePairs({ buffer: storageOnly, shape: [b.N, b.R, b.D] }, captions, { images: [0], captions: [0] }, options)).rejects.toThrow(
+      /scorePairs: images\.buffer is read by buffer copies here .* needs usage STORAGE \| COPY_SRC; got usage flags/);
+    storageOnly.destroy();
     await expect(engine.topK(images, captions, { ...options, k: 5, direction: 't2i', maxGpuBytes: 1000 })).rejects.toThrow(
       /topK: options\.maxGpuBytes = 1000 is too small: one image \[R=4, D=64\] needs \d+ bytes on the GPU/);
   });
