@@ -60,6 +60,13 @@ export type SimilarityOptions = (NaafOptions | ScanT2iOptions | ScanI2tOptions) 
   kernel?: 'fused' | 'split';
   /** The split kernel's scratch for S, in bytes per (caption chunk, image pass): default 256 MiB. */
   maxScratchBytes?: number;
+  /**
+   * What the call may hold on the GPU at once, in bytes (default 1 GiB): larger inputs are
+   * streamed in blocks under it (src/similarity/blocks.ts).
+   */
+  maxGpuBytes?: number;
+  /** Cancels the call between two submissions: it frees what it took and throws an AbortError. */
+  signal?: AbortSignal;
 };
 
 /**
