@@ -201,9 +201,10 @@ export class NaafEngine {
     this.ctx.pool.trim();
   }
 
-  /** Starts stats().peakBytesAllocated and longestSubmitMs over (to measure a call or a phase). */
+  /** Starts stats().peakBytesAllocated, peakWorkingBytes and longestSubmitMs over (to measure a call or a phase). */
   resetPeak(): void {
     this.ctx.pool.resetPeak();
+    this.ctx.memory.resetPeak();
     this.ctx.pacer.longestMs = 0;
   }
 

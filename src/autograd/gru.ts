@@ -2,6 +2,7 @@
 // backward is backpropagation through time (src/ops/gruBackward.ts), all in WGSL.
 import { encodeBiGruBackward, encodeBiGruTrainForward } from '../ops/gruBackward.js';
 import { Parameter, Tape, Variable } from './tape.js';
+import { maxOf } from '../arrays.js';
 
 export interface GruParameters {
   weightIH: Parameter; // [2, 3H, I]
@@ -19,7 +20,7 @@ export async function biGru(tape: Tape, x: Variable, params: GruParameters, leng
   const gatesX = tape.buffer(2 * M * L * 3 * hidden, 'gru input gates');
   const lengthBuffer = tape.buffer(M, 'gru lengths');
   ctx.device.queue.writeBuffer(lengthBuffer, 0, Uint32Array.from(lengths));
-  const maxLength = Math.max(...lengths);
+  const maxLength = maxOf(lengths);
   const args = { captions: M, maxWords: L, input: x.data, lengths: lengthBuffer, maxLength, gatesX, hiddenOut: out.data, hostLengths: lengths };
   const cache = await encodeBiGruTrainForward(ctx, tape.encoder, weights, args, tape.transient);
   tape.transient.push(cache.gates); // lives until the tape is released, after the backward ran

@@ -1,8 +1,9 @@
 // `naaf demo` (what `npm start` runs): the scenes dataset, NAAF and SCAN t2i trained on it,
 // the comparison table and report/index.html. Sizes default to a few minutes on 2 CPU cores.
 import { parseArgs } from 'node:util';
-import { DEMO_DEFAULTS, runDemo } from '../demo/run.js';
+import { DEMO_DEFAULTS, DemoStoppedError, runDemo } from '../demo/run.js';
 import { NaafEngine } from '../engine.js';
+import { integerFlag, numberFlag } from './flags.js';
 import { createProgress } from './progress.js';
 
 export const DEMO_USAGE = `naaf demo [--data data/scenes] [--report report] [--images ${DEMO_DEFAULTS.images}] [--epochs ${DEMO_DEFAULTS.epochs}]
@@ -22,32 +23,42 @@ export async function runDemoCommand(argv: string[]): Promise<void> {
     strict: true,
   });
   const base = values.large ? { ...DEMO_DEFAULTS, images: 2000, regions: 36, imgDim: 128, embedSize: 256, wordDim: 128, epochs: 10, batchSize: 128, learningRate: 5e-4 } : DEMO_DEFAULTS;
-  const num = (name: string, value: string | undefined, fallback: number) => {
-    if (value === undefined) return fallback;
-    const n = Number(value);
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`naaf demo: --${name} must be a positive number, got ${value}`);
-    return n;
-  };
+  const int = (name: string, value: string | undefined, fallback: number, min = 1) => integerFlag('naaf demo', name, value, min) ?? fallback;
+  const batchSize = int('batch-size', values['batch-size'], base.batchSize, 2); // the loss and mining compare pairs within a batch
+  const learningRate = numberFlag('naaf demo', 'lr', values.lr, true) ?? base.learningRate;
   const started = performance.now();
   const progress = createProgress();
   const log = (line: string) => {
     progress.done();
     console.log(`[${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
   };
+  let stopRequested = false;
+  const onSigint = () => {
+    if (stopRequested) process.exit(130); // a second Ctrl-C: stop now
+    stopRequested = true;
+    process.stderr.write('\nstopping after this training step (saving its checkpoint); Ctrl-C again to quit at once\n');
+  };
+  process.on('SIGINT', onSigint);
   const engine = await NaafEngine.create();
   log(`device: ${engine.info.description || engine.info.device} (${engine.info.runtime}); the default sizes take a few minutes on 2 CPU cores, much less on a GPU`);
   try {
     const { table, reportPath } = await runDemo(engine, {
       data: values.data!, runs: values.runs!, report: values.report!,
-      images: num('images', values.images, base.images), regions: num('regions', values.regions, base.regions), imgDim: num('img-dim', values['img-dim'], base.imgDim),
-      seed: num('seed', values.seed, base.seed + 1) - 1, epochs: num('epochs', values.epochs, base.epochs), batchSize: num('batch-size', values['batch-size'], base.batchSize),
-      embedSize: num('embed-size', values['embed-size'], base.embedSize), wordDim: num('word-dim', values['word-dim'], base.wordDim), learningRate: num('lr', values.lr, base.learningRate),
-      log, onStep: (label, done, total) => progress.update(label, done, total),
+      images: int('images', values.images, base.images), regions: int('regions', values.regions, base.regions), imgDim: int('img-dim', values['img-dim'], base.imgDim),
+      seed: int('seed', values.seed, base.seed, 0), epochs: int('epochs', values.epochs, base.epochs), batchSize,
+      embedSize: int('embed-size', values['embed-size'], base.embedSize), wordDim: int('word-dim', values['word-dim'], base.wordDim), learningRate,
+      log, onStep: (label, done, total) => progress.update(label, done, total), shouldStop: () => stopRequested,
     });
     progress.done();
     console.log(`\n${table}\n`);
     log(`report: ${reportPath}`);
+  } catch (error) {
+    if (!(error instanceof DemoStoppedError)) throw error;
+    progress.done();
+    log(`${error.message}; \`npm start\` trains from the start again (or resume that one: naaf train --resume ${error.checkpoint} ...)`);
+    process.exitCode = 130;
   } finally {
+    process.off('SIGINT', onSigint);
     progress.done();
     engine.destroy();
   }

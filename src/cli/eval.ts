@@ -1,11 +1,13 @@
 // `naaf eval`: evalrank on a precomp split with one or two checkpoints.
 import { parseArgs } from 'node:util';
 import { NaafEngine } from '../engine.js';
-import { encodeCaptionIds, findVocabulary, openPrecompSplit } from '../data/precomp.js';
+import { checkVocabularyFit, encodeCaptionIds, findVocabulary, openPrecompSplit } from '../data/precomp.js';
+import { numberFlag } from './flags.js';
 import { evalrank, EvalReport } from '../eval/evalrank.js';
 import type { RecallResult } from '../eval/recall.js';
 import type { NaafModel } from '../model/model.js';
 import { createProgress } from './progress.js';
+import { minOf } from '../arrays.js';
 
 export const EVAL_USAGE = `naaf eval --data DIR --split test --checkpoint FILE [--vocab FILE] [--checkpoint2 FILE]
           [--fold5] [--json] [--method naaf|scan-t2i|scan-i2t] [--threshold T]
@@ -45,8 +47,7 @@ export async function runEval(argv: string[]): Promise<void> {
   if (!values.data || !values.checkpoint) throw new Error(`naaf eval: --data and --checkpoint are required\n${EVAL_USAGE}`);
   const method = values.method as 'naaf' | 'scan-t2i' | 'scan-i2t';
   if (!['naaf', 'scan-t2i', 'scan-i2t'].includes(method)) throw new Error(`naaf eval: --method must be naaf, scan-t2i or scan-i2t, got ${values.method}`);
-  const threshold = values.threshold === undefined ? undefined : Number(values.threshold);
-  if (threshold !== undefined && !Number.isFinite(threshold)) throw new Error(`naaf eval: --threshold must be a number, got ${values.threshold}`);
+  const threshold = numberFlag('naaf eval', 'threshold', values.threshold);
 
   const split = await openPrecompSplit(values.data, values.split!);
   const engine = await NaafEngine.create();
@@ -54,13 +55,14 @@ export async function runEval(argv: string[]): Promise<void> {
   const progress = createProgress();
   try {
     for (const path of [values.checkpoint, values.checkpoint2].filter((p): p is string => !!p)) models.push(await engine.loadModel(path));
-    const { vocab } = await findVocabulary(values.data, models[0].config.textEncoder, values.vocab);
+    const { vocab, path: vocabPath } = await findVocabulary(values.data, models[0].config.textEncoder, values.vocab);
     for (const model of models) {
       if (model.config.imgDim !== split.images.shape[2]) {
         throw new Error(`naaf eval: ${values.split}_ims.npy has ${split.images.shape[2]} features per region, the checkpoint expects imgDim ${model.config.imgDim}`);
       }
     }
-    const captions = encodeCaptionIds(split.captions, vocab, Math.min(...models.map((m) => m.config.vocabSize)));
+    const captions = encodeCaptionIds(split.captions, vocab, minOf(models.map((m) => m.config.vocabSize)));
+    checkVocabularyFit(captions.ids, captions.lengths, captions.maxWords, vocab, { vocab: vocabPath, captions: split.capsPath });
     const report = await evalrank(engine, models, split.images, captions, {
       method, threshold, fold5: values.fold5, onProgress: (phase, done, total) => progress.update(phase, done, total),
     });

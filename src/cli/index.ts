@@ -5,13 +5,15 @@ import { NaafEngine } from '../engine.js';
 import { buildIndex } from '../search/build.js';
 import { isUri } from '../search/lance.js';
 import { diskBytes } from '../search/manifest.js';
+import { integerFlag } from './flags.js';
 import { createProgress } from './progress.js';
 
 export const INDEX_USAGE = `naaf index --data DIR --split S --checkpoint C --out INDEX [--batch-size 2048] [--coarse maxsim|mean] [--ann auto|ivf_pq|flat] [--vocab FILE] [--table DIR|URI]
   Encodes the split's images with the model and writes them, a coarse vector and an ANN index to a LanceDB table in INDEX,
   or with --table in another folder or on object storage (s3://bucket/path, gs://, az://; credentials from LanceDB's
   environment variables, e.g. AWS_ACCESS_KEY_ID, AWS_REGION, AWS_ENDPOINT), where many machines can search it.
-  Interrupted (Ctrl-C), it keeps every committed batch: run the same command again to resume. Needs ${'`'}npm install -E @lancedb/lancedb@0.31.0 apache-arrow@18.1.0${'`'}.`;
+  Ctrl-C stops it (exit 130): the batch being written is committed first, and the ANN index build, which LanceDB cannot
+  interrupt, is abandoned; every committed batch is kept: run the same command again to resume. One build per INDEX at a time. Needs ${'`'}npm install -E @lancedb/lancedb@0.31.0 apache-arrow@18.1.0${'`'}.`;
 
 export async function runIndex(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -24,15 +26,20 @@ export async function runIndex(argv: string[]): Promise<void> {
   for (const name of ['data', 'split', 'checkpoint', 'out'] as const) {
     if (!values[name]) throw new Error(`naaf index: --${name} is required\n${INDEX_USAGE}`);
   }
-  const batchSize = values['batch-size'] === undefined ? undefined : Number(values['batch-size']);
+  const batchSize = integerFlag('naaf index', 'batch-size', values['batch-size'], 1);
   const engine = await NaafEngine.create();
   const progress = createProgress();
-  let stop = false;
+  // Ctrl-C: save (the batch being committed), stop, exit 130. Whatever runs then cannot be told
+  // to stop at once (a LanceDB commit or index build), so the build is aborted and, should it
+  // not return at once, a second Ctrl-C exits at once; the index lock goes with the process.
+  const stop = new AbortController();
+  let finished = false;
   const onSignal = () => {
-    if (stop) process.exit(130);
-    stop = true;
     progress.done();
-    console.error('stopping after the current batch (Ctrl-C again to quit at once; committed batches are kept)');
+    if (stop.signal.aborted || finished) process.exit(130);
+    stop.abort();
+    console.error(`stopping: the batch being written is committed first; an ANN index build in progress is abandoned (rerun to redo it). `
+      + `${values.out} stays resumable: run the same command again. Ctrl-C again quits at once.`);
   };
   process.on('SIGINT', onSignal);
   try {
@@ -40,15 +47,19 @@ export async function runIndex(argv: string[]): Promise<void> {
       data: values.data!, split: values.split!, checkpoint: values.checkpoint!, out: values.out!, batchSize,
       coarse: values.coarse as never, ann: values.ann as never, vocab: values.vocab, table: values.table,
       onProgress: (done, total) => progress.update('indexing', done, total),
-      shouldStop: () => stop,
+      signal: stop.signal,
       log: (line) => { progress.done(); console.log(line); },
     });
+    finished = true;
     progress.done();
     const m = result.manifest;
     if (result.stopped) {
-      console.log(`stopped: ${values.out} is incomplete and resumable; run the same command again`);
-      process.exitCode = 130;
-      return;
+      console.log(result.stoppedIn === 'ann'
+        ? `stopped before the ANN index was complete: every image is kept; ${values.out} is incomplete: run the same command again to build the ANN index`
+        : `stopped: ${values.out} is incomplete and resumable; run the same command again`);
+      // LanceDB's abandoned index build would keep the process alive: exit now (the lock goes with it).
+      engine.destroy();
+      process.exit(130);
     }
     const inside = (dir: string) => {
       const path = relative(resolve(values.out!), dir);

@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { generateScenes } from '../scenes/generate.js';
 import { writeScenes } from '../scenes/write.js';
+import { integerFlag, numberFlag } from './flags.js';
 
 export const SCENES_USAGE = `naaf scenes --out DIR [--images 1000] [--dev N] [--test N] [--regions 12] [--img-dim 64] [--seed 0] [--noise 0.6]
   Writes {train,dev,test}_ims.npy and _caps.txt, scenes_vocab.json and scenes.json (objects, test foils) to DIR.
@@ -10,15 +11,6 @@ export const SCENES_USAGE = `naaf scenes --out DIR [--images 1000] [--dev N] [--
 // Sized for a few epochs of NAAF and SCAN on a 2-core CPU: 1000 train images (5000 captions),
 // 100 dev/test, 12 regions of 64 features.
 const DEFAULTS = { images: '1000', regions: '12', 'img-dim': '64', seed: '0', noise: '0.6' } as const;
-
-function number(name: string, value: string | undefined, integer: boolean): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || (integer && !Number.isSafeInteger(n))) {
-    throw new Error(`naaf scenes: --${name} must be ${integer ? 'an integer' : 'a number'}, got ${value}`);
-  }
-  return n;
-}
 
 export async function runScenes(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -32,14 +24,14 @@ export async function runScenes(argv: string[]): Promise<void> {
   });
   if (!values.out) throw new Error(`naaf scenes: --out is required\n${SCENES_USAGE}`);
   const started = performance.now();
-  const images = number('images', values.images, true)!;
+  const images = integerFlag('naaf scenes', 'images', values.images, 1)!;
   const dataset = generateScenes({
     images,
-    splits: { dev: number('dev', values.dev, true), test: number('test', values.test, true) },
-    regions: number('regions', values.regions, true),
-    imgDim: number('img-dim', values['img-dim'], true),
-    seed: number('seed', values.seed, true),
-    noise: number('noise', values.noise, false),
+    splits: { dev: integerFlag('naaf scenes', 'dev', values.dev, 1), test: integerFlag('naaf scenes', 'test', values.test, 1) },
+    regions: integerFlag('naaf scenes', 'regions', values.regions, 1),
+    imgDim: integerFlag('naaf scenes', 'img-dim', values['img-dim'], 1),
+    seed: integerFlag('naaf scenes', 'seed', values.seed, 0),
+    noise: numberFlag('naaf scenes', 'noise', values.noise),
   });
   await writeScenes(values.out, dataset);
   const { images: counts, regions, imgDim } = dataset.config;

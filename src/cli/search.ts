@@ -2,16 +2,10 @@
 import { parseArgs } from 'node:util';
 import { NaafEngine } from '../engine.js';
 import { DEFAULT_CANDIDATES, SearchIndex } from '../search/query.js';
+import { integerFlag } from './flags.js';
 
 export const SEARCH_USAGE = `naaf search --index INDEX --checkpoint C "a caption" ["another caption" ...] [--k 10] [--candidates ${DEFAULT_CANDIDATES}] [--method naaf|scan-t2i] [--terms] [--json]
   Coarse candidates from the index (LanceDB), re-ranked exactly on the GPU; --terms adds NAAF's per-word terms.`;
-
-const integer = (name: string, value: string | undefined): number | undefined => {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n)) throw new Error(`naaf search: --${name} must be an integer, got ${value}`);
-  return n;
-};
 
 export async function runSearch(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -28,7 +22,7 @@ export async function runSearch(argv: string[]): Promise<void> {
   try {
     index = await SearchIndex.open(engine, values.index, values.checkpoint, { method: values.method as never });
     const { results, timings } = await index.query(positionals, {
-      k: integer('k', values.k), candidates: integer('candidates', values.candidates), terms: values.terms,
+      k: integerFlag('naaf search', 'k', values.k, 1), candidates: integerFlag('naaf search', 'candidates', values.candidates, 1), terms: values.terms,
     });
     if (values.json) {
       console.log(JSON.stringify({ index: values.index, method: index.method, images: index.size, results, timings }, null, 1));

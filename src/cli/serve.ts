@@ -28,11 +28,13 @@ export async function runServe(argv: string[]): Promise<void> {
   if (host !== 'localhost') console.log('note: browsers expose WebGPU only to secure contexts (https or http://localhost)');
   console.log('Ctrl-C stops it.');
   await new Promise<void>((done) => {
-    const stop = () => {
+    // Stopped by a signal: exit as the shell expects of one (130 for Ctrl-C, 143 for SIGTERM), like every long command.
+    const stop = (code: number) => () => {
+      process.exitCode = code;
       server.closeAllConnections();
       server.close(() => done());
     };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop(130));
+    process.once('SIGTERM', stop(143));
   });
 }

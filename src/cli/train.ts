@@ -2,7 +2,8 @@
 import { parseArgs } from 'node:util';
 import { NaafEngine } from '../engine.js';
 import { runTraining } from '../train/loop.js';
-import type { TrainMethod } from '../train/options.js';
+import type { TrainMethod, TrainerOptions } from '../train/options.js';
+import { integerFlag, numberFlag } from './flags.js';
 import { createProgress } from './progress.js';
 
 export const TRAIN_USAGE = `naaf train --data DIR [--data-name f30k_precomp] --out DIR [--epochs 20] [--batch-size 128] [--lr 5e-4]
@@ -10,28 +11,38 @@ export const TRAIN_USAGE = `naaf train --data DIR [--data-name f30k_precomp] --o
            [--embed-size 1024] [--word-dim 300] [--vocab FILE]
   DIR (or DIR/NAME) holds {train,dev}_ims.npy and {train,dev}_caps.txt; Ctrl-C saves and stops.`;
 
-function number(name: string, value: string | undefined, integer = false): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) throw new Error(`naaf train: --${name} must be ${integer ? 'an integer' : 'a number'}, got ${value}`);
-  return n;
-}
+const command = 'naaf train';
 
 export async function runTrain(argv: string[]): Promise<void> {
+  // No defaults here: on --resume only the options given explicitly are compared with the checkpoint's.
   const { values } = parseArgs({
     args: argv,
     options: {
-      data: { type: 'string' }, 'data-name': { type: 'string' }, out: { type: 'string' }, epochs: { type: 'string', default: '20' },
-      'batch-size': { type: 'string', default: '128' }, lr: { type: 'string' }, 'lr-update': { type: 'string', default: '10' },
-      resume: { type: 'string' }, init: { type: 'string' }, method: { type: 'string', default: 'naaf' }, seed: { type: 'string', default: '0' },
+      data: { type: 'string' }, 'data-name': { type: 'string' }, out: { type: 'string' }, epochs: { type: 'string' },
+      'batch-size': { type: 'string' }, lr: { type: 'string' }, 'lr-update': { type: 'string' },
+      resume: { type: 'string' }, init: { type: 'string' }, method: { type: 'string' }, seed: { type: 'string' },
       'embed-size': { type: 'string' }, 'word-dim': { type: 'string' }, vocab: { type: 'string' },
     },
     strict: true,
   });
-  if (!values.data || !values.out) throw new Error(`naaf train: --data and --out are required\n${TRAIN_USAGE}`);
-  const method = values.method as TrainMethod;
-  if (!['naaf', 'scan-t2i', 'scan-i2t'].includes(method)) throw new Error(`naaf train: --method must be naaf, scan-t2i or scan-i2t, got ${values.method}`);
+  if (!values.data || !values.out) throw new Error(`${command}: --data and --out are required\n${TRAIN_USAGE}`);
+  const method = values.method as TrainMethod | undefined;
+  if (method !== undefined && !['naaf', 'scan-t2i', 'scan-i2t'].includes(method)) throw new Error(`${command}: --method must be naaf, scan-t2i or scan-i2t, got ${values.method}`);
+  if (values.resume && values.init) throw new Error(`${command}: --resume and --init conflict (a resume continues its own weights; --init starts a new run from a model's)`);
   const data = values['data-name'] ? `${values.data}/${values['data-name']}` : values.data;
+  const options = {
+    epochs: integerFlag(command, 'epochs', values.epochs, 1) ?? (values.resume ? undefined : 20), // on --resume: the checkpoint's
+    // (the loss and mining compare pairs in a batch; on --resume the default is the checkpoint's)
+    batchSize: integerFlag(command, 'batch-size', values['batch-size'], 2) ?? (values.resume ? undefined : 128),
+    learningRate: numberFlag(command, 'lr', values.lr, true),
+    lrUpdate: integerFlag(command, 'lr-update', values['lr-update'], 1),
+    seed: integerFlag(command, 'seed', values.seed, 0),
+    embedSize: integerFlag(command, 'embed-size', values['embed-size'], 1),
+    wordDim: integerFlag(command, 'word-dim', values['word-dim'], 1),
+  };
+  const trainer: TrainerOptions = values.resume
+    ? { method, learningRate: options.learningRate, lrUpdate: options.lrUpdate }
+    : { method: method ?? 'naaf', learningRate: options.learningRate, lrUpdate: options.lrUpdate ?? 10 };
 
   let stopRequested = false;
   const onSigint = () => {
@@ -44,10 +55,9 @@ export async function runTrain(argv: string[]): Promise<void> {
   const engine = await NaafEngine.create();
   try {
     const result = await runTraining(engine, {
-      data, out: values.out, epochs: number('epochs', values.epochs, true)!, batchSize: number('batch-size', values['batch-size'], true)!,
-      trainer: { method, learningRate: number('lr', values.lr), lrUpdate: number('lr-update', values['lr-update'], true) },
-      seed: number('seed', values.seed, true), resume: values.resume, init: values.init, vocab: values.vocab,
-      embedSize: number('embed-size', values['embed-size'], true), wordDim: number('word-dim', values['word-dim'], true),
+      data, out: values.out, epochs: options.epochs, batchSize: options.batchSize, trainer,
+      seed: options.seed, resume: values.resume, init: values.init, vocab: values.vocab,
+      embedSize: options.embedSize, wordDim: options.wordDim,
       shouldStop: () => stopRequested,
       onStep: (s) => progress.update(`epoch ${s.epoch} loss ${s.loss.toFixed(3)} lr ${s.learningRate.toExponential(1)} t ${s.thres.toFixed(3)} ${s.samplesPerSecond.toFixed(0)}/s`, s.batch, s.batches),
       onEpoch: (e) => {
@@ -56,9 +66,13 @@ export async function runTrain(argv: string[]): Promise<void> {
       },
     });
     progress.done();
-    console.log(result.stopped
-      ? `stopped at epoch ${result.progress.epoch} batch ${result.progress.batch}; resume with --resume ${result.checkpoint}`
-      : `done: best dev rsum ${result.progress.bestRsum.toFixed(1)}, model ${result.best}`);
+    for (const note of result.notes) console.log(`resume: ${note}`);
+    if (result.stopped) {
+      console.log(`stopped at epoch ${result.progress.epoch} batch ${result.progress.batch}; resume with --resume ${result.checkpoint}`);
+      process.exitCode = 130; // stopped by Ctrl-C, as a shell expects of SIGINT
+    } else {
+      console.log(`done: ${result.steps} steps, best dev rsum ${result.progress.bestRsum.toFixed(1)}, model ${result.best}`);
+    }
   } finally {
     progress.done();
     process.off('SIGINT', onSigint);

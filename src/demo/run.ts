@@ -20,6 +20,16 @@ export interface DemoOptions {
   epochs: number; batchSize: number; embedSize: number; wordDim: number; learningRate: number;
   log: (line: string) => void;
   onStep?: (label: string, done: number, total: number) => void;
+  /** Polled after every training step (Ctrl-C): true saves that training's checkpoint and stops the job with DemoStoppedError. */
+  shouldStop?: () => boolean;
+}
+
+/** The main job stopped on request; `checkpoint` holds the interrupted training (resumable with naaf train --resume). */
+export class DemoStoppedError extends Error {
+  constructor(readonly label: string, readonly checkpoint: string) {
+    super(`stopped during the ${label} training; its checkpoint: ${checkpoint}`);
+    this.name = 'DemoStoppedError';
+  }
 }
 
 export const DEMO_DEFAULTS = { images: 300, regions: 10, imgDim: 48, seed: 0, epochs: 10, batchSize: 50, embedSize: 48, wordDim: 32, learningRate: 2e-3 };
@@ -70,7 +80,9 @@ export async function runDemo(engine: NaafEngine, o: DemoOptions): Promise<{ res
         onStep: (s) => o.onStep?.(`${label} epoch ${s.epoch + 1}/${o.epochs} loss ${s.loss.toFixed(2)}`, s.batch, s.batches),
         onEpoch: (e) => o.log(`${label} epoch ${e.epoch + 1}/${o.epochs}: loss ${e.loss.toFixed(3)}, dev rsum ${e.rsum.toFixed(1)}` +
           (method === 'naaf' ? `, thres ${e.thres.toFixed(3)}, thres_safe ${e.thresSafe.toFixed(3)}` : '')),
+        shouldStop: o.shouldStop,
       });
+      if (run.stopped) throw new DemoStoppedError(label, run.checkpoint);
       const trainSeconds = (performance.now() - started) / 1000;
       curves.push({ method: label, points: run.progress.history.map((h) => ({ ...h, epoch: h.epoch + 1 })) });
       const model = await engine.loadModel(run.best);

@@ -54,6 +54,13 @@ export function t2iRanks(sims: ArrayLike<number>, N: number, M: number, captions
   return ranks;
 }
 
+/** R@K, medr, meanr of both directions and rsum, from the ranks. */
+export function metricsOfRanks(i2tRanks: Int32Array, t2iRanks: Int32Array): RecallResult {
+  const i2t = metrics(i2tRanks);
+  const t2i = metrics(t2iRanks);
+  return { i2t, t2i, rsum: i2t.r1 + i2t.r5 + i2t.r10 + t2i.r1 + t2i.r5 + t2i.r10 };
+}
+
 export function recallMetrics(sims: ArrayLike<number>, N: number, M: number): RecallResult {
   if (M !== 5 * N) throw new Error(`recallMetrics: expected 5 captions per image, got N = ${N} images and M = ${M} captions`);
   if (sims.length !== N * M) throw new Error(`recallMetrics: sims has ${sims.length} values, expected N*M = ${N * M}`);

@@ -1,5 +1,6 @@
 // Owns the device (created or adopted), its features and limits, the pipeline cache, the buffer
 // pool, command batching, readback and error scopes. Nothing else touches raw WebGPU setup.
+import { DEFAULT_MAX_WORKING_BYTES, WorkingMemory } from './budget.js';
 import { GpuPass } from './pass.js';
 import { BufferPool } from './pool.js';
 import { KernelTime, Profiler } from './profiler.js';
@@ -29,6 +30,12 @@ export interface GpuContextOptions {
    * as they run; default 100), so no submission nears the ~2 s a browser or OS watchdog allows.
    */
   submitTargetMs?: number;
+  /**
+   * The most GPU memory the engine's calls (similarity, topK, galleries' queries, evaluation)
+   * hold at once, in bytes (default 2 GiB): concurrent calls queue for it, so their peak stays
+   * within it; a single call larger than it runs alone. Galleries and models are not counted.
+   */
+  maxWorkingBytes?: number;
 }
 
 export interface EngineStats {
@@ -45,6 +52,9 @@ export interface EngineStats {
   bytesResident: number;
   /** The longest GPU time one submission of a bounded call took (ms, measured as it ran). */
   longestSubmitMs: number;
+  /** Working memory the running calls have reserved (maxWorkingBytes), and the most at once since resetPeak(). */
+  workingBytes: number;
+  peakWorkingBytes: number;
 }
 
 export interface DeviceDescription {
@@ -123,6 +133,8 @@ export class GpuContext {
   private uncaptured: string | null = null;
   private destroyed = false;
   readonly pool: BufferPool;
+  /** What concurrent calls may hold at once (src/gpu/budget.ts). */
+  readonly memory: WorkingMemory;
   /** How much work one submission may hold on this device (src/gpu/submit.ts). */
   readonly pacer: SubmitPacer;
   /** `enable` directives valid for this runtime (e.g. ['subgroups'] where the compiler wants it). */
@@ -144,8 +156,10 @@ export class GpuContext {
     onDeviceLost?: (info: GPUDeviceLostInfo) => void,
     profile = false,
     submitTargetMs?: number,
+    maxWorkingBytes = DEFAULT_MAX_WORKING_BYTES,
   ) {
     this.pool = new BufferPool(device, device.limits.maxBufferSize);
+    this.memory = new WorkingMemory(maxWorkingBytes);
     this.pacer = new SubmitPacer(submitTargetMs);
     if (profile && !device.features.has('timestamp-query')) {
       throw new Error('NaafEngine.create: options.profile needs the device feature timestamp-query, which this device lacks');
@@ -164,6 +178,8 @@ export class GpuContext {
 
   static async create(options: GpuContextOptions = {}): Promise<GpuContext> {
     const disabled = new Set<string>(options.disableFeatures ?? []);
+    const budget = options.maxWorkingBytes;
+    if (budget !== undefined && !(Number.isSafeInteger(budget) && budget >= 1)) throw new Error(`NaafEngine.create: options.maxWorkingBytes must be an integer >= 1, got ${budget}`);
     if (options.device) {
       const device = options.device;
       checkAdoptedLimits(device);
@@ -171,7 +187,7 @@ export class GpuContext {
       const adapterInfo = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
       const info = describe('adopted', adapterInfo, features, []);
       const subgroups = await probeSubgroups(device, features);
-      return new GpuContext(device, null, false, info, subgroups !== null, subgroups ?? [], options.onDeviceLost, options.profile, options.submitTargetMs);
+      return new GpuContext(device, null, false, info, subgroups !== null, subgroups ?? [], options.onDeviceLost, options.profile, options.submitTargetMs, options.maxWorkingBytes);
     }
     // Dawn rounds timestamps to blunt timing attacks; a profile wants them as measured.
     const dawnFlags = [...(options.dawnFlags ?? [])];
@@ -195,7 +211,7 @@ export class GpuContext {
     const info = describe(runtime.name, adapter.info, features, runtime.dawnFlags);
     const subgroups = await probeSubgroups(device, features);
     try {
-      return new GpuContext(device, runtime, true, info, subgroups !== null, subgroups ?? [], options.onDeviceLost, options.profile, options.submitTargetMs);
+      return new GpuContext(device, runtime, true, info, subgroups !== null, subgroups ?? [], options.onDeviceLost, options.profile, options.submitTargetMs, options.maxWorkingBytes);
     } catch (error) {
       device.destroy();
       throw error;
@@ -434,7 +450,7 @@ export class GpuContext {
   }
 
   stats(): EngineStats {
-    return { ...this.counters, ...this.pool.stats(), longestSubmitMs: this.pacer.longestMs };
+    return { ...this.counters, ...this.pool.stats(), longestSubmitMs: this.pacer.longestMs, workingBytes: this.memory.reserved, peakWorkingBytes: this.memory.peakReserved };
   }
 
   destroy(): void {

@@ -87,13 +87,19 @@ export function parseNpyHeader(bytes: Uint8Array, label = 'npy data'): NpyHeader
   return { version, dtype: m[1] as NpyDtype, shape: [...(shape as number[])], dataOffset, count };
 }
 
+function trailing(label: string, h: { shape: number[]; dtype: string }, need: number, have: number): string {
+  return `${label}: ${have - need} bytes after the .npy data: shape (${h.shape.join(', ')}) of ${h.dtype} is ${need} bytes, the file holds ${have}; `
+    + 'the header does not describe the data (a file appended to, or written by another tool?)';
+}
+
 /** Parses a whole .npy file held in memory; float64 data is rounded to float32. */
 export function parseNpy(bytes: Uint8Array, label = 'npy data'): Tensor {
   const h = parseNpyHeader(bytes, label);
   const need = h.count * (h.dtype === 'f4' ? 4 : 8);
   const have = bytes.length - h.dataOffset;
-  // Extra trailing bytes are tolerated, as numpy.load does; missing ones are not.
   if (have < need) throw new Error(`${label}: truncated .npy data: shape (${h.shape.join(', ')}) of ${h.dtype} needs ${need} bytes, found ${have}`);
+  // numpy.load ignores trailing bytes; here they mean a header that does not describe the data.
+  if (have > need) throw new Error(trailing(label, h, need, have));
   const data = decodeToFloat32(bytes.subarray(h.dataOffset, h.dataOffset + need), h.dtype === 'f4' ? 'f32' : 'f64', h.count, label);
   return { shape: h.shape, data };
 }
@@ -172,6 +178,7 @@ export class NpyReader {
       if (size < need) {
         throw new Error(`${name}: truncated .npy data: shape (${h.shape.join(', ')}) of ${h.dtype} needs ${need - h.dataOffset} bytes, found ${size - h.dataOffset}`);
       }
+      if (size > need) throw new Error(trailing(name, h, need - h.dataOffset, size - h.dataOffset));
       return new NpyReader(access, name, h.shape, h.dtype, h.dataOffset);
     } catch (e) {
       await access.close();

@@ -172,7 +172,7 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
       case 0x6c: stack.push(popMark()); break; // LIST
       case 0x64: stack.push(pairsToMap(popMark(), fail)); break; // DICT
       case 0x61: { const v = pop(); asList(top(), fail).push(v); break; } // APPEND
-      case 0x65: { const items = popMark(); asList(top(), fail).push(...items); break; } // APPENDS
+      case 0x65: { const items = popMark(); const list = asList(top(), fail); for (const v of items) list.push(v); break; } // APPENDS (no spread: a long list would overflow the stack)
       case 0x73: { const v = pop(); const k = pop(); asDict(top(), fail).set(k, v); break; } // SETITEM
       case 0x75: { // SETITEMS
         const items = popMark();

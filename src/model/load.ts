@@ -90,10 +90,23 @@ export async function loadModelWeights(source: ByteSource, options: ReadSourceOp
   }
   const config = checkStateDict(state, (parseJson('naaf.config') ?? {}) as Partial<ModelConfig>, where);
   const trainer = parseJson('naaf.trainer');
+  const thresholdState = parseJson('naaf.threshold_state') ?? null;
+  if (thresholdState !== null) {
+    for (const key of ['thres', 'thresSafe', 'meanPos', 'stdPos', 'meanNeg', 'stdNeg']) {
+      const v = (thresholdState as Record<string, unknown>)?.[key];
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`${where}: metadata naaf.threshold_state.${key} must be a finite number, got ${JSON.stringify(v)?.slice(0, 40)}`);
+    }
+  }
+  const info = parseJson('naaf.info') ?? {};
+  // (JSON writes -Infinity, a best rsum before any evaluation, as null.)
+  if (typeof info !== 'object' || info === null || Array.isArray(info) || Object.values(info).some((v) => typeof v !== 'number' && v !== null)) {
+    throw new Error(`${where}: metadata naaf.info must be an object of numbers, got ${JSON.stringify(info).slice(0, 80)}`);
+  }
+  for (const [key, v] of Object.entries(info)) if (v === null) delete (info as Record<string, unknown>)[key];
   return {
     state, config,
-    thresholdState: (parseJson('naaf.threshold_state') ?? null) as ThresholdState | null,
-    info: (parseJson('naaf.info') ?? {}) as Record<string, number>,
+    thresholdState: thresholdState as ThresholdState | null,
+    info: info as Record<string, number>,
     ...(trainer !== undefined ? { training: { tensors: optimizer, metadata: trainer } } : {}),
   };
 }

@@ -5,7 +5,8 @@ import type { GpuContext } from '../gpu/context.js';
 import { encodeBiGru } from '../ops/gru.js';
 import { encodeMatmul } from '../ops/matmul.js';
 import { encodeEmbedding, encodeL2normRows } from '../ops/rows.js';
-import { ModelConfig, StateDict, ThresholdState, embedKey } from './weights.js';
+import { ModelConfig, StateDict, ThresholdState, checkConfigFitsDevice, embedKey } from './weights.js';
+import { maxOf } from '../arrays.js';
 
 export interface RegionFeatures {
   data: Float32Array; // [N, R, imgDim]
@@ -44,6 +45,9 @@ export interface ModelParameter {
   size: number;
 }
 
+/** Largest fc output norm the image encoder's l2norm squares without overflowing float32 (sqrt(3.4e38) = 1.8e19, with margin). */
+const FC_OUTPUT_LIMIT = 1e18;
+
 export class NaafModel {
   private readonly buffers: Record<string, GPUBuffer> = {};
   private destroyed = false;
@@ -57,6 +61,7 @@ export class NaafModel {
     /** epoch, eiters, bestRsum where the checkpoint has them. */
     readonly info: Record<string, number>,
   ) {
+    checkConfigFitsDevice(config, ctx.limits, 'model');
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
     const upload = (name: string, data: Float32Array) => {
       const buffer = ctx.device.createBuffer({ size: Math.max(16, data.byteLength), usage, label: name });
@@ -69,6 +74,26 @@ export class NaafModel {
     for (const key of ['weight_ih_l0', 'weight_hh_l0', 'bias_ih_l0', 'bias_hh_l0']) {
       upload(key, concat(state[`txt_enc.rnn.${key}`].data, state[`txt_enc.rnn.${key}_reverse`].data));
     }
+  }
+
+  private fcBoundCache: { rowAbsSum: number; bias: number; weights: Float32Array } | null = null;
+
+  /** max_e sum_d |W_ed| and max |b| of the image FC (recomputed when the weights are replaced by syncState). */
+  private fcBound(): { rowAbsSum: number; bias: number } {
+    const weights = this.state['img_enc.fc.weight'].data;
+    if (this.fcBoundCache?.weights !== weights) {
+      const { embedSize: E, imgDim: D } = this.config;
+      let rowAbsSum = 0;
+      for (let e = 0; e < E; e++) {
+        let sum = 0;
+        for (let d = 0; d < D; d++) sum += Math.abs(weights[e * D + d]);
+        rowAbsSum = Math.max(rowAbsSum, sum);
+      }
+      let bias = 0;
+      for (const b of this.state['img_enc.fc.bias'].data) bias = Math.max(bias, Math.abs(b));
+      this.fcBoundCache = { rowAbsSum, bias, weights };
+    }
+    return this.fcBoundCache;
   }
 
   /** The parameter buffers, for the trainer (which updates them in place). */
@@ -120,6 +145,13 @@ export class NaafModel {
     try {
       const count = gpu.shape[0] * gpu.shape[1] * gpu.shape[2];
       const data = await this.ctx.scoped(what, () => this.ctx.readFloat32(gpu.buffer, 0, count));
+      for (let i = 0; i < data.length; i++) {
+        if (!Number.isFinite(data[i])) {
+          const [, rows, E] = gpu.shape;
+          throw new Error(`${what}: the embedding of item ${Math.floor(i / (rows * E))}, row ${Math.floor(i / E) % rows} holds ${data[i]}: `
+            + 'float32 overflowed inside the encoder (weights or inputs too large); nothing was returned');
+        }
+      }
       return { data, shape: gpu.shape };
     } finally {
       gpu.buffer.destroy();
@@ -169,8 +201,18 @@ export class NaafModel {
     if (!(input.data instanceof Float32Array) || input.data.length !== N * R * D) {
       throw new Error(`${what}: input.data must be a Float32Array of N*R*imgDim = ${N * R * D} values, got ${input.data?.length}`);
     }
+    let largest = 0;
     for (let i = 0; i < input.data.length; i++) {
-      if (!Number.isFinite(input.data[i])) throw new Error(`${what}: input.data must be finite, got ${input.data[i]} at flat index ${i}`);
+      const x = input.data[i];
+      if (!Number.isFinite(x)) throw new Error(`${what}: input.data must be finite, got ${x} at flat index ${i}`);
+      if (Math.abs(x) > largest) largest = Math.abs(x);
+    }
+    // |fc(x)| <= max|x| * max_e sum_d |W_ed| + max|b|; the l2norm squares it, so past ~1e18 it
+    // could overflow to Inf and come back as NaN or zeros. Refuse such inputs up front.
+    const bound = largest * this.fcBound().rowAbsSum + this.fcBound().bias;
+    if (!(bound <= FC_OUTPUT_LIMIT / Math.sqrt(E))) {
+      throw new Error(`${what}: input.data holds values up to ${largest.toExponential(2)}; with this model's weights the region embeddings could overflow float32 `
+        + `(fc outputs up to ${bound.toExponential(2)}, the l2norm squares them); scale the features down`);
     }
     const rows = N * R;
     const maxBinding = this.ctx.limits.maxStorageBufferBindingSize;
@@ -255,7 +297,7 @@ export class NaafModel {
         await encodeEmbedding(this.ctx, pass, { count: rows, dim: wordDim, ids: idBuffer, table: this.buffers.embed, out: words }, transient);
         pass.end();
         await encodeBiGru(this.ctx, encoder, weights, {
-          captions: count, maxWords: L, input: words, lengths: lengthBuffer, maxLength: Math.max(...batchLengths), gatesX: gates, hiddenOut: hidden, hostLengths: batchLengths,
+          captions: count, maxWords: L, input: words, lengths: lengthBuffer, maxLength: maxOf(batchLengths), gatesX: gates, hiddenOut: hidden, hostLengths: batchLengths,
         }, transient);
         pass = this.ctx.beginPass(encoder, 'caption l2norm');
         await encodeL2normRows(this.ctx, pass, { rows, cols: E, x: hidden, y: normed, pairMean: true }, transient);

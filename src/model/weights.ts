@@ -46,6 +46,56 @@ export function expectedShapes(config: ModelConfig): Record<string, number[]> {
   return shapes;
 }
 
+const describe = (v: unknown) => (typeof v === 'string' ? JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v) : String(v));
+
+/** The fields of a config read from a file or given by a caller: types and ranges, before any tensor is looked at. */
+export function checkConfigFields(partial: Partial<ModelConfig>, what: string): void {
+  if (typeof partial !== 'object' || partial === null || Array.isArray(partial)) throw new Error(`${what}: the model config must be an object, got ${describe(partial)}`);
+  for (const key of ['imgDim', 'embedSize', 'wordDim', 'vocabSize'] as const) {
+    const v = partial[key];
+    if (v !== undefined && !(Number.isSafeInteger(v) && v >= 1)) throw new Error(`${what}: config.${key} must be an integer >= 1, got ${describe(v)}`);
+  }
+  if (partial.vocabSize !== undefined && partial.vocabSize < 4) throw new Error(`${what}: config.vocabSize must be >= 4 (<pad>, <start>, <end>, <unk>), got ${partial.vocabSize}`);
+  if (partial.textEncoder !== undefined && partial.textEncoder !== 'basic' && partial.textEncoder !== 'glove') {
+    throw new Error(`${what}: config.textEncoder must be 'basic' or 'glove', got ${describe(partial.textEncoder)}`);
+  }
+  if (partial.lambdaSoftmax !== undefined && !(typeof partial.lambdaSoftmax === 'number' && Number.isFinite(partial.lambdaSoftmax) && partial.lambdaSoftmax > 0)) {
+    throw new Error(`${what}: config.lambdaSoftmax must be a finite number > 0, got ${describe(partial.lambdaSoftmax)}`);
+  }
+  if (partial.threshold !== undefined && partial.threshold !== null && !(typeof partial.threshold === 'number' && Number.isFinite(partial.threshold))) {
+    throw new Error(`${what}: config.threshold must be a finite number or null, got ${describe(partial.threshold)}`);
+  }
+}
+
+/** Limits a model's buffers must fit: WebGPU's maxBufferSize and maxStorageBufferBindingSize. */
+export interface BufferLimits {
+  maxBufferSize: number;
+  maxStorageBufferBindingSize: number;
+}
+
+/**
+ * Refuses a configuration whose parameters (each bound whole by the encoders and the trainer)
+ * exceed the device's limits, before any weight is made: `--embed-size 8192` needs 1.6 GB for
+ * the GRU's hidden weights, past a 128 MiB binding.
+ */
+export function checkConfigFitsDevice(config: ModelConfig, limits: BufferLimits, what: string): void {
+  const { imgDim, embedSize: E, wordDim, vocabSize } = config;
+  const maxBinding = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+  const buffers: [string, number][] = [
+    ['img_enc.fc.weight [embedSize, imgDim]', E * imgDim * 4],
+    [`${embedKey(config.textEncoder)} [vocabSize, wordDim]`, vocabSize * wordDim * 4],
+    ['txt_enc.rnn.weight_ih_l0 (both directions) [2, 3 x embedSize, wordDim]', 2 * 3 * E * wordDim * 4],
+    ['txt_enc.rnn.weight_hh_l0 (both directions) [2, 3 x embedSize, embedSize]', 2 * 3 * E * E * 4],
+    ['one caption word of GRU gates [2, 3 x embedSize]', 2 * 3 * E * 4],
+  ];
+  for (const [name, bytes] of buffers) {
+    if (bytes > maxBinding) {
+      throw new Error(`${what}: the model does not fit this device: ${name} needs ${bytes} bytes, more than its largest storage binding `
+        + `(${maxBinding} bytes) (imgDim ${imgDim}, embedSize ${E}, wordDim ${wordDim}, vocabSize ${vocabSize}); choose smaller sizes`);
+    }
+  }
+}
+
 /** fc.weight = g * v / ||v|| for the weight_norm image encoder (dim=None: g is a scalar, the norm is over all of v). */
 function foldWeightNorm(state: StateDict, what: string): void {
   const g = state['img_enc.fc.weight_g'];
@@ -66,6 +116,7 @@ function foldWeightNorm(state: StateDict, what: string): void {
  * the shapes; a size that disagrees with a shape, or any parameter of the wrong shape, throws.
  */
 export function checkStateDict(state: StateDict, partial: Partial<ModelConfig>, what: string): ModelConfig {
+  checkConfigFields(partial, what);
   foldWeightNorm(state, what);
   const textEncoder = partial.textEncoder ?? ('txt_enc.embed.glove.weight' in state ? 'glove' : 'basic');
   const fc = state['img_enc.fc.weight'];

@@ -7,6 +7,7 @@
 // CommonJS build): the ESM build's classes differ and LanceDB rejects their tables.
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
+import { lanceCall, lanceCause } from './lanceErrors.js';
 
 export const TABLE = 'images';
 export const INSTALL = 'npm install -E @lancedb/lancedb@0.31.0 apache-arrow@18.1.0';
@@ -18,7 +19,7 @@ export interface LanceTable {
   createIndex(column: string, options: { config: unknown; name?: string; replace?: boolean }): Promise<void>;
   search(query: unknown): LanceQuery;
   query(): LanceQuery;
-  schema(): Promise<{ metadata?: Map<string, string> }>;
+  schema(): Promise<{ metadata?: Map<string, string>; fields: { name: string; type: ArrowType }[] }>;
   close(): void;
 }
 export interface LanceQuery {
@@ -32,6 +33,7 @@ export interface LanceQuery {
   toArray(): Promise<Record<string, unknown>[]>;
   toArrow(): Promise<ArrowTable>;
 }
+interface ArrowType { listSize?: number; children?: { type: ArrowType }[] }
 interface ArrowData { offset: number; length: number; valueOffsets: Int32Array; children: ArrowData[]; values: Float32Array }
 interface ArrowTable { numRows: number; getChild(name: string): { toArray(): ArrayLike<number>; data: ArrowData[] } | null }
 export interface LanceConnection {
@@ -88,8 +90,8 @@ export async function connectTable(what: string, lance: Lance, location: string,
   try {
     return await lance.connect(location, storageOptions ? { storageOptions } : undefined);
   } catch (error) {
-    throw new Error(`${what}: cannot open the LanceDB database at ${location}: ${(error as Error).message.split('\n')[0]}`
-      + `${isUri(location) ? ' (object-storage credentials and endpoints come from the environment, e.g. AWS_ACCESS_KEY_ID, AWS_REGION, AWS_ENDPOINT, or from storageOptions)' : ''}`);
+    throw new Error(`${what}: cannot open the LanceDB database at ${location}: ${lanceCause(error)}`
+      + `${isUri(location) ? ' (object-storage credentials and endpoints come from the environment, e.g. AWS_ACCESS_KEY_ID, AWS_REGION, AWS_ENDPOINT, or from storageOptions)' : ''}`, { cause: error });
   }
 }
 
@@ -105,8 +107,25 @@ export function imageSchema(lance: Lance, dim: number, tableId?: string): unknow
 }
 
 /** The id a table was created with (undefined for tables of version-1 indexes). */
-export async function tableIdOf(table: LanceTable): Promise<string | undefined> {
-  return (await table.schema()).metadata?.get(TABLE_ID_KEY);
+export async function tableIdOf(table: LanceTable, where: string): Promise<string | undefined> {
+  return (await lanceCall(`cannot read the schema of ${where}`, () => table.schema())).metadata?.get(TABLE_ID_KEY);
+}
+
+/**
+ * Refuses a table whose vectors are not `embedSize` wide (its schema: coarse and the regions'
+ * vectors): checked by us, so a wrong size is named instead of failing inside LanceDB's search.
+ */
+export async function checkTableWidth(table: LanceTable, where: string, embedSize: number, source: string): Promise<void> {
+  const { fields } = await lanceCall(`cannot read the schema of ${where}`, () => table.schema());
+  const widthOf = (name: string) => {
+    const type = fields.find((f) => f.name === name)?.type;
+    return name === 'regions' ? type?.children?.[0]?.type.listSize : type?.listSize;
+  };
+  for (const column of ['coarse', 'regions']) {
+    const width = widthOf(column);
+    if (width === undefined) throw new Error(`${where}: the table has no vector column '${column}'; it is not a table of a search index`);
+    if (width !== embedSize) throw new Error(`${where}: the table's ${column} vectors have ${width} dimensions, but ${source} says embedSize ${embedSize}; rebuild the index`);
+  }
 }
 
 /** An Arrow table of n images from flat arrays (no per-row objects): ids [n], coarse [n, E], regions [n, R, E]. */
@@ -153,10 +172,11 @@ export function rowsWithRegions(result: ArrowTable, R: number, dim: number, into
 }
 
 /** The region embeddings of `ids` by id (a filtered read of the table); every id must be there. */
-export async function fetchRegions(table: LanceTable, ids: readonly number[], R: number, dim: number): Promise<Map<number, Float32Array>> {
+export async function fetchRegions(table: LanceTable, ids: readonly number[], R: number, dim: number, where = 'the index table'): Promise<Map<number, Float32Array>> {
   const found = new Map<number, Float32Array>();
   if (ids.length === 0) return found;
-  const result = await table.query().where(`id IN (${ids.join(',')})`).select(['id', 'regions']).toArrow();
+  const result = await lanceCall(`search: cannot read the regions of ${ids.length} images from ${where}`,
+    () => table.query().where(`id IN (${ids.join(',')})`).select(['id', 'regions']).toArrow());
   const wanted = new Set(ids);
   const stranger = rowsWithRegions(result, R, dim, found).find((id) => !wanted.has(id));
   if (stranger !== undefined) throw new Error(`search: the index returned image ${stranger}, which was not asked for`);
@@ -168,9 +188,10 @@ export async function fetchRegions(table: LanceTable, ids: readonly number[], R:
 }
 
 /** The region embeddings of images [start, start + count) in id order, [count, R, E] (a range read of the table). */
-export async function fetchRegionRange(table: LanceTable, start: number, count: number, R: number, dim: number): Promise<Float32Array> {
+export async function fetchRegionRange(table: LanceTable, start: number, count: number, R: number, dim: number, where = 'the index table'): Promise<Float32Array> {
   const found = new Map<number, Float32Array>();
-  const result = await table.query().where(`id >= ${start} AND id < ${start + count}`).select(['id', 'regions']).toArrow();
+  const result = await lanceCall(`search: cannot read the regions of images ${start}..${start + count - 1} from ${where}`,
+    () => table.query().where(`id >= ${start} AND id < ${start + count}`).select(['id', 'regions']).toArrow());
   rowsWithRegions(result, R, dim, found);
   const out = new Float32Array(count * R * dim);
   for (let i = 0; i < count; i++) {

@@ -3,10 +3,12 @@
 // row and the ANN index are committed, so a half-built index is never taken for a whole one.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../model/load.js';
 import type { ModelConfig } from '../model/weights.js';
+import { readConfined } from './confined.js';
+import { validateManifest } from './manifestSchema.js';
 
 export const INDEX_FORMAT = 'naaf-search-index';
 /** 2: the table may live elsewhere (`table`) and carries the index's id (`tableId`); version 1 is still read. */
@@ -62,25 +64,31 @@ export async function checkpointIdentity(path: string, config: ModelConfig): Pro
   return { sha256: hash.digest('hex'), bytes, path, config };
 }
 
-/** The manifest of `dir`, null if it has none; an error if it is not one of ours. */
+/** Largest manifest read (a real one is a few KiB). */
+const MAX_MANIFEST_BYTES = 1 << 20;
+
+/**
+ * The manifest of `dir`, null if it has none; an error if it is not one of ours or any field is
+ * wrong (manifestSchema.ts), naming the field, the expectation and the value.
+ */
 export async function readManifest(dir: string): Promise<IndexManifest | null> {
+  const prefix = `search index ${dir}: ${MANIFEST}`;
   let text: string;
   try {
-    text = await readFile(join(dir, MANIFEST), 'utf8');
+    text = await readConfined(dir, MANIFEST, `search index ${dir}`, 'the manifest', MAX_MANIFEST_BYTES);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
     throw error;
   }
-  let data: Partial<IndexManifest>;
+  let data: unknown;
   try {
-    data = JSON.parse(text) as Partial<IndexManifest>;
-  } catch (error) {
-    throw new Error(`search index ${dir}: ${MANIFEST} is not JSON (${(error as Error).message})`);
+    data = JSON.parse(text);
+  } catch {
+    // JSON.parse's message quotes the text: not repeated here.
+    throw new Error(`${prefix} is not valid JSON (${text.length} characters); restore it or rebuild the index`);
   }
-  if (data.format !== INDEX_FORMAT || (data.version !== 1 && data.version !== INDEX_VERSION)) {
-    throw new Error(`search index ${dir}: ${MANIFEST} is format ${JSON.stringify(data.format)} version ${JSON.stringify(data.version)}, expected ${INDEX_FORMAT} version 1 or ${INDEX_VERSION}`);
-  }
-  return data as IndexManifest;
+  return validateManifest(data, prefix, INDEX_FORMAT, [1, INDEX_VERSION]);
 }
 
 export async function writeManifest(dir: string, manifest: IndexManifest): Promise<void> {

@@ -1,10 +1,10 @@
 // Searching an index (`naaf search`, `SearchIndex.query`): captions encoded by the model, a
 // coarse shortlist of K' images per caption from LanceDB, then the exact NAAF (or SCAN t2i)
 // score of every (caption, candidate) pair in one GPU pass (engine.scorePairs, bit for bit the
-// dense kernel's score), ranked. The index must come from the same checkpoint (sha256).
+// dense kernel's score), ranked. The index must come from the same checkpoint (sha256), and
+// what its manifest says is checked (manifestSchema.ts) before LanceDB sees any of it.
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { encodeCaptionIds } from '../data/precomp.js';
 import { Vocabulary } from '../data/vocab.js';
 import { tokenize } from '../data/tokenize.js';
@@ -15,7 +15,10 @@ import { captionWordTerms } from '../report/wordTerms.js';
 import { similarityOptionsOf } from '../similarity/modelOptions.js';
 import type { SimilarityOptions } from '../types.js';
 import { checkpointIdentity, readManifest, type IndexManifest } from './manifest.js';
-import { TABLE, connectTable, fetchRegionRange, fetchRegions, isUri, loadLance, rowsWithRegions, tableIdOf, tableLocation, type LanceConnection, type LanceTable } from './lance.js';
+import { readConfined } from './confined.js';
+import { TABLE, checkTableWidth, connectTable, fetchRegionRange, fetchRegions, isUri, loadLance, rowsWithRegions, tableIdOf, tableLocation, type LanceConnection, type LanceTable } from './lance.js';
+import { lanceCall } from './lanceErrors.js';
+import { lockHolder } from './lock.js';
 import type { Gallery } from '../similarity/gallery.js';
 
 export interface QueryOptions {
@@ -84,6 +87,8 @@ export class SearchIndex {
     private readonly vocab: Vocabulary,
     private readonly db: LanceConnection,
     private readonly table: LanceTable,
+    /** "the table at LOCATION", for errors. */
+    private readonly where: string,
     readonly method: 'naaf' | 'scan-t2i',
     private readonly gallery: Gallery | null,
   ) {}
@@ -95,12 +100,13 @@ export class SearchIndex {
    */
   static async open(engine: NaafEngine, dir: string, checkpoint: string, options: OpenOptions = {}): Promise<SearchIndex> {
     const root = resolve(dir);
-    const manifest = await readManifest(root).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOTDIR') return null;
-      throw error;
-    });
+    const manifest = await readManifest(root);
     if (!manifest) throw new Error(`search: ${root} is not a search index (no naaf-index.json); build one with \`naaf index\``);
     if (!manifest.complete) {
+      // A complete index is never written again (a build of it returns at once), so only an
+      // incomplete one can have a build running: said so, instead of "interrupted".
+      const holder = await lockHolder(root);
+      if (holder) throw new Error(`search: the index ${root} is incomplete: it is being built right now (pid ${holder.pid} on host ${holder.host.slice(0, 80)}, started ${holder.startedAt.slice(0, 40)}); search it once that build has finished`);
       throw new Error(`search: the index ${root} is incomplete (its build was interrupted); rerun the same \`naaf index\` command to resume it`);
     }
     const model = await engine.loadModel(checkpoint);
@@ -115,20 +121,27 @@ export class SearchIndex {
       }
       const method = options.method ?? 'naaf';
       if (method !== 'naaf' && method !== 'scan-t2i') throw new Error(`search: method must be 'naaf' or 'scan-t2i', got ${JSON.stringify(method)}`);
-      const vocab = Vocabulary.fromJSON(await readFile(join(root, manifest.vocab), 'utf8'));
+      if (manifest.embedSize !== model.config.embedSize) {
+        throw new Error(`search: the index ${root} says embedSize ${manifest.embedSize}, but the checkpoint's model has embedSize ${model.config.embedSize}; its manifest was edited: rebuild the index`);
+      }
+      const vocab = await readVocabulary(root, manifest.vocab);
       const lance = await loadLance();
       const location = tableLocation(root, manifest.table);
+      const where = `the table at ${location}`;
       const gone = `search: the index ${root} has no table '${TABLE}' at ${location}; was it moved or deleted?`;
       if (!isUri(location) && !existsSync(location)) throw new Error(gone); // before connecting, which would create the folder
       db = await connectTable('search', lance, location, options.storageOptions);
-      if (!(await db.tableNames()).includes(TABLE)) throw new Error(gone);
-      table = await db.openTable(TABLE);
-      const id = await tableIdOf(table);
+      const connection = db;
+      if (!(await lanceCall(`search: cannot list the tables at ${location}`, () => connection.tableNames())).includes(TABLE)) throw new Error(gone);
+      table = await lanceCall(`search: cannot open ${where} of the index ${root}`, () => connection.openTable(TABLE));
+      const images = table;
+      const id = await tableIdOf(table, `search: ${where}`);
       if (manifest.tableId && id !== manifest.tableId) throw new Error(`search: the table at ${location} belongs to another index (id ${id ?? 'none'}, ${root} is ${manifest.tableId})`);
-      const rows = await table.countRows();
+      await checkTableWidth(table, `search: ${where} of the index ${root}`, manifest.embedSize, 'its manifest');
+      const rows = await lanceCall(`search: cannot count the rows of ${where}`, () => images.countRows());
       if (rows !== manifest.rows) throw new Error(`search: the index ${root} holds ${rows} images, its manifest says ${manifest.rows}; rebuild it`);
-      if (options.resident) gallery = await residentGallery(engine, table, manifest, options.maxGpuBytes);
-      return new SearchIndex(engine, root, manifest, model, vocab, db, table, method, gallery);
+      if (options.resident) gallery = await residentGallery(engine, table, manifest, where, options.maxGpuBytes);
+      return new SearchIndex(engine, root, manifest, model, vocab, db, table, where, method, gallery);
     } catch (error) {
       gallery?.destroy();
       table?.close();
@@ -201,7 +214,9 @@ export class SearchIndex {
       while (m < M && (chunk.length === 0 || rows + candidates <= budget || this.gallery)) {
         const vectors = Array.from({ length: lengths[m]! }, (_, w) => words.data.slice((m * L + w) * E, (m * L + w + 1) * E));
         const search = this.coarseSearch(vectors, candidates, withRegions ? ['id', 'regions', '_distance'] : ['id', '_distance'], nprobes, refine);
-        const list = withRegions ? rowsWithRegions(await search.toArrow(), R, E, regionsOf) : (await search.toArray()).map((row) => Number(row.id));
+        const doing = `search: the coarse search of ${this.where} (index ${this.dir}) failed`;
+        const list = withRegions ? rowsWithRegions(await lanceCall(doing, () => search.toArrow()), R, E, regionsOf)
+          : (await lanceCall(doing, () => search.toArray())).map((row) => Number(row.id));
         chunk.push({ m, list });
         rows += list.length;
         m++;
@@ -265,7 +280,7 @@ export class SearchIndex {
   /** [ids.length, R, E]: the regions the coarse rows brought, the others read from the table. */
   private async regionsOfIds(ids: readonly number[], known: Map<number, Float32Array>): Promise<Float32Array> {
     const size = this.manifest.data.regions * this.manifest.embedSize;
-    const read = await fetchRegions(this.table, ids.filter((id) => !known.has(id)), this.manifest.data.regions, this.manifest.embedSize);
+    const read = await fetchRegions(this.table, ids.filter((id) => !known.has(id)), this.manifest.data.regions, this.manifest.embedSize, this.where);
     const out = new Float32Array(ids.length * size);
     ids.forEach((id, i) => out.set(known.get(id) ?? read.get(id)!, i * size));
     return out;
@@ -293,8 +308,27 @@ export class SearchIndex {
   }
 }
 
+/** Largest vocabulary read (GloVe-sized ones are a few MiB). */
+const MAX_VOCAB_BYTES = 64 << 20;
+
+/** The index's vocabulary, read only from inside its folder; errors name the file, never quote it. */
+async function readVocabulary(root: string, relative: string): Promise<Vocabulary> {
+  const text = await readConfined(root, relative, `search: the index ${root}`, 'vocab', MAX_VOCAB_BYTES);
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    throw new Error(`search: the index ${root}'s vocabulary ${relative.slice(0, 80)} is not valid JSON; rebuild the index`);
+  }
+  try {
+    return Vocabulary.fromJSON(data as object);
+  } catch (error) {
+    throw new Error(`search: the index ${root}'s vocabulary ${relative.slice(0, 80)} is not a vocabulary (${(error as Error).message.slice(0, 200)})`);
+  }
+}
+
 /** Every image's regions, read from the table in id order in batches, into an f32 gallery. */
-async function residentGallery(engine: NaafEngine, table: LanceTable, manifest: IndexManifest, maxGpuBytes?: number): Promise<Gallery> {
+async function residentGallery(engine: NaafEngine, table: LanceTable, manifest: IndexManifest, where: string, maxGpuBytes?: number): Promise<Gallery> {
   const { regions: R } = manifest.data;
   const E = manifest.embedSize;
   const batch = Math.max(1, Math.floor(2 ** 26 / (R * E * 4))); // 64 MiB read at a time
@@ -302,7 +336,7 @@ async function residentGallery(engine: NaafEngine, table: LanceTable, manifest: 
   try {
     for (let start = 0; start < manifest.rows; start += batch) {
       const count = Math.min(batch, manifest.rows - start);
-      const images = { data: await fetchRegionRange(table, start, count, R, E), shape: [count, R, E] as [number, number, number] };
+      const images = { data: await fetchRegionRange(table, start, count, R, E, where), shape: [count, R, E] as [number, number, number] };
       if (gallery) await gallery.add(images);
       else gallery = await engine.createGallery(images, { maxGpuBytes });
     }

@@ -19,17 +19,36 @@ function reply(res: ServerResponse, status: number, text: string): void {
   res.end(text);
 }
 
-/** The file `urlPath` names under `root`, or null when it names nothing servable. */
-export async function resolveUnder(root: string, urlPath: string): Promise<string | null> {
+/**
+ * The path's segments, decoded, with empty ones (repeated or encoded slashes) dropped; null for
+ * a path that is not plainly one of ours: undecodable, a dot segment or dot-file, a backslash
+ * (a separator to some browsers and to Windows), a control character (tab, newline, NUL).
+ */
+export function pathSegments(urlPath: string): string[] | null {
   let decoded: string;
   try {
     decoded = decodeURIComponent(urlPath);
   } catch {
     return null;
   }
-  if (decoded.includes('\0')) return null;
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f\\]/.test(decoded)) return null;
   const parts = decoded.split('/').filter((p) => p !== '');
-  if (parts.some((p) => p === '..' || p.startsWith('.') || p.includes('\\'))) return null;
+  return parts.some((p) => p.startsWith('.')) ? null : parts;
+}
+
+/**
+ * The canonical URL path of a folder: one slash, each segment encoded, a trailing slash. It never
+ * starts with `//` or `/\`, which a browser would read as another host (`//live/` is http://live/).
+ */
+export function folderLocation(parts: readonly string[]): string {
+  return parts.length === 0 ? '/' : `/${parts.map(encodeURIComponent).join('/')}/`;
+}
+
+/** The file `urlPath` names under `root`, or null when it names nothing servable. */
+export async function resolveUnder(root: string, urlPath: string): Promise<string | null> {
+  const parts = pathSegments(urlPath);
+  if (!parts) return null;
   let path = join(root, ...parts);
   try {
     let info = await stat(path);
@@ -68,9 +87,10 @@ export async function createStaticServer(dir: string): Promise<Server> {
         reply(res, 404, `not found: ${urlPath}\n`);
         return;
       }
-      // A directory without a trailing slash: redirect, so the page's relative URLs resolve inside it.
+      // A directory without a trailing slash: redirect, so the page's relative URLs resolve inside
+      // it, to its canonical path (never the path as sent: `//live` + `/` is another host's URL).
       if (!urlPath.endsWith('/') && file.endsWith(`${sep}index.html`) && !urlPath.endsWith('index.html')) {
-        res.writeHead(301, { location: `${urlPath}/` });
+        res.writeHead(301, { location: folderLocation(pathSegments(urlPath)!) });
         res.end();
         return;
       }

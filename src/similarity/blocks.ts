@@ -226,6 +226,34 @@ export async function runBlocks(ctx: GpuContext, a: RunBlocksArgs): Promise<void
   const L = captions.L;
   const limits = chunkLimits(ctx, plan, { N: images.N, M: captions.M, R, D, L }, a.opts);
   const sizes = blockSizes(ctx, a);
+  // A training step's blocks live in its own stream and budget; every other call queues for the engine's working memory.
+  const release = a.stream ? () => {} : await ctx.memory.reserve(workingBytes(a, sizes), a.what, a.signal);
+  try {
+    await runBlocksWithin(ctx, a, limits, sizes);
+  } finally {
+    release();
+  }
+}
+
+/**
+ * What a call may hold at once, an upper bound: the outer block, two inner blocks (one being
+ * prepared while the last one's piece runs), two result blocks and the scratch, doubled for the
+ * pool's rounding of small buffers to powers of two.
+ */
+function workingBytes(a: RunBlocksArgs, sizes: Blocks): number {
+  const per = perItemBytes(a.plan, a.images, a.captions);
+  const [outerPer, innerPer, outerCount, innerCount] = sizes.outer === 'images'
+    ? [per.image, per.caption, sizes.images, sizes.captions] : [per.caption, per.image, sizes.captions, sizes.images];
+  const result = a.target ? 0 : sizes.images * sizes.captions * 4;
+  // A pass's S^T scratch is at most the limit, and at most a whole block's region-word products.
+  const scratch = Math.min(sizes.scratch, sizes.images * a.images.R * sizes.captions * a.captions.L * 4);
+  return 2 * (outerPer * outerCount + 2 * innerPer * innerCount + 2 * result + 2 * scratch + 64 * 1024);
+}
+
+async function runBlocksWithin(ctx: GpuContext, a: RunBlocksArgs, limits: ChunkLimits, sizes: Blocks): Promise<void> {
+  const { images, captions, plan } = a;
+  const { R, D } = images;
+  const L = captions.L;
   const stream = a.stream ?? new CommandStream(ctx, a.what, a.signal);
   const scratch = new Scratch(ctx, stream, sizes.scratch);
   const outerImages = sizes.outer === 'images';

@@ -16,6 +16,7 @@ import { IMAGE_PAD_ROWS, prepareCaptions, prepareImages, subChunk } from './oper
 import type { ScorePlan } from './plan.js';
 import { Scratch, encodeChunkScores } from './scoreChunks.js';
 import type { ResolvedOptions } from './validate.js';
+import { maxOf } from '../arrays.js';
 
 const checked = new WeakMap<GpuContext, Promise<boolean>>();
 
@@ -65,7 +66,7 @@ export async function fusedProductsAgree(ctx: GpuContext, kernels: [Int8Kernel, 
 
 async function sameScores(ctx: GpuContext, c: (typeof CASES)[number], kernels: [Int8Kernel, Int8Kernel], tiles: [TileRequest, TileRequest]): Promise<boolean> {
   const { R, D, N, first } = c;
-  const L = Math.max(...c.lengths);
+  const L = maxOf(c.lengths);
   const M = c.lengths.length;
   const lengths = Uint32Array.from(c.lengths);
   const opts = { method: 'naaf', threshold: 0.1, lambdaSoftmax: 20, lambdaLse: 1, lambdaIntra: 5, intra: true, lse: false } as ResolvedOptions;

@@ -14,6 +14,14 @@ export interface TrainingProgress {
   bestRsum: number;
   seed: number;
   history: { epoch: number; loss: number; rsum: number; thres: number; thresSafe: number }[];
+  /** The batch size the run trains with, and its epochs (absent in older checkpoints). */
+  batchSize?: number;
+  epochs?: number;
+  /** What the run trains on: the train split's caption count and its vocabulary (size and a hash of its words). */
+  data?: { trainCaptions: number; vocabSize: number; vocabHash: string };
+  /** Mid-epoch: the sum and count of the epoch's losses so far, so a resumed epoch reports its whole loss. */
+  epochLossSum?: number;
+  epochSteps?: number;
 }
 
 interface TrainerMetadata extends TrainingProgress {
@@ -41,12 +49,20 @@ export async function resumeTraining(ctx: GpuContext, path: string): Promise<{ t
   const loaded = await loadModelWeights(path);
   const metadata = loaded.training?.metadata as TrainerMetadata | undefined;
   if (!metadata || metadata.version !== 1) throw new Error(`resume: ${path} is not a training checkpoint of naaf-webgpu (no trainer metadata); use --init to fine-tune from a model`);
+  for (const key of ['step', 'epoch', 'batch', 'seed'] as const) {
+    if (!Number.isSafeInteger(metadata[key]) || metadata[key] < 0) throw new Error(`resume: ${path}: trainer metadata ${key} must be an integer >= 0, got ${JSON.stringify(metadata[key])}`);
+  }
+  for (const key of ['batchSize', 'epochs', 'epochSteps'] as const) {
+    const v = metadata[key];
+    if (v !== undefined && (!Number.isSafeInteger(v) || v < 0)) throw new Error(`resume: ${path}: trainer metadata ${key} must be an integer >= 0, got ${JSON.stringify(v)}`);
+  }
+  if (!Array.isArray(metadata.history)) throw new Error(`resume: ${path}: trainer metadata history must be an array, got ${JSON.stringify(metadata.history)?.slice(0, 40)}`);
   const model = new NaafModel(ctx, loaded.config, loaded.state, loaded.thresholdState, loaded.info);
   const trainer = new Trainer(ctx, model, metadata.options);
   trainer.restoreOptimizer(loaded.training!.tensors);
   trainer.stepCount = metadata.step;
   trainer.epoch = metadata.epoch;
   if (loaded.thresholdState) trainer.state = { ...loaded.thresholdState };
-  const { epoch, batch, bestRsum, seed, history } = metadata;
-  return { trainer, progress: { epoch, batch, bestRsum, seed, history } };
+  const { epoch, batch, bestRsum, seed, history, batchSize, epochs, data, epochLossSum, epochSteps } = metadata;
+  return { trainer, progress: { epoch, batch, bestRsum: bestRsum ?? -Infinity, seed, history, batchSize, epochs, data, epochLossSum, epochSteps } };
 }

@@ -4,6 +4,7 @@
 // order that mismatch mining depends on.
 import type { NpyReader } from '../io/npy.js';
 import { seededRandom } from '../random.js';
+import { maxOf } from '../arrays.js';
 
 export interface TrainBatch {
   regionFeats: { data: Float32Array; shape: [number, number, number] };
@@ -57,7 +58,7 @@ export class BatchLoader {
     const picked = Array.from(order.subarray(index * this.batchSize, (index + 1) * this.batchSize));
     picked.sort((a, b) => this.lengths[b] - this.lengths[a]); // Array.prototype.sort is stable
     const B = picked.length;
-    const L = Math.max(...picked.map((k) => this.lengths[k]));
+    const L = maxOf(picked.map((k) => this.lengths[k]));
     const ids = new Int32Array(B * L);
     const lengths = Int32Array.from(picked, (k) => this.lengths[k]);
     picked.forEach((k, b) => ids.set(this.ids.subarray(k * this.maxWords, k * this.maxWords + lengths[b]), b * L));

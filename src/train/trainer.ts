@@ -159,8 +159,8 @@ export class Trainer {
     const normSq = this.normBuffer();
     try {
       const { loss, gradNormSq, state } = await this.forwardBackward(batch, 'step', normSq);
-      if (!Number.isFinite(loss) || !Number.isFinite(gradNormSq)) {
-        throw new Error(`step: the loss is ${loss} (squared gradient norm ${gradNormSq}) at step ${this.stepCount + 1} (epoch ${this.epoch}); the weights were not updated`);
+      if (!Number.isFinite(loss) || !Number.isFinite(gradNormSq) || !Object.values(state).every(Number.isFinite)) {
+        throw new Error(`step: the loss is ${loss} (squared gradient norm ${gradNormSq}) at step ${this.stepCount + 1} (epoch ${this.epoch}), mining state ${JSON.stringify(state)}; the weights were not updated`);
       }
       const learningRate = this.learningRate;
       const step = this.stepCount + 1;

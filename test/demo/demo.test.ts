@@ -63,3 +63,17 @@ it('writes report/live/, and the page ranks a typed caption in Chromium exactly 
   if (!demo) context.skip(); // the main job above failed, and says why
   await checkLivePage(engine, { report: paths.report, data: paths.data, livePath: demo!.livePath, root });
 }, 300_000);
+
+it('npm start stopped (Ctrl-C) saves the running training\'s checkpoint and says so', async () => {
+  const { DemoStoppedError } = await import('../../src/demo/run.js');
+  let steps = 0;
+  const run = runDemo(engine, {
+    ...paths, runs: join(root, 'stopped-runs'),
+    images: 40, regions: 6, imgDim: 16, seed: 1, epochs: 2, batchSize: 20, embedSize: 16, wordDim: 8, learningRate: 3e-3,
+    log: () => {}, shouldStop: () => ++steps >= 2,
+  });
+  const error = await run.catch((e: unknown) => e);
+  expect(error).toBeInstanceOf(DemoStoppedError);
+  expect((error as InstanceType<typeof DemoStoppedError>).label).toBe('NAAF');
+  expect(existsSync((error as InstanceType<typeof DemoStoppedError>).checkpoint)).toBe(true);
+}, 120_000);

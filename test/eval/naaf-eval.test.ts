@@ -1,12 +1,15 @@
 // `naaf eval` on a generated dataset in the precomp layout, against a float64 computation of
 // the same protocol (encoders, NAAF score and recalls from the references).
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { encodeCaptionIds, findVocabulary, openPrecompSplit } from '../../src/data/precomp.js';
+import { EvalStoppedError, evalrank } from '../../src/eval/evalrank.js';
 import { averageFolds, recallMetrics } from '../../src/eval/recall.js';
+import { sharedEngine } from '../gpu.js';
 import { encodeNpy } from '../../src/io/npy.js';
 import { loadModelWeights } from '../../src/model/load.js';
 import { encodeCaptionsRef, encodeImagesRef } from '../../src/ref/encoders.js';
@@ -94,6 +97,57 @@ describe('naaf eval', () => {
     expect(run.stdout).toContain(`Image to text: ${[r.i2t.r1, r.i2t.r5, r.i2t.r10, r.i2t.medr, r.i2t.meanr].map((x) => x.toFixed(1)).join(' ')}`);
     expect(run.stdout).toContain(`Text to image: ${[r.t2i.r1, r.t2i.r5, r.t2i.r10, r.t2i.medr, r.t2i.meanr].map((x) => x.toFixed(1)).join(' ')}`);
     expect(run.stdout).toMatch(/encode \d+ ms, similarity \d+ ms/);
+  });
+
+  it('past its memory budget, evalrank counts the ranks in two streamed passes, exactly as from the whole matrix; it stops on request', async () => {
+    const engine = await sharedEngine();
+    const model = await engine.loadModel(checkpoint);
+    try {
+      const split = await openPrecompSplit(join(dir, 'data'), 'test');
+      try {
+        const { vocab } = await findVocabulary(join(dir, 'data'), 'basic');
+        const captions = encodeCaptionIds(split.captions, vocab, model.config.vocabSize);
+        const dense = await evalrank(engine, [model], split.images, captions, { captionBatch: 7, imageBatch: 3 });
+        const phases = new Set<string>();
+        const streamed = await evalrank(engine, [model], split.images, captions, { captionBatch: 7, imageBatch: 3, maxSimilarityBytes: 4, onProgress: (p) => phases.add(p) });
+        expect(phases).toContain('similarity (pass 2 of 2)');
+        const strip = ({ timings: _t, ...rest }: typeof dense) => rest;
+        expect(strip(streamed)).toEqual(strip(dense));
+        for (const key of ['r1', 'r5', 'r10', 'medr', 'meanr'] as const) expect(dense.t2i[key]).toBeCloseTo(expected.whole.t2i[key], 9);
+        // An ensemble and COCO's 5 folds, streamed and dense.
+        for (const options of [{ fold5: true }, {}]) {
+          const models = options.fold5 ? [model] : [model, model];
+          const whole = await evalrank(engine, models, split.images, captions, { ...options, captionBatch: 4 });
+          const parts = await evalrank(engine, models, split.images, captions, { ...options, captionBatch: 4, maxSimilarityBytes: 4 });
+          expect(strip(parts)).toEqual(strip(whole));
+        }
+        await expect(evalrank(engine, [model], split.images, captions, { captionBatch: 0 })).rejects.toThrow(/options.captionBatch must be an integer >= 1, got 0/);
+        let polls = 0;
+        await expect(evalrank(engine, [model], split.images, captions, { captionBatch: 7, shouldStop: () => ++polls > 3 })).rejects.toBeInstanceOf(EvalStoppedError);
+      } finally {
+        await split.images.close();
+      }
+    } finally {
+      model.destroy();
+    }
+  });
+
+  it('clear errors: an empty split, a broken vocabulary file', () => {
+    const empty = join(dir, 'empty');
+    mkdirSync(empty);
+    writeFileSync(join(empty, 'test_caps.txt'), '\n');
+    writeFileSync(join(empty, 'test_ims.npy'), encodeNpy(new Float32Array(0), [0, R, IMG_DIM]));
+    writeFileSync(join(empty, 'v.json'), JSON.stringify({ word2idx: { '<pad>': 0, '<start>': 1, '<end>': 2, '<unk>': 3 } }));
+    const run = naaf(['eval', '--data', empty, '--checkpoint', checkpoint]);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/a split needs at least one image, region and feature/);
+    const broken = join(dir, 'broken');
+    mkdirSync(broken);
+    for (const file of ['test_caps.txt', 'test_ims.npy']) writeFileSync(join(broken, file), readFileSync(join(dir, 'data', file)));
+    writeFileSync(join(broken, 'tiny_vocab.json'), '{"word2idx": {"<pad>": 0,');
+    const bad = naaf(['eval', '--data', broken, '--checkpoint', checkpoint]);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/no vocabulary JSON in .*broken.*these JSON files are not vocabularies:\n  .*tiny_vocab.json: Vocabulary.fromJSON: json: expected JSON text, got text that does not parse/);
   });
 
   it('clear errors: missing split files, a vocabulary larger than the embedding', () => {

@@ -142,4 +142,12 @@ describe('NpyReader', () => {
     await expect(NpyReader.open(tiny)).rejects.toThrow(/tiny\.npy: not an \.npy file/);
     await expect(NpyReader.open(join(dir, 'missing.npy'))).rejects.toThrow(/ENOENT/);
   });
+
+  it('refuses bytes after the data (the header does not describe the file), opened or parsed', async () => {
+    const long = join(dir, 'long.npy');
+    const bytes = concat([encodeNpy(data, [10, 3, 2]), new Uint8Array(8)]);
+    writeFileSync(long, bytes);
+    await expect(NpyReader.open(long)).rejects.toThrow(/long\.npy: 8 bytes after the \.npy data: shape \(10, 3, 2\) of f4 is 240 bytes, the file holds 248/);
+    expect(() => parseNpy(bytes, 'x.npy')).toThrow(/^x\.npy: 8 bytes after the \.npy data/);
+  });
 });

@@ -102,6 +102,43 @@ describe('bad model input', () => {
     await expect(engine.loadModel("/nonexistent/model.pth.tar")).rejects.toThrow(/loadModel: cannot read \/nonexistent\/model\.pth\.tar/);
     model.destroy();
   });
+
+  it('finite but huge inputs and weights: refused, never non-finite embeddings', async () => {
+    const model = await engine.loadModel(checkpointPath);
+    try {
+      const huge = new Float32Array(36 * 64).fill(1);
+      huge[7] = 3e38;
+      await expect(model.encodeImages({ data: huge, shape: [1, 36, 64] })).rejects.toThrow(/input\.data holds values up to 3\.00e\+38; .* could overflow float32/);
+      await expect(model.encodeImagesToGpu({ data: huge, shape: [1, 36, 64] })).rejects.toThrow(/could overflow float32/);
+      // GRU weights near float32's limit overflow in the gate products: the result is refused.
+      const state = { ...model.state };
+      state['txt_enc.rnn.weight_ih_l0'] = { shape: state['txt_enc.rnn.weight_ih_l0'].shape, data: state['txt_enc.rnn.weight_ih_l0'].data.map((_, i) => (i % 2 ? 3e38 : -3e38)) };
+      state['txt_enc.embed.weight'] = { shape: state['txt_enc.embed.weight'].shape, data: state['txt_enc.embed.weight'].data.map(() => 1e3) };
+      const overflowing = engine.createModel(state, model.config);
+      try {
+        await expect(overflowing.encodeCaptions({ ids: [1, 5, 6, 2], shape: [1, 4], lengths: [4] })).rejects.toThrow(/encodeCaptions: the embedding of item 0, row \d+ holds (NaN|-?Infinity): float32 overflowed inside the encoder/);
+      } finally {
+        overflowing.destroy();
+      }
+    } finally {
+      model.destroy();
+    }
+  });
+
+  it('a checkpoint whose metadata is not a model config is refused', async () => {
+    const model = await engine.loadModel(checkpointPath);
+    const { encodeSafetensorsModel } = await import('../../src/model/load.js');
+    try {
+      const base = { state: model.state, config: model.config, thresholdState: null, info: {} };
+      const bytes = (config: object) => encodeSafetensorsModel({ ...base, config: config as never });
+      await expect(engine.loadModel(bytes({ ...model.config, textEncoder: 'evil' }))).rejects.toThrow(/config\.textEncoder must be 'basic' or 'glove', got "evil"/);
+      await expect(engine.loadModel(bytes({ ...model.config, embedSize: 0 }))).rejects.toThrow(/config\.embedSize must be an integer >= 1, got 0/);
+      await expect(engine.loadModel(bytes({ ...model.config, lambdaSoftmax: 'x' }))).rejects.toThrow(/config\.lambdaSoftmax must be a finite number > 0/);
+      expect(() => engine.createModel(model.state, { embedSize: 0 })).toThrow(/config\.embedSize must be an integer >= 1, got 0/);
+    } finally {
+      model.destroy();
+    }
+  });
 });
 
 describe('encoder variants', () => {

@@ -198,7 +198,7 @@ describe('writeScenes', () => {
     expect(captions.length).toBe(100);
     await images.close();
     await expect(runScenes(['--images', '20'])).rejects.toThrow(/--out is required/);
-    await expect(runScenes(['--out', dir, '--images', 'many'])).rejects.toThrow(/--images must be an integer, got many/);
+    await expect(runScenes(['--out', dir, '--images', 'many'])).rejects.toThrow(/--images must be an integer >= 1, got "many"/);
   });
 });
 

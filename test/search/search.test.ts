@@ -8,15 +8,13 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, writeFile
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Vocabulary, initialState } from '../../src/index.js';
-import { encodeSafetensorsModel } from '../../src/model/load.js';
+import { Vocabulary } from '../../src/index.js';
 import type { ModelConfig } from '../../src/model/weights.js';
-import { generateScenes } from '../../src/scenes/generate.js';
-import { writeScenes } from '../../src/scenes/write.js';
 import { buildIndex, SearchIndex } from '../../src/search/index.js';
 import { imageBatch, imageSchema, isUri, loadLance, rowsWithRegions, tableLocation } from '../../src/search/lance.js';
 import { readManifest } from '../../src/search/manifest.js';
 import { sharedEngine } from '../gpu.js';
+import { writeGallery } from './fixture.js';
 
 const engine = await sharedEngine();
 const root = mkdtempSync(join(tmpdir(), 'naaf-search-'));
@@ -26,10 +24,6 @@ let config: ModelConfig;
 const checkpoint = join(root, 'naaf.safetensors');
 const other = join(root, 'other.safetensors');
 const captions = () => readFileSync(join(data, 'test_caps.txt'), 'utf8').split('\n').filter((l) => l !== '');
-
-function saveModel(path: string, seed: number): void {
-  writeFileSync(path, encodeSafetensorsModel({ state: initialState(config, seed), config, thresholdState: null, info: {} }));
-}
 
 /** Exhaustive scores of every gallery image for `texts`, [N, M], from the model directly. */
 async function exhaustive(texts: string[], method: 'naaf' | 'scan-t2i' = 'naaf'): Promise<Float32Array> {
@@ -68,11 +62,7 @@ async function expectExhaustiveTop10(out: string, caption: string): Promise<void
 }
 
 beforeAll(async () => {
-  await writeScenes(data, generateScenes({ splits: { train: 10, dev: 10, test: N }, regions: 5, imgDim: 16, seed: 3 }));
-  const vocab = Vocabulary.fromJSON(readFileSync(join(data, 'scenes_vocab.json'), 'utf8'));
-  config = { imgDim: 16, embedSize: 16, wordDim: 8, vocabSize: vocab.size, textEncoder: 'basic', threshold: 0.1, lambdaSoftmax: 20 };
-  saveModel(checkpoint, 1);
-  saveModel(other, 2);
+  ({ config } = await writeGallery(root, N));
 });
 
 describe('an IVF_PQ MaxSim index, built in batches and resumed', () => {
