@@ -10,6 +10,7 @@ export default defineConfig({
   ...base,
   test: {
     ...base.test,
+    env: { ...base.test?.env, NAAF_TEST_ALL_VARIANTS: '1' }, // every tile, toggle and kernel x precision variant (test/gpu.ts)
     include: ['test/ops/**/*.test.ts', 'test/gpu/**/*.test.ts', 'test/gallery/**/*.test.ts', 'test/train/trainer.test.ts', 'test/model/**/*.test.ts'],
   },
 });

@@ -7,7 +7,7 @@ import { integerFlag, numberFlag } from './flags.js';
 import { createProgress } from './progress.js';
 
 export const TRAIN_USAGE = `naaf train --data DIR [--data-name f30k_precomp] --out DIR [--epochs 20] [--batch-size 128] [--lr 5e-4]
-           [--lr-update 10] [--resume FILE] [--init FILE] [--method naaf|scan-t2i|scan-i2t] [--seed 0]
+           [--lr-update 10] [--warmup-epochs 0] [--resume FILE] [--init FILE] [--method naaf|scan-t2i|scan-i2t] [--seed 0]
            [--embed-size 1024] [--word-dim 300] [--vocab FILE]
   DIR (or DIR/NAME) holds {train,dev}_ims.npy and {train,dev}_caps.txt; Ctrl-C saves and stops.`;
 
@@ -19,7 +19,7 @@ export async function runTrain(argv: string[]): Promise<void> {
     args: argv,
     options: {
       data: { type: 'string' }, 'data-name': { type: 'string' }, out: { type: 'string' }, epochs: { type: 'string' },
-      'batch-size': { type: 'string' }, lr: { type: 'string' }, 'lr-update': { type: 'string' },
+      'batch-size': { type: 'string' }, lr: { type: 'string' }, 'lr-update': { type: 'string' }, 'warmup-epochs': { type: 'string' },
       resume: { type: 'string' }, init: { type: 'string' }, method: { type: 'string' }, seed: { type: 'string' },
       'embed-size': { type: 'string' }, 'word-dim': { type: 'string' }, vocab: { type: 'string' },
     },
@@ -36,13 +36,14 @@ export async function runTrain(argv: string[]): Promise<void> {
     batchSize: integerFlag(command, 'batch-size', values['batch-size'], 2) ?? (values.resume ? undefined : 128),
     learningRate: numberFlag(command, 'lr', values.lr, true),
     lrUpdate: integerFlag(command, 'lr-update', values['lr-update'], 1),
+    warmupEpochs: integerFlag(command, 'warmup-epochs', values['warmup-epochs'], 0),
     seed: integerFlag(command, 'seed', values.seed, 0),
     embedSize: integerFlag(command, 'embed-size', values['embed-size'], 1),
     wordDim: integerFlag(command, 'word-dim', values['word-dim'], 1),
   };
   const trainer: TrainerOptions = values.resume
-    ? { method, learningRate: options.learningRate, lrUpdate: options.lrUpdate }
-    : { method: method ?? 'naaf', learningRate: options.learningRate, lrUpdate: options.lrUpdate ?? 10 };
+    ? { method, learningRate: options.learningRate, lrUpdate: options.lrUpdate, warmupEpochs: options.warmupEpochs }
+    : { method: method ?? 'naaf', learningRate: options.learningRate, lrUpdate: options.lrUpdate ?? 10, warmupEpochs: options.warmupEpochs };
 
   let stopRequested = false;
   const onSigint = () => {
@@ -63,6 +64,7 @@ export async function runTrain(argv: string[]): Promise<void> {
       onEpoch: (e) => {
         progress.done();
         console.log(`epoch ${e.epoch}: loss ${e.loss.toFixed(4)}, dev rsum ${e.rsum.toFixed(1)}${e.best ? ' (best)' : ''}, thres ${e.thres.toFixed(4)}, thres_safe ${e.thresSafe.toFixed(4)}`);
+        if (e.collapse) console.warn(`warning: ${e.collapse}`);
       },
     });
     progress.done();

@@ -17,7 +17,10 @@ export interface DemoOptions {
   runs: string; // checkpoints of the two trainings
   report: string; // report folder
   images: number; regions: number; imgDim: number; seed: number;
-  epochs: number; batchSize: number; embedSize: number; wordDim: number; learningRate: number;
+  epochs: number; batchSize: number; embedSize: number; wordDim: number;
+  /** Per method (default METHOD_SETTINGS, picked on the dev split by bench/lr-sweep.mjs); `learningRate` overrides every method's. */
+  settings?: Partial<Record<DemoMethod, MethodSettings>>;
+  learningRate?: number;
   log: (line: string) => void;
   onStep?: (label: string, done: number, total: number) => void;
   /** Polled after every training step (Ctrl-C): true saves that training's checkpoint and stops the job with DemoStoppedError. */
@@ -32,9 +35,22 @@ export class DemoStoppedError extends Error {
   }
 }
 
-export const DEMO_DEFAULTS = { images: 300, regions: 10, imgDim: 48, seed: 0, epochs: 10, batchSize: 50, embedSize: 48, wordDim: 32, learningRate: 2e-3 };
+export const DEMO_DEFAULTS = { images: 300, regions: 10, imgDim: 48, seed: 0, epochs: 10, batchSize: 50, embedSize: 48, wordDim: 32 };
 
 const METHODS = [['naaf', 'NAAF'], ['scan-t2i', 'SCAN t2i']] as const;
+type DemoMethod = (typeof METHODS)[number][0];
+
+/** How each method trains: its learning rate and warm-up epochs of summed violations before hardest negatives. */
+export interface MethodSettings { learningRate: number; warmupEpochs: number }
+
+/**
+ * Each method's own settings, picked by the dev rsum of bench/lr-sweep.mjs at the main job's
+ * sizes (its table: bench/RESULTS.md, "lr-sweep"), not NAAF's for both.
+ */
+export const METHOD_SETTINGS: Record<DemoMethod, MethodSettings> = {
+  naaf: { learningRate: 2e-3, warmupEpochs: 0 },
+  'scan-t2i': { learningRate: 2e-3, warmupEpochs: 1 },
+};
 
 async function ensureScenes(o: DemoOptions): Promise<void> {
   try {
@@ -53,6 +69,11 @@ async function ensureScenes(o: DemoOptions): Promise<void> {
   o.log(`scenes: built ${o.data} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }
 
+function settingsOf(o: DemoOptions, method: DemoMethod): MethodSettings {
+  const settings = { ...METHOD_SETTINGS[method], ...o.settings?.[method] };
+  return o.learningRate === undefined ? settings : { ...settings, learningRate: o.learningRate };
+}
+
 const fmt = (x: number) => x.toFixed(1).padStart(6);
 
 export function comparisonTable(results: MethodResult[]): string {
@@ -61,7 +82,11 @@ export function comparisonTable(results: MethodResult[]): string {
   return [header, '-'.repeat(header.length), ...rows].join('\n');
 }
 
-export async function runDemo(engine: NaafEngine, o: DemoOptions): Promise<{ results: MethodResult[]; reportPath: string; livePath: string; table: string }> {
+export async function runDemo(engine: NaafEngine, o: DemoOptions): Promise<{
+  results: MethodResult[]; reportPath: string; livePath: string; table: string;
+  /** Each method's dev curve (epoch from 1) and the collapse warnings of the run. */
+  curves: ReportData['curves']; warnings: string[];
+}> {
   await ensureScenes(o);
   const scenes = await readScenes(o.data);
   const test = await openPrecompSplit(o.data, 'test');
@@ -69,17 +94,27 @@ export async function runDemo(engine: NaafEngine, o: DemoOptions): Promise<{ res
   const curves: ReportData['curves'] = [];
   let naafEvaluation: Awaited<ReturnType<typeof evaluateOnTest>> | null = null;
   let naafThresholds = { thres: 0, thresSafe: 0 };
-  const trained: { method: (typeof METHODS)[number][0]; label: string; checkpoint: string; vocab: string }[] = [];
+  const trained: { method: DemoMethod; label: string; checkpoint: string; vocab: string }[] = [];
+  const used: string[] = [];
+  const warnings: string[] = [];
   try {
     for (const [method, label] of METHODS) {
       const started = performance.now();
-      o.log(`${label}: training ${o.epochs} epochs, batch ${o.batchSize}, embed ${o.embedSize}`);
+      const settings = settingsOf(o, method);
+      used.push(`${label}: learning rate ${settings.learningRate}, ${settings.warmupEpochs} warm-up epoch${settings.warmupEpochs === 1 ? '' : 's'}`);
+      o.log(`${label}: training ${o.epochs} epochs, batch ${o.batchSize}, embed ${o.embedSize}, lr ${settings.learningRate}, warm-up ${settings.warmupEpochs}`);
       const run = await runTraining(engine, {
         data: o.data, out: `${o.runs}/${method}`, epochs: o.epochs, batchSize: o.batchSize, embedSize: o.embedSize, wordDim: o.wordDim,
-        seed: o.seed, trainer: { method, learningRate: o.learningRate },
+        seed: o.seed, trainer: { method, ...settings },
         onStep: (s) => o.onStep?.(`${label} epoch ${s.epoch + 1}/${o.epochs} loss ${s.loss.toFixed(2)}`, s.batch, s.batches),
-        onEpoch: (e) => o.log(`${label} epoch ${e.epoch + 1}/${o.epochs}: loss ${e.loss.toFixed(3)}, dev rsum ${e.rsum.toFixed(1)}` +
-          (method === 'naaf' ? `, thres ${e.thres.toFixed(3)}, thres_safe ${e.thresSafe.toFixed(3)}` : '')),
+        onEpoch: (e) => {
+          o.log(`${label} epoch ${e.epoch + 1}/${o.epochs}: loss ${e.loss.toFixed(3)}, dev rsum ${e.rsum.toFixed(1)}` +
+            (method === 'naaf' ? `, thres ${e.thres.toFixed(3)}, thres_safe ${e.thresSafe.toFixed(3)}` : ''));
+          if (e.collapse) {
+            o.log(`warning: ${label} ${e.collapse}`);
+            warnings.push(`${label} ${e.collapse}`);
+          }
+        },
         shouldStop: o.shouldStop,
       });
       if (run.stopped) throw new DemoStoppedError(label, run.checkpoint);
@@ -115,7 +150,9 @@ export async function runDemo(engine: NaafEngine, o: DemoOptions): Promise<{ res
     device: `${info.description || info.device || info.vendor} (${info.runtime})`,
     datasetSummary: `scenes: ${c.images.train} train / ${c.images.dev} dev / ${c.images.test} test images, 5 captions each, ${c.regions} regions x ${c.imgDim} features; ${scenes.foils.length} test foils`,
     notes: [
-      `Both models: ${o.epochs} epochs, batch ${o.batchSize}, embedding ${o.embedSize}, word vectors ${o.wordDim}, learning rate ${o.learningRate}, the best dev-rsum epoch evaluated.`,
+      `Both models: ${o.epochs} epochs, batch ${o.batchSize}, embedding ${o.embedSize}, word vectors ${o.wordDim}, the best dev-rsum epoch evaluated; `
+        + `each with its own settings (${used.join('; ')}).`,
+      warnings.length ? `Collapse warnings (loss within 2% of the every-similarity-equal loss): ${warnings.join(' | ')}` : 'No epoch of either model collapsed (no mean loss within 2% of the loss when every similarity is equal).',
       'Foil accuracy: share of test captions scored strictly above the same caption with one attribute or object word swapped for one absent from the image.',
       'Matched: the max region cosine of each word of a test caption with its own image; mismatched: that of each foil\'s swapped-in word.',
     ],
@@ -125,5 +162,5 @@ export async function runDemo(engine: NaafEngine, o: DemoOptions): Promise<{ res
   });
   const livePath = await writeLivePage(o.report, { data: o.data, vocab: trained[0]!.vocab, models: trained });
   o.log(`live search page: ${livePath} (serve it with \`npx naaf serve ${o.report}\`, then open http://localhost:8080/live/)`);
-  return { results, reportPath, livePath, table };
+  return { results, reportPath, livePath, table, curves, warnings };
 }

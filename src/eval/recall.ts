@@ -81,3 +81,20 @@ export function averageFolds(folds: RecallResult[]): RecallResult {
   const t2i = mean((r) => r.t2i);
   return { i2t, t2i, rsum: i2t.r1 + i2t.r5 + i2t.r10 + t2i.r1 + t2i.r5 + t2i.r10 };
 }
+
+/**
+ * The expected R@1/5/10 and rsum of a random ranking of N images with 5 captions each (what a
+ * model must clearly beat): t2i R@K = K / N; i2t R@K = P(one of the image's 5 captions is in the
+ * first K of 5N) = 1 - C(5N - 5, K) / C(5N, K).
+ */
+export function randomRecall(N: number): { i2t: number[]; t2i: number[]; rsum: number } {
+  const ks = [1, 5, 10];
+  const M = 5 * N;
+  const t2i = ks.map((k) => (100 * Math.min(k, N)) / N);
+  const i2t = ks.map((k) => {
+    let none = 1; // C(M - 5, k) / C(M, k) = prod_{i<k} (M - 5 - i) / (M - i)
+    for (let i = 0; i < Math.min(k, M); i++) none *= Math.max(0, M - 5 - i) / (M - i);
+    return 100 * (1 - none);
+  });
+  return { i2t, t2i, rsum: [...i2t, ...t2i].reduce((a, b) => a + b, 0) };
+}

@@ -16,7 +16,7 @@ export interface MethodResult {
 }
 
 /** Per epoch; a method without a learned threshold (SCAN) may give NaN or 0 for thres/thresSafe. */
-export interface EpochPoint { epoch: number; loss: number; rsum: number; thres: number; thresSafe: number }
+export interface EpochPoint { epoch: number; loss: number; rsum: number; thres: number; thresSafe: number; collapsed?: boolean }
 
 /** NAAF's terms for one word of a caption (spec 3.1). */
 export interface WordTerm {

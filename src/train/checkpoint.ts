@@ -13,7 +13,7 @@ export interface TrainingProgress {
   batch: number;
   bestRsum: number;
   seed: number;
-  history: { epoch: number; loss: number; rsum: number; thres: number; thresSafe: number }[];
+  history: { epoch: number; loss: number; rsum: number; thres: number; thresSafe: number; collapsed?: boolean }[];
   /** The batch size the run trains with, and its epochs (absent in older checkpoints). */
   batchSize?: number;
   epochs?: number;

@@ -42,6 +42,11 @@ export class BatchLoader {
     return this.captions % this.batchSize >= 2 ? full + 1 : full;
   }
 
+  /** The size of each batch of an epoch, in order (all full but the last). */
+  batchSizes(): number[] {
+    return Array.from({ length: this.batchesPerEpoch }, (_, b) => Math.min(this.batchSize, this.captions - b * this.batchSize));
+  }
+
   /** The caption order of an epoch: a permutation that depends only on (seed, epoch). */
   order(epoch: number): Int32Array {
     const order = Int32Array.from({ length: this.captions }, (_, i) => i);

@@ -10,7 +10,7 @@ import { writeFileAtomic } from '../model/load.js';
 import { TrainingProgress, saveTrainingCheckpoint } from './checkpoint.js';
 import { initialState } from './init.js';
 import { BatchLoader } from './loader.js';
-import type { TrainerOptions } from './options.js';
+import { ResolvedTrainerOptions, TrainerOptions, collapsedLoss, hardestNegativesAt } from './options.js';
 import type { Trainer } from './trainer.js';
 import { platform } from '../platform/index.js';
 import type { Vocabulary } from '../data/vocab.js';
@@ -36,7 +36,8 @@ export interface TrainRunOptions {
   /** Polled after every step; true stops the run after saving a checkpoint. */
   shouldStop?: () => boolean;
   onStep?: (info: { epoch: number; batch: number; batches: number; loss: number; learningRate: number; thres: number; samplesPerSecond: number }) => void;
-  onEpoch?: (info: { epoch: number; loss: number; rsum: number; best: boolean; thres: number; thresSafe: number }) => void;
+  /** After each epoch; `collapse` is set when the epoch's mean loss says every similarity was equal (see collapseWarning). */
+  onEpoch?: (info: { epoch: number; loss: number; rsum: number; best: boolean; thres: number; thresSafe: number; collapse?: string }) => void;
 }
 
 export interface TrainRunResult {
@@ -119,6 +120,24 @@ function checkResumeData(o: TrainRunOptions, saved: TrainingProgress['data'], no
     throw new Error(`resume ${o.resume}: the run's vocabulary had ${saved.vocabSize} words (hash ${saved.vocabHash}), this one ${now.vocabSize} (hash ${now.vocabHash}): `
       + 'token ids would change meaning; pass the run\'s vocabulary with --vocab');
   }
+}
+
+/**
+ * A warning when an epoch's mean loss is within 2% of a collapsed model's (every similarity
+ * equal: 2 x batch x margin with hardest negatives, 2 x batch x (batch - 1) x margin summed)
+ * and its dev rsum did not beat the run's best, naming the likely causes; null otherwise. (A
+ * model still improving on dev is not flagged: NAAF's hardest-negative loss passes near
+ * 2 x batch x margin while it learns, e.g. 20.06 at an epoch whose dev rsum rose 444 -> 477.)
+ */
+export function collapseWarning(options: ResolvedTrainerOptions, epoch: number, loss: number, batchSizes: number[], improvedOnDev = false): string | null {
+  if (!Number.isFinite(loss) || batchSizes.length === 0 || improvedOnDev) return null;
+  const reference = batchSizes.reduce((sum, B) => sum + collapsedLoss(options, epoch, B), 0) / batchSizes.length;
+  if (Math.abs(loss - reference) > 0.02 * reference) return null;
+  const hardest = hardestNegativesAt(options, epoch);
+  const formula = hardest ? '2 x batch x margin' : '2 x batch x (batch - 1) x margin';
+  return `epoch ${epoch}: mean loss ${loss.toFixed(3)} is within 2% of ${reference.toFixed(3)} (${formula}, the loss when every similarity is equal): `
+    + `the ${options.method} model has likely collapsed (nor did its dev rsum improve). Likely causes: a learning rate too high for it (${options.learningRate})`
+    + (hardest ? `, or hardest negatives from a random start (warm up with summed violations: warmupEpochs / --warmup-epochs 1)` : '');
 }
 
 export async function runTraining(engine: NaafEngine, o: TrainRunOptions): Promise<TrainRunResult> {
@@ -223,13 +242,14 @@ export async function runTraining(engine: NaafEngine, o: TrainRunOptions): Promi
       evaluations++;
       const best = report.rsum > progress.bestRsum;
       const loss = epochSteps > 0 ? lossSum / epochSteps : NaN;
+      const collapse = collapseWarning(trainer.options, epoch, loss, loader.batchSizes(), report.rsum > progress.bestRsum);
       progress = {
         ...progress, epoch: epoch + 1, batch: 0, batchSize, epochs, data: identity, epochLossSum: 0, epochSteps: 0, bestRsum: Math.max(progress.bestRsum, report.rsum),
-        history: [...progress.history, { epoch, loss, rsum: report.rsum, thres: trainer.state.thres, thresSafe: trainer.state.thresSafe }],
+        history: [...progress.history, { epoch, loss, rsum: report.rsum, thres: trainer.state.thres, thresSafe: trainer.state.thresSafe, ...(collapse ? { collapsed: true } : {}) }],
       };
       await saveTrainingCheckpoint(checkpointPath, trainer, progress);
       if (best) await writeFileAtomic(bestPath, new Uint8Array(await readFile(checkpointPath)));
-      o.onEpoch?.({ epoch, loss, rsum: report.rsum, best, thres: trainer.state.thres, thresSafe: trainer.state.thresSafe });
+      o.onEpoch?.({ epoch, loss, rsum: report.rsum, best, thres: trainer.state.thres, thresSafe: trainer.state.thresSafe, ...(collapse ? { collapse } : {}) });
       if (o.shouldStop?.() && epoch + 1 < epochs) return { stopped: true, progress, checkpoint: checkpointPath, best: bestPath, steps, evaluations, notes };
     }
     if (!Number.isFinite(progress.bestRsum)) {

@@ -14,6 +14,11 @@ export interface TrainerOptions {
   aggregation?: 'lse' | 'mean'; // SCAN
   lambdaLse?: number; // 6 t2i, 5 i2t
   maxViolation?: boolean; // true: hardest negatives
+  /**
+   * Epochs at the start that sum the violations over all negatives instead (VSE++'s warm-up,
+   * CHAN's first epoch): hardest negatives from a random start can collapse a model. Default 0.
+   */
+  warmupEpochs?: number;
 }
 
 export type ResolvedTrainerOptions = Required<Omit<TrainerOptions, 'gradClip'>> & { gradClip: number | null };
@@ -41,7 +46,27 @@ export function resolveTrainerOptions(options: TrainerOptions = {}): ResolvedTra
     aggregation,
     lambdaLse: positive('lambdaLse', method === 'scan-i2t' ? 5 : 6),
     maxViolation: options.maxViolation ?? true,
+    warmupEpochs: warmupEpochs(options.warmupEpochs),
   };
+}
+
+function warmupEpochs(value: unknown): number {
+  const v = value ?? 0;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new Error(`createTrainer: options.warmupEpochs must be an integer >= 0, got ${String(value)}`);
+  return v;
+}
+
+/** Whether an epoch uses hardest negatives (after the warm-up, when maxViolation is on). */
+export function hardestNegativesAt(options: ResolvedTrainerOptions, epoch: number): boolean {
+  return options.maxViolation && epoch >= options.warmupEpochs;
+}
+
+/**
+ * The loss of a collapsed model (every similarity equal) for a batch of B: each of the 2B
+ * directions pays the margin once with hardest negatives, once per negative when summed.
+ */
+export function collapsedLoss(options: ResolvedTrainerOptions, epoch: number, B: number): number {
+  return 2 * B * options.margin * (hardestNegativesAt(options, epoch) ? 1 : B - 1);
 }
 
 export function learningRateAt(options: ResolvedTrainerOptions, epoch: number): number {

@@ -11,7 +11,7 @@ import type { ModelParameter, NaafModel } from '../model/model.js';
 import { encodeAdam, encodeSumSquares } from '../ops/optim.js';
 import type { DmmState } from '../ops/naafTrain.js';
 import { TrainingProgress, saveTrainingCheckpoint } from './checkpoint.js';
-import { ResolvedTrainerOptions, TrainerOptions, learningRateAt, resolveTrainerOptions } from './options.js';
+import { ResolvedTrainerOptions, TrainerOptions, hardestNegativesAt, learningRateAt, resolveTrainerOptions } from './options.js';
 
 export interface TrainBatchInput {
   regionFeats: { data: Float32Array; shape: readonly [number, number, number] };
@@ -112,7 +112,7 @@ export class Trainer {
         const hidden = await biGru(tape, words, { weightIH, weightHH, biasIH, biasHH }, lengths, B, L, wordDim, E);
         const captions = await l2normRows(tape, hidden, { pairMean: true });
         const { sims, state } = await trainingSimilarity(tape, regions, captions, { B, R, L, D: E, lengths }, this.options, this.state);
-        const loss = await tripletLoss(tape, sims, B, this.options.margin, this.options.maxViolation);
+        const loss = await tripletLoss(tape, sims, B, this.options.margin, hardestNegativesAt(this.options, this.epoch));
         await tape.backward(encoder);
         const pass = ctx.beginPass(encoder, 'gradient norm');
         await encodeSumSquares(ctx, pass, this.params.map((p) => ({ buffer: p.grad, count: p.model.size })), normSq, tape.transient);

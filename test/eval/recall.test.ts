@@ -64,3 +64,18 @@ describe('recall metrics', () => {
     expect(() => recallMetrics(new Float32Array(12), 3, 4)).toThrow(/expected 5 captions per image, got N = 3 images and M = 4 captions/);
   });
 });
+
+describe('randomRecall', () => {
+  it('is what random rankings average to', async () => {
+    const { randomRecall } = await import('../../src/eval/recall.js');
+    const N = 12;
+    const expected = randomRecall(N);
+    const next = rng(3);
+    let rsum = 0;
+    const trials = 400;
+    for (let t = 0; t < trials; t++) rsum += recallMetrics(Float32Array.from({ length: N * 5 * N }, () => next()), N, 5 * N).rsum;
+    expect(Math.abs(rsum / trials - expected.rsum)).toBeLessThan(3); // 400 trials: a few points of noise
+    expect(expected.t2i).toEqual([100 / 12, 500 / 12, 1000 / 12]);
+    expect(expected.i2t[0]).toBeCloseTo(100 * 5 / 60, 10);
+  });
+});

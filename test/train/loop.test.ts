@@ -69,6 +69,22 @@ describe('training loop', () => {
     expect(Number.isFinite(result.progress.history[0].loss)).toBe(true);
   });
 
+  it('a run made to collapse (SCAN t2i, lr 0.1, hardest negatives from the start) is flagged by naaf train', async () => {
+    const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+    const out = join(root, 'collapse');
+    const { spawnSync } = await import('node:child_process');
+    const run = spawnSync(process.execPath, [cli, 'train', '--data', data, '--out', out, '--method', 'scan-t2i', '--lr', '0.1', '--epochs', '3',
+      '--batch-size', '20', '--embed-size', '16', '--word-dim', '8', '--seed', '3'], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' } });
+    expect(run.status, run.stderr).toBe(0);
+    // Seen on lavapipe: losses 9.86, 8.36, 8.11 against 2 x 20 x 0.2 = 8.
+    expect(run.stderr).toMatch(/warning: epoch 2: mean loss 8\.\d+ is within 2% of 8\.000 \(2 x batch x margin, the loss when every similarity is equal\): the scan-t2i model has likely collapsed \(nor did its dev rsum improve\)\. Likely causes: a learning rate too high for it \(0\.1\), or hardest negatives from a random start/);
+    expect(run.stderr).not.toMatch(/warning: epoch 0/);
+    const { readSafetensors } = await import('../../src/io/safetensors.js');
+    const { readFileSync } = await import('node:fs');
+    const history = JSON.parse(readSafetensors(new Uint8Array(readFileSync(join(out, 'checkpoint.safetensors')))).metadata['naaf.trainer']).history;
+    expect(history.map((h: { collapsed?: boolean }) => h.collapsed ?? false)).toEqual([false, false, true]);
+  }, 120_000);
+
   it('naaf train: Ctrl-C saves a checkpoint and exits 130', async () => {
     const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
     const out = join(root, 'cli');

@@ -21,3 +21,25 @@ describe('trainer options', () => {
     expect(() => resolveTrainerOptions({ aggregation: 'max' as 'lse' })).toThrow(/options\.aggregation must be 'lse' or 'mean', got "max"/);
   });
 });
+
+describe('collapse and warm-up', () => {
+  it('flag a loss within 2% of the every-similarity-equal loss, for hardest negatives and for summed violations', async () => {
+    const { resolveTrainerOptions, collapsedLoss, hardestNegativesAt } = await import('../../src/train/options.js');
+    const { collapseWarning } = await import('../../src/train/loop.js');
+    const options = resolveTrainerOptions({ method: 'scan-t2i', warmupEpochs: 1 });
+    expect(hardestNegativesAt(options, 0)).toBe(false);
+    expect(hardestNegativesAt(options, 1)).toBe(true);
+    expect(collapsedLoss(options, 0, 50)).toBeCloseTo(2 * 50 * 49 * 0.2, 10); // summed: every negative pays the margin
+    expect(collapsedLoss(options, 1, 50)).toBeCloseTo(20, 10);
+    expect(collapseWarning(options, 1, 20.3, [50, 50, 50])).toMatch(/^epoch 1: mean loss 20\.300 is within 2% of 20\.000 \(2 x batch x margin/);
+    expect(collapseWarning(options, 1, 19.7, [50, 50])).toMatch(/within 2% of 20\.000/);
+    expect(collapseWarning(options, 1, 20.5, [50, 50])).toBeNull();
+    expect(collapseWarning(options, 1, 5, [50])).toBeNull();
+    expect(collapseWarning(options, 0, 980, [50])).toMatch(/within 2% of 980\.000 \(2 x batch x \(batch - 1\) x margin/);
+    // The last batch may be smaller: the reference is the mean over the epoch's batches.
+    expect(collapseWarning(options, 1, 15, [50, 25])).toMatch(/within 2% of 15\.000/);
+    // A model still improving on dev is not flagged.
+    expect(collapseWarning(options, 1, 20.3, [50], true)).toBeNull();
+    expect(() => resolveTrainerOptions({ warmupEpochs: -1 })).toThrow(/options.warmupEpochs must be an integer >= 0, got -1/);
+  });
+});
