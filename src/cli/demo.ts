@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { DEMO_DEFAULTS, DemoStoppedError, runDemo } from '../demo/run.js';
 import { NaafEngine } from '../engine.js';
 import { integerFlag, numberFlag } from './flags.js';
+import { stopOnSigint } from './interrupt.js';
 import { createProgress } from './progress.js';
 
 export const DEMO_USAGE = `naaf demo [--data data/scenes] [--report report] [--images ${DEMO_DEFAULTS.images}] [--epochs ${DEMO_DEFAULTS.epochs}]
@@ -34,13 +35,7 @@ export async function runDemoCommand(argv: string[]): Promise<void> {
     progress.done();
     console.log(`[${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
   };
-  let stopRequested = false;
-  const onSigint = () => {
-    if (stopRequested) process.exit(130); // a second Ctrl-C: stop now
-    stopRequested = true;
-    process.stderr.write('\nstopping after this training step (saving its checkpoint); Ctrl-C again to quit at once\n');
-  };
-  process.on('SIGINT', onSigint);
+  const stop = stopOnSigint('stopping after this training step (saving its checkpoint)');
   const engine = await NaafEngine.create();
   log(`device: ${engine.info.description || engine.info.device} (${engine.info.runtime}); the default sizes take a few minutes on 2 CPU cores, much less on a GPU`);
   try {
@@ -49,7 +44,7 @@ export async function runDemoCommand(argv: string[]): Promise<void> {
       images: int('images', values.images, base.images), regions: int('regions', values.regions, base.regions), imgDim: int('img-dim', values['img-dim'], base.imgDim),
       seed: int('seed', values.seed, base.seed, 0), epochs: int('epochs', values.epochs, base.epochs), batchSize,
       embedSize: int('embed-size', values['embed-size'], base.embedSize), wordDim: int('word-dim', values['word-dim'], base.wordDim), learningRate,
-      log, onStep: (label, done, total) => progress.update(label, done, total), shouldStop: () => stopRequested,
+      log, onStep: (label, done, total) => progress.update(label, done, total), shouldStop: stop.requested,
     });
     progress.done();
     console.log(`\n${table}\n`);
@@ -60,7 +55,7 @@ export async function runDemoCommand(argv: string[]): Promise<void> {
     log(`${error.message}; \`npm start\` trains from the start again (or resume that one: naaf train --resume ${error.checkpoint} ...)`);
     process.exitCode = 130;
   } finally {
-    process.off('SIGINT', onSigint);
+    stop.dispose();
     progress.done();
     engine.destroy();
   }

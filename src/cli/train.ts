@@ -4,6 +4,7 @@ import { NaafEngine } from '../engine.js';
 import { runTraining } from '../train/loop.js';
 import type { TrainMethod, TrainerOptions } from '../train/options.js';
 import { integerFlag, numberFlag } from './flags.js';
+import { stopOnSigint } from './interrupt.js';
 import { createProgress } from './progress.js';
 
 export const TRAIN_USAGE = `naaf train --data DIR [--data-name f30k_precomp] --out DIR [--epochs 20] [--batch-size 128] [--lr 5e-4]
@@ -45,13 +46,7 @@ export async function runTrain(argv: string[]): Promise<void> {
     ? { method, learningRate: options.learningRate, lrUpdate: options.lrUpdate, warmupEpochs: options.warmupEpochs }
     : { method: method ?? 'naaf', learningRate: options.learningRate, lrUpdate: options.lrUpdate ?? 10, warmupEpochs: options.warmupEpochs };
 
-  let stopRequested = false;
-  const onSigint = () => {
-    if (stopRequested) process.exit(130); // a second Ctrl-C: stop now
-    stopRequested = true;
-    process.stderr.write('\nstopping after this step (saving a checkpoint); Ctrl-C again to quit at once\n');
-  };
-  process.on('SIGINT', onSigint);
+  const stop = stopOnSigint('stopping after this step (saving a checkpoint)');
   const progress = createProgress();
   const engine = await NaafEngine.create();
   try {
@@ -59,7 +54,7 @@ export async function runTrain(argv: string[]): Promise<void> {
       data, out: values.out, epochs: options.epochs, batchSize: options.batchSize, trainer,
       seed: options.seed, resume: values.resume, init: values.init, vocab: values.vocab,
       embedSize: options.embedSize, wordDim: options.wordDim,
-      shouldStop: () => stopRequested,
+      shouldStop: stop.requested,
       onStep: (s) => progress.update(`epoch ${s.epoch} loss ${s.loss.toFixed(3)} lr ${s.learningRate.toExponential(1)} t ${s.thres.toFixed(3)} ${s.samplesPerSecond.toFixed(0)}/s`, s.batch, s.batches),
       onEpoch: (e) => {
         progress.done();
@@ -77,7 +72,7 @@ export async function runTrain(argv: string[]): Promise<void> {
     }
   } finally {
     progress.done();
-    process.off('SIGINT', onSigint);
+    stop.dispose();
     engine.destroy();
   }
 }
