@@ -106,7 +106,7 @@ async function encodeFold(engine: NaafEngine, model: NaafModel, images: ImageSou
       const encoded = await model.encodeImagesToGpu({ data: features, shape: [count, R, images.shape[2]] });
       try {
         if (gallery) await gallery.add(encoded);
-        else gallery = await engine.createGallery(encoded);
+        else gallery = await engine.createGallery(encoded, { expectedImages: foldSize }); // sized once: no regrowth copies
       } finally {
         encoded.buffer.destroy();
       }

@@ -32,6 +32,11 @@ export interface GalleryOptions {
   onProgress?: (done: number, total: number) => void;
   /** Images per shard at most (default: what one binding holds); smaller shards bound each buffer. */
   maxImagesPerShard?: number;
+  /**
+   * Images the gallery will hold once every add() is done: new shards are sized for them, so
+   * growing batch by batch copies nothing and never holds a shard twice (evalrank passes its fold).
+   */
+  expectedImages?: number;
 }
 
 export interface GalleryAddOptions {
@@ -69,14 +74,14 @@ export class Gallery {
   private readonly lock = new ReadWriteLock();
 
   private constructor(private readonly ctx: GpuContext, readonly R: number, readonly D: number, readonly precision: OperandFormat,
-    private readonly maxGpuBytes: number, private readonly shardLimit: number) {}
+    private readonly maxGpuBytes: number, private readonly shardLimit: number, private readonly expectedImages = 0) {}
 
   static async create(ctx: GpuContext, images: ImageInput | NpyReader, options: GalleryOptions = {}): Promise<Gallery> {
     const what = 'createGallery';
     ctx.checkUsable(what);
     if (options === null || typeof options !== 'object') throw new Error(`${what}: options must be an object, got ${String(options)}`);
     for (const key of Object.keys(options)) {
-      if (!['precision', 'maxGpuBytes', 'signal', 'onProgress', 'maxImagesPerShard'].includes(key)) throw new Error(`${what}: unknown option "${key}" (allowed: precision, maxGpuBytes, signal, onProgress, maxImagesPerShard)`);
+      if (!['precision', 'maxGpuBytes', 'signal', 'onProgress', 'maxImagesPerShard', 'expectedImages'].includes(key)) throw new Error(`${what}: unknown option "${key}" (allowed: precision, maxGpuBytes, signal, onProgress, maxImagesPerShard, expectedImages)`);
     }
     const precision = options.precision ?? 'f32';
     if (!FORMATS.includes(precision)) throw new Error(`${what}: options.precision must be 'f32', 'f16' or 'int8', got ${JSON.stringify(precision)}`);
@@ -89,7 +94,9 @@ export class Gallery {
     if (precision === 'int8' && !(await ctx.int8Product())) throw new Error(`${what}: precision 'int8' needs dot4I8Packed, which this runtime does not compile`);
     const shardLimit = options.maxImagesPerShard ?? Infinity;
     if (shardLimit !== Infinity && (!Number.isInteger(shardLimit) || shardLimit < 1)) throw new Error(`${what}: options.maxImagesPerShard must be an integer >= 1, got ${shardLimit}`);
-    const gallery = new Gallery(ctx, R, D, precision, maxGpuBytes, shardLimit);
+    const expected = options.expectedImages ?? 0;
+    if (options.expectedImages !== undefined && (!Number.isSafeInteger(expected) || expected < 1)) throw new Error(`${what}: options.expectedImages must be an integer >= 1, got ${options.expectedImages}`);
+    const gallery = new Gallery(ctx, R, D, precision, maxGpuBytes, shardLimit, expected);
     await gallery.add(images, { signal: options.signal, onProgress: options.onProgress });
     return gallery;
   }
@@ -232,7 +239,7 @@ export class Gallery {
       this.shards[this.shards.length - 1] = shard;
       return shard;
     }
-    const capacity = this.affordable(Math.max(1, Math.min(max, Math.max(64, needed))));
+    const capacity = this.affordable(Math.max(1, Math.min(max, Math.max(64, needed, this.expectedImages - this.count))));
     if (capacity < 1) throw new Error(`gallery.add: the next image would take the gallery past options.maxGpuBytes = ${this.maxGpuBytes} (it holds ${this.bytes} bytes)`);
     const shard: Shard = { n0: this.count, count: 0, ...this.allocate(capacity, created) };
     this.shards.push(shard);

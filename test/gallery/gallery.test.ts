@@ -68,6 +68,20 @@ describe('resident gallery', () => {
     }
   });
 
+  it('expectedImages sizes the shards once: adds up to it grow nothing', async () => {
+    const part = (n0: number, n: number) => ({ data: b.images.subarray(n0 * b.R * b.D, (n0 + n) * b.R * b.D), shape: [n, b.R, b.D] as const });
+    const sized = await engine.createGallery(part(0, 3), { expectedImages: 100 });
+    const grownFrom = await engine.createGallery(part(0, 3));
+    const bytes = sized.bytes;
+    await sized.add(part(3, 8));
+    expect(sized.bytes).toBe(bytes); // room for 100 from the start
+    expect(bytes).toBeGreaterThan(grownFrom.bytes); // (the default first shard holds 64)
+    same(await sized.similarity(captions, naaf), await engine.similarity(images, captions, naaf));
+    sized.destroy();
+    grownFrom.destroy();
+    await expect(engine.createGallery(part(0, 3), { expectedImages: 0 })).rejects.toThrow(/options.expectedImages must be an integer >= 1, got 0/);
+  });
+
   it('stays within its maxGpuBytes as it grows, and a cancelled low-precision add holds nothing', async () => {
     const one = { data: b.images.subarray(0, b.R * b.D), shape: [1, b.R, b.D] as const };
     const probe = await engine.createGallery(one, { precision: 'int8' });
