@@ -16,7 +16,8 @@ import { TuneOptions, TuneResult, TuneShape, loadTileCache, tuneTiles, tunedTile
 import { NaafWordTerms, naafWordTerms } from './similarity/wordTerms.js';
 import { DmmState, NaafTrainOptions, NaafTrainResult, TrainCaptionInput, TrainImageInput, naafTrainingSimilarity } from './ops/naafTrain.js';
 import { Trainer } from './train/trainer.js';
-import { TrainingProgress, resumeTraining } from './train/checkpoint.js';
+import type { TrainingProgress } from './train/checkpoint.js';
+import { resumeTraining } from './train/resume.js';
 import type { TrainerOptions } from './train/options.js';
 import { KernelChoice, PlanSummary, chunkLimits, resolvePlan, summarizePlan } from './similarity/plan.js';
 import { resolveOptions } from './similarity/validate.js';

@@ -2,6 +2,7 @@
 // dot4 or subgroup matrices) and which tiles, resolved once from the call's options, the
 // device and the tuned choices; and how a block of images and captions is cut into chunks
 // that fit every binding and dispatch limit. The launchers run the plan they are given.
+import type { KernelChoice, Product, ScoreKernel } from './choice.js';
 import type { GpuContext } from '../gpu/context.js';
 import { MAX_GROUPS } from '../gpu/limits.js';
 import { GemmConfig, GemmFormat, gemmSharedBytes, makeGemmConfig, makeMmaGemmConfig, verifyMmaGemm } from '../ops/gemm.js';
@@ -15,17 +16,7 @@ import { verifyFusedMma } from './selfCheck.js';
 import { tunedChoice } from './tune.js';
 import type { ResolvedOptions } from './validate.js';
 
-export type ScoreKernel = 'fused' | 'split';
-
-/** What computes S: f32 FMAs, f16 operands widened to f32, or int8 with dot4I8Packed or tensor cores. */
-export type Product = 'f32' | 'f16' | 'int8-dot4' | 'int8-subgroup-matrix';
-
-/** A kernel and its tile: what engine.tune() chooses and a call may pin; for int8, the product that won. */
-export interface KernelChoice {
-  kernel: ScoreKernel;
-  tile: TileRequest;
-  product?: Product;
-}
+export type { KernelChoice, Product, ScoreKernel } from './choice.js';
 
 /** The default scratch budget of the split path's S^T (per call; see SimilarityOptions.maxScratchBytes). */
 export const DEFAULT_SCRATCH_BYTES = 256 * 2 ** 20;

@@ -8,7 +8,7 @@ import { seededRandom } from '../random.js';
 import { preferredRows } from '../ops/score.js';
 import type { TileRequest } from '../ops/score.js';
 import type { Precision, SimilarityOptions } from '../types.js';
-import type { KernelChoice } from './plan.js';
+import type { KernelChoice } from './choice.js';
 import { platform } from '../platform/index.js';
 
 export interface TuneShape {

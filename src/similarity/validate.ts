@@ -1,5 +1,6 @@
 // Input validation for similarity(): every rejection names the argument, what was expected and
 // what was given, and happens before any GPU work.
+import { DEFAULT_SCRATCH_BYTES } from './plan.js';
 import type { CaptionInput, ImageInput, OutputTarget, Precision, SimilarityOptions } from '../types.js';
 import type { ScoreMethod, TileRequest } from '../ops/score.js';
 import { checkSignal } from '../gpu/submit.js';
@@ -36,7 +37,6 @@ const ALLOWED_KEYS: Record<ScoreMethod, string[]> = {
   'scan-i2t': ['method', 'lambdaSoftmax', 'aggregation', 'lambdaLse'],
 };
 const CHUNK_KEYS = ['maxImagesPerChunk', 'maxCaptionsPerChunk', 'tile', 'precision', 'kernel', 'maxScratchBytes', 'maxGpuBytes', 'signal'];
-const DEFAULT_SCRATCH_BYTES = 256 * 2 ** 20; // plan.ts documents it
 const DEFAULT_MAX_GPU_BYTES = 1024 * 2 ** 20; // blocks.ts documents it
 
 function describeValue(value: unknown): string {
