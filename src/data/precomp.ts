@@ -10,8 +10,6 @@ export interface PrecompSplit {
   captions: string[];
   /** Captions per image row: 5 (the layout: 5 consecutive captions per image) or 1 (one row per caption, each image's row repeated). */
   imageDivisor: 1 | 5;
-  /** Distinct images: captions / 5. */
-  imageCount: number;
   imsPath: string;
   capsPath: string;
 }
@@ -49,7 +47,7 @@ export async function openPrecompSplit(dir: string, split: string): Promise<Prec
   const images = await NpyReader.open(imsPath);
   try {
     const imageDivisor = checkSplitCounts(imsPath, images.shape, capsPath, captions);
-    return { images, captions, imageDivisor, imageCount: captions.length / 5, imsPath, capsPath };
+    return { images, captions, imageDivisor, imsPath, capsPath };
   } catch (error) {
     await images.close();
     throw error;

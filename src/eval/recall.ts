@@ -64,9 +64,7 @@ export function metricsOfRanks(i2tRanks: Int32Array, t2iRanks: Int32Array): Reca
 export function recallMetrics(sims: ArrayLike<number>, N: number, M: number): RecallResult {
   if (M !== 5 * N) throw new Error(`recallMetrics: expected 5 captions per image, got N = ${N} images and M = ${M} captions`);
   if (sims.length !== N * M) throw new Error(`recallMetrics: sims has ${sims.length} values, expected N*M = ${N * M}`);
-  const i2t = metrics(i2tRanks(sims, N, M));
-  const t2i = metrics(t2iRanks(sims, N, M));
-  return { i2t, t2i, rsum: i2t.r1 + i2t.r5 + i2t.r10 + t2i.r1 + t2i.r5 + t2i.r10 };
+  return metricsOfRanks(i2tRanks(sims, N, M), t2iRanks(sims, N, M));
 }
 
 /** The mean of each metric over folds (COCO 1K); rsum is the sum of the mean recalls. */

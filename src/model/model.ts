@@ -209,7 +209,8 @@ export class NaafModel {
     }
     // |fc(x)| <= max|x| * max_e sum_d |W_ed| + max|b|; the l2norm squares it, so past ~1e18 it
     // could overflow to Inf and come back as NaN or zeros. Refuse such inputs up front.
-    const bound = largest * this.fcBound().rowAbsSum + this.fcBound().bias;
+    const fc = this.fcBound();
+    const bound = largest * fc.rowAbsSum + fc.bias;
     if (!(bound <= FC_OUTPUT_LIMIT / Math.sqrt(E))) {
       throw new Error(`${what}: input.data holds values up to ${largest.toExponential(2)}; with this model's weights the region embeddings could overflow float32 `
         + `(fc outputs up to ${bound.toExponential(2)}, the l2norm squares them); scale the features down`);

@@ -242,7 +242,7 @@ export async function runTraining(engine: NaafEngine, o: TrainRunOptions): Promi
       evaluations++;
       const best = report.rsum > progress.bestRsum;
       const loss = epochSteps > 0 ? lossSum / epochSteps : NaN;
-      const collapse = collapseWarning(trainer.options, epoch, loss, loader.batchSizes(), report.rsum > progress.bestRsum);
+      const collapse = collapseWarning(trainer.options, epoch, loss, loader.batchSizes(), best);
       progress = {
         ...progress, epoch: epoch + 1, batch: 0, batchSize, epochs, data: identity, epochLossSum: 0, epochSteps: 0, bestRsum: Math.max(progress.bestRsum, report.rsum),
         history: [...progress.history, { epoch, loss, rsum: report.rsum, thres: trainer.state.thres, thresSafe: trainer.state.thresSafe, ...(collapse ? { collapsed: true } : {}) }],
