@@ -2,7 +2,9 @@
 // `benchmark`. Full sizes (batch 128, 2048-d regions, 1024-d embeddings, 300-d words, 8481 words)
 // with --full; --mid (256-d regions and embeddings) for a CPU driver; small ones by default.
 // --profile: each kernel's GPU time in one step (timestamp queries), with its share.
-// Usage: node bench/train.bench.mjs [--full | --mid] [--profile] [--dist PATH] [--record]
+// --baseline PATH: also times another build (e.g. the previous commit's dist/index.js) in this
+// run, interleaved with this one's, and prints each method's time against it.
+// Usage: node bench/train.bench.mjs [--full | --mid] [--profile] [--dist PATH] [--baseline PATH] [--record]
 import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import Benchmark from 'benchmark';
 import { captionLengths, rng } from './shapes.mjs';
@@ -22,6 +24,9 @@ const shape = full
 
 const engine = await NaafEngine.create();
 const profiler = profile ? await NaafEngine.create({ profile: true }) : null;
+const baselinePath = value('baseline', null);
+const baseline = baselinePath ? await import(baselinePath) : null;
+const baselineEngine = baseline ? await baseline.NaafEngine.create() : null;
 const next = rng(5);
 const lengths = captionLengths(shape.B, 9);
 const L = Math.max(...lengths);
@@ -34,11 +39,10 @@ const words = lengths.reduce((a, b) => a + b, 0);
 const simFlop = 2 * words * shape.B * shape.R * shape.embedSize * 4;
 const fcFlop = 2 * shape.B * shape.R * shape.imgDim * shape.embedSize * 2;
 
-const rows = [];
-for (const method of ['naaf', 'scan-t2i']) {
-  const config = { imgDim: shape.imgDim, embedSize: shape.embedSize, wordDim: shape.wordDim, vocabSize: shape.vocabSize, textEncoder: 'basic', threshold: 0, lambdaSoftmax: 20 };
-  const model = engine.createModel(initialState(config, 1), config);
-  const trainer = await engine.createTrainer(model, { method });
+/** Median ms of a training step (after one to compile), by benchmark.js. */
+async function timeSteps(eng, init, config, method) {
+  const model = eng.createModel(init(config, 1), config);
+  const trainer = await eng.createTrainer(model, { method });
   await trainer.step(batch); // compile and warm up
   const samples = await new Promise((resolve, reject) => {
     new Benchmark(method, {
@@ -48,9 +52,17 @@ for (const method of ['naaf', 'scan-t2i']) {
       onError(e) { reject(e.target.error); },
     }).run({ async: true });
   });
-  rows.push({ method, ms: median(samples), n: samples.length });
   trainer.destroy();
   model.destroy();
+  return median(samples);
+}
+
+const rows = [];
+for (const method of ['naaf', 'scan-t2i']) {
+  const config = { imgDim: shape.imgDim, embedSize: shape.embedSize, wordDim: shape.wordDim, vocabSize: shape.vocabSize, textEncoder: 'basic', threshold: 0, lambdaSoftmax: 20 };
+  const ms = await timeSteps(engine, initialState, config, method);
+  const baselineMs = baselineEngine ? await timeSteps(baselineEngine, baseline.initialState, config, method) : null;
+  rows.push({ method, ms, baselineMs });
   if (profiler) {
     const profiledModel = profiler.createModel(initialState(config, 1), config);
     const profiled = await profiler.createTrainer(profiledModel, { method });
@@ -67,9 +79,11 @@ const lines = [
   `device: ${info.description || info.device || info.vendor} (${info.runtime}); dawn flags: ${info.dawnFlags.join(' ') || '(none)'}`,
   `training step shape: batch ${shape.B}, R ${shape.R}, imgDim ${shape.imgDim}, embed ${shape.embedSize}, wordDim ${shape.wordDim}, vocab ${shape.vocabSize}, L ${L} (mean ${(words / shape.B).toFixed(1)} words)`,
   '',
-  '| method | median step ms | steps/s | samples/s | GFLOP/s (FC + similarity products) | time / SCAN t2i |',
-  '|---|---|---|---|---|---|',
-  ...rows.map((r) => `| ${r.method} | ${r.ms.toFixed(1)} | ${(1000 / r.ms).toFixed(2)} | ${((shape.B * 1000) / r.ms).toFixed(0)} | ${((simFlop + fcFlop) / (r.ms / 1000) / 1e9).toFixed(2)} | ${(r.ms / rows[1]?.ms || 1).toFixed(2)} |`),
+  ...(baseline ? [`baseline: ${baselinePath}`, ''] : []),
+  `| method | median step ms | steps/s | samples/s | GFLOP/s (FC + similarity products) | time / SCAN t2i |${baseline ? ' baseline step ms | time / baseline |' : ''}`,
+  `|---|---|---|---|---|---|${baseline ? '---|---|' : ''}`,
+  ...rows.map((r) => `| ${r.method} | ${r.ms.toFixed(1)} | ${(1000 / r.ms).toFixed(2)} | ${((shape.B * 1000) / r.ms).toFixed(0)} | ${((simFlop + fcFlop) / (r.ms / 1000) / 1e9).toFixed(2)} | ${(r.ms / rows[1]?.ms || 1).toFixed(2)} |` +
+    (baseline ? ` ${r.baselineMs.toFixed(1)} | ${(r.ms / r.baselineMs).toFixed(2)} |` : '')),
 ];
 for (const r of rows.filter((row) => row.profile)) {
   lines.push('', `${r.method}: GPU time per kernel in one step (one timestamped pass per dispatch)`, '', formatKernelTimes(r.profile));
@@ -82,3 +96,4 @@ if (args.includes('--record')) {
 }
 engine.destroy();
 profiler?.destroy();
+baselineEngine?.destroy();

@@ -39,6 +39,12 @@ struct Params {
   scratchFloats: u32, // scratch floats per group (likewise)
   regions: u32,      // R and PER_THREAD again, read at run time where RUNTIME_R
   perThread: u32,
+  // The split backward only (score_epilogue.bwd.wgsl; the fused one passes 0):
+  imageStart: u32,   // the pass's first image: S holds images [imageStart, imageStart + numImages)
+  simStride: u32,    // floats per word row of S (the pass's images * R)
+  firstPass: u32,    // 1 on the first pass over the images (caption owners zero their dW)
+  scaleBase: u32,    // where the per-owner scales start in scratch
+  scaleStride: u32,  // and the floats per owner (M * L for image owners, N * R for caption tiles)
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -47,7 +53,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read> tileLayout: array<u32>;      // (first caption, count) per tile, then lengths [M]
 @group(0) @binding(4) var<storage, read> gradScores: array<f32>;      // [N, M]
 @group(0) @binding(5) var<storage, read> regionGram: array<f32>;      // [N, R, R]
-@group(0) @binding(6) var<storage, read_write> gradOut: array<f32>;   // dU [M, L, D] or dV [N, R, D] (per group with groups > 1)
+@group(0) @binding(6) var<storage, read_write> gradOut: array<f32>;   // dU [M, L, D] or dV [N, R, D] (per group with groups > 1); split: S, then dS
 @group(0) @binding(7) var<storage, read_write> scratch: array<f32>;   // sum_n dW [M, L, L] or sum_m dG [N, R, R] (likewise)
 // @binding(8) belongs to the method file.
 

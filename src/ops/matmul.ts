@@ -18,14 +18,16 @@ export interface MatmulArgs {
   c: GPUBuffer; cBase?: number;
 }
 
-export function matmulPipeline(ctx: GpuContext, flags: MatmulFlags): Promise<GPUComputePipeline> {
-  return ctx.pipeline('matmul', [{ name: 'kernels/matmul.wgsl', code: matmulWgsl }], {
+/** `label` names the pipeline in profiles (a separate cache entry per label). */
+export function matmulPipeline(ctx: GpuContext, flags: MatmulFlags, label = 'matmul'): Promise<GPUComputePipeline> {
+  return ctx.pipeline(label, [{ name: 'kernels/matmul.wgsl', code: matmulWgsl }], {
     TRANS_A: !!flags.transA, TRANS_B: !!flags.transB, BIAS: !!flags.bias, ACCUMULATE: !!flags.accumulate,
   });
 }
 
-export async function encodeMatmul(ctx: GpuContext, pass: GpuPass, flags: MatmulFlags, args: MatmulArgs, transient: GPUBuffer[]): Promise<void> {
-  const pipeline = await matmulPipeline(ctx, flags);
+export async function encodeMatmul(ctx: GpuContext, pass: GpuPass, flags: MatmulFlags, args: MatmulArgs, transient: GPUBuffer[],
+  label = 'matmul'): Promise<void> {
+  const pipeline = await matmulPipeline(ctx, flags, label);
   const uniforms = ctx.uniforms([
     [args.M, 'u32'], [args.N, 'u32'], [args.K, 'u32'], [args.aBase ?? 0, 'u32'], [args.bBase ?? 0, 'u32'],
     [args.cBase ?? 0, 'u32'], [args.biasBase ?? 0, 'u32'], [0, 'u32'],

@@ -1,4 +1,4 @@
-// The fused score backward: (a) the float64 reference gradients against central finite
+// The score backward, split (GEMMs + epilogue, the default) and fused: (a) the float64 reference gradients against central finite
 // differences of the float64 forward references, (b) the GPU kernels against the reference,
 // (c) float32 finite differences of the GPU forward against the GPU backward.
 import { describe, expect, it } from 'vitest';
@@ -103,7 +103,7 @@ describe('float64 reference gradients against central finite differences', () =>
 interface GpuResult { gradImages: Float32Array; gradCaptions: Float32Array }
 
 /** The launcher's per-device choices, pinned (defaults: the device's). */
-type Variant = Pick<ScoreBackwardArgs, 'workgroupSize' | 'runtimeRegions'>;
+type Variant = Pick<ScoreBackwardArgs, 'workgroupSize' | 'runtimeRegions' | 'kernel' | 'maxScratchBytes'>;
 
 async function gpuBackward(b: RandomBatch, options: ScoreBackwardRefOptions, grads: ArrayLike<number>, groups?: ScoreBackwardArgs['groups'], variant: Variant = {}): Promise<GpuResult> {
   const { N, R, M, L, D } = b;
@@ -196,20 +196,47 @@ describe('GPU backward against the float64 reference', () => {
     for (const o of long) await expectMatchesReference(lb, o, `L=40 R=9 ${label(o)}`);
   });
 
-  it('loops split over groups of workgroups (partials, then the reduction) give the same gradients', async () => {
+  it('the fused kernels (the fallback) against the reference, every method', async () => {
+    const options = [{ method: 'naaf-train', thresholds: f32([0, 0.3, 0.93, 0.5]), lambdaSoftmax: 20 } as const, scanCases()[0], scanCases()[3]];
+    const b = batchAwayFromKinks(300, 1e-4, options, (s) => randomBatch(s, 3, 36, [6, 2, 1, 4], 6, 24));
+    for (const o of options) await expectMatchesReference(b, o, `fused R=36 D=24 ${label(o)}`, 1e-5, undefined, { kernel: 'fused' });
+  });
+
+  it('loops split over groups of workgroups (partials, then the reduction) give the same gradients, fused and split', async () => {
     // The tile shape of the test above (R = 36, captions of up to 6 words): its pipelines are compiled already.
     const lengths = [6, 5, 6, 4, 6, 3, 6, 5, 2, 6, 6, 4];
     const options = [{ method: 'naaf-train', thresholds: f32(lengths.map((_, i) => 0.05 * (i % 7))), lambdaSoftmax: 20 } as const, scanCases()[0], scanCases()[2]];
     const b = batchAwayFromKinks(800, 1e-4, options, (s) => randomBatch(s, 5, 36, lengths, 6, 24));
     // 5 images in 3 groups (2, 2, 1) on the caption side; the caption tiles in 2 on the image side.
-    for (const o of options) await expectMatchesReference(b, o, `groups 3/2 ${label(o)}`, 1e-5, { captions: 3, images: 2 });
+    for (const o of options) await expectMatchesReference(b, o, `split groups 3/2 ${label(o)}`, 1e-5, { captions: 3, images: 2 });
+    for (const o of options.slice(0, 1)) await expectMatchesReference(b, o, `fused groups 3/2 ${label(o)}`, 1e-5, { captions: 3, images: 2 }, { kernel: 'fused' });
+  });
+
+  it('split: several passes of images when S of all of them exceeds maxScratchBytes (dU accumulated, dW kept across passes)', async () => {
+    const lengths = [6, 5, 6, 4, 6, 3, 6, 5, 2, 6, 6, 4];
+    const options = [{ method: 'naaf-train', thresholds: f32(lengths.map((_, i) => 0.05 * (i % 7))), lambdaSoftmax: 20 } as const, ...scanCases()];
+    const b = batchAwayFromKinks(850, 1e-4, options, (s) => randomBatch(s, 5, 36, lengths, 6, 24));
+    // S of one image: 12 captions * 6 words * 36 regions floats; room for 2 images: passes of 2, 2, 1.
+    const maxScratchBytes = 2 * 12 * 6 * 36 * 4 + 100;
+    for (const o of options) await expectMatchesReference(b, o, `3 passes ${label(o)}`, 1e-5, { captions: 2, images: 2 }, { maxScratchBytes });
+  });
+
+  it("split: where S of one image does not fit, the fused kernels run, or kernel 'split' is refused", async () => {
+    const o: ScoreBackwardRefOptions = { method: 'naaf-train', thresholds: f32([0, 0.3, 0.93, 0.5]), lambdaSoftmax: 20 };
+    const b = batchAwayFromKinks(300, 1e-4, [o], (s) => randomBatch(s, 3, 36, [6, 2, 1, 4], 6, 24));
+    await expectMatchesReference(b, o, `fallback ${label(o)}`, 1e-5, undefined, { maxScratchBytes: 1000 });
+    await expect(gpuBackward(b, o, randomGrads(1, b.N * b.M), undefined, { kernel: 'split', maxScratchBytes: 1000 }))
+      .rejects.toThrow(/needs 3456 bytes of S for one image \(M \* L \* R = 4 \* 6 \* 36 floats\), more than 1000 .*use args\.kernel 'fused'/);
   });
 
   it("the GPU's configuration (256-thread workgroups, constant region loops; lavapipe runs 64 and a uniform bound) gives the same gradients", async () => {
     const lengths = [6, 5, 6, 4, 6, 3, 6, 5, 2, 6, 6, 4];
     const options = [{ method: 'naaf-train', thresholds: f32(lengths.map((_, i) => 0.05 * (i % 7))), lambdaSoftmax: 20 } as const];
     const b = batchAwayFromKinks(900, 1e-4, options, (s) => randomBatch(s, 3, 36, lengths, 6, 24));
-    for (const o of options) await expectMatchesReference(b, o, `WG 256 ${label(o)}`, 1e-5, { captions: 2, images: 2 }, { workgroupSize: 256, runtimeRegions: false });
+    // The fused kernels' constant bound compiles slowly on lavapipe: with ALL_VARIANTS (a GPU) only.
+    for (const kernel of ALL_VARIANTS ? ['split', 'fused'] as const : ['split'] as const) {
+      for (const o of options) await expectMatchesReference(b, o, `${kernel} WG 256 ${label(o)}`, 1e-5, { captions: 2, images: 2 }, { workgroupSize: 256, runtimeRegions: false, kernel });
+    }
   });
 
   // NAAF's constant bound is in the test above; compiles are the cost here, so the shapes are tiny.
@@ -221,10 +248,10 @@ describe('GPU backward against the float64 reference', () => {
       { method: 'scan-i2t', lambdaSoftmax: 4, lse: false },
     ];
     const b = batchAwayFromKinks(901, 1e-4, options, (s) => randomBatch(s, 2, 3, lengths, 4, 8));
-    for (const o of options) {
+    for (const [o, kernel] of options.flatMap((o) => (['split', 'fused'] as const).map((k) => [o, k] as const))) {
       const grads = randomGrads(77, b.N * b.M);
-      const constant = await gpuBackward(b, o, grads, undefined, { runtimeRegions: false });
-      const uniform = await gpuBackward(b, o, grads, undefined, { runtimeRegions: true });
+      const constant = await gpuBackward(b, o, grads, undefined, { runtimeRegions: false, kernel });
+      const uniform = await gpuBackward(b, o, grads, undefined, { runtimeRegions: true, kernel });
       expect(maxAbsDiff(constant.gradImages, uniform.gradImages), `${label(o)} dV`).toBeLessThan(1e-6);
       expect(maxAbsDiff(constant.gradCaptions, uniform.gradCaptions), `${label(o)} dU`).toBeLessThan(1e-6);
     }
@@ -285,6 +312,8 @@ describe('bad arguments', () => {
     const run = (changes: Partial<ScoreBackwardArgs>) => encodeScoreBackward(ctx, ctx.createEncoder('bad args'), { ...good, ...changes }, []);
     await expect(run({ groups: { images: 0 } })).rejects.toThrow(/args\.groups\.images must be an integer >= 1, got 0/);
     await expect(run({ workgroupSize: 128 })).rejects.toThrow(/args\.workgroupSize must be 64 or 256, got 128/);
+    await expect(run({ kernel: 'gemm' as 'split' })).rejects.toThrow(/args\.kernel must be 'split' or 'fused', got "gemm"/);
+    await expect(run({ maxScratchBytes: 0 })).rejects.toThrow(/args\.maxScratchBytes must be an integer >= 1, got 0/);
     await expect(run({ thresholds: undefined })).rejects.toThrow(/args\.thresholds must be a GPUBuffer holding \[M\] = \[2\]/);
     await expect(run({ lengths: Int32Array.from([4, 0]) })).rejects.toThrow(/args\.lengths\[1\] must be an integer in \[1, L = 4\], got 0/);
     await expect(run({ lengths: Int32Array.from([4]) })).rejects.toThrow(/args\.lengths must hold M = 2 caption lengths, got 1/);
