@@ -1,5 +1,5 @@
 // NAAF inference score (spec 3.1), split path: the epilogue of common/split_tile.wgsl over S^T
-// from the GEMM, one thread per word row. ||c||^2 = e^T G_n e from the region Gram, so no
+// from the GEMM, one thread per word row (its positive terms: common/naaf_split_row.wgsl). ||c||^2 = e^T G_n e from the region Gram, so no
 // context vector is formed. Extra constants as naaf_score.wgsl: INTRA (negative mask from
 // intra-text propagation, wordGram = softmax_rows(lambdaIntra U U^T), else the row's own max),
 // WORD_TERMS (also write every word's (max_r s, neg, pos_f, pos_r); else binding 8 is a placeholder).
@@ -26,25 +26,10 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) group:
   workgroupBarrier();
 
   for (var row = tid; row < used; row += WG) {
-    // pos_f: the attended weights e_r = exp(lambda (s_r - max s)) on regions above t (shifted
-    // by the max so large lambdas cannot overflow), their sums and e^T G e.
-    var s = loadRow(row);
-    var e: RowQuads;
+    let terms = naafPositives(row, t, lambda);
+    let posF = terms.x;
+    let posR = terms.y;
     let sMax = rowM[row];
-    var total = 0.0;
-    var weighted = 0.0;
-    for (var r = 0u; r < R; r++) {
-      let value = s[r / 4u][r % 4u];
-      var weight = 0.0;
-      if (value - t > 0.0) { weight = exp(lambda * (value - sMax)); }
-      e[r / 4u][r % 4u] = weight;
-      total += weight;
-      weighted += weight * value;
-    }
-    let posF = attendedCosine(rowA[row], total, weighted, gramForm(&e), lambda);
-    // pos_r: the relevance softmax over regions.
-    let relevance = relevanceWeights(row, &s, &e, lambda);
-    let posR = relevance.y / relevance.x;
     // The negative term, masked by the intra-propagated row max (or the row's own).
     let c = rowCap[row];
     let rowMax = rowA[row];

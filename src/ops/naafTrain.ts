@@ -1,13 +1,21 @@
 // Launcher of NAAF's training-path similarity with Discriminative Mismatch Mining (spec 3.2 +
-// 3.3): per caption, in batch order, one scoring dispatch (kernels/naaf_train_score.wgsl, one
-// workgroup per image, threshold read from the state buffer) and one single-workgroup update
-// (kernels/dmm_update.wgsl). Everything is encoded into one pass of one submit: the threshold
-// never visits the CPU between captions.
+// 3.3): per caption, in batch order, one scoring dispatch (one workgroup per image, threshold
+// read from the state buffer) and one single-workgroup update (kernels/dmm_update.wgsl).
+// Everything is encoded into one pass of one submit: the threshold never visits the CPU between
+// captions. The scoring is split by default: S^T of the whole batch by one GEMM (the threshold
+// does not enter it), then per caption the epilogue kernels/naaf_train_split.wgsl; 'fused'
+// (kernels/naaf_train_score.wgsl) recomputes each caption's S in its dispatch.
 import dmmUpdateWgsl from '../../kernels/dmm_update.wgsl';
 import scoreF32Wgsl from '../../kernels/common/score_f32.wgsl';
 import naafTrainScoreWgsl from '../../kernels/naaf_train_score.wgsl';
+import naafTrainSplitWgsl from '../../kernels/naaf_train_split.wgsl';
 import type { GpuContext } from '../gpu/context.js';
+import { DEFAULT_SCRATCH_BYTES, resolvePlan } from '../similarity/plan.js';
+import { resolveOptions } from '../similarity/validate.js';
+import { encodeGemm, gemmPipeline } from './gemm.js';
+import { NAAF_SPLIT_ROW, SPLIT_TILE_PARTS, SplitEpilogueConfig, chooseSplitEpilogue, splitEpilogueParams, splitLayout } from './splitEpilogue.js';
 import { encodeRegionGram, regionGramPipeline } from './gram.js';
+import type { GpuPass } from '../gpu/pass.js';
 import { SCORE_TILE_PARTS, ScoreConfig, makeScoreConfig, scoreSharedBytes, scoreTileParams } from './score.js';
 
 /** The DMM state the original keeps on `opt` (thres, thres_safe, mean_pos, stnd_pos, mean_neg, stnd_neg). */
@@ -17,6 +25,11 @@ export interface NaafTrainOptions {
   alpha?: number; // 2: weight of the mismatched tail in the closed-form threshold
   lambdaSoftmax?: number; // 20
   minWords?: number; // 200: sampled words needed before the thresholds are estimated
+  /**
+   * 'split' (default where S^T of the batch fits one binding and the epilogue tile fits): one
+   * GEMM, then per-caption epilogues; 'fused': each caption's dispatch recomputes its S.
+   */
+  kernel?: 'split' | 'fused';
 }
 
 /** GPU inputs of one batch: caption i pairs with image i. */
@@ -62,10 +75,10 @@ export function trainScoreConfig(regions: number, maxWords: number, sharedBytesL
     `more than this device's maxComputeWorkgroupStorageSize ${sharedBytesLimit}`);
 }
 
-export function resolveTrainOptions(what: string, options: NaafTrainOptions | undefined): Required<NaafTrainOptions> {
+export function resolveTrainOptions(what: string, options: NaafTrainOptions | undefined): Required<Omit<NaafTrainOptions, 'kernel'>> & Pick<NaafTrainOptions, 'kernel'> {
   if (options === undefined) options = {};
   if (options === null || typeof options !== 'object') throw new Error(`${what}: options must be an object, got ${describeValue(options)}`);
-  const allowed = ['alpha', 'lambdaSoftmax', 'minWords'];
+  const allowed = ['alpha', 'lambdaSoftmax', 'minWords', 'kernel'];
   for (const key of Object.keys(options)) {
     if (!allowed.includes(key)) throw new Error(`${what}: unknown option "${key}" (allowed: ${allowed.join(', ')})`);
   }
@@ -81,7 +94,9 @@ export function resolveTrainOptions(what: string, options: NaafTrainOptions | un
   if (!Number.isInteger(minWords) || minWords < 1 || minWords > 0xffffffff) {
     throw new Error(`${what}: options.minWords must be an integer >= 1, got ${describeValue(minWords)}`);
   }
-  return { alpha: positive('alpha', 2), lambdaSoftmax: positive('lambdaSoftmax', 20), minWords };
+  const kernel = options.kernel;
+  if (kernel !== undefined && kernel !== 'split' && kernel !== 'fused') throw new Error(`${what}: options.kernel must be 'split' or 'fused', got ${describeValue(kernel)}`);
+  return { alpha: positive('alpha', 2), lambdaSoftmax: positive('lambdaSoftmax', 20), minWords, kernel };
 }
 
 export function checkDmmState(what: string, state: DmmState): Float32Array {
@@ -165,13 +180,8 @@ export async function encodeNaafTrainingSimilarity(ctx: GpuContext, encoder: GPU
     throw new Error(`${what}: a state buffer must hold >= ${STATE_BYTES} bytes with usage COPY_SRC, got ${state.size} bytes, usage flags ${state.usage}`);
   }
   const { B, R, L, D } = args;
-  const [gramPipe, scorePipe, dmmPipe] = await Promise.all([
+  const [gramPipe, dmmPipe] = await Promise.all([
     regionGramPipeline(ctx, R),
-    ctx.pipeline('naaf_train_score', [
-      ...SCORE_TILE_PARTS,
-      { name: 'kernels/common/score_f32.wgsl', code: scoreF32Wgsl },
-      { name: 'kernels/naaf_train_score.wgsl', code: naafTrainScoreWgsl },
-    ], { ...config }),
     ctx.pipeline('dmm_update', [{ name: 'kernels/dmm_update.wgsl', code: dmmUpdateWgsl }], { WG: DMM_WG }),
   ]);
 
@@ -201,15 +211,25 @@ export async function encodeNaafTrainingSimilarity(ctx: GpuContext, encoder: GPU
 
   const pass = ctx.beginPass(encoder, what);
   encodeRegionGram(ctx, pass, gramPipe, { images: args.images, imageBase: 0, numImages: B, dim: D, gram: regionGram }, transient);
+  const split = opts.kernel === 'fused' ? null : await splitScoring(ctx, pass, args, lengths, opts, transient);
+  const scorePipe = split ? null : await ctx.pipeline('naaf_train_score', [
+    ...SCORE_TILE_PARTS,
+    { name: 'kernels/common/score_f32.wgsl', code: scoreF32Wgsl },
+    { name: 'kernels/naaf_train_score.wgsl', code: naafTrainScoreWgsl },
+  ], { ...config });
   for (let i = 0; i < B; i++) {
-    // Same Params layout as score_tile.wgsl; the threshold slot is unused (it comes from the state).
-    const scoreParams = own(ctx.uniforms(scoreTileParams({
-      imageBase: 0, captionBase: i * L * D, outBase: 0, outStride: B, captionChunkStart: i, dim: D, maxWords: L, numImages: B,
-      threshold: 0, lambdaSoftmax: opts.lambdaSoftmax, lambdaLse: 0, imageStart: 0, tileBase: B,
-    }), 'train score params'));
-    const scoreGroup = ctx.bindGroup(scorePipe,
-      [scoreParams, args.images, args.captions, tablesBuffer, null, regionGram, noWordGram, sims, stateBuffer, wordMax], 'train score');
-    ctx.dispatch(pass, scorePipe, scoreGroup, 1, B);
+    if (split) {
+      split.encode(i, { regionGram, sims, state: stateBuffer, wordMax });
+    } else {
+      // Same Params layout as score_tile.wgsl; the threshold slot is unused (it comes from the state).
+      const scoreParams = own(ctx.uniforms(scoreTileParams({
+        imageBase: 0, captionBase: i * L * D, outBase: 0, outStride: B, captionChunkStart: i, dim: D, maxWords: L, numImages: B,
+        threshold: 0, lambdaSoftmax: opts.lambdaSoftmax, lambdaLse: 0, imageStart: 0, tileBase: B,
+      }), 'train score params'));
+      const scoreGroup = ctx.bindGroup(scorePipe!,
+        [scoreParams, args.images, args.captions, tablesBuffer, null, regionGram, noWordGram, sims, stateBuffer, wordMax], 'train score');
+      ctx.dispatch(pass, scorePipe!, scoreGroup, 1, B);
+    }
 
     const dmmParams = own(ctx.uniforms([
       [i, 'u32'], [lengths[i], 'u32'], [B, 'u32'], [L, 'u32'],
@@ -220,6 +240,70 @@ export async function encodeNaafTrainingSimilarity(ctx: GpuContext, encoder: GPU
   }
   pass.end();
   return { sims, state: stateBuffer, thresholdsUsed };
+}
+
+interface SplitScoring {
+  /** Encodes caption i's scoring against every image (its threshold read from `state`). */
+  encode(i: number, buffers: { regionGram: GPUBuffer; sims: GPUBuffer; state: GPUBuffer; wordMax: GPUBuffer }): void;
+}
+
+/**
+ * The split scoring of a batch: encodes S^T [B * R, words] of every caption's packed words by
+ * one GEMM into `pass` and returns the per-caption epilogue. Null where S^T or the epilogue tile
+ * does not fit this device (the fused kernel then runs), unless options.kernel asks for 'split'.
+ */
+async function splitScoring(ctx: GpuContext, pass: GpuPass, a: NaafTrainArgs, lengths: Uint32Array,
+  opts: { lambdaSoftmax: number; kernel?: 'split' | 'fused' }, transient: GPUBuffer[]): Promise<SplitScoring | null> {
+  const { B, R, L, D } = a;
+  const { lambdaSoftmax } = opts;
+  let words = 0;
+  for (const len of lengths) words += len;
+  const wordStride = Math.ceil(words / 4) * 4;
+  const bytes = B * R * wordStride * 4;
+  const limit = Math.min(DEFAULT_SCRATCH_BYTES, ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
+  let epilogue: SplitEpilogueConfig;
+  try {
+    if (bytes > limit) throw new Error(`encodeNaafTrainingSimilarity: the split scoring's S^T needs ${bytes} bytes (B * R * words = ${B} * ${R} * ${wordStride} floats), more than ${limit}; use kernel 'fused'`);
+    epilogue = chooseSplitEpilogue('naaf', R, L, ctx.limits.maxComputeWorkgroupStorageSize, L);
+  } catch (error) {
+    if (opts.kernel === 'split') throw error;
+    return null;
+  }
+  const plan = await resolvePlan(ctx, { R, D, L }, resolveOptions({ method: 'naaf', threshold: 0, intra: false, lambdaSoftmax, kernel: 'split' }), true);
+  const gemm = plan.split!.gemmFor(wordStride);
+  const [gemmPipe, epiloguePipe] = await Promise.all([
+    gemmPipeline(ctx, gemm),
+    ctx.pipeline('naaf_train_split', [...SPLIT_TILE_PARTS, NAAF_SPLIT_ROW, { name: 'kernels/naaf_train_split.wgsl', code: naafTrainSplitWgsl }], { ...epilogue }),
+  ]);
+  const own = (buffer: GPUBuffer) => (transient.push(buffer), buffer);
+  // Packed word rows in batch order; one tile per caption, (caption, 1), and its first row.
+  const wordRows = new Uint32Array(words);
+  const tiles = new Uint32Array(2 * B);
+  const tileRows = new Uint32Array(B);
+  for (let m = 0, row = 0; m < B; m++) {
+    tiles[2 * m] = m;
+    tiles[2 * m + 1] = 1;
+    tileRows[m] = row;
+    for (let w = 0; w < lengths[m]; w++) wordRows[row++] = (m * L + w) * D;
+  }
+  const layout = splitLayout(lengths, tiles, tileRows);
+  const tables = own(ctx.upload(layout.data, 'train split tables'));
+  const sT = { buffer: own(ctx.pool.acquire(bytes, GPUBufferUsage.STORAGE, 'train S^T', true)), offset: 0, size: bytes };
+  encodeGemm(ctx, pass, gemmPipe, gemm, {
+    regions: { buffer: a.images, offset: 0, size: B * R * D * 4 }, regionBase: 0,
+    words: { buffer: a.captions, offset: 0, size: B * L * D * 4 }, wordBase: 0, wordRows: own(ctx.upload(wordRows, 'train word rows')),
+    rows: B * R, wordCount: words, wordStride, dim: D, scratch: sT,
+  }, transient);
+  return {
+    encode(i, b) {
+      const params = own(splitEpilogueParams(ctx, {
+        wordStride, captionChunkStart: 0, outBase: 0, outStride: B, maxWords: L, numImages: B, imageStart: 0, gramBase: 0,
+        threshold: 0, lambdaSoftmax, lambdaLse: 0, tileBase: layout.offsets[0] + 2 * i, rowBase: layout.offsets[1] + i, numTiles: 1,
+      }));
+      const group = ctx.bindGroup(epiloguePipe, [params, sT, tables, b.state, b.wordMax, b.regionGram, null, b.sims], 'train split epilogue');
+      ctx.dispatch(pass, epiloguePipe, group, 1, B);
+    },
+  };
 }
 
 export interface TrainImageInput { data: Float32Array; shape: readonly [number, number, number] }

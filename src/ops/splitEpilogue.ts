@@ -1,6 +1,7 @@
 // Launcher of the split path's epilogue kernels (kernels/common/split_tile.wgsl + one file per
 // method): reads S^T from the GEMM's scratch, one workgroup per (caption tile, image).
 import naafSplitWgsl from '../../kernels/naaf_split.wgsl';
+import naafSplitRowWgsl from '../../kernels/common/naaf_split_row.wgsl';
 import scanI2tSplitWgsl from '../../kernels/scan_i2t_split.wgsl';
 import scanT2iSplitWgsl from '../../kernels/scan_t2i_split.wgsl';
 import relevanceNormWgsl from '../../kernels/common/relevance_norm.wgsl';
@@ -62,11 +63,21 @@ export function chooseSplitEpilogue(method: ScoreMethod, R: number, maxWords: nu
   );
 }
 
-const EPILOGUES: Record<ScoreMethod, WgslPart> = {
-  naaf: { name: 'kernels/naaf_split.wgsl', code: naafSplitWgsl },
-  'scan-t2i': { name: 'kernels/scan_t2i_split.wgsl', code: scanT2iSplitWgsl },
-  'scan-i2t': { name: 'kernels/scan_i2t_split.wgsl', code: scanI2tSplitWgsl },
+/** NAAF's row terms, shared with the training epilogue (kernels/naaf_train_split.wgsl). */
+export const NAAF_SPLIT_ROW: WgslPart = { name: 'kernels/common/naaf_split_row.wgsl', code: naafSplitRowWgsl };
+
+const EPILOGUES: Record<ScoreMethod, WgslPart[]> = {
+  naaf: [NAAF_SPLIT_ROW, { name: 'kernels/naaf_split.wgsl', code: naafSplitWgsl }],
+  'scan-t2i': [{ name: 'kernels/scan_t2i_split.wgsl', code: scanT2iSplitWgsl }],
+  'scan-i2t': [{ name: 'kernels/scan_i2t_split.wgsl', code: scanI2tSplitWgsl }],
 };
+
+/** The parts every split epilogue starts with. */
+export const SPLIT_TILE_PARTS: WgslPart[] = [
+  { name: 'kernels/common/relevance_norm.wgsl', code: relevanceNormWgsl },
+  { name: 'kernels/common/score_math.wgsl', code: scoreMathWgsl },
+  { name: 'kernels/common/split_tile.wgsl', code: splitTileWgsl },
+];
 
 function methodConstants(method: ScoreMethod, flags: ScoreFlags): WgslConstants {
   return method === 'naaf' ? { INTRA: !!flags.intra, WORD_TERMS: !!flags.wordTerms } : { LSE: !!flags.lse };
@@ -75,12 +86,8 @@ function methodConstants(method: ScoreMethod, flags: ScoreFlags): WgslConstants 
 export function splitEpiloguePipeline(ctx: GpuContext, method: ScoreMethod, config: SplitEpilogueConfig, flags: ScoreFlags): Promise<GPUComputePipeline> {
   // Word terms are indexed by the chunk's captions, which a pair list does not have.
   if (config.PAIRS && flags.wordTerms) throw new Error('splitEpiloguePipeline: word terms are not written in the pair mode');
-  return ctx.pipeline(`${method.replace('-', '_')}_split${config.PAIRS ? '_pairs' : ''}`, [
-    { name: 'kernels/common/relevance_norm.wgsl', code: relevanceNormWgsl },
-    { name: 'kernels/common/score_math.wgsl', code: scoreMathWgsl },
-    { name: 'kernels/common/split_tile.wgsl', code: splitTileWgsl },
-    EPILOGUES[method],
-  ], { ...config, ...methodConstants(method, flags) });
+  return ctx.pipeline(`${method.replace('-', '_')}_split${config.PAIRS ? '_pairs' : ''}`, [...SPLIT_TILE_PARTS, ...EPILOGUES[method]],
+    { ...config, ...methodConstants(method, flags) });
 }
 
 export interface SplitEpilogueArgs {
@@ -119,14 +126,19 @@ export function splitLayout(lengths: ArrayLike<number>, ...tables: ArrayLike<num
   return { data, offsets };
 }
 
-export function encodeSplitEpilogue(ctx: GpuContext, pass: GpuPass, pipeline: GPUComputePipeline, method: ScoreMethod,
-  a: SplitEpilogueArgs, transient: GPUBuffer[]): void {
-  const uniforms = ctx.uniforms([
+/** split_tile.wgsl's Params of these arguments, as a uniform buffer from ctx.pool. */
+export function splitEpilogueParams(ctx: GpuContext, a: Omit<SplitEpilogueArgs, 'scratch' | 'layout' | 'regionGram' | 'wordGram' | 'out'>): GPUBuffer {
+  return ctx.uniforms([
     [a.wordStride, 'u32'], [a.captionChunkStart, 'u32'], [a.outBase, 'u32'], [a.outStride, 'u32'],
     [a.maxWords, 'u32'], [a.numImages, 'u32'], [a.imageStart, 'u32'], [a.gramBase, 'u32'],
     [a.threshold, 'f32'], [a.lambdaSoftmax, 'f32'], [a.lambdaLse, 'f32'], [a.tileBase, 'u32'],
     [a.rowBase, 'u32'], [a.resultBase ?? 0, 'u32'], [0, 'u32'], [0, 'u32'],
   ], 'split epilogue params');
+}
+
+export function encodeSplitEpilogue(ctx: GpuContext, pass: GpuPass, pipeline: GPUComputePipeline, method: ScoreMethod,
+  a: SplitEpilogueArgs, transient: GPUBuffer[]): void {
+  const uniforms = splitEpilogueParams(ctx, a);
   transient.push(uniforms);
   let terms: GPUBuffer | null = null;
   if (method === 'naaf') {

@@ -103,10 +103,10 @@ describe('NAAF training path with mismatch mining', () => {
     }
   });
 
-  it('GPU matches case7_train: sims 1e-5, state 1e-6, losses 1e-5, state carried from batch 1', async () => {
+  it.each(['split', 'fused'] as const)('GPU (%s) matches case7_train: sims 1e-5, state 1e-6, losses 1e-5, state carried from batch 1', async (kernel) => {
     let state = batches[0].before;
     for (const batch of batches) {
-      const gpu = await gpuRun(batch.b, state);
+      const gpu = await gpuRun(batch.b, state, { kernel });
       const ref = naafTrainingSimilarityRef(batch.b, state);
       expect(maxAbsDiff(gpu.sims, batch.sims)).toBeLessThan(1e-5);
       expect(stateDiff(gpu.state, batch.after)).toBeLessThan(1e-6);
@@ -240,6 +240,7 @@ describe('training path: bad input is rejected with a clear error', () => {
     await rejects(images, captions, ZERO, { lambdaSoftmax: NaN }, /options\.lambdaSoftmax must be a finite number > 0, got NaN/);
     await rejects(images, captions, ZERO, { minWords: 2.5 }, /options\.minWords must be an integer >= 1, got 2\.5/);
     await rejects(images, captions, ZERO, { threshold: 0.2 }, /unknown option "threshold"/);
+    await rejects(images, captions, ZERO, { kernel: 'gemm' as 'split' }, /options\.kernel must be 'split' or 'fused', got "gemm"/);
   });
 
   it('GPU arguments: too small a buffer, B = 1', async () => {
