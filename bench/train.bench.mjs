@@ -1,10 +1,11 @@
 // Training steps per second (forward, backward, clipping, Adam) for NAAF and SCAN t2i, built on
 // `benchmark`. Full sizes (batch 128, 2048-d regions, 1024-d embeddings, 300-d words, 8481 words)
-// with --full; --mid (256-d regions and embeddings) for a CPU driver; small ones by default.
+// with --full; --mid (256-d regions and embeddings) for a CPU driver; --demo the main job's
+// (npm start: batch 50, 10 regions, 48-d); small ones by default.
 // --profile: each kernel's GPU time in one step (timestamp queries), with its share.
 // --baseline PATH: also times another build (e.g. the previous commit's dist/index.js) in this
 // run, interleaved with this one's, and prints each method's time against it.
-// Usage: node bench/train.bench.mjs [--full | --mid] [--profile] [--dist PATH] [--baseline PATH] [--record]
+// Usage: node bench/train.bench.mjs [--full | --mid | --demo] [--profile] [--dist PATH] [--baseline PATH] [--record]
 import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import Benchmark from 'benchmark';
 import { captionLengths, rng } from './shapes.mjs';
@@ -16,10 +17,12 @@ const args = process.argv.slice(2);
 const { NaafEngine, formatKernelTimes, initialState } = await import(value('dist', '../dist/index.js'));
 const full = args.includes('--full');
 const mid = args.includes('--mid');
+const demo = args.includes('--demo');
 const profile = args.includes('--profile');
 const shape = full
   ? { B: 128, R: 36, imgDim: 2048, embedSize: 1024, wordDim: 300, vocabSize: 8481 }
   : mid ? { B: 128, R: 36, imgDim: 256, embedSize: 256, wordDim: 64, vocabSize: 2000 }
+    : demo ? { B: 50, R: 10, imgDim: 48, embedSize: 48, wordDim: 32, vocabSize: 39 } // the main job's (npm start)
     : { B: 128, R: 12, imgDim: 64, embedSize: 64, wordDim: 32, vocabSize: 500 };
 
 const engine = await NaafEngine.create();

@@ -5,12 +5,14 @@
 // Both operands are staged depth-major ([k][row], [k][col]) in vec4s of 4 rows / 4 columns, so
 // each step of the product reads one vec4 of each for 16 multiply-adds; the global reads walk
 // the operand's contiguous axis across neighbouring threads whatever the layout.
-// Constants: TRANS_A, TRANS_B, BIAS, ACCUMULATE (bool).
+// Workgroup z takes product z of a batch: every operand's base moves by its batch stride (the
+// two directions of the bi-GRU in one dispatch). Constants: TRANS_A, TRANS_B, BIAS, ACCUMULATE (bool).
 
 struct Params {
   M: u32, N: u32, K: u32,
   aBase: u32, bBase: u32, cBase: u32, biasBase: u32,
   pad0: u32,
+  aBatch: u32, bBatch: u32, cBatch: u32, biasBatch: u32, // element strides between the batch's products
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -24,21 +26,26 @@ const KT: u32 = 16u;
 var<workgroup> aTile: array<vec4<f32>, 256>; // [KT][TILE / 4 row quads]
 var<workgroup> bTile: array<vec4<f32>, 256>; // [KT][TILE / 4 column quads]
 
+var<private> aBase: u32;
+var<private> bBase: u32;
+
 fn loadA(row: u32, k: u32) -> f32 {
   if (row >= params.M || k >= params.K) { return 0.0; }
-  if (TRANS_A) { return a[params.aBase + k * params.M + row]; }
-  return a[params.aBase + row * params.K + k];
+  if (TRANS_A) { return a[aBase + k * params.M + row]; }
+  return a[aBase + row * params.K + k];
 }
 
 fn loadB(k: u32, col: u32) -> f32 {
   if (col >= params.N || k >= params.K) { return 0.0; }
-  if (TRANS_B) { return b[params.bBase + col * params.K + k]; }
-  return b[params.bBase + k * params.N + col];
+  if (TRANS_B) { return b[bBase + col * params.K + k]; }
+  return b[bBase + k * params.N + col];
 }
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) group: vec3u) {
   let tid = lid.y * 16u + lid.x;
+  aBase = params.aBase + group.z * params.aBatch;
+  bBase = params.bBase + group.z * params.bBatch;
   let rowBase = group.y * TILE;
   let colBase = group.x * TILE;
   var acc: array<vec4<f32>, 4>; // [4 rows] x 4 columns
@@ -69,8 +76,8 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) group: 
       let col = colBase + lid.x * 4u + j;
       if (row < params.M && col < params.N) {
         var value = acc[i][j];
-        if (BIAS) { value += bias[params.biasBase + col]; }
-        let index = params.cBase + row * params.N + col;
+        if (BIAS) { value += bias[params.biasBase + group.z * params.biasBatch + col]; }
+        let index = params.cBase + group.z * params.cBatch + row * params.N + col;
         if (ACCUMULATE) { value += c[index]; }
         c[index] = value;
       }

@@ -360,13 +360,14 @@ export class GpuContext {
     return new GpuPass(encoder, label, this.profiler);
   }
 
-  dispatch(pass: GpuPass, pipeline: GPUComputePipeline, group: GPUBindGroup, x: number, y = 1, z = 1): void {
+  /** `label`: what a profile files the dispatch under (default: the pipeline's label; one pipeline can serve several ops). */
+  dispatch(pass: GpuPass, pipeline: GPUComputePipeline, group: GPUBindGroup, x: number, y = 1, z = 1, label?: string): void {
     const maxGroups = this.limits.maxComputeWorkgroupsPerDimension;
     if (x > maxGroups || y > maxGroups || z > maxGroups) {
       throw new Error(`dispatch (${x}, ${y}, ${z}) exceeds maxComputeWorkgroupsPerDimension ${maxGroups}`);
     }
     if (x === 0 || y === 0 || z === 0) return;
-    pass.dispatch(pipeline, group, x, y, z);
+    pass.dispatch(pipeline, group, x, y, z, label);
     this.counters.dispatches++;
   }
 

@@ -9,10 +9,11 @@ export class GpuPass {
     this.pass = profiler ? null : encoder.beginComputePass({ label });
   }
 
-  dispatch(pipeline: GPUComputePipeline, group: GPUBindGroup, x: number, y: number, z: number): void {
+  /** `label`: what a profile files this dispatch under (default: the pipeline's label). */
+  dispatch(pipeline: GPUComputePipeline, group: GPUBindGroup, x: number, y: number, z: number, label = pipeline.label): void {
     let pass = this.pass;
     if (!pass) {
-      pass = this.encoder.beginComputePass({ label: pipeline.label, timestampWrites: this.profiler!.timestampWrites(this.encoder, pipeline.label) });
+      pass = this.encoder.beginComputePass({ label, timestampWrites: this.profiler!.timestampWrites(this.encoder, label) });
     }
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, group);

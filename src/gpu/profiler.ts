@@ -1,10 +1,10 @@
 // GPU time per kernel from timestamp queries: with profiling on, every dispatch runs in its own
 // compute pass whose beginning and end are timestamped (src/gpu/pass.ts); at submit the
 // queries are resolved and copied to a mappable buffer, read after the work is done, and added
-// up per pipeline label. One pass per dispatch adds barriers: profiled runs are a little slower.
+// up per label (the pipeline's, or the launcher's where one pipeline serves several ops). One pass per dispatch adds barriers: profiled runs are a little slower.
 
 export interface KernelTime {
-  kernel: string; // the pipeline label, e.g. 'score_gemm_f32_vec4'
+  kernel: string; // the dispatch label (the pipeline label unless the launcher names the op), e.g. 'score_gemm_f32_vec4'
   ms: number; // GPU time summed over its dispatches
   dispatches: number;
   share: number; // of the summed time of all kernels

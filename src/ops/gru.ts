@@ -1,6 +1,6 @@
 // Launcher of the bidirectional GRU: input projections for every step by matmul, then per time
-// step the recurrent products W_hh h + b_hh as one tiled matmul per direction over every
-// caption's latest state, and one kernels/gru_step.wgsl dispatch for the gates (both directions).
+// step the recurrent products W_hh h + b_hh as one tiled matmul over every caption's latest
+// state (both directions batched in one dispatch), and one kernels/gru_step.wgsl dispatch for the gates (both directions).
 import gruStepWgsl from '../../kernels/gru_step.wgsl';
 import type { GpuContext } from '../gpu/context.js';
 import { encodeMatmul } from './matmul.js';
@@ -62,24 +62,18 @@ export async function encodeBiGru(ctx: GpuContext, encoder: GPUCommandEncoder, w
   transient.push(gatesH, state);
   const active = activeCaptions(M, args.maxLength, args.hostLengths);
   const pass = ctx.beginPass(encoder, 'bi-gru');
-  for (let direction = 0; direction < 2; direction++) {
-    await encodeMatmul(ctx, pass, { transB: true, bias: true }, {
-      M: rows, N: 3 * H, K: weights.inputSize,
-      a: args.input, b: weights.weightIH, bBase: direction * 3 * H * weights.inputSize,
-      bias: weights.biasIH, biasBase: direction * 3 * H,
-      c: args.gatesX, cBase: direction * rows * 3 * H,
-    }, transient);
-  }
+  // Both directions' input projections in one batched dispatch.
+  await encodeMatmul(ctx, pass, { transB: true, bias: true }, {
+    M: rows, N: 3 * H, K: weights.inputSize, a: args.input, b: weights.weightIH, bias: weights.biasIH, c: args.gatesX,
+    batch: { count: 2, a: 0, b: 3 * H * weights.inputSize, bias: 3 * H, c: rows * 3 * H },
+  }, transient);
   for (let step = 0; step < args.maxLength; step++) {
     if (step > 0) {
-      // gh = W_hh h + b_hh for the captions still running (h = 0 at step 0: gh = b_hh there).
-      for (let direction = 0; direction < 2; direction++) {
-        await encodeMatmul(ctx, pass, { transB: true, bias: true }, {
-          M: active[step], N: 3 * H, K: H, a: state, aBase: direction * M * H,
-          b: weights.weightHH, bBase: direction * 3 * H * H, bias: weights.biasHH, biasBase: direction * 3 * H,
-          c: gatesH, cBase: direction * M * 3 * H,
-        }, transient);
-      }
+      // gh = W_hh h + b_hh for the captions still running (h = 0 at step 0: gh = b_hh there), both directions in one dispatch.
+      await encodeMatmul(ctx, pass, { transB: true, bias: true }, {
+        M: active[step], N: 3 * H, K: H, a: state, b: weights.weightHH, bias: weights.biasHH, c: gatesH,
+        batch: { count: 2, a: M * H, b: 3 * H * H, bias: 3 * H, c: M * 3 * H },
+      }, transient);
     }
     const uniforms = ctx.uniforms([[M, 'u32'], [L, 'u32'], [H, 'u32'], [step, 'u32']], 'gru step params');
     transient.push(uniforms);

@@ -154,27 +154,25 @@ export async function encodeBiGruBackward(ctx: GpuContext, encoder: GPUCommandEn
     ctx.dispatch(pass, gatePipeline, ctx.bindGroup(gatePipeline, [uniforms, ...bindings], 'gru_step.bwd'), Math.ceil(H / 64), M, 2);
     // carry += dgh W_hh for the earlier step (step 0 has none): [active, 3H] x [3H, H].
     if (step === 0) continue;
-    for (let direction = 0; direction < 2; direction++) {
-      await encodeMatmul(ctx, pass, { accumulate: true }, {
-        M: active[step], N: H, K: G, a: gateGrads, aBase: 2 * 2 * rows * G + direction * M * G,
-        b: weights.weightHH, bBase: direction * G * H, c: carry, cBase: direction * M * H,
-      }, transient);
-    }
+    await encodeMatmul(ctx, pass, { accumulate: true }, {
+      M: active[step], N: H, K: G, a: gateGrads, aBase: 2 * 2 * rows * G, b: weights.weightHH, c: carry,
+      batch: { count: 2, a: M * G, b: G * H, c: M * H },
+    }, transient);
   }
 
   const dghBase = 2 * rows * G;
+  // Both directions batched per product: dW_ih[d] += dgx[d]^T x ([3H, rows] x [rows, I]);
+  // dW_hh[d] += dgh[d]^T h_prev[d] ([3H, rows] x [rows, H]); dx = sum_d dgx[d] W_ih[d]
+  // ([rows, 3H] x [3H, I]), the second direction accumulated onto the first.
+  await encodeMatmul(ctx, pass, { transA: true, accumulate: true }, {
+    M: G, N: I, K: rows, a: gateGrads, b: args.input, c: grads.weightIH, batch: { count: 2, a: rows * G, b: 0, c: G * I },
+  }, transient);
+  await encodeMatmul(ctx, pass, { transA: true, accumulate: true }, {
+    M: G, N: H, K: rows, a: gateGrads, aBase: dghBase, b: hPrev, c: grads.weightHH, batch: { count: 2, a: rows * G, b: rows * H, c: G * H },
+  }, transient);
   for (let direction = 0; direction < 2; direction++) {
     const dgxAt = direction * rows * G;
     const dghAt = dghBase + direction * rows * G;
-    // dW_ih[d] += dgx[d]^T x: [3H, rows] x [rows, I].
-    await encodeMatmul(ctx, pass, { transA: true, accumulate: true }, {
-      M: G, N: I, K: rows, a: gateGrads, aBase: dgxAt, b: args.input, c: grads.weightIH, cBase: direction * G * I,
-    }, transient);
-    // dW_hh[d] += dgh[d]^T h_prev[d]: [3H, rows] x [rows, H].
-    await encodeMatmul(ctx, pass, { transA: true, accumulate: true }, {
-      M: G, N: H, K: rows, a: gateGrads, aBase: dghAt, b: hPrev, bBase: direction * rows * H, c: grads.weightHH, cBase: direction * G * H,
-    }, transient);
-    // dx = sum_d dgx[d] W_ih[d]: [rows, 3H] x [3H, I]; the first direction overwrites.
     await encodeMatmul(ctx, pass, { accumulate: direction === 1 }, {
       M: rows, N: I, K: G, a: gateGrads, aBase: dgxAt, b: weights.weightIH, bBase: direction * G * I, c: grads.input,
     }, transient);
