@@ -6,12 +6,15 @@
 // each step of the product reads one vec4 of each for 16 multiply-adds; the global reads walk
 // the operand's contiguous axis across neighbouring threads whatever the layout.
 // Workgroup z takes product z of a batch: every operand's base moves by its batch stride (the
-// two directions of the bi-GRU in one dispatch). Constants: TRANS_A, TRANS_B, BIAS, ACCUMULATE (bool).
+// two directions of the bi-GRU in one dispatch). The layout flags are read at run time (bits
+// of params.flags: 1 A transposed, 2 B transposed, 4 bias, 8 accumulate), so every use is one
+// pipeline: on a CPU driver each variant was a compile of about a second, cold, and a training
+// step used seven of them.
 
 struct Params {
   M: u32, N: u32, K: u32,
   aBase: u32, bBase: u32, cBase: u32, biasBase: u32,
-  pad0: u32,
+  flags: u32,
   aBatch: u32, bBatch: u32, cBatch: u32, biasBatch: u32, // element strides between the batch's products
 }
 
@@ -28,6 +31,8 @@ var<workgroup> bTile: array<vec4<f32>, 256>; // [KT][TILE / 4 column quads]
 
 var<private> aBase: u32;
 var<private> bBase: u32;
+var<private> TRANS_A: bool;
+var<private> TRANS_B: bool;
 
 fn loadA(row: u32, k: u32) -> f32 {
   if (row >= params.M || k >= params.K) { return 0.0; }
@@ -44,6 +49,10 @@ fn loadB(k: u32, col: u32) -> f32 {
 @compute @workgroup_size(16, 16)
 fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) group: vec3u) {
   let tid = lid.y * 16u + lid.x;
+  TRANS_A = (params.flags & 1u) != 0u;
+  TRANS_B = (params.flags & 2u) != 0u;
+  let BIAS = (params.flags & 4u) != 0u;
+  let ACCUMULATE = (params.flags & 8u) != 0u;
   aBase = params.aBase + group.z * params.aBatch;
   bBase = params.bBase + group.z * params.bBatch;
   let rowBase = group.y * TILE;

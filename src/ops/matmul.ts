@@ -20,19 +20,22 @@ export interface MatmulArgs {
   batch?: { count: number; a: number; b: number; c: number; bias?: number };
 }
 
-export function matmulPipeline(ctx: GpuContext, flags: MatmulFlags): Promise<GPUComputePipeline> {
-  return ctx.pipeline('matmul', [{ name: 'kernels/matmul.wgsl', code: matmulWgsl }], {
-    TRANS_A: !!flags.transA, TRANS_B: !!flags.transB, BIAS: !!flags.bias, ACCUMULATE: !!flags.accumulate,
-  });
+/** The one matmul pipeline (its layout flags are uniforms). */
+export function matmulPipeline(ctx: GpuContext): Promise<GPUComputePipeline> {
+  return ctx.pipeline('matmul', [{ name: 'kernels/matmul.wgsl', code: matmulWgsl }], {});
+}
+
+function flagBits(flags: MatmulFlags): number {
+  return (flags.transA ? 1 : 0) | (flags.transB ? 2 : 0) | (flags.bias ? 4 : 0) | (flags.accumulate ? 8 : 0);
 }
 
 /** `label`: what a profile files the dispatch under (the pipelines are shared: each variant is one compile). */
 export async function encodeMatmul(ctx: GpuContext, pass: GpuPass, flags: MatmulFlags, args: MatmulArgs, transient: GPUBuffer[],
   label = 'matmul'): Promise<void> {
-  const pipeline = await matmulPipeline(ctx, flags);
+  const pipeline = await matmulPipeline(ctx);
   const uniforms = ctx.uniforms([
     [args.M, 'u32'], [args.N, 'u32'], [args.K, 'u32'], [args.aBase ?? 0, 'u32'], [args.bBase ?? 0, 'u32'],
-    [args.cBase ?? 0, 'u32'], [args.biasBase ?? 0, 'u32'], [0, 'u32'],
+    [args.cBase ?? 0, 'u32'], [args.biasBase ?? 0, 'u32'], [flagBits(flags), 'u32'],
     [args.batch?.a ?? 0, 'u32'], [args.batch?.b ?? 0, 'u32'], [args.batch?.c ?? 0, 'u32'], [args.batch?.bias ?? 0, 'u32'],
   ], 'matmul params');
   transient.push(uniforms);
