@@ -48,7 +48,7 @@ export interface MethodSettings { learningRate: number; warmupEpochs: number }
  * sizes (its table: bench/RESULTS.md, "lr-sweep"), not NAAF's for both.
  */
 export const METHOD_SETTINGS: Record<DemoMethod, MethodSettings> = {
-  naaf: { learningRate: 2e-3, warmupEpochs: 0 },
+  naaf: { learningRate: 3e-3, warmupEpochs: 0 },
   'scan-t2i': { learningRate: 2e-3, warmupEpochs: 1 },
 };
 

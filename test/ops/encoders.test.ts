@@ -59,6 +59,36 @@ describe('matmul', () => {
     }
   }
 
+  it('a batch of products in one dispatch: each operand moved by its stride (B shared), no bias, C overwritten', async () => {
+    const [M, N, K, count] = [37, 70, 19, 3];
+    for (const [transA, transB] of [[false, true], [true, false]]) {
+      const a = uniform(41, 5 + count * M * K);
+      const b = uniform(42, K * N);
+      const c0 = uniform(43, count * M * N + 4); // stale values: must be overwritten
+      const expected = new Float64Array(count * M * N + 4);
+      expected.set(c0.subarray(count * M * N), count * M * N);
+      for (let z = 0; z < count; z++) {
+        for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) {
+          let sum = 0;
+          for (let k = 0; k < K; k++) {
+            const av = transA ? a[5 + z * M * K + k * M + i] : a[5 + z * M * K + i * K + k];
+            sum += av * (transB ? b[j * K + k] : b[k * N + j]);
+          }
+          expected[z * M * N + i * N + j] = sum;
+        }
+      }
+      const result = await runPass((count * M * N + 4) * 4, async (encoder, out, transient) => {
+        const [ga, gb] = [ctx.upload(a, 'a'), ctx.upload(b, 'b')];
+        transient.push(ga, gb);
+        encoder.copyBufferToBuffer(ctx.upload(c0, 'c0'), 0, out, 0, c0.byteLength);
+        const pass = ctx.beginPass(encoder, 'test');
+        await encodeMatmul(ctx, pass, { transA, transB }, { M, N, K, a: ga, aBase: 5, b: gb, c: out, batch: { count, a: M * K, b: 0, c: M * N } }, transient);
+        pass.end();
+      });
+      expect(maxAbsDiff(result, expected), `transA ${transA} transB ${transB}`).toBeLessThan(1e-5);
+    }
+  });
+
   it('linear layer with offsets matches linearRef', async () => {
     const [rows, inSize, outSize] = [9, 6, 5];
     const x = uniform(5, 2 + rows * inSize);
