@@ -1,6 +1,6 @@
 // The training-path similarity as a tape op: NAAF (spec 3.2, with mismatch mining between
-// captions, spec 3.3) or SCAN t2i / i2t, forward by the fused score kernels, backward by the
-// fused backward kernels that recompute word-region similarities per tile.
+// captions, spec 3.3) or SCAN t2i / i2t (the registry's training forward), forward by the split
+// score kernels, backward by src/ops/scoreBackward.ts (split: GEMMs and an epilogue).
 import { encodeNaafTrainingSimilarity, type DmmState } from '../ops/naafTrain.js';
 import { encodeScoreBackward } from '../ops/scoreBackward.js';
 import { CommandStream } from '../gpu/submit.js';
@@ -9,6 +9,8 @@ import { resolvePlan } from '../similarity/plan.js';
 import { resolveOptions } from '../similarity/validate.js';
 import type { ResolvedTrainerOptions } from '../train/options.js';
 import { Tape, Variable } from './tape.js';
+import { methodSpec } from '../methods/index.js';
+import type { SimilarityOptions } from '../types.js';
 
 export interface PairDims {
   B: number; R: number; L: number; D: number;
@@ -29,7 +31,8 @@ export async function trainingSimilarity(tape: Tape, images: Variable, captions:
   let sims: Variable;
   let stateAfter: GPUBuffer | null = null;
   let thresholds: GPUBuffer | undefined;
-  if (options.method === 'naaf') {
+  const spec = methodSpec(options.method, 'trainingSimilarity');
+  if (spec.training.forward === 'naaf-mining') {
     const out = await encodeNaafTrainingSimilarity(ctx, tape.encoder, { images: images.data, captions: captions.data, lengths, B, R, L, D },
       state, { alpha: options.alpha, lambdaSoftmax: options.lambdaSoftmax }, tape.transient);
     sims = new Variable(out.sims, [B, B], 'naaf training sims');
@@ -37,7 +40,7 @@ export async function trainingSimilarity(tape: Tape, images: Variable, captions:
     thresholds = out.thresholdsUsed;
   } else {
     sims = tape.variable([B, B], `${options.method} sims`);
-    const resolved = resolveOptions({ method: options.method, lambdaSoftmax: options.lambdaSoftmax, aggregation: options.aggregation, lambdaLse: options.lambdaLse });
+    const resolved = resolveOptions({ method: options.method, lambdaSoftmax: options.lambdaSoftmax, aggregation: options.aggregation, lambdaLse: options.lambdaLse } as SimilarityOptions);
     // Into the step's encoder (a training step is one submission), all of the batch in one block.
     const plan = await resolvePlan(ctx, { R, D, L }, resolved, true);
     const stream = CommandStream.into(ctx, 'training similarity', tape.encoder, tape.transient);
@@ -51,7 +54,7 @@ export async function trainingSimilarity(tape: Tape, images: Variable, captions:
   }
   tape.record('similarity', async (encoder) => {
     await encodeScoreBackward(ctx, encoder, {
-      method: options.method === 'naaf' ? 'naaf-train' : options.method,
+      method: spec.backward,
       N: B, R, M: B, L, D, images: images.data, captions: captions.data, lengths, thresholds,
       lambdaSoftmax: options.lambdaSoftmax, lse: options.aggregation === 'lse', lambdaLse: options.lambdaLse,
       gradScores: tape.gradOf(sims), gradImages: tape.gradOf(images), gradCaptions: tape.gradOf(captions),

@@ -8,10 +8,13 @@ import type { RecallResult } from '../eval/recall.js';
 import type { NaafModel } from '../model/model.js';
 import { createProgress } from './progress.js';
 import { minOf } from '../arrays.js';
+import { methodSpec, methodUsage } from '../methods/index.js';
 
 export const EVAL_USAGE = `naaf eval --data DIR --split test --checkpoint FILE [--vocab FILE] [--checkpoint2 FILE]
-          [--fold5] [--json] [--method naaf|scan-t2i|scan-i2t] [--threshold T]
-  DIR holds {split}_ims.npy and {split}_caps.txt; without --vocab, the vocabulary JSON in DIR or DIR/../vocab.`;
+          [--fold5] [--json] [${methodUsage().flag}] [--threshold T]
+  DIR holds {split}_ims.npy and {split}_caps.txt; without --vocab, the vocabulary JSON in DIR or DIR/../vocab.
+  Methods (default naaf):
+${methodUsage().lines.join('\n')}`;
 
 const fmt = (x: number) => x.toFixed(1);
 
@@ -45,8 +48,7 @@ export async function runEval(argv: string[]): Promise<void> {
     strict: true,
   });
   if (!values.data || !values.checkpoint) throw new Error(`naaf eval: --data and --checkpoint are required\n${EVAL_USAGE}`);
-  const method = values.method as 'naaf' | 'scan-t2i' | 'scan-i2t';
-  if (!['naaf', 'scan-t2i', 'scan-i2t'].includes(method)) throw new Error(`naaf eval: --method must be naaf, scan-t2i or scan-i2t, got ${values.method}`);
+  const method = methodSpec(values.method, 'naaf eval', '--method', false).name;
   const threshold = numberFlag('naaf eval', 'threshold', values.threshold);
 
   const split = await openPrecompSplit(values.data, values.split!);

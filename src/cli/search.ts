@@ -1,10 +1,11 @@
 // `naaf search`: the best images of an index for one or more captions (src/search/query.ts).
+import { methodNames, methodSpec } from '../methods/index.js';
 import { parseArgs } from 'node:util';
 import { NaafEngine } from '../engine.js';
 import { DEFAULT_CANDIDATES, SearchIndex } from '../search/query.js';
 import { integerFlag } from './flags.js';
 
-export const SEARCH_USAGE = `naaf search --index INDEX --checkpoint C "a caption" ["another caption" ...] [--k 10] [--candidates ${DEFAULT_CANDIDATES}] [--method naaf|scan-t2i] [--terms] [--json]
+export const SEARCH_USAGE = `naaf search --index INDEX --checkpoint C "a caption" ["another caption" ...] [--k 10] [--candidates ${DEFAULT_CANDIDATES}] [--method ${methodNames().filter((m) => methodSpec(m).search).join('|')}] [--terms] [--json]
   Coarse candidates from the index (LanceDB), re-ranked exactly on the GPU; --terms adds NAAF's per-word terms.`;
 
 export async function runSearch(argv: string[]): Promise<void> {

@@ -6,11 +6,14 @@ import type { TrainMethod, TrainerOptions } from '../train/options.js';
 import { integerFlag, numberFlag } from './flags.js';
 import { stopOnSigint } from './interrupt.js';
 import { createProgress } from './progress.js';
+import { methodSpec, methodUsage } from '../methods/index.js';
 
-export const TRAIN_USAGE = `naaf train --data DIR [--data-name f30k_precomp] --out DIR [--epochs 20] [--batch-size 128] [--lr 5e-4]
-           [--lr-update 10] [--warmup-epochs 0] [--resume FILE] [--init FILE] [--method naaf|scan-t2i|scan-i2t] [--seed 0]
+export const TRAIN_USAGE = `naaf train --data DIR [--data-name f30k_precomp] --out DIR [--epochs 20] [--batch-size 128] [--lr (the method's)]
+           [--lr-update 10] [--warmup-epochs 0] [--resume FILE] [--init FILE] [${methodUsage().flag}] [--seed 0]
            [--embed-size 1024] [--word-dim 300] [--vocab FILE]
-  DIR (or DIR/NAME) holds {train,dev}_ims.npy and {train,dev}_caps.txt; Ctrl-C saves and stops.`;
+  DIR (or DIR/NAME) holds {train,dev}_ims.npy and {train,dev}_caps.txt; Ctrl-C saves and stops.
+  Methods (default naaf):
+${methodUsage().lines.join('\n')}`;
 
 const command = 'naaf train';
 
@@ -27,8 +30,7 @@ export async function runTrain(argv: string[]): Promise<void> {
     strict: true,
   });
   if (!values.data || !values.out) throw new Error(`${command}: --data and --out are required\n${TRAIN_USAGE}`);
-  const method = values.method as TrainMethod | undefined;
-  if (method !== undefined && !['naaf', 'scan-t2i', 'scan-i2t'].includes(method)) throw new Error(`${command}: --method must be naaf, scan-t2i or scan-i2t, got ${values.method}`);
+  const method: TrainMethod | undefined = values.method === undefined ? undefined : methodSpec(values.method, command, '--method', false).name;
   if (values.resume && values.init) throw new Error(`${command}: --resume and --init conflict (a resume continues its own weights; --init starts a new run from a model's)`);
   const data = values['data-name'] ? `${values.data}/${values['data-name']}` : values.data;
   const options = {

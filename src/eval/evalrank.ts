@@ -2,6 +2,8 @@
 // (NAAF: xattn_score_test; SCAN: t2i or i2t), and report R@K / medr / meanr / rsum, for the
 // whole split or as 5 folds of 1000 images (COCO 1K). Two models: their similarities are summed.
 import type { NaafModel } from '../model/model.js';
+import { methodSpec, type ScoreMethod } from '../methods/index.js';
+import type { SimilarityOptions } from '../types.js';
 import type { NaafEngine } from '../engine.js';
 import type { Gallery } from '../similarity/gallery.js';
 import { RecallResult, averageFolds, metricsOfRanks, recallMetrics } from './recall.js';
@@ -14,7 +16,7 @@ export interface ImageSource {
 }
 
 export interface EvalOptions {
-  method?: 'naaf' | 'scan-t2i' | 'scan-i2t';
+  method?: ScoreMethod; // a registered method (src/methods/)
   /** NAAF threshold; default: each model's own. */
   threshold?: number;
   fold5?: boolean;
@@ -53,7 +55,7 @@ export const DEFAULT_MAX_SIMILARITY_BYTES = 2 ** 30;
 
 export async function evalrank(engine: NaafEngine, models: NaafModel[], images: ImageSource, captions: EncodedCaptions, options: EvalOptions = {}): Promise<EvalReport> {
   if (models.length < 1 || models.length > 2) throw new Error(`evalrank: expected 1 or 2 models, got ${models.length}`);
-  const method = options.method ?? 'naaf';
+  const method = methodSpec(options.method ?? 'naaf', 'evalrank').name;
   const M = captions.lengths.length;
   const rows = images.shape[0];
   if (M === 0 || rows === 0) throw new Error(`evalrank: nothing to evaluate: ${rows} image rows and ${M} captions`);
@@ -173,10 +175,7 @@ class FoldScorer {
 
   private similarityOptions(model: NaafModel) {
     const { method, options } = this.plan;
-    if (method !== 'naaf') return { method };
-    const threshold = options.threshold ?? model.config.threshold;
-    if (threshold === null || threshold === undefined) throw new Error('evalrank: this checkpoint carries no NAAF threshold (thres_safe); pass one (--threshold)');
-    return { method, threshold, lambdaSoftmax: model.config.lambdaSoftmax };
+    return methodSpec(method).modelOptions(model.config, 'evalrank', options.threshold) as unknown as SimilarityOptions;
   }
 
   /** The whole [images, captions] matrix in memory, as the original does. */

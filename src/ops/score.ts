@@ -4,14 +4,12 @@ import scoreF32Wgsl from '../../kernels/common/score_f32.wgsl';
 import relevanceNormWgsl from '../../kernels/common/relevance_norm.wgsl';
 import scoreMathWgsl from '../../kernels/common/score_math.wgsl';
 import scoreTileWgsl from '../../kernels/common/score_tile.wgsl';
-import naafScoreWgsl from '../../kernels/naaf_score.wgsl';
-import scanI2tScoreWgsl from '../../kernels/scan_i2t_score.wgsl';
-import scanT2iScoreWgsl from '../../kernels/scan_t2i_score.wgsl';
 import type { BufferBinding, GpuContext } from '../gpu/context.js';
 import type { WgslConstants, WgslPart } from '../gpu/shader.js';
 import type { GpuPass } from '../gpu/pass.js';
+import { methodSpec, type ScoreFlags, type ScoreMethod } from '../methods/index.js';
 
-export type ScoreMethod = 'naaf' | 'scan-t2i' | 'scan-i2t';
+export type { ScoreFlags, ScoreMethod } from '../methods/index.js';
 
 export interface ScoreConfig {
   WG: number; R: number; RQ: number; IMGS: number; COLQ: number; ROWS: number; RB: number; CAPS: number; CAPS_R: number;
@@ -183,22 +181,10 @@ export function packCaptionTiles(lengths: ArrayLike<number>, start: number, coun
   return Uint32Array.from(tiles);
 }
 
-export interface ScoreFlags {
-  intra?: boolean; // naaf
-  lse?: boolean; // scan
-  wordTerms?: boolean; // naaf: also write every word's terms
-}
-
-/** The epilogue file of a method and its flag constants (shared by the f32 and int8 pipelines). */
+/** The epilogue file of a method and its flag constants (shared by the f32 and int8 pipelines): the registry's. */
 export function scoreEpilogue(method: ScoreMethod, flags: ScoreFlags): { part: WgslPart; constants: WgslConstants } {
-  switch (method) {
-    case 'naaf':
-      return { part: { name: 'kernels/naaf_score.wgsl', code: naafScoreWgsl }, constants: { INTRA: !!flags.intra, WORD_TERMS: !!flags.wordTerms } };
-    case 'scan-t2i':
-      return { part: { name: 'kernels/scan_t2i_score.wgsl', code: scanT2iScoreWgsl }, constants: { LSE: !!flags.lse } };
-    case 'scan-i2t':
-      return { part: { name: 'kernels/scan_i2t_score.wgsl', code: scanI2tScoreWgsl }, constants: { LSE: !!flags.lse } };
-  }
+  const { fused } = methodSpec(method).kernels;
+  return { part: fused.part, constants: fused.constants(flags) };
 }
 
 /** The fused kernels' shared parts: the scalar helpers and the tile (layout and epilogue phases). */

@@ -8,6 +8,7 @@ import scoreBwdWgsl from '../../kernels/score.bwd.wgsl';
 import scoreReduceBwdWgsl from '../../kernels/score_reduce.bwd.wgsl';
 import type { BufferBinding, GpuContext } from '../gpu/context.js';
 import { encodeRegionGram, encodeWordGram, regionGramPipeline, wordGramPipeline } from './gram.js';
+import { methodOfBackward } from '../methods/index.js';
 import { packCaptionTiles } from './score.js';
 import {
   CPU_WG, GPU_WG, backwardMethodParts, checkScoreBackwardArgs, chooseScoreBackwardConfig,
@@ -24,7 +25,7 @@ const REDUCE_WG = 64;
 export function scoreBackwardPipeline(ctx: GpuContext, method: BackwardMethod, config: ScoreBackwardConfig,
   imageSide: boolean, lse: boolean, runtimeRegions = false): Promise<GPUComputePipeline> {
   const parts = [...backwardMethodParts(method), { name: 'kernels/score.bwd.wgsl', code: scoreBwdWgsl }];
-  const constants = { ...config, IMAGE_SIDE: imageSide, RUNTIME_R: runtimeRegions, ...(method === 'naaf-train' ? {} : { LSE: lse }) };
+  const constants = { ...config, IMAGE_SIDE: imageSide, RUNTIME_R: runtimeRegions, ...(methodOfBackward(method).backwardTerms.input === 'wordGram' ? { LSE: lse } : {}) };
   return ctx.pipeline(`${method} score backward (${imageSide ? 'images' : 'captions'})`, parts, constants);
 }
 
@@ -48,7 +49,9 @@ async function encodeFusedScoreBackward(ctx: GpuContext, encoder: GPUCommandEnco
   const { lengths, maxWords, lse, lambdaLse, bindings, thresholds, workgroupSize: wg, runtimeRegions } = checked;
   const { method, N, R, M, L, D } = args;
   const config = chooseScoreBackwardConfig(R, maxWords, ctx.limits.maxComputeWorkgroupStorageSize, wg);
-  const scan = method !== 'naaf-train';
+  const terms = methodOfBackward(method).backwardTerms;
+  const scan = terms.input === 'wordGram';
+  const wordGramGrad = terms.gram === 'words'; // else over regions
   const [gramPipe, wordPipe, captionPipe, imagePipe] = await Promise.all([
     regionGramPipeline(ctx, R),
     scan ? wordGramPipeline(ctx, false) : null,
@@ -72,8 +75,8 @@ async function encodeFusedScoreBackward(ctx: GpuContext, encoder: GPUCommandEnco
     methodBinding = thresholds!;
   }
   // Sum over images of dW_m (i2t, caption side) and over captions of dG_n (NAAF, t2i, image side).
-  const captionScratch = own(ctx.pool.acquire(method === 'scan-i2t' ? M * L * L * 4 : 16, GPUBufferUsage.STORAGE, 'score backward dW'));
-  const imageScratch = own(ctx.pool.acquire(method === 'scan-i2t' ? 16 : N * R * R * 4, GPUBufferUsage.STORAGE, 'score backward dG'));
+  const captionScratch = own(ctx.pool.acquire(wordGramGrad ? M * L * L * 4 : 16, GPUBufferUsage.STORAGE, 'score backward dW'));
+  const imageScratch = own(ctx.pool.acquire(wordGramGrad ? 16 : N * R * R * 4, GPUBufferUsage.STORAGE, 'score backward dG'));
 
   const pass = ctx.beginPass(encoder, 'score backward');
   encodeRegionGram(ctx, pass, gramPipe, { images: bindings.images, imageBase: 0, numImages: N, dim: D, gram: regionGram }, transient);
@@ -89,8 +92,8 @@ async function encodeFusedScoreBackward(ctx: GpuContext, encoder: GPUCommandEnco
   const cpu = ctx.info.architecture === 'software';
   const captionFloats = M * L * D;
   const imageFloats = N * R * D;
-  const captionScratchFloats = method === 'scan-i2t' ? M * L * L : 0;
-  const imageScratchFloats = method === 'scan-i2t' ? 0 : N * R * R;
+  const captionScratchFloats = wordGramGrad ? M * L * L : 0;
+  const imageScratchFloats = wordGramGrad ? 0 : N * R * R;
   const maxBinding = ctx.limits.maxStorageBufferBindingSize;
   const groupsOf = (pinned: number | undefined, owners: number, loop: number, floats: number, scratchFloats: number) => {
     const wanted = pinned ?? (cpu ? 1 : Math.ceil(256 / owners));
@@ -101,9 +104,9 @@ async function encodeFusedScoreBackward(ctx: GpuContext, encoder: GPUCommandEnco
   const imageGroups = groupsOf(args.groups?.images, N, numTiles, imageFloats, imageScratchFloats);
   const sides = [
     { imageSide: false, groups: captionGroups, groupSize: Math.ceil(N / captionGroups), owners: numTiles, floats: captionFloats, scratchFloats: captionScratchFloats,
-      pipe: captionPipe, out: bindings.gradCaptions, scratch: captionScratch, features: bindings.captions, rows: M, items: L, gram: method === 'scan-i2t' },
+      pipe: captionPipe, out: bindings.gradCaptions, scratch: captionScratch, features: bindings.captions, rows: M, items: L, gram: wordGramGrad },
     { imageSide: true, groups: imageGroups, groupSize: Math.ceil(numTiles / imageGroups), owners: N, floats: imageFloats, scratchFloats: imageScratchFloats,
-      pipe: imagePipe, out: bindings.gradImages, scratch: imageScratch, features: bindings.images, rows: N, items: R, gram: method !== 'scan-i2t' },
+      pipe: imagePipe, out: bindings.gradImages, scratch: imageScratch, features: bindings.images, rows: N, items: R, gram: !wordGramGrad },
   ];
   for (const side of sides) {
     const params = own(ctx.uniforms([

@@ -2,14 +2,12 @@
 // fused launcher (scoreBackward.ts) and the split one (scoreBackwardSplit.ts).
 import relevanceNormWgsl from '../../kernels/common/relevance_norm.wgsl';
 import scoreBwdTileWgsl from '../../kernels/common/score_bwd_tile.wgsl';
-import naafScoreBwdWgsl from '../../kernels/naaf_score.bwd.wgsl';
-import scanI2tScoreBwdWgsl from '../../kernels/scan_i2t_score.bwd.wgsl';
-import scanT2iScoreBwdWgsl from '../../kernels/scan_t2i_score.bwd.wgsl';
 import type { BufferBinding, GpuContext } from '../gpu/context.js';
 import type { WgslPart } from '../gpu/shader.js';
 import { preferredRows } from './score.js';
+import { backwardNames, methodOfBackward, type BackwardMethod } from '../methods/index.js';
 
-export type BackwardMethod = 'naaf-train' | 'scan-t2i' | 'scan-i2t';
+export type { BackwardMethod } from '../methods/index.js';
 
 export interface ScoreBackwardArgs {
   method: BackwardMethod;
@@ -97,13 +95,6 @@ export function chooseScoreBackwardConfig(regions: number, maxWords: number, sha
   );
 }
 
-/** The method file of each method (pairGradients and its Gram and scale terms). */
-export const METHOD_KERNELS: Record<BackwardMethod, WgslPart> = {
-  'naaf-train': { name: 'kernels/naaf_score.bwd.wgsl', code: naafScoreBwdWgsl },
-  'scan-t2i': { name: 'kernels/scan_t2i_score.bwd.wgsl', code: scanT2iScoreBwdWgsl },
-  'scan-i2t': { name: 'kernels/scan_i2t_score.bwd.wgsl', code: scanI2tScoreBwdWgsl },
-};
-
 function positiveInteger(name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
     throw new Error(`scoreBackward: args.${name} must be an integer >= 1, got ${String(value)}`);
@@ -140,7 +131,7 @@ export interface CheckedScoreBackwardArgs {
 export function checkScoreBackwardArgs(ctx: GpuContext, args: ScoreBackwardArgs): CheckedScoreBackwardArgs {
   if (!args || typeof args !== 'object') throw new Error(`scoreBackward: args must be an object, got ${String(args)}`);
   const { method } = args;
-  if (!(method in METHOD_KERNELS)) throw new Error(`scoreBackward: args.method must be 'naaf-train', 'scan-t2i' or 'scan-i2t', got ${JSON.stringify(method)}`);
+  if (!backwardNames().includes(method)) methodOfBackward(method); // throws, listing the registered methods
   const N = positiveInteger('N', args.N);
   const R = positiveInteger('R', args.R);
   const M = positiveInteger('M', args.M);
@@ -156,8 +147,9 @@ export function checkScoreBackwardArgs(ctx: GpuContext, args: ScoreBackwardArgs)
     maxWords = Math.max(maxWords, len);
   }
   if (!(finiteNumber('lambdaSoftmax', args.lambdaSoftmax) > 0)) throw new Error(`scoreBackward: args.lambdaSoftmax must be > 0, got ${args.lambdaSoftmax}`);
-  const lse = method !== 'naaf-train' && (args.lse ?? true);
-  const lambdaLse = args.lambdaLse ?? (method === 'scan-t2i' ? 6 : 5);
+  const spec = methodOfBackward(method);
+  const lse = spec.backwardTerms.input === 'wordGram' && (args.lse ?? true);
+  const lambdaLse = args.lambdaLse ?? spec.training.lambdaLse;
   if (lse && !(finiteNumber('lambdaLse', lambdaLse) > 0)) throw new Error(`scoreBackward: args.lambdaLse must be > 0, got ${lambdaLse}`);
   const bindings = {
     images: checkBuffer(ctx, 'images', args.images, N * R * D, `[N, R, D] = [${N}, ${R}, ${D}]`),
@@ -166,7 +158,7 @@ export function checkScoreBackwardArgs(ctx: GpuContext, args: ScoreBackwardArgs)
     gradImages: checkBuffer(ctx, 'gradImages', args.gradImages, N * R * D, `[N, R, D] = [${N}, ${R}, ${D}]`),
     gradCaptions: checkBuffer(ctx, 'gradCaptions', args.gradCaptions, M * L * D, `[M, L, D] = [${M}, ${L}, ${D}]`),
   };
-  const thresholds = method === 'naaf-train' ? checkBuffer(ctx, 'thresholds', args.thresholds, M, `[M] = [${M}]`) : null;
+  const thresholds = spec.backwardTerms.input === 'thresholds' ? checkBuffer(ctx, 'thresholds', args.thresholds, M, `[M] = [${M}]`) : null;
   const inputs = [args.images, args.captions, args.gradScores, args.thresholds];
   for (const name of ['gradImages', 'gradCaptions'] as const) {
     if (inputs.includes(args[name])) throw new Error(`scoreBackward: args.${name} must be a buffer of its own (it is written), got one of the input buffers`);
@@ -200,6 +192,6 @@ export function backwardMethodParts(method: BackwardMethod): WgslPart[] {
   return [
     { name: 'kernels/common/relevance_norm.wgsl', code: relevanceNormWgsl },
     { name: 'kernels/common/score_bwd_tile.wgsl', code: scoreBwdTileWgsl },
-    METHOD_KERNELS[method],
+    methodOfBackward(method).kernels.backward,
   ];
 }

@@ -14,6 +14,7 @@ import type { BufferBinding, GpuContext } from '../gpu/context.js';
 import { encodeRegionGram, encodeWordGram, regionGramPipeline, wordGramPipeline } from './gram.js';
 import { encodeColumnSum } from './gruBackward.js';
 import { encodeMatmul } from './matmul.js';
+import { methodOfBackward } from '../methods/index.js';
 import { packCaptionTiles } from './score.js';
 import {
   backwardMethodParts, chooseScoreBackwardConfig,
@@ -25,9 +26,10 @@ const GEMM_LABEL = 'score backward matmul';
 
 export function scoreEpilogueBackwardPipeline(ctx: GpuContext, method: BackwardMethod, config: ScoreBackwardConfig,
   lse: boolean, runtimeRegions: boolean): Promise<GPUComputePipeline> {
+  const terms = methodOfBackward(method).backwardTerms;
   const constants = {
-    ...config, IMAGE_SIDE: method !== 'scan-i2t', RUNTIME_R: runtimeRegions, SCALES: method !== 'naaf-train',
-    ...(method === 'naaf-train' ? {} : { LSE: lse }),
+    ...config, IMAGE_SIDE: terms.gram === 'regions', RUNTIME_R: runtimeRegions, SCALES: terms.scales,
+    ...(terms.input === 'wordGram' ? { LSE: lse } : {}),
   };
   return ctx.pipeline(`${method} score backward epilogue`, [
     ...backwardMethodParts(method), { name: 'kernels/score_epilogue.bwd.wgsl', code: scoreEpilogueBwdWgsl },
@@ -58,8 +60,9 @@ export async function encodeSplitScoreBackward(ctx: GpuContext, encoder: GPUComm
   const { lengths, maxWords, lse, lambdaLse, bindings, thresholds, workgroupSize, runtimeRegions } = checked;
   const { method, N, R, M, L, D } = args;
   const config = chooseScoreBackwardConfig(R, maxWords, ctx.limits.maxComputeWorkgroupStorageSize, workgroupSize);
-  const scan = method !== 'naaf-train';
-  const imageOwned = method !== 'scan-i2t';
+  const { backwardTerms } = methodOfBackward(method);
+  const scan = backwardTerms.input === 'wordGram';
+  const imageOwned = backwardTerms.gram === 'regions';
   const perPass = backwardImagesPerPass(ctx, N, R, M, L, checked.maxScratchBytes);
   const maxBinding = ctx.limits.maxStorageBufferBindingSize;
   const [gramPipe, wordPipe, epiloguePipe] = await Promise.all([
@@ -94,7 +97,7 @@ export async function encodeSplitScoreBackward(ctx: GpuContext, encoder: GPUComm
   const scaleStride = imageOwned ? M * L : N * R;
   const scaleOwners = imageOwned ? N : numTiles;
   const scaleBase = groups * gramFloats;
-  const hasScales = method !== 'naaf-train';
+  const hasScales = backwardTerms.scales;
   const scratch = exact(scaleBase + (hasScales ? scaleOwners * scaleStride : 0), 'score backward Gram gradients');
   const sims = exact(perPass * R * M * L, 'score backward S');
 

@@ -1,9 +1,5 @@
 // Launcher of the split path's epilogue kernels (kernels/common/split_tile.wgsl + one file per
 // method): reads S^T from the GEMM's scratch, one workgroup per (caption tile, image).
-import naafSplitWgsl from '../../kernels/naaf_split.wgsl';
-import naafSplitRowWgsl from '../../kernels/common/naaf_split_row.wgsl';
-import scanI2tSplitWgsl from '../../kernels/scan_i2t_split.wgsl';
-import scanT2iSplitWgsl from '../../kernels/scan_t2i_split.wgsl';
 import relevanceNormWgsl from '../../kernels/common/relevance_norm.wgsl';
 import scoreMathWgsl from '../../kernels/common/score_math.wgsl';
 import splitTileWgsl from '../../kernels/common/split_tile.wgsl';
@@ -11,6 +7,7 @@ import type { BufferBinding, GpuContext } from '../gpu/context.js';
 import type { WgslConstants, WgslPart } from '../gpu/shader.js';
 import type { ScoreFlags, ScoreMethod } from './score.js';
 import type { GpuPass } from '../gpu/pass.js';
+import { methodSpec } from '../methods/index.js';
 
 export interface SplitEpilogueConfig {
   WG: number; R: number; RQ: number; ROWS: number; CAPS: number; CAPS_R: number; WT_SIZE: number;
@@ -31,9 +28,9 @@ export function splitEpilogueSharedBytes(method: ScoreMethod, R: number, ROWS: n
   return floats.reduce((total, count) => total + Math.ceil((4 * count) / 16) * 16, 0);
 }
 
-/** Per (region, row) weights in workgroup memory: scan-i2t's softmax over words only. */
+/** Per (region, row) weights in workgroup memory, for a method whose epilogue keeps them (SCAN i2t's softmax over words). */
 function weightSize(method: ScoreMethod, R: number, ROWS: number): number {
-  return method === 'scan-i2t' ? R * ROWS : 1;
+  return methodSpec(method).kernels.split.regionRowWeights ? R * ROWS : 1;
 }
 
 export function makeSplitEpilogueConfig(method: ScoreMethod, R: number, ROWS: number, CAPS: number, sShared: boolean, gramShared: boolean, pairs = false): SplitEpilogueConfig {
@@ -63,15 +60,6 @@ export function chooseSplitEpilogue(method: ScoreMethod, R: number, maxWords: nu
   );
 }
 
-/** NAAF's row terms, shared with the training epilogue (kernels/naaf_train_split.wgsl). */
-export const NAAF_SPLIT_ROW: WgslPart = { name: 'kernels/common/naaf_split_row.wgsl', code: naafSplitRowWgsl };
-
-const EPILOGUES: Record<ScoreMethod, WgslPart[]> = {
-  naaf: [NAAF_SPLIT_ROW, { name: 'kernels/naaf_split.wgsl', code: naafSplitWgsl }],
-  'scan-t2i': [{ name: 'kernels/scan_t2i_split.wgsl', code: scanT2iSplitWgsl }],
-  'scan-i2t': [{ name: 'kernels/scan_i2t_split.wgsl', code: scanI2tSplitWgsl }],
-};
-
 /** The parts every split epilogue starts with. */
 export const SPLIT_TILE_PARTS: WgslPart[] = [
   { name: 'kernels/common/relevance_norm.wgsl', code: relevanceNormWgsl },
@@ -79,15 +67,12 @@ export const SPLIT_TILE_PARTS: WgslPart[] = [
   { name: 'kernels/common/split_tile.wgsl', code: splitTileWgsl },
 ];
 
-function methodConstants(method: ScoreMethod, flags: ScoreFlags): WgslConstants {
-  return method === 'naaf' ? { INTRA: !!flags.intra, WORD_TERMS: !!flags.wordTerms } : { LSE: !!flags.lse };
-}
-
 export function splitEpiloguePipeline(ctx: GpuContext, method: ScoreMethod, config: SplitEpilogueConfig, flags: ScoreFlags): Promise<GPUComputePipeline> {
   // Word terms are indexed by the chunk's captions, which a pair list does not have.
   if (config.PAIRS && flags.wordTerms) throw new Error('splitEpiloguePipeline: word terms are not written in the pair mode');
-  return ctx.pipeline(`${method.replace('-', '_')}_split${config.PAIRS ? '_pairs' : ''}`, [...SPLIT_TILE_PARTS, ...EPILOGUES[method]],
-    { ...config, ...methodConstants(method, flags) });
+  const { split } = methodSpec(method).kernels;
+  return ctx.pipeline(`${method.replace('-', '_')}_split${config.PAIRS ? '_pairs' : ''}`, [...SPLIT_TILE_PARTS, ...split.parts],
+    { ...config, ...split.constants(flags) });
 }
 
 export interface SplitEpilogueArgs {
@@ -141,7 +126,7 @@ export function encodeSplitEpilogue(ctx: GpuContext, pass: GpuPass, pipeline: GP
   const uniforms = splitEpilogueParams(ctx, a);
   transient.push(uniforms);
   let terms: GPUBuffer | null = null;
-  if (method === 'naaf') {
+  if (methodSpec(method).wordTerms) {
     terms = a.wordTerms ?? ctx.pool.acquire(16, GPUBufferUsage.STORAGE, 'no word terms');
     if (!a.wordTerms) transient.push(terms);
   }

@@ -3,6 +3,7 @@
 // score of every (caption, candidate) pair in one GPU pass (engine.scorePairs, bit for bit the
 // dense kernel's score), ranked. The index must come from the same checkpoint (sha256), and
 // what its manifest says is checked (manifestSchema.ts) before LanceDB sees any of it.
+import { methodNames, methodSpec } from '../methods/index.js';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { encodeCaptionIds } from '../data/precomp.js';
@@ -40,7 +41,7 @@ export interface QueryOptions {
 
 export interface OpenOptions {
   /** The exact stage's score (default 'naaf'). */
-  method?: 'naaf' | 'scan-t2i';
+  method?: SearchMethod;
   /** LanceDB's, for a table on object storage (else it reads its environment variables). */
   storageOptions?: Record<string, string>;
   /**
@@ -78,6 +79,18 @@ export interface QueryTimings { encodeMs: number; coarseMs: number; gatherMs: nu
 // equalled exhaustive NAAF's for 99% of them, or where none did, the best one measured (bench/RESULTS.md).
 export const DEFAULT_CANDIDATES = 1000;
 
+/** The methods a search re-ranks with (the registry's `search`: NAAF and SCAN t2i). */
+export type SearchMethod = 'naaf' | 'scan-t2i';
+
+/** A registered method whose exact scores re-rank a search (the registry's `search`). */
+function searchMethod(name: unknown): SearchMethod {
+  const searchable = methodNames().filter((m) => methodSpec(m).search);
+  if (!searchable.includes(name as SearchMethod)) {
+    throw new Error(`search: method must be ${searchable.map((m) => `'${m}'`).join(' or ')}, got ${JSON.stringify(name)}`);
+  }
+  return name as SearchMethod;
+}
+
 export class SearchIndex {
   private constructor(
     private readonly engine: NaafEngine,
@@ -89,7 +102,7 @@ export class SearchIndex {
     private readonly table: LanceTable,
     /** "the table at LOCATION", for errors. */
     private readonly where: string,
-    readonly method: 'naaf' | 'scan-t2i',
+    readonly method: SearchMethod,
     private readonly gallery: Gallery | null,
   ) {}
 
@@ -119,8 +132,7 @@ export class SearchIndex {
         throw new Error(`search: ${checkpoint} (sha256 ${identity.sha256.slice(0, 12)}…) is not the checkpoint the index ${root} was built with `
           + `(${manifest.checkpoint.path}, sha256 ${manifest.checkpoint.sha256.slice(0, 12)}…): its embeddings would not match; search with that checkpoint or rebuild the index`);
       }
-      const method = options.method ?? 'naaf';
-      if (method !== 'naaf' && method !== 'scan-t2i') throw new Error(`search: method must be 'naaf' or 'scan-t2i', got ${JSON.stringify(method)}`);
+      const method = searchMethod(options.method ?? 'naaf');
       if (manifest.embedSize !== model.config.embedSize) {
         throw new Error(`search: the index ${root} says embedSize ${manifest.embedSize}, but the checkpoint's model has embedSize ${model.config.embedSize}; its manifest was edited: rebuild the index`);
       }
@@ -177,7 +189,7 @@ export class SearchIndex {
     if (!Number.isInteger(nprobes) || nprobes < 1) throw new Error(`${what}: nprobes must be a positive integer, got ${options.nprobes}`);
     const refine = options.refine ?? 4;
     if (!Number.isInteger(refine) || refine < 1) throw new Error(`${what}: refine must be a positive integer, got ${options.refine}`);
-    if (options.terms && this.method !== 'naaf') throw new Error(`${what}: terms are NAAF's per-word terms; this index is searched with ${this.method}`);
+    if (options.terms && !methodSpec(this.method).wordTerms) throw new Error(`${what}: terms are NAAF's per-word terms; this index is searched with ${this.method}`);
     const N = this.manifest.rows;
     const candidates = Math.min(wanted, N); // documented: K' larger than the gallery means all of it
     const { regions: R } = this.manifest.data;

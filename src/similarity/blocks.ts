@@ -6,6 +6,7 @@
 // caller's f32 rows on the CPU (a Float32Array, or rows read from a file), a GPU buffer, or a
 // resident gallery (already prepared: nothing is uploaded). The work is submitted in bounded
 // pieces (src/gpu/submit.ts); a cancelled or failed call releases everything it took.
+import { methodSpec } from '../methods/index.js';
 import type { GpuContext } from '../gpu/context.js';
 import { CommandStream } from '../gpu/submit.js';
 import { packedLayout } from '../ops/quantize.js';
@@ -186,11 +187,11 @@ async function prepareCaptionBlock(ctx: GpuContext, stream: CommandStream, a: Ru
     offset = captions.offset + m0 * L * D * 4;
   }
   const lengths = captions.lengths.subarray(m0, m0 + count);
-  const needsWordGram = opts.method !== 'naaf' || opts.intra;
+  const wordGram = methodSpec(opts.method).wordGram(opts);
   const common = {
     lengths, L, D, format: plan.format,
     rowsPerTile: plan.fused?.ROWS ?? plan.split!.epilogue.ROWS, capsPerTile: plan.fused?.CAPS ?? plan.split!.epilogue.CAPS,
-    padRows: plan.fused?.ROWS ?? 0, wordGram: needsWordGram ? { softmax: opts.method === 'naaf', lambdaIntra: opts.lambdaIntra } : null,
+    padRows: plan.fused?.ROWS ?? 0, wordGram: wordGram ? { softmax: wordGram === 'softmax', lambdaIntra: opts.lambdaIntra } : null,
   };
   const chunks: CaptionChunk[] = [];
   // Each chunk's tables hold the block's lengths from 0 (its first caption is c0 in them).

@@ -1,5 +1,7 @@
 // The similarity options a trained model is scored with: NAAF with its learned threshold
-// (thres_safe) and lambda, or SCAN t2i. Types only, so the live page's bundle can use it.
+// (thres_safe) and lambda, or SCAN t2i. Types only, so the live page's bundle can use it: the
+// method registry (src/methods/) carries every kernel's WGSL, which that bundle must not. The
+// registry's modelOptions() is the same rule for every method (evalrank uses it).
 import type { NaafModel } from '../model/model.js';
 import type { SimilarityOptions } from '../types.js';
 

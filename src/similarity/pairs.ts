@@ -6,6 +6,7 @@
 // captions the pairs name reach the GPU, gathered per pass (or read in place from a resident
 // f32 gallery), so the inputs may be any size; passes are bounded by every binding and
 // dispatch limit, the scratch and the submission budget.
+import { methodSpec } from '../methods/index.js';
 import type { GpuContext } from '../gpu/context.js';
 import { CommandStream } from '../gpu/submit.js';
 import { encodeGemm, gemmPipeline, makeGemmConfig } from '../ops/gemm.js';
@@ -137,7 +138,8 @@ export async function scorePairsOf(ctx: GpuContext, what: string, images: PairIm
   if (D !== images.D) throw new Error(`${what}: captions.shape D = ${D} must equal images.shape D = ${images.D}`);
   checkCopySource(what, 'captions', captions);
   const P = checkPairs(what, pairs, N, M);
-  const needsWordGram = opts.method !== 'naaf' || opts.intra;
+  const wordGram = methodSpec(opts.method).wordGram(opts);
+  const needsWordGram = wordGram !== null;
   const tile = opts.tile;
   for (const key of ['images', 'rowBlocks', 'blocksPerJob'] as const) {
     if (tile[key] !== undefined) throw new Error(`${what}: options.tile.${key} is a fused-kernel option; pairs run on the split kernel`);
@@ -179,7 +181,7 @@ export async function scorePairsOf(ctx: GpuContext, what: string, images: PairIm
     stream.held.push(result);
     try {
       const [wordPipe, gemmPipe, epiloguePipe] = await Promise.all([
-        wordGramPipeline(ctx, opts.method === 'naaf'), gemmPipeline(ctx, gemm), splitEpiloguePipeline(ctx, opts.method, epilogue, { intra: opts.intra, lse: opts.lse }),
+        wordGramPipeline(ctx, wordGram === 'softmax'), gemmPipeline(ctx, gemm), splitEpiloguePipeline(ctx, opts.method, epilogue, { intra: opts.intra, lse: opts.lse }),
       ]);
       let g = 0;
       while (g < groups.length) {

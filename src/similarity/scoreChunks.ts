@@ -4,6 +4,7 @@
 // stream with its work estimate first, and passes and runs are sized to the stream's budget,
 // so a long call is submitted in bounded pieces. A pair's score does not depend on how the
 // images are cut (each is computed by the same per-element sums), so pieces change no result.
+import { methodSpec } from '../methods/index.js';
 import type { BufferBinding, GpuContext } from '../gpu/context.js';
 import type { CommandStream } from '../gpu/submit.js';
 import { encodeGemm, gemmPipeline } from '../ops/gemm.js';
@@ -93,7 +94,7 @@ async function encodeFused(ctx: GpuContext, stream: CommandStream, a: ChunkScore
       out: out.binding, outBase: out.base + a.out.column, outStride: a.out.stride,
       dim: int8 ? captionsRowBytes(captions, D) : D, maxWords: L, threshold: opts.threshold, lambdaSoftmax: opts.lambdaSoftmax, lambdaLse: opts.lambdaLse,
       imageStart: images.n0, imagesPerGroup: fused.IMGS,
-      wordTerms: opts.method === 'naaf' ? a.wordTerms ?? placeholder(ctx, stream) : undefined,
+      wordTerms: methodSpec(opts.method).wordTerms ? a.wordTerms ?? placeholder(ctx, stream) : undefined,
       int8: int8 ? { imageScaleBase: images.scaleBase + images.base, wordScaleBase: captions.packed!.scaleBase } : undefined,
     }, stream.transient);
   }

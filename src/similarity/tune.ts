@@ -2,6 +2,7 @@
 // synthetic batch of the caller's shape, keep the fastest per (method, precision, R, ROWS, D)
 // for this engine, and optionally persist the choices per adapter in a JSON file (Node), so
 // tuning runs once.
+import { methodSpec } from '../methods/index.js';
 import type { GpuContext } from '../gpu/context.js';
 import { writeFileAtomic } from '../model/load.js';
 import { seededRandom } from '../random.js';
@@ -164,7 +165,7 @@ export async function tuneTiles(ctx: GpuContext, runInto: RunInto, shape: TuneSh
   const images = upload(syntheticRows(N * R, D, 11));
   const captions = upload(syntheticRows(M * L, D, 13));
   const out = device.createBuffer({ size: N * M * 4, usage: GPUBufferUsage.STORAGE });
-  const base = (method === 'naaf' ? { method, threshold: 0.2 } : { method }) as SimilarityOptions;
+  const base = methodSpec(method).sampleOptions as unknown as SimilarityOptions;
   const timings: TuneResult['timings'] = [];
   try {
     for (const candidate of candidates) {

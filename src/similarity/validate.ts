@@ -3,6 +3,8 @@
 import { DEFAULT_SCRATCH_BYTES } from './plan.js';
 import type { CaptionInput, ImageInput, OutputTarget, Precision, SimilarityOptions } from '../types.js';
 import type { ScoreMethod, TileRequest } from '../ops/score.js';
+import { describeValue } from '../methods/describe.js';
+import { methodSpec } from '../methods/index.js';
 import { checkSignal } from '../gpu/submit.js';
 import { NpyReader } from '../io/npy.js';
 
@@ -31,19 +33,9 @@ export interface CheckedInputs {
   lengths: Uint32Array;
 }
 
-const ALLOWED_KEYS: Record<ScoreMethod, string[]> = {
-  naaf: ['method', 'threshold', 'lambdaSoftmax', 'lambdaIntra', 'intra'],
-  'scan-t2i': ['method', 'lambdaSoftmax', 'aggregation', 'lambdaLse'],
-  'scan-i2t': ['method', 'lambdaSoftmax', 'aggregation', 'lambdaLse'],
-};
 const CHUNK_KEYS = ['maxImagesPerChunk', 'maxCaptionsPerChunk', 'tile', 'precision', 'kernel', 'maxScratchBytes', 'maxGpuBytes', 'signal'];
 const DEFAULT_MAX_GPU_BYTES = 1024 * 2 ** 20; // blocks.ts documents it
 
-function describeValue(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.join(', ')}]`;
-  return String(value);
-}
 
 function positiveFinite(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
@@ -78,11 +70,9 @@ function checkKernel(value: unknown): 'fused' | 'split' | undefined {
 
 export function resolveOptions(options: SimilarityOptions | undefined): ResolvedOptions {
   if (!options || typeof options !== 'object') throw new Error(`similarity: options must be an object with a method, got ${describeValue(options)}`);
-  const method = options.method as string;
-  if (!(method in ALLOWED_KEYS)) {
-    throw new Error(`similarity: options.method must be 'naaf', 'scan-t2i' or 'scan-i2t', got ${describeValue(method)}`);
-  }
-  const allowed = [...ALLOWED_KEYS[method as ScoreMethod], ...CHUNK_KEYS];
+  const spec = methodSpec(options.method);
+  const method = spec.name;
+  const allowed = ['method', ...spec.optionKeys, ...CHUNK_KEYS];
   for (const key of Object.keys(options)) {
     if (!allowed.includes(key)) throw new Error(`similarity: unknown option "${key}" for method '${method}' (allowed: ${allowed.join(', ')})`);
   }
@@ -97,28 +87,7 @@ export function resolveOptions(options: SimilarityOptions | undefined): Resolved
     maxGpuBytes: o.maxGpuBytes === undefined ? DEFAULT_MAX_GPU_BYTES : chunkLimit('maxGpuBytes', o.maxGpuBytes),
     signal: checkSignal('similarity', o.signal),
   };
-  if (method === 'naaf') {
-    if (typeof o.threshold !== 'number' || !Number.isFinite(o.threshold)) {
-      throw new Error(`similarity: options.threshold must be a finite number (the checkpoint's thres_safe), got ${describeValue(o.threshold)}`);
-    }
-    if (o.intra !== undefined && typeof o.intra !== 'boolean') throw new Error(`similarity: options.intra must be a boolean, got ${describeValue(o.intra)}`);
-    return {
-      method, threshold: o.threshold, lambdaSoftmax: positiveFinite('lambdaSoftmax', o.lambdaSoftmax, 20),
-      lambdaIntra: positiveFinite('lambdaIntra', o.lambdaIntra, 5), intra: (o.intra as boolean | undefined) ?? true,
-      lambdaLse: 1, lse: false, ...chunks,
-    };
-  }
-  const aggregation = o.aggregation ?? 'lse';
-  if (aggregation !== 'lse' && aggregation !== 'mean') {
-    throw new Error(`similarity: options.aggregation must be 'lse' or 'mean', got ${describeValue(aggregation)}`);
-  }
-  const t2i = method === 'scan-t2i';
-  return {
-    method: method as ScoreMethod, threshold: 0, lambdaIntra: 5, intra: false,
-    lambdaSoftmax: positiveFinite('lambdaSoftmax', o.lambdaSoftmax, t2i ? 9 : 4),
-    lambdaLse: positiveFinite('lambdaLse', o.lambdaLse, t2i ? 6 : 5),
-    lse: aggregation === 'lse', ...chunks,
-  };
+  return { method, ...spec.resolve(o, positiveFinite), ...chunks };
 }
 
 function checkShape(name: string, shape: unknown, labels: string, what = 'similarity'): [number, number, number] {

@@ -2,6 +2,7 @@
 // word), max_r s, neg, pos_f and pos_r, whose mean over a caption's words is its score. Written
 // by the same fused kernel as the scores (naaf_score.wgsl with WORD_TERMS), so it is meant for
 // small batches: the result is N x M x L x 4 floats.
+import { methodSpec } from '../methods/index.js';
 import type { GpuContext } from '../gpu/context.js';
 import type { CaptionInput, ImageInput, SimilarityOptions } from '../types.js';
 import { CommandStream } from '../gpu/submit.js';
@@ -25,7 +26,7 @@ export async function naafWordTerms(ctx: GpuContext, images: ImageInput, caption
   const what = 'naafWordTerms';
   ctx.checkUsable(what);
   const opts = resolveOptions(options);
-  if (opts.method !== 'naaf') throw new Error(`${what}: options.method must be 'naaf', got ${JSON.stringify(options.method)}`);
+  if (!methodSpec(opts.method).wordTerms) throw new Error(`${what}: options.method must be 'naaf', got ${JSON.stringify(options.method)}`);
   const dims = checkInputs(images, captions);
   const { N, R, D, M, L } = dims;
   const termBytes = N * M * L * 16;

@@ -4,6 +4,7 @@
 import { LoadedModel, encodeSafetensorsModel, writeFileAtomic } from '../model/load.js';
 import type { TrainerOptions } from './options.js';
 import type { Trainer } from './trainer.js';
+import { learnsThreshold } from '../methods/index.js';
 
 export interface TrainingProgress {
   /** The epoch to run next, and the batch of it to start from. */
@@ -34,7 +35,7 @@ export async function saveTrainingCheckpoint(path: string, trainer: Trainer, pro
   const metadata: TrainerMetadata = { version: 1, step: trainer.stepCount, options: trainer.options, ...progress };
   const loaded: LoadedModel = {
     state,
-    config: { ...model.config, threshold: trainer.options.method === 'naaf' ? trainer.state.thresSafe : model.config.threshold },
+    config: { ...model.config, threshold: learnsThreshold(trainer.options.method) ? trainer.state.thresSafe : model.config.threshold },
     thresholdState: { ...trainer.state },
     info: { epoch: progress.epoch, step: trainer.stepCount, bestRsum: progress.bestRsum },
     training: { tensors: await trainer.optimizerTensors(), metadata },

@@ -14,6 +14,7 @@ import { ResolvedTrainerOptions, TrainerOptions, collapsedLoss, hardestNegatives
 import type { Trainer } from './trainer.js';
 import { platform } from '../platform/index.js';
 import type { Vocabulary } from '../data/vocab.js';
+import { learnsThreshold } from '../methods/index.js';
 
 export interface TrainRunOptions {
   /** Folder with {train,dev}_ims.npy and _caps.txt. */
@@ -231,7 +232,7 @@ export async function runTraining(engine: NaafEngine, o: TrainRunOptions): Promi
       let report: EvalReport;
       try {
         report = await evalrank(engine, [model], devImages, devIds, {
-          method, ...(method === 'naaf' ? { threshold: trainer.state.thresSafe } : {}), shouldStop: o.shouldStop,
+          method, ...(learnsThreshold(method) ? { threshold: trainer.state.thresSafe } : {}), shouldStop: o.shouldStop,
         });
       } catch (error) {
         if (!(error instanceof EvalStoppedError)) throw error;

@@ -1,11 +1,14 @@
 // Trainer options, their defaults (NAAF's train.py, or SCAN's for the baselines), validation,
 // and the learning-rate schedule lr * 0.1^(epoch // lrUpdate).
 
-export type TrainMethod = 'naaf' | 'scan-t2i' | 'scan-i2t';
+import { methodSpec, type ScoreMethod } from '../methods/index.js';
+
+/** A registered similarity method (src/methods/). */
+export type TrainMethod = ScoreMethod;
 
 export interface TrainerOptions {
   method?: TrainMethod;
-  learningRate?: number; // 5e-4 (NAAF), 2e-4 (SCAN)
+  learningRate?: number; // the method's (registry): 5e-4 (NAAF), 2e-4 (SCAN)
   margin?: number; // 0.2
   gradClip?: number | null; // 2 (total L2 norm); null: no clipping
   lrUpdate?: number; // 10 (NAAF README), epochs per tenfold decay
@@ -24,8 +27,8 @@ export interface TrainerOptions {
 export type ResolvedTrainerOptions = Required<Omit<TrainerOptions, 'gradClip'>> & { gradClip: number | null };
 
 export function resolveTrainerOptions(options: TrainerOptions = {}): ResolvedTrainerOptions {
-  const method = options.method ?? 'naaf';
-  if (!['naaf', 'scan-t2i', 'scan-i2t'].includes(method)) throw new Error(`createTrainer: options.method must be 'naaf', 'scan-t2i' or 'scan-i2t', got ${JSON.stringify(method)}`);
+  const spec = methodSpec(options.method ?? 'naaf', 'createTrainer');
+  const method = spec.name;
   const positive = (name: keyof TrainerOptions, fallback: number): number => {
     const value = options[name] ?? fallback;
     if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new Error(`createTrainer: options.${name} must be a finite number > 0, got ${String(value)}`);
@@ -37,14 +40,14 @@ export function resolveTrainerOptions(options: TrainerOptions = {}): ResolvedTra
   if (!Number.isInteger(lrUpdate)) throw new Error(`createTrainer: options.lrUpdate must be an integer, got ${lrUpdate}`);
   return {
     method,
-    learningRate: positive('learningRate', method === 'naaf' ? 5e-4 : 2e-4),
+    learningRate: positive('learningRate', spec.training.learningRate),
     margin: positive('margin', 0.2),
     gradClip: options.gradClip === null ? null : positive('gradClip', 2),
     lrUpdate,
     alpha: positive('alpha', 2),
-    lambdaSoftmax: positive('lambdaSoftmax', method === 'naaf' ? 20 : method === 'scan-t2i' ? 9 : 4),
+    lambdaSoftmax: positive('lambdaSoftmax', spec.training.lambdaSoftmax),
     aggregation,
-    lambdaLse: positive('lambdaLse', method === 'scan-i2t' ? 5 : 6),
+    lambdaLse: positive('lambdaLse', spec.training.lambdaLse),
     maxViolation: options.maxViolation ?? true,
     warmupEpochs: warmupEpochs(options.warmupEpochs),
   };

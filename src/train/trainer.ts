@@ -12,6 +12,7 @@ import { encodeAdam, encodeSumSquares } from '../ops/optim.js';
 import type { DmmState } from '../ops/naafTrain.js';
 import { TrainingProgress, saveTrainingCheckpoint } from './checkpoint.js';
 import { ResolvedTrainerOptions, TrainerOptions, hardestNegativesAt, learningRateAt, resolveTrainerOptions } from './options.js';
+import { learnsThreshold } from '../methods/index.js';
 
 export interface TrainBatchInput {
   regionFeats: { data: Float32Array; shape: readonly [number, number, number] };
@@ -184,7 +185,7 @@ export class Trainer {
       });
       this.stepCount = step;
       this.state = state;
-      if (this.options.method === 'naaf') this.model.config.threshold = state.thresSafe;
+      if (learnsThreshold(this.options.method)) this.model.config.threshold = state.thresSafe;
       return { loss, state, learningRate };
     } finally {
       this.ctx.pool.release(normSq);

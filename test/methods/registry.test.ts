@@ -1,0 +1,71 @@
+// The method registry (src/methods/): each entry against the kernels it names and its float64
+// reference, and the errors every consumer builds from it.
+import { describe, expect, it } from 'vitest';
+import { backwardNames, methodList, methodNames, methodOfBackward, methodSpec, methodUsage } from '../../src/methods/index.js';
+import { resolveTrainerOptions } from '../../src/train/options.js';
+import { resolveOptions } from '../../src/similarity/validate.js';
+import type { SimilarityOptions } from '../../src/types.js';
+import { maxAbsDiff } from '../fixtures.js';
+import { sharedEngine } from '../gpu.js';
+import { randomBatch } from '../random.js';
+
+const engine = await sharedEngine();
+
+describe('method registry', () => {
+  it('names each method once, with a label, a help line, options and a backward of its own', () => {
+    const names = methodNames();
+    expect(names).toEqual(['naaf', 'scan-t2i', 'scan-i2t']);
+    expect(new Set(backwardNames()).size).toBe(names.length);
+    for (const name of names) {
+      const spec = methodSpec(name);
+      expect(spec.label.length).toBeGreaterThan(0);
+      expect(spec.help.startsWith(`${name}: `)).toBe(true);
+      expect(methodOfBackward(spec.backward)).toBe(spec);
+      expect(spec.kernels.split.parts.length).toBeGreaterThan(0);
+      expect(resolveOptions(spec.sampleOptions as unknown as SimilarityOptions).method).toBe(name);
+    }
+    expect(methodList()).toBe("'naaf', 'scan-t2i' or 'scan-i2t'");
+    expect(methodUsage().flag).toBe('--method naaf|scan-t2i|scan-i2t');
+  });
+
+  it("each backward file's Gram constants match the entry's backwardTerms (the launchers size and own the Gram by them)", () => {
+    for (const name of methodNames()) {
+      const { backwardTerms, kernels } = methodSpec(name);
+      const code = kernels.backward.code;
+      expect(code, name).toContain(`const REGION_GRAM_GRAD: bool = ${backwardTerms.gram === 'regions'};`);
+      expect(code, name).toContain(`const WORD_GRAM_GRAD: bool = ${backwardTerms.gram === 'words'};`);
+      expect(code.includes('var<storage, read> thresholds'), name).toBe(backwardTerms.input === 'thresholds');
+      expect(code.includes('var<storage, read> wordGram'), name).toBe(backwardTerms.input === 'wordGram');
+    }
+  });
+
+  it("each entry's float64 reference gives the GPU's scores (split and fused) with its resolved default options", async () => {
+    const b = randomBatch(31, 3, 7, [4, 2, 5], 5, 12);
+    const images = { data: b.images, shape: [b.N, b.R, b.D] as const };
+    const captions = { data: b.captions, shape: [b.M, b.L, b.D] as const, lengths: b.lengths };
+    for (const name of methodNames()) {
+      const spec = methodSpec(name);
+      const options = spec.sampleOptions as unknown as SimilarityOptions;
+      const reference = spec.reference(b, resolveOptions(options));
+      for (const kernel of ['split', 'fused'] as const) {
+        const gpu = await engine.similarity(images, captions, { ...options, kernel } as SimilarityOptions);
+        expect(maxAbsDiff(gpu, reference), `${name} ${kernel}`).toBeLessThan(1e-5);
+      }
+    }
+  });
+
+  it('errors list the registered methods wherever a method is named', async () => {
+    expect(() => resolveOptions({ method: 'chan' } as never)).toThrow(/similarity: options\.method must be 'naaf', 'scan-t2i' or 'scan-i2t', got "chan"/);
+    expect(() => resolveTrainerOptions({ method: 'vse' } as never)).toThrow(/createTrainer: options\.method must be 'naaf', 'scan-t2i' or 'scan-i2t', got "vse"/);
+    expect(() => methodSpec('x', 'naaf train', '--method', false)).toThrow(/naaf train: --method must be naaf, scan-t2i or scan-i2t, got x/);
+    expect(() => resolveOptions({ method: 'scan-t2i', threshold: 0.1 } as never)).toThrow(/unknown option "threshold" for method 'scan-t2i' \(allowed: method, lambdaSoftmax, aggregation, lambdaLse, /);
+  });
+
+  it('training defaults come from the entry', () => {
+    for (const name of methodNames()) {
+      const { training } = methodSpec(name);
+      const resolved = resolveTrainerOptions({ method: name });
+      expect([resolved.learningRate, resolved.lambdaSoftmax, resolved.lambdaLse]).toEqual([training.learningRate, training.lambdaSoftmax, training.lambdaLse]);
+    }
+  });
+});
