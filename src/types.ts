@@ -38,7 +38,14 @@ export interface ScanI2tOptions {
   lambdaLse?: number; // 5
 }
 
-export type SimilarityOptions = (NaafOptions | ScanT2iOptions | ScanI2tOptions) & {
+/** CHAN (CVPR 2023): each word's best region, pooled over the caption's words. */
+export interface ChanOptions {
+  method: 'chan';
+  pooling?: 'lse' | 'mean'; // 'lse': log sum_w exp(c_w / belta), as CHAN's GRU runs; 'mean' as its BERT runs
+  belta?: number; // 0.1: the log-sum-exp's temperature (it divides)
+}
+
+export type SimilarityOptions = (NaafOptions | ScanT2iOptions | ScanI2tOptions | ChanOptions) & {
   /** Testing and memory control: at most this many images / captions per GPU chunk. */
   maxImagesPerChunk?: number;
   maxCaptionsPerChunk?: number;

@@ -40,7 +40,8 @@ export async function trainingSimilarity(tape: Tape, images: Variable, captions:
     thresholds = out.thresholdsUsed;
   } else {
     sims = tape.variable([B, B], `${options.method} sims`);
-    const resolved = resolveOptions({ method: options.method, lambdaSoftmax: options.lambdaSoftmax, aggregation: options.aggregation, lambdaLse: options.lambdaLse } as SimilarityOptions);
+    if (!spec.training.similarityOptions) throw new Error(`trainingSimilarity: method '${spec.name}' has no training forward`);
+    const resolved = resolveOptions(spec.training.similarityOptions(options) as unknown as SimilarityOptions);
     // Into the step's encoder (a training step is one submission), all of the batch in one block.
     const plan = await resolvePlan(ctx, { R, D, L }, resolved, true);
     const stream = CommandStream.into(ctx, 'training similarity', tape.encoder, tape.transient);

@@ -8,8 +8,8 @@ import { stopOnSigint } from './interrupt.js';
 import { createProgress } from './progress.js';
 import { methodSpec, methodUsage } from '../methods/index.js';
 
-export const TRAIN_USAGE = `naaf train --data DIR [--data-name f30k_precomp] --out DIR [--epochs 20] [--batch-size 128] [--lr (the method's)]
-           [--lr-update 10] [--warmup-epochs 0] [--resume FILE] [--init FILE] [${methodUsage().flag}] [--seed 0]
+export const TRAIN_USAGE = `naaf train --data DIR [--data-name f30k_precomp] --out DIR [--epochs 20] [--batch-size 128] [--lr LR]
+           [--lr-update EPOCHS] [--warmup-epochs EPOCHS] [--resume FILE] [--init FILE] [${methodUsage().flag}] [--seed 0]
            [--embed-size 1024] [--word-dim 300] [--vocab FILE]
   DIR (or DIR/NAME) holds {train,dev}_ims.npy and {train,dev}_caps.txt; Ctrl-C saves and stops.
   Methods (default naaf):
@@ -46,7 +46,7 @@ export async function runTrain(argv: string[]): Promise<void> {
   };
   const trainer: TrainerOptions = values.resume
     ? { method, learningRate: options.learningRate, lrUpdate: options.lrUpdate, warmupEpochs: options.warmupEpochs }
-    : { method: method ?? 'naaf', learningRate: options.learningRate, lrUpdate: options.lrUpdate ?? 10, warmupEpochs: options.warmupEpochs };
+    : { method: method ?? 'naaf', learningRate: options.learningRate, lrUpdate: options.lrUpdate, warmupEpochs: options.warmupEpochs };
 
   const stop = stopOnSigint('stopping after this step (saving a checkpoint)');
   const progress = createProgress();

@@ -1,13 +1,14 @@
 // The method registry: every similarity method, by name. A new method is one file here (its
 // MethodSpec), its WGSL epilogues and float64 reference, and one entry below.
 import { describeValue } from './describe.js';
+import { chan } from './chan.js';
 import { naaf } from './naaf.js';
 import { scanI2t, scanT2i } from './scan.js';
 import type { BackwardMethod, MethodSpec, ScoreMethod } from './types.js';
 
 export type { BackwardMethod, MethodFields, MethodSpec, ScoreFlags, ScoreMethod } from './types.js';
 
-const REGISTRY: readonly MethodSpec[] = [naaf, scanT2i, scanI2t];
+const REGISTRY: readonly MethodSpec[] = [naaf, scanT2i, scanI2t, chan];
 
 /** Every registered method's name, in registration order. */
 export function methodNames(): ScoreMethod[] {
@@ -45,7 +46,9 @@ export function backwardNames(): BackwardMethod[] {
 
 /** "--method naaf|scan-t2i|scan-i2t" and one help line per method, for the CLIs' usage. */
 export function methodUsage(): { flag: string; lines: string[] } {
-  return { flag: `--method ${methodNames().join('|')}`, lines: REGISTRY.map((m) => `  ${m.help}`) };
+  const training = (m: MethodSpec) => `    trains by default at lr ${m.training.learningRate}, margin ${m.training.margin ?? 0.2}, ` +
+    `${m.training.warmupEpochs ?? 0} warm-up epoch(s) of summed violations, lr x0.1 every ${m.training.lrUpdate ?? 10} epochs`;
+  return { flag: `--method ${methodNames().join('|')}`, lines: REGISTRY.flatMap((m) => [`  ${m.help}`, training(m)]) };
 }
 
 /** Whether the method learns its threshold while training (NAAF's mismatch mining): the checkpoint then carries thres_safe. */

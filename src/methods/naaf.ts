@@ -31,10 +31,13 @@ export const naaf: MethodSpec = {
   },
   training: { learningRate: 5e-4, lambdaSoftmax: 20, lambdaLse: 6, forward: 'naaf-mining' },
   backward: 'naaf-train',
-  backwardTerms: { gram: 'regions', scales: false, input: 'thresholds' },
+  backwardTerms: { gram: 'regions', scales: false, input: 'thresholds', regionGram: true, aggregation: false },
   kernels: {
     fused: { part: { name: 'kernels/naaf_score.wgsl', code: naafScoreWgsl }, constants: (f) => ({ INTRA: !!f.intra, WORD_TERMS: !!f.wordTerms }) },
-    split: { parts: [NAAF_SPLIT_ROW, { name: 'kernels/naaf_split.wgsl', code: naafSplitWgsl }], constants: (f) => ({ INTRA: !!f.intra, WORD_TERMS: !!f.wordTerms }) },
+    split: {
+      parts: [NAAF_SPLIT_ROW, { name: 'kernels/naaf_split.wgsl', code: naafSplitWgsl }], constants: (f) => ({ INTRA: !!f.intra, WORD_TERMS: !!f.wordTerms }),
+      readsWordGram: true, // the intra-text mask (bound to a placeholder without it)
+    },
     backward: { name: 'kernels/naaf_score.bwd.wgsl', code: naafScoreBwdWgsl },
   },
   modelOptions(config, what, threshold) {

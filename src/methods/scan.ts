@@ -43,12 +43,15 @@ function scan(d: ScanDirection): MethodSpec {
       };
     },
     // SCAN's own train.py: lr 2e-4; the same lambdas as its evaluation.
-    training: { learningRate: 2e-4, lambdaSoftmax: d.lambdaSoftmax, lambdaLse: d.lambdaLse, forward: 'similarity' },
+    training: {
+      learningRate: 2e-4, lambdaSoftmax: d.lambdaSoftmax, lambdaLse: d.lambdaLse, forward: 'similarity',
+      similarityOptions: (t) => ({ method: d.name, lambdaSoftmax: t.lambdaSoftmax, aggregation: t.aggregation, lambdaLse: t.lambdaLse }),
+    },
     backward: d.name,
-    backwardTerms: { gram: d.backwardGram, scales: true, input: 'wordGram' },
+    backwardTerms: { gram: d.backwardGram, scales: true, input: 'wordGram', regionGram: true, aggregation: true },
     kernels: {
       fused: { part: d.fused, constants: (f) => ({ LSE: !!f.lse }) },
-      split: { parts: [d.split], constants: (f) => ({ LSE: !!f.lse }), regionRowWeights: d.regionRowWeights },
+      split: { parts: [d.split], constants: (f) => ({ LSE: !!f.lse }), regionRowWeights: d.regionRowWeights, readsWordGram: true },
       backward: d.backward,
     },
     // SCAN's evaluation uses its default options whatever the model trained with (as the original's evaluation.py).

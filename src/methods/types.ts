@@ -5,10 +5,10 @@
 import type { WgslConstants, WgslPart } from '../gpu/shader.js';
 import type { RefBatch } from '../ref/naaf.js';
 
-export type ScoreMethod = 'naaf' | 'scan-t2i' | 'scan-i2t';
+export type ScoreMethod = 'naaf' | 'scan-t2i' | 'scan-i2t' | 'chan';
 
 /** The backward kernels' method: NAAF's training path (per-caption thresholds) or a SCAN direction. */
-export type BackwardMethod = 'naaf-train' | 'scan-t2i' | 'scan-i2t';
+export type BackwardMethod = 'naaf-train' | 'scan-t2i' | 'scan-i2t' | 'chan';
 
 export interface ScoreFlags {
   intra?: boolean; // naaf
@@ -54,27 +54,42 @@ export interface MethodSpec {
    * Trainer defaults (the method's own training script), and its training forward: NAAF's own
    * path with Discriminative Mismatch Mining (src/ops/naafTrain.ts), or the method's similarity.
    */
-  training: { learningRate: number; lambdaSoftmax: number; lambdaLse: number; forward: 'naaf-mining' | 'similarity' };
+  training: {
+    learningRate: number; lambdaSoftmax: number; lambdaLse: number; forward: 'naaf-mining' | 'similarity';
+    /** Defaults where the method's script differs from NAAF's (margin 0.2, no warm-up, tenfold decay every 10 epochs). */
+    margin?: number; warmupEpochs?: number; lrUpdate?: number;
+    /** The similarity() options of the training forward ('similarity'), from the trainer's. */
+    similarityOptions?(o: { lambdaSoftmax: number; aggregation: 'lse' | 'mean'; lambdaLse: number }): Record<string, unknown>;
+  };
   /** The backward kernels' method for this method's training path. */
   backward: BackwardMethod;
   /**
    * What the backward method file accumulates besides dS: the Gram gradient over regions (dG_n,
    * so the epilogue is image-owned) or over words (dW_m, caption-tile owned), and whether it has
-   * per-vector scales (gradients through ||u_w|| or ||v_r||); and what its binding 8 holds: the
-   * per-caption thresholds (NAAF's training path) or the word Gram U U^T.
+   * per-vector scales (gradients through ||u_w|| or ||v_r||); what its binding 8 holds: the
+   * per-caption thresholds (NAAF's training path), the word Gram U U^T, or nothing; whether it
+   * reads the region Gram G_n (binding 5); whether it has the LSE / mean aggregation (LSE).
    */
-  backwardTerms: { gram: 'regions' | 'words'; scales: boolean; input: 'thresholds' | 'wordGram' };
+  backwardTerms: {
+    gram: 'regions' | 'words' | 'none'; scales: boolean; input: 'thresholds' | 'wordGram' | 'none';
+    regionGram: boolean; aggregation: boolean;
+  };
   kernels: {
-    /** The fused kernel's epilogue file (after the fused tile and product parts) and its constants. */
-    fused: { part: WgslPart; constants(flags: ScoreFlags): WgslConstants };
+    /** The fused kernel's epilogue file (after the fused tile and product parts) and its constants; absent: split only. */
+    fused?: { part: WgslPart; constants(flags: ScoreFlags): WgslConstants };
     /** The split path's epilogue files (after common/split_tile.wgsl and its helpers) and constants. */
     split: {
       parts: readonly WgslPart[];
       constants(flags: ScoreFlags): WgslConstants;
       /** The epilogue keeps R x ROWS weights in workgroup memory (WT_SIZE of split_tile.wgsl). */
       regionRowWeights?: boolean;
+      /**
+       * The epilogue reads the word Gram (binding 6). A binding no code of the entry point names is
+       * not in its pipeline's layout, so a launcher binds only what the method's files read.
+       */
+      readsWordGram: boolean;
     };
-    /** The backward method file (pairGradients and its Gram and scale terms). */
+    /** The backward method file (pairGradients and its Gram and scale terms); binds the region Gram iff backwardTerms.regionGram. */
     backward: WgslPart;
   };
   /**

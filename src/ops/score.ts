@@ -184,6 +184,7 @@ export function packCaptionTiles(lengths: ArrayLike<number>, start: number, coun
 /** The epilogue file of a method and its flag constants (shared by the f32 and int8 pipelines): the registry's. */
 export function scoreEpilogue(method: ScoreMethod, flags: ScoreFlags): { part: WgslPart; constants: WgslConstants } {
   const { fused } = methodSpec(method).kernels;
+  if (!fused) throw new Error(`similarity: method '${method}' has no fused kernel; use kernel 'split'`);
   return { part: fused.part, constants: fused.constants(flags) };
 }
 

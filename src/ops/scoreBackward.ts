@@ -25,7 +25,7 @@ const REDUCE_WG = 64;
 export function scoreBackwardPipeline(ctx: GpuContext, method: BackwardMethod, config: ScoreBackwardConfig,
   imageSide: boolean, lse: boolean, runtimeRegions = false): Promise<GPUComputePipeline> {
   const parts = [...backwardMethodParts(method), { name: 'kernels/score.bwd.wgsl', code: scoreBwdWgsl }];
-  const constants = { ...config, IMAGE_SIDE: imageSide, RUNTIME_R: runtimeRegions, ...(methodOfBackward(method).backwardTerms.input === 'wordGram' ? { LSE: lse } : {}) };
+  const constants = { ...config, IMAGE_SIDE: imageSide, RUNTIME_R: runtimeRegions, ...(methodOfBackward(method).backwardTerms.aggregation ? { LSE: lse } : {}) };
   return ctx.pipeline(`${method} score backward (${imageSide ? 'images' : 'captions'})`, parts, constants);
 }
 
@@ -68,10 +68,10 @@ async function encodeFusedScoreBackward(ctx: GpuContext, encoder: GPUCommandEnco
   const layoutBuffer = own(ctx.upload(layout, 'score backward layout'));
   const regionGram = own(ctx.pool.acquire(N * R * R * 4, GPUBufferUsage.STORAGE, 'score backward region gram'));
   // Method binding 8: per-caption thresholds (NAAF) or the word Gram (SCAN).
-  let methodBinding: BufferBinding;
+  let methodBinding: BufferBinding | null = null;
   if (scan) {
     methodBinding = own(ctx.pool.acquire(M * L * L * 4, GPUBufferUsage.STORAGE, 'score backward word gram'));
-  } else {
+  } else if (terms.input === 'thresholds') {
     methodBinding = thresholds!;
   }
   // Sum over images of dW_m (i2t, caption side) and over captions of dG_n (NAAF, t2i, image side).
@@ -79,7 +79,7 @@ async function encodeFusedScoreBackward(ctx: GpuContext, encoder: GPUCommandEnco
   const imageScratch = own(ctx.pool.acquire(wordGramGrad ? 16 : N * R * R * 4, GPUBufferUsage.STORAGE, 'score backward dG'));
 
   const pass = ctx.beginPass(encoder, 'score backward');
-  encodeRegionGram(ctx, pass, gramPipe, { images: bindings.images, imageBase: 0, numImages: N, dim: D, gram: regionGram }, transient);
+  if (terms.regionGram) encodeRegionGram(ctx, pass, gramPipe, { images: bindings.images, imageBase: 0, numImages: N, dim: D, gram: regionGram }, transient);
   if (scan) {
     const lengthsBuffer = own(ctx.upload(lengths, 'score backward lengths'));
     encodeWordGram(ctx, pass, wordPipe!, {
@@ -122,7 +122,7 @@ async function encodeFusedScoreBackward(ctx: GpuContext, encoder: GPUCommandEnco
       out = exact(side.groups * side.floats, 'score backward partial gradients');
       if (side.scratchFloats > 0) scratch = exact(side.groups * side.scratchFloats, 'score backward partial Gram gradients');
     }
-    const group = ctx.bindGroup(side.pipe, [params, bindings.images, bindings.captions, layoutBuffer, bindings.gradScores, regionGram, out, scratch, methodBinding],
+    const group = ctx.bindGroup(side.pipe, [params, bindings.images, bindings.captions, layoutBuffer, bindings.gradScores, terms.regionGram ? regionGram : null, out, scratch, methodBinding],
       `score backward ${side.imageSide ? 'images' : 'captions'}`);
     ctx.dispatch(pass, side.pipe, group, side.owners, side.groups);
     if (side.groups > 1) {

@@ -148,7 +148,7 @@ export function checkScoreBackwardArgs(ctx: GpuContext, args: ScoreBackwardArgs)
   }
   if (!(finiteNumber('lambdaSoftmax', args.lambdaSoftmax) > 0)) throw new Error(`scoreBackward: args.lambdaSoftmax must be > 0, got ${args.lambdaSoftmax}`);
   const spec = methodOfBackward(method);
-  const lse = spec.backwardTerms.input === 'wordGram' && (args.lse ?? true);
+  const lse = spec.backwardTerms.aggregation && (args.lse ?? true);
   const lambdaLse = args.lambdaLse ?? spec.training.lambdaLse;
   if (lse && !(finiteNumber('lambdaLse', lambdaLse) > 0)) throw new Error(`scoreBackward: args.lambdaLse must be > 0, got ${lambdaLse}`);
   const bindings = {

@@ -28,8 +28,8 @@ export function scoreEpilogueBackwardPipeline(ctx: GpuContext, method: BackwardM
   lse: boolean, runtimeRegions: boolean): Promise<GPUComputePipeline> {
   const terms = methodOfBackward(method).backwardTerms;
   const constants = {
-    ...config, IMAGE_SIDE: terms.gram === 'regions', RUNTIME_R: runtimeRegions, SCALES: terms.scales,
-    ...(terms.input === 'wordGram' ? { LSE: lse } : {}),
+    ...config, IMAGE_SIDE: terms.gram !== 'words', RUNTIME_R: runtimeRegions, SCALES: terms.scales,
+    ...(terms.aggregation ? { LSE: lse } : {}),
   };
   return ctx.pipeline(`${method} score backward epilogue`, [
     ...backwardMethodParts(method), { name: 'kernels/score_epilogue.bwd.wgsl', code: scoreEpilogueBwdWgsl },
@@ -62,7 +62,7 @@ export async function encodeSplitScoreBackward(ctx: GpuContext, encoder: GPUComm
   const config = chooseScoreBackwardConfig(R, maxWords, ctx.limits.maxComputeWorkgroupStorageSize, workgroupSize);
   const { backwardTerms } = methodOfBackward(method);
   const scan = backwardTerms.input === 'wordGram';
-  const imageOwned = backwardTerms.gram === 'regions';
+  const imageOwned = backwardTerms.gram !== 'words'; // no Gram (CHAN): image-owned too
   const perPass = backwardImagesPerPass(ctx, N, R, M, L, checked.maxScratchBytes);
   const maxBinding = ctx.limits.maxStorageBufferBindingSize;
   const [gramPipe, wordPipe, epiloguePipe] = await Promise.all([
@@ -85,7 +85,7 @@ export async function encodeSplitScoreBackward(ctx: GpuContext, encoder: GPUComm
   const layoutBuffer = own(ctx.upload(layout, 'score backward layout'));
   const regionGram = exact(N * R * R, 'score backward region gram');
   const wordGram = scan ? exact(M * L * L, 'score backward word gram') : null;
-  const methodBinding: BufferBinding = wordGram ?? thresholds!;
+  const methodBinding: BufferBinding | null = wordGram ?? (backwardTerms.input === 'thresholds' ? thresholds! : null);
 
   // Groups share one owner's loop on a GPU (a batch of 128 images would be 128 workgroups).
   const owners = imageOwned ? perPass : numTiles;
@@ -93,7 +93,7 @@ export async function encodeSplitScoreBackward(ctx: GpuContext, encoder: GPUComm
   const pinned = imageOwned ? args.groups?.images : args.groups?.captions;
   const groups = Math.max(1, Math.min(pinned ?? (ctx.info.architecture === 'software' ? 1 : Math.ceil(256 / owners)), 8, loop));
   // scratch: the groups' partial Gram gradients (dG [N, R, R] or dW [M, L, L]), then the scales.
-  const gramFloats = imageOwned ? N * R * R : M * L * L;
+  const gramFloats = backwardTerms.gram === 'none' ? 0 : imageOwned ? N * R * R : M * L * L;
   const scaleStride = imageOwned ? M * L : N * R;
   const scaleOwners = imageOwned ? N : numTiles;
   const scaleBase = groups * gramFloats;
@@ -102,7 +102,7 @@ export async function encodeSplitScoreBackward(ctx: GpuContext, encoder: GPUComm
   const sims = exact(perPass * R * M * L, 'score backward S');
 
   const pass = ctx.beginPass(encoder, 'score backward');
-  encodeRegionGram(ctx, pass, gramPipe, { images: bindings.images, imageBase: 0, numImages: N, dim: D, gram: regionGram.buffer }, transient);
+  if (backwardTerms.regionGram) encodeRegionGram(ctx, pass, gramPipe, { images: bindings.images, imageBase: 0, numImages: N, dim: D, gram: regionGram.buffer }, transient);
   if (scan) {
     const lengthsBuffer = own(ctx.upload(lengths, 'score backward lengths'));
     encodeWordGram(ctx, pass, wordPipe!, {
@@ -121,7 +121,7 @@ export async function encodeSplitScoreBackward(ctx: GpuContext, encoder: GPUComm
       [R, 'u32'], [config.PER_THREAD, 'u32'], [p0, 'u32'], [columns, 'u32'], [p0 === 0 ? 1 : 0, 'u32'], [scaleBase, 'u32'],
       [scaleStride, 'u32'],
     ], 'score backward epilogue params'));
-    const group = ctx.bindGroup(epiloguePipe, [params, null, null, layoutBuffer, bindings.gradScores, regionGram, sims, scratch, methodBinding],
+    const group = ctx.bindGroup(epiloguePipe, [params, null, null, layoutBuffer, bindings.gradScores, backwardTerms.regionGram ? regionGram : null, sims, scratch, methodBinding],
       'score backward epilogue');
     ctx.dispatch(pass, epiloguePipe, group, imageOwned ? P : numTiles, groups);
     await encodeMatmul(ctx, pass, { accumulate: p0 > 0 }, { M: M * L, N: D, K: columns, a: sims.buffer, b: args.images, bBase: p0 * R * D, c: args.gradCaptions }, transient, GEMM_LABEL);
@@ -136,8 +136,8 @@ export async function encodeSplitScoreBackward(ctx: GpuContext, encoder: GPUComm
   // Image side: NAAF and SCAN t2i add the Gram term, SCAN i2t the region scales; caption side:
   // SCAN i2t the Gram term, SCAN t2i the word scales, NAAF nothing.
   const sides = [
-    { imageSide: true, gram: imageOwned, scale: !imageOwned, rows: N, items: R, features: bindings.images, out: bindings.gradImages },
-    { imageSide: false, gram: !imageOwned, scale: imageOwned && hasScales, rows: M, items: L, features: bindings.captions, out: bindings.gradCaptions },
+    { imageSide: true, gram: backwardTerms.gram === 'regions', scale: !imageOwned, rows: N, items: R, features: bindings.images, out: bindings.gradImages },
+    { imageSide: false, gram: backwardTerms.gram === 'words', scale: imageOwned && hasScales, rows: M, items: L, features: bindings.captions, out: bindings.gradCaptions },
   ];
   for (const side of sides) {
     if (!side.gram && !side.scale) continue;

@@ -130,7 +130,8 @@ export function encodeSplitEpilogue(ctx: GpuContext, pass: GpuPass, pipeline: GP
     terms = a.wordTerms ?? ctx.pool.acquire(16, GPUBufferUsage.STORAGE, 'no word terms');
     if (!a.wordTerms) transient.push(terms);
   }
-  const bindings: (BufferBinding | null)[] = [uniforms, a.scratch, a.layout, null, null, a.regionGram, a.wordGram, a.out, terms];
+  const { split } = methodSpec(method).kernels;
+  const bindings: (BufferBinding | null)[] = [uniforms, a.scratch, a.layout, null, null, a.regionGram, split.readsWordGram ? a.wordGram : null, a.out, terms];
   const group = ctx.bindGroup(pipeline, bindings, 'split epilogue');
   if (a.pairs) ctx.dispatch(pass, pipeline, group, a.numTiles);
   else ctx.dispatch(pass, pipeline, group, a.numTiles, a.numImages);

@@ -1,6 +1,7 @@
 // Float64 reference of the score backward (src/ops/scoreBackward.ts): the gradients of
 // sum_{n,m} gradScores[n, m] * score(n, m) with respect to the images and the captions, for
-// NAAF's training-path score with per-caption thresholds (spec 3.2) and SCAN t2i / i2t (spec 4).
+// NAAF's training-path score with per-caption thresholds (spec 3.2), SCAN t2i / i2t (spec 4) and
+// CHAN (src/methods/chan.ts; lambdaSoftmax carries 1 / belta, lse the pooling).
 // The scores are rebuilt on the autodiff tape (src/ref/autodiff.ts) in the direct formulation
 // of src/ref/naaf.ts and src/ref/scan.ts (explicit context vectors, no Gram algebra), so they
 // check the kernels independently of the kernels' algebra.
@@ -8,6 +9,7 @@ import type { BackwardMethod } from '../ops/scoreBackward.js';
 import { Node, Tape } from './autodiff.js';
 import { EPS } from './common.js';
 import { RefBatch, naafWordTermsRef } from './naaf.js';
+import { chanSimilarityRef } from './chan.js';
 import { scanSimilarityRef } from './scan.js';
 
 export interface ScoreBackwardRefOptions {
@@ -53,6 +55,7 @@ function thresholdsOf(options: ScoreBackwardRefOptions, M: number): ArrayLike<nu
 /** The forward scores [N, M] from the existing float64 references. */
 export function scoreForwardRef(batch: RefBatch, options: ScoreBackwardRefOptions): Float64Array {
   if (options.method === 'naaf-train') return naafTrainSimilarityRef(batch, thresholdsOf(options, batch.M), options.lambdaSoftmax);
+  if (options.method === 'chan') return chanSimilarityRef(batch, { pooling: (options.lse ?? true) ? 'lse' : 'mean', belta: 1 / options.lambdaSoftmax });
   return scanSimilarityRef(batch, {
     direction: options.method === 'scan-t2i' ? 't2i' : 'i2t',
     lambdaSoftmax: options.lambdaSoftmax, aggregation: (options.lse ?? true) ? 'lse' : 'mean', lambdaLse: lambdaLseOf(options),
@@ -114,6 +117,13 @@ function aggregate(tape: Tape, values: Node[], lse: boolean, lambdaLse: number):
   return tape.affine(tape.log(tape.sum(values.map((x) => tape.exp(tape.affine(x, lambdaLse))))), 1 / lambdaLse);
 }
 
+/** CHAN: each word's best region, then log sum exp(c / belta) (scale = 1 / belta) or the mean. */
+function chanScore({ tape, s }: Pair, scale: number, lse: boolean): Node {
+  const best = s.map((row) => tape.max(row));
+  if (!lse) return tape.affine(tape.sum(best), 1 / best.length);
+  return tape.log(tape.sum(best.map((c) => tape.exp(tape.affine(c, scale)))));
+}
+
 function scanT2iScore(pair: Pair, lambda: number, lse: boolean, lambdaLse: number): Node {
   const { tape, u, v } = pair;
   const norms = normsOverWords(pair);
@@ -156,6 +166,7 @@ export function scoreBackwardRef(batch: RefBatch, options: ScoreBackwardRefOptio
       const s = u.map((word) => v.map((region) => tape.dot(word, region)));
       const pair: Pair = { tape, u, v, s };
       if (options.method === 'naaf-train') outputs.push(naafTrainScore(pair, thresholds[m], options.lambdaSoftmax));
+      else if (options.method === 'chan') outputs.push(chanScore(pair, options.lambdaSoftmax, lse));
       else if (options.method === 'scan-t2i') outputs.push(scanT2iScore(pair, options.lambdaSoftmax, lse, lambdaLse));
       else outputs.push(scanI2tScore(pair, options.lambdaSoftmax, lse, lambdaLse));
     }

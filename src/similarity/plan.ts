@@ -14,6 +14,7 @@ import type { Precision } from '../types.js';
 import { IMAGE_PAD_ROWS, OperandFormat } from './operands.js';
 import { verifyFusedMma } from './selfCheck.js';
 import { tunedChoice } from './tune.js';
+import { methodSpec } from '../methods/index.js';
 import type { ResolvedOptions } from './validate.js';
 
 export type { KernelChoice, Product, ScoreKernel } from './choice.js';
@@ -192,7 +193,12 @@ function splitConfigs(ctx: GpuContext, shape: PlanShape, method: ScoreMethod, pr
  */
 export async function resolvePlan(ctx: GpuContext, shape: PlanShape, opts: ResolvedOptions, vec4Aligned: boolean, wordTerms = false): Promise<ScorePlan> {
   checkTileRequest(opts.tile);
-  const choice = chooseKernel(ctx, shape, opts);
+  const choice = { ...chooseKernel(ctx, shape, opts) }; // a copy: a tuned choice is shared
+  const hasFused = methodSpec(opts.method).kernels.fused !== undefined;
+  if (choice.kernel === 'fused' && !hasFused) {
+    if (opts.kernel === 'fused' || Object.keys(opts.tile).length > 0) throw new Error(`similarity: method '${opts.method}' has no fused kernel; drop options.kernel 'fused' (and fused tile keys)`);
+    choice.kernel = 'split';
+  }
   const product = await resolveProduct(ctx, opts.precision, choice.product);
   const flags: ScoreFlags = { intra: opts.intra, lse: opts.lse, wordTerms };
   const plan: ScorePlan = { method: opts.method, flags, product, format: gemmFormat(product), choice: { kernel: choice.kernel, tile: choice.tile }, vec4: vec4Aligned && shape.D % 4 === 0 };
@@ -202,7 +208,7 @@ export async function resolvePlan(ctx: GpuContext, shape: PlanShape, opts: Resol
     } catch (error) {
       // The default kernel does not fit this device (workgroup memory): the fused one may.
       const pinned = opts.kernel !== undefined || Object.keys(opts.tile).length > 0;
-      if (pinned || product === 'f16' || !/workgroup memory/.test((error as Error).message)) throw error;
+      if (pinned || !hasFused || product === 'f16' || !/workgroup memory/.test((error as Error).message)) throw error;
       plan.choice = { kernel: 'fused', tile: {} };
     }
   }

@@ -9,12 +9,12 @@ export type TrainMethod = ScoreMethod;
 export interface TrainerOptions {
   method?: TrainMethod;
   learningRate?: number; // the method's (registry): 5e-4 (NAAF), 2e-4 (SCAN)
-  margin?: number; // 0.2
+  margin?: number; // the method's (registry): 0.2; CHAN 0.05
   gradClip?: number | null; // 2 (total L2 norm); null: no clipping
-  lrUpdate?: number; // 10 (NAAF README), epochs per tenfold decay
+  lrUpdate?: number; // the method's: 10 (NAAF README), CHAN 15; epochs per tenfold decay
   alpha?: number; // 2: NAAF's mismatch penalty
-  lambdaSoftmax?: number; // 20 NAAF, 9 SCAN t2i, 4 SCAN i2t
-  aggregation?: 'lse' | 'mean'; // SCAN
+  lambdaSoftmax?: number; // 20 NAAF, 9 SCAN t2i, 4 SCAN i2t; CHAN: 1 / belta = 10
+  aggregation?: 'lse' | 'mean'; // SCAN; CHAN's pooling
   lambdaLse?: number; // 6 t2i, 5 i2t
   maxViolation?: boolean; // true: hardest negatives
   /**
@@ -36,12 +36,12 @@ export function resolveTrainerOptions(options: TrainerOptions = {}): ResolvedTra
   };
   const aggregation = options.aggregation ?? 'lse';
   if (aggregation !== 'lse' && aggregation !== 'mean') throw new Error(`createTrainer: options.aggregation must be 'lse' or 'mean', got ${JSON.stringify(aggregation)}`);
-  const lrUpdate = positive('lrUpdate', 10);
+  const lrUpdate = positive('lrUpdate', spec.training.lrUpdate ?? 10);
   if (!Number.isInteger(lrUpdate)) throw new Error(`createTrainer: options.lrUpdate must be an integer, got ${lrUpdate}`);
   return {
     method,
     learningRate: positive('learningRate', spec.training.learningRate),
-    margin: positive('margin', 0.2),
+    margin: positive('margin', spec.training.margin ?? 0.2),
     gradClip: options.gradClip === null ? null : positive('gradClip', 2),
     lrUpdate,
     alpha: positive('alpha', 2),
@@ -49,7 +49,7 @@ export function resolveTrainerOptions(options: TrainerOptions = {}): ResolvedTra
     aggregation,
     lambdaLse: positive('lambdaLse', spec.training.lambdaLse),
     maxViolation: options.maxViolation ?? true,
-    warmupEpochs: warmupEpochs(options.warmupEpochs),
+    warmupEpochs: warmupEpochs(options.warmupEpochs ?? spec.training.warmupEpochs),
   };
 }
 

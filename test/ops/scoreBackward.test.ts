@@ -34,7 +34,7 @@ function margin(b: RefBatch, options: ScoreBackwardRefOptions): number {
           worst = Math.min(worst, Math.abs(x));
           if (options.method === 'naaf-train') worst = Math.min(worst, Math.abs(x - options.thresholds![m]));
         }
-        if (options.method === 'naaf-train' && b.R > 1) worst = Math.min(worst, row[0] - row[1]);
+        if ((options.method === 'naaf-train' || options.method === 'chan') && b.R > 1) worst = Math.min(worst, row[0] - row[1]);
       }
     }
   }
