@@ -3,7 +3,7 @@
 // kernel (fused, split) and precision (f32, f16, int8), the split / fused ratio, and optionally
 // the per-kernel GPU profile, Dawn toggles, exact top-k from low precision, accuracy and tuning.
 // Usage: node bench/similarity.bench.mjs [--shape demo|quick|f30k|coco5k] [--kernels split,fused]
-//          [--f16] [--int8] [--methods naaf,scan-t2i,scan-i2t] [--samples N] [--unsafe]
+//          [--f16] [--int8] [--methods naaf,scan-t2i,scan-i2t,chan] [--samples N] [--unsafe]
 //          [--profile] [--toggles] [--exact] [--accuracy] [--tune] [--sweep] [--record]
 //   --kernels   score kernels to time (default split,fused)
 //   --f16 / --int8  also time precision 'f16' / 'int8' (int8: tensor cores where offered)
@@ -20,7 +20,7 @@
 //   --dawn-flags "..."  more Dawn flags;  --tile-cache FILE  tuned choices for this adapter
 import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import Benchmark from 'benchmark';
-import { NaafEngine, formatKernelTimes } from '../dist/index.js';
+import { NaafEngine, formatKernelTimes, methodNames, methodSpec } from '../dist/index.js';
 import { compareRankings, sameTopK } from './accuracy.mjs';
 import { SHAPES, makeInputs } from './shapes.mjs';
 import { argValue as value, median, storageBuffer } from './util.mjs';
@@ -135,8 +135,9 @@ if (flag('tune')) {
   });
 }
 
-const METHOD_OPTIONS = { naaf: { method: 'naaf', threshold: 0.2 }, 'scan-t2i': { method: 'scan-t2i' }, 'scan-i2t': { method: 'scan-i2t' } };
-const LABELS = { naaf: 'NAAF', 'scan-t2i': 'SCAN t2i', 'scan-i2t': 'SCAN i2t' };
+// Every registered method (src/methods/), with its sample options and label.
+const METHOD_OPTIONS = Object.fromEntries(methodNames().map((m) => [m, methodSpec(m).sampleOptions]));
+const LABELS = Object.fromEntries(methodNames().map((m) => [m, methodSpec(m).label]));
 const precisions = [
   ['f32', 'f32'],
   ...(flag('f16') ? [['f16', 'f16']] : []),
@@ -144,12 +145,13 @@ const precisions = [
   ...(flag('int8') && int8Kernel === 'subgroup-matrix' && flag('compare-dot4') ? [['int8 (dot4)', 'int8-dot4']] : []),
 ];
 const VARIANTS = [];
-for (const method of ['naaf', 'scan-t2i', 'scan-i2t']) {
+for (const method of methodNames()) {
   if (onlyMethods && !onlyMethods.includes(method)) continue;
   for (const [precisionLabel, precision] of precisions) {
-    if (precision !== 'f32' && method === 'scan-i2t') continue;
+    if (precision !== 'f32' && (method === 'scan-i2t' || method === 'chan')) continue;
     for (const kernel of kernels) {
       if (precision === 'f16' && kernel === 'fused') continue;
+      if (kernel === 'fused' && !methodSpec(method).kernels.fused) continue; // split only
       VARIANTS.push([`${LABELS[method]} ${precisionLabel} ${kernel}`, { ...METHOD_OPTIONS[method], precision, kernel }]);
     }
   }
@@ -192,7 +194,7 @@ if (rows.length) {
   log('', `| variant | median ms | min ms | samples | pairs/s | GFLOP/s | time / ${baseline.label} |`, '|---|---|---|---|---|---|---|',
     ...rows.map((r) => `| ${r.label} | ${r.medianMs.toFixed(2)} | ${r.minMs.toFixed(2)} | ${r.samples} | ${((N * M) / (r.medianMs / 1000)).toExponential(3)} | ${(flop / (r.medianMs / 1000) / 1e9).toFixed(1)} | ${(r.medianMs / baseline.medianMs).toFixed(2)} |`));
   log('', 'plans (engine.plan):', ...planLines, '');
-  for (const method of ['NAAF', 'SCAN t2i', 'SCAN i2t']) {
+  for (const method of Object.values(LABELS)) {
     for (const [precisionLabel] of precisions) {
       const split = rows.find((r) => r.label === `${method} ${precisionLabel} split`);
       const fused = rows.find((r) => r.label === `${method} ${precisionLabel} fused`);

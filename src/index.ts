@@ -4,12 +4,15 @@ export type { DeviceDescription, EngineStats, Int8Product } from './gpu/context.
 export { DeviceLostError, REQUIRED_LIMITS } from './gpu/context.js';
 export { formatKernelTimes } from './gpu/profiler.js';
 export type { KernelTime } from './gpu/profiler.js';
-export type { CaptionInput, ImageInput, NaafOptions, OutputTarget, Precision, ScanI2tOptions, ScanT2iOptions, SimilarityOptions, TileRequest } from './types.js';
+export type { CaptionInput, ChanOptions, ImageInput, NaafOptions, OutputTarget, Precision, ScanI2tOptions, ScanT2iOptions, SimilarityOptions, TileRequest } from './types.js';
+export { methodNames, methodSpec } from './methods/index.js';
+export type { MethodSpec, ScoreMethod } from './methods/index.js';
 export type { TuneOptions, TuneResult, TuneShape } from './similarity/tune.js';
 export type { KernelChoice, PlanSummary, Product, ScoreKernel } from './similarity/plan.js';
 export { f16Rounded, f16round, quantizeRowsRef } from './ref/quantize.js';
 export { naafSimilarityRef, naafWordTermsRef } from './ref/naaf.js';
 export { scanSimilarityRef, scanQueryScoresRef } from './ref/scan.js';
+export { chanSimilarityRef } from './ref/chan.js';
 export { NaafModel } from './model/model.js';
 export type { Embeddings, GpuEmbeddings, RegionFeatures, TokenIds } from './model/model.js';
 export type { ModelConfig, StateDict, Tensor, ThresholdState } from './model/weights.js';

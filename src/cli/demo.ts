@@ -1,7 +1,7 @@
 // `naaf demo` (what `npm start` runs): the scenes dataset, NAAF and SCAN t2i trained on it,
 // the comparison table and report/index.html. Sizes default to a few minutes on 2 CPU cores.
 import { parseArgs } from 'node:util';
-import { DEMO_DEFAULTS, DemoStoppedError, runDemo } from '../demo/run.js';
+import { DEFAULT_DEMO_METHODS, DEMO_DEFAULTS, DEMO_METHODS, DemoMethod, DemoStoppedError, runDemo } from '../demo/run.js';
 import { NaafEngine } from '../engine.js';
 import { integerFlag, numberFlag } from './flags.js';
 import { stopOnSigint } from './interrupt.js';
@@ -9,8 +9,9 @@ import { createProgress } from './progress.js';
 
 export const DEMO_USAGE = `naaf demo [--data data/scenes] [--report report] [--images ${DEMO_DEFAULTS.images}] [--epochs ${DEMO_DEFAULTS.epochs}]
           [--batch-size ${DEMO_DEFAULTS.batchSize}] [--embed-size ${DEMO_DEFAULTS.embedSize}] [--word-dim ${DEMO_DEFAULTS.wordDim}]
-          [--regions ${DEMO_DEFAULTS.regions}] [--img-dim ${DEMO_DEFAULTS.imgDim}] [--lr LR] [--seed 0] [--large]
+          [--regions ${DEMO_DEFAULTS.regions}] [--img-dim ${DEMO_DEFAULTS.imgDim}] [--lr LR] [--seed 0] [--large] [--methods ${DEFAULT_DEMO_METHODS.join(',')}]
   --lr: one learning rate for both models (default: each method's own, METHOD_SETTINGS in src/demo/run.ts).
+  --methods: which to train and compare, from ${DEMO_METHODS.join(', ')} (naaf always; e.g. naaf,scan-t2i,chan).
   --large: 2000 train images, 36 regions x 128 features, embed 256, 10 epochs (for a GPU).`;
 
 export async function runDemoCommand(argv: string[]): Promise<void> {
@@ -20,7 +21,7 @@ export async function runDemoCommand(argv: string[]): Promise<void> {
       data: { type: 'string', default: 'data/scenes' }, report: { type: 'string', default: 'report' }, runs: { type: 'string', default: 'data/runs' },
       images: { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' }, 'embed-size': { type: 'string' },
       'word-dim': { type: 'string' }, regions: { type: 'string' }, 'img-dim': { type: 'string' }, lr: { type: 'string' }, seed: { type: 'string' },
-      large: { type: 'boolean', default: false },
+      large: { type: 'boolean', default: false }, methods: { type: 'string' },
     },
     strict: true,
   });
@@ -44,6 +45,7 @@ export async function runDemoCommand(argv: string[]): Promise<void> {
       images: int('images', values.images, base.images), regions: int('regions', values.regions, base.regions), imgDim: int('img-dim', values['img-dim'], base.imgDim),
       seed: int('seed', values.seed, base.seed, 0), epochs: int('epochs', values.epochs, base.epochs), batchSize,
       embedSize: int('embed-size', values['embed-size'], base.embedSize), wordDim: int('word-dim', values['word-dim'], base.wordDim), learningRate,
+      methods: values.methods === undefined ? undefined : values.methods.split(',').map((m) => m.trim()) as DemoMethod[],
       log, onStep: (label, done, total) => progress.update(label, done, total), shouldStop: stop.requested,
     });
     progress.done();

@@ -1,6 +1,7 @@
 // Test-split evaluation of a trained model on the scenes dataset: recalls both ways, rsum, and
 // foil accuracy (the true caption must outscore the same caption with one absent attribute or
 // object swapped in). Keeps the embeddings and the similarity matrix for the report.
+import type { ScoreMethod } from '../methods/index.js';
 import type { NaafEngine } from '../engine.js';
 import { encodeCaptionIds } from '../data/precomp.js';
 import type { Vocabulary } from '../data/vocab.js';
@@ -27,7 +28,7 @@ async function encodeTexts(model: NaafModel, texts: string[], vocab: Vocabulary)
   return model.encodeCaptions({ ids, shape: [texts.length, maxWords], lengths });
 }
 
-export async function evaluateOnTest(engine: NaafEngine, model: NaafModel, method: 'naaf' | 'scan-t2i', images: NpyReader,
+export async function evaluateOnTest(engine: NaafEngine, model: NaafModel, method: ScoreMethod, images: NpyReader,
   captions: string[], foils: Foil[], vocab: Vocabulary): Promise<TestEvaluation> {
   const [N, R, D] = images.shape;
   const imageEmb = await model.encodeImages({ data: await images.readRows(0, N), shape: [N, R, D] });

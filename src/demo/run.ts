@@ -1,6 +1,7 @@
 // The main job (`npm start`): build the scenes dataset if absent, train NAAF and the SCAN t2i
 // baseline on it, evaluate both on the test split (recalls, rsum, foil accuracy), print the
 // comparison, write report/index.html and the live search page report/live/.
+import { methodSpec } from '../methods/index.js';
 import type { NaafEngine } from '../engine.js';
 import { findVocabulary, openPrecompSplit } from '../data/precomp.js';
 import type { MethodResult, ReportData } from '../report/types.js';
@@ -21,6 +22,8 @@ export interface DemoOptions {
   /** Per method (default METHOD_SETTINGS, picked on the dev split by bench/lr-sweep.mjs); `learningRate` overrides every method's. */
   settings?: Partial<Record<DemoMethod, MethodSettings>>;
   learningRate?: number;
+  /** Which methods to train and compare (default NAAF and SCAN t2i); must include 'naaf'. */
+  methods?: DemoMethod[];
   log: (line: string) => void;
   onStep?: (label: string, done: number, total: number) => void;
   /** Polled after every training step (Ctrl-C): true saves that training's checkpoint and stops the job with DemoStoppedError. */
@@ -37,8 +40,10 @@ export class DemoStoppedError extends Error {
 
 export const DEMO_DEFAULTS = { images: 300, regions: 10, imgDim: 48, seed: 0, epochs: 10, batchSize: 50, embedSize: 48, wordDim: 32 };
 
-const METHODS = [['naaf', 'NAAF'], ['scan-t2i', 'SCAN t2i']] as const;
-type DemoMethod = (typeof METHODS)[number][0];
+/** The methods the main job can train; NAAF always (the report is about it), the rest by --methods. */
+export const DEMO_METHODS = ['naaf', 'scan-t2i', 'chan'] as const;
+export type DemoMethod = (typeof DEMO_METHODS)[number];
+export const DEFAULT_DEMO_METHODS: DemoMethod[] = ['naaf', 'scan-t2i'];
 
 /** How each method trains: its learning rate and warm-up epochs of summed violations before hardest negatives. */
 export interface MethodSettings { learningRate: number; warmupEpochs: number }
@@ -47,9 +52,13 @@ export interface MethodSettings { learningRate: number; warmupEpochs: number }
  * Each method's own settings, picked by the dev rsum of bench/lr-sweep.mjs at the main job's
  * sizes (its table: bench/RESULTS.md, "lr-sweep"), not NAAF's for both.
  */
+/** CHAN at the main job's sizes: picked by bench/lr-sweep.mjs (bench/RESULTS.md). */
+const CHAN_LR = 2e-3;
+
 export const METHOD_SETTINGS: Record<DemoMethod, MethodSettings> = {
   naaf: { learningRate: 3e-3, warmupEpochs: 0 },
   'scan-t2i': { learningRate: 2e-3, warmupEpochs: 1 },
+  chan: { learningRate: CHAN_LR, warmupEpochs: 1 },
 };
 
 async function ensureScenes(o: DemoOptions): Promise<void> {
@@ -94,11 +103,15 @@ export async function runDemo(engine: NaafEngine, o: DemoOptions): Promise<{
   const curves: ReportData['curves'] = [];
   let naafEvaluation: Awaited<ReturnType<typeof evaluateOnTest>> | null = null;
   let naafThresholds = { thres: 0, thresSafe: 0 };
+  const methods = o.methods ?? DEFAULT_DEMO_METHODS;
+  for (const m of methods) if (!(DEMO_METHODS as readonly string[]).includes(m)) throw new Error(`naaf demo: --methods takes ${DEMO_METHODS.join(', ')}, got ${JSON.stringify(m)}`);
+  if (!methods.includes('naaf')) throw new Error(`naaf demo: --methods must include naaf (the report and the live page are about it), got ${methods.join(',')}`);
   const trained: { method: DemoMethod; label: string; checkpoint: string; vocab: string }[] = [];
   const used: string[] = [];
   const warnings: string[] = [];
   try {
-    for (const [method, label] of METHODS) {
+    for (const method of methods) {
+      const label = methodSpec(method).label;
       const started = performance.now();
       const settings = settingsOf(o, method);
       used.push(`${label}: learning rate ${settings.learningRate}, ${settings.warmupEpochs} warm-up epoch${settings.warmupEpochs === 1 ? '' : 's'}`);
@@ -160,7 +173,9 @@ export async function runDemo(engine: NaafEngine, o: DemoOptions): Promise<{
     distributions: { ...distributions, threshold: naafThresholds.thres, thresSafe: naafThresholds.thresSafe, caption: 'Max word-region cosine on the test split (trained NAAF model).' },
     queries: queryPanels(e, test.captions, scenes.foils, scenes.splits.test),
   });
-  const livePath = await writeLivePage(o.report, { data: o.data, vocab: trained[0]!.vocab, models: trained });
+  // The live page compares NAAF with SCAN t2i (its panels are theirs).
+  const live = trained.filter((t) => t.method === 'naaf' || t.method === 'scan-t2i') as { method: 'naaf' | 'scan-t2i'; label: string; checkpoint: string; vocab: string }[];
+  const livePath = await writeLivePage(o.report, { data: o.data, vocab: live[0]!.vocab, models: live });
   o.log(`live search page: ${livePath} (serve it with \`npx naaf serve ${o.report}\`, then open http://localhost:8080/live/)`);
   return { results, reportPath, livePath, table, curves, warnings };
 }

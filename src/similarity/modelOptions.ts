@@ -5,8 +5,8 @@
 import type { NaafModel } from '../model/model.js';
 import type { SimilarityOptions } from '../types.js';
 
-export function similarityOptionsOf(method: 'naaf' | 'scan-t2i', model: Pick<NaafModel, 'config'>): SimilarityOptions {
+export function similarityOptionsOf(method: SimilarityOptions['method'], model: Pick<NaafModel, 'config'>): SimilarityOptions {
   return method === 'naaf'
     ? { method: 'naaf', threshold: model.config.threshold ?? 0, lambdaSoftmax: model.config.lambdaSoftmax }
-    : { method: 'scan-t2i' };
+    : { method } as SimilarityOptions; // the others score with their defaults (as the registry's modelOptions)
 }

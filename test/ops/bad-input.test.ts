@@ -61,7 +61,7 @@ describe('bad input is rejected with a clear error', () => {
   });
 
   it('unknown method, aggregation or option', async () => {
-    await rejects(images, captions, { method: 'vse' }, /options\.method must be 'naaf', 'scan-t2i' or 'scan-i2t', got "vse"/);
+    await rejects(images, captions, { method: 'vse' }, /options\.method must be 'naaf', 'scan-t2i', 'scan-i2t' or 'chan', got "vse"/);
     await rejects(images, captions, undefined, /options must be an object with a method/);
     await rejects(images, captions, { method: 'scan-t2i', aggregation: 'max' }, /options\.aggregation must be 'lse' or 'mean', got "max"/);
     await rejects(images, captions, { method: 'scan-t2i', threshold: 0.3 }, /unknown option "threshold" for method 'scan-t2i'/);

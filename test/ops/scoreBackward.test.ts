@@ -319,7 +319,7 @@ describe('bad arguments', () => {
     await expect(run({ lengths: Int32Array.from([4]) })).rejects.toThrow(/args\.lengths must hold M = 2 caption lengths, got 1/);
     await expect(run({ gradCaptions: buffer(3) })).rejects.toThrow(/args\.gradCaptions holds \d+ bytes, expected at least 1600/);
     await expect(run({ gradImages: good.images })).rejects.toThrow(/args\.gradImages must be a buffer of its own/);
-    await expect(run({ method: 'naaf' as BackwardMethod })).rejects.toThrow(/args\.method must be 'naaf-train', 'scan-t2i' or 'scan-i2t', got "naaf"/);
+    await expect(run({ method: 'naaf' as BackwardMethod })).rejects.toThrow(/args\.method must be 'naaf-train', 'scan-t2i', 'scan-i2t' or 'chan', got "naaf"/);
     await expect(run({ D: 0 })).rejects.toThrow(/args\.D must be an integer >= 1, got 0/);
     expect(() => chooseScoreBackwardConfig(36, 300, 16384)).toThrow(/R=36 with captions of up to L=300 words need \d+ bytes .* maxComputeWorkgroupStorageSize 16384/);
     acquired.forEach((b) => ctx.pool.release(b));
