@@ -93,7 +93,7 @@ fn pairGradients(tid: u32, tile: vec2u, n: u32) {
     for (var r = 0u; r < numRegions(); r++) {
       let s = sAt(row, r);
       let at = row * R + r;
-      var d = leakySlope(s) * (tileX[at] / capA[c * R + r] - capB[c * R + r] * leakyRelu(s)) + g * b[r];
+      var d = leakySlope(s) * (tileX[at] / capVals[c * R + r] - capB[c * R + r] * leakyRelu(s)) + g * b[r];
       if (att.x > EPS) {
         d += g * a[r] * (1.0 + lambda * (s - att.y * h[r] / att.x)) / att.x;
       } else {

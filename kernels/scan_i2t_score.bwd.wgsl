@@ -81,7 +81,7 @@ fn pairGradients(tid: u32, tile: vec2u, n: u32) {
   for (var idx = tid; idx < columns; idx += WG) {
     var alpha: array<f32, ROWS>;
     var h: array<f32, ROWS>;
-    capA[idx] = i2tRegion(idx / R, idx % R, tile, n, lambda, &alpha, &h).w;
+    capVals[idx] = i2tRegion(idx / R, idx % R, tile, n, lambda, &alpha, &h).w;
   }
   workgroupBarrier();
 
@@ -90,11 +90,11 @@ fn pairGradients(tid: u32, tile: vec2u, n: u32) {
     let g = pairGrad(n, tile, c);
     if (LSE) {
       let lambdaLse = params.lambdaLse;
-      var best = capA[c * R];
-      for (var r = 1u; r < numRegions(); r++) { best = max(best, capA[c * R + r]); }
+      var best = capVals[c * R];
+      for (var r = 1u; r < numRegions(); r++) { best = max(best, capVals[c * R + r]); }
       var total = 0.0;
-      for (var r = 0u; r < numRegions(); r++) { total += exp(lambdaLse * (capA[c * R + r] - best)); }
-      for (var r = 0u; r < numRegions(); r++) { capB[c * R + r] = g * exp(lambdaLse * (capA[c * R + r] - best)) / total; }
+      for (var r = 0u; r < numRegions(); r++) { total += exp(lambdaLse * (capVals[c * R + r] - best)); }
+      for (var r = 0u; r < numRegions(); r++) { capB[c * R + r] = g * exp(lambdaLse * (capVals[c * R + r] - best)) / total; }
     } else {
       for (var r = 0u; r < numRegions(); r++) { capB[c * R + r] = g / f32(R); }
     }
@@ -102,7 +102,7 @@ fn pairGradients(tid: u32, tile: vec2u, n: u32) {
   workgroupBarrier();
 
   if (!IMAGE_SIDE) {
-    // dW_m: columns of tileX hold alpha, capA the coefficient dq / (2 q) of alpha alpha^T.
+    // dW_m: columns of tileX hold alpha, capVals the coefficient dq / (2 q) of alpha alpha^T.
     for (var idx = tid; idx < columns; idx += WG) {
       let c = idx / R;
       let r = idx % R;
@@ -112,14 +112,14 @@ fn pairGradients(tid: u32, tile: vec2u, n: u32) {
       var coef = 0.0;
       if (v.z * v.y > EPS) { coef = -capB[idx] * v.w / (2.0 * v.y * v.y); }
       for (var w = 0u; w < capLen[c]; w++) { tileX[(capStart[c] + w) * R + r] = alpha[w]; }
-      capA[idx] = coef;
+      capVals[idx] = coef;
     }
     workgroupBarrier();
     accumulateWordGramGrad(tid, tile);
     workgroupBarrier();
   }
 
-  // dshat into tileX; capA = dnumer, capB = dnv / nv (this thread's own entries).
+  // dshat into tileX; capVals = dnumer, capB = dnv / nv (this thread's own entries).
   for (var idx = tid; idx < columns; idx += WG) {
     let c = idx / R;
     let r = idx % R;
@@ -143,7 +143,7 @@ fn pairGradients(tid: u32, tile: vec2u, n: u32) {
       mean += alpha[w] * h[w];
     }
     for (var w = 0u; w < len; w++) { tileX[(first + w) * R + r] = lambda * alpha[w] * (h[w] - mean); }
-    capA[idx] = dNumer;
+    capVals[idx] = dNumer;
     capB[idx] = dnvOverNv;
   }
   workgroupBarrier();
@@ -168,7 +168,7 @@ fn pairGradients(tid: u32, tile: vec2u, n: u32) {
     let r = idx % R;
     var alpha: array<f32, ROWS>;
     i2tWeights(c, r, lambda, &alpha);
-    for (var w = 0u; w < capLen[c]; w++) { tileX[(capStart[c] + w) * R + r] += alpha[w] * capA[idx]; }
+    for (var w = 0u; w < capLen[c]; w++) { tileX[(capStart[c] + w) * R + r] += alpha[w] * capVals[idx]; }
   }
   workgroupBarrier();
 }

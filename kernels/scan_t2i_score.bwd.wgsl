@@ -110,7 +110,7 @@ fn pairGradients(tid: u32, tile: vec2u, n: u32) {
     for (var r = 0u; r < numRegions(); r++) {
       let s = sAt(row, r);
       let at = row * R + r;
-      tileX[at] = alpha[r] * dNumer + leakySlope(s) * (tileX[at] / capA[c * R + r] - capB[c * R + r] * leakyRelu(s));
+      tileX[at] = alpha[r] * dNumer + leakySlope(s) * (tileX[at] / capVals[c * R + r] - capB[c * R + r] * leakyRelu(s));
     }
   }
   workgroupBarrier();

@@ -1,5 +1,6 @@
-// What the forward epilogues (score_math.wgsl) and the fused backward (score_bwd_tile.wgsl)
-// share. Both define what these read: sAt(row, r), capStart, capLen.
+// What the forward epilogues (score_math.wgsl) and the backward tile (score_bwd_tile.wgsl)
+// share, once. Every tile defines what these read and write: sAt(row, r), capStart, capLen,
+// tileShape, capVals [CAPS * R], WG, R.
 
 const EPS: f32 = 1e-8;
 
@@ -15,4 +16,11 @@ fn regionNormOverWords(c: u32, r: u32) -> f32 {
     sq += x * x;
   }
   return sqrt(sq) + EPS;
+}
+
+/** regionNormOverWords of every (caption, region) of the tile, into capVals. */
+fn regionNormsOverWords(tid: u32) {
+  for (var idx = tid; idx < tileShape.x * R; idx += WG) {
+    capVals[idx] = regionNormOverWords(idx / R, idx % R);
+  }
 }

@@ -57,11 +57,11 @@ struct Params {
 @group(0) @binding(7) var<storage, read_write> scratch: array<f32>;   // sum_n dW [M, L, L] or sum_m dG [N, R, R] (likewise)
 // @binding(8) belongs to the method file.
 
-// EPS, leakyRelu and regionNormOverWords: relevance_norm.wgsl.
+// EPS, leakyRelu, regionNormOverWords and regionNormsOverWords: relevance_norm.wgsl.
 
 var<workgroup> tileS: array<f32, SMEM_MAIN>;  // staging of S, then S [ROWS, R], then product staging
 var<workgroup> tileX: array<f32, ROWS_R>;     // per-pair working values, finally dS [ROWS, R]
-var<workgroup> capA: array<f32, CAPS_R>;      // per (caption, region) values of the method
+var<workgroup> capVals: array<f32, CAPS_R>;      // per (caption, region) values of the method
 var<workgroup> capB: array<f32, CAPS_R>;
 var<workgroup> rowA: array<f32, ROWS>;        // per row values of the method
 var<workgroup> rowB: array<f32, ROWS>;
@@ -175,26 +175,21 @@ fn computeSims(tid: u32, tile: vec2u, n: u32) {
   workgroupBarrier();
 }
 
-/** capA[c, r] = regionNormOverWords(c, r) for the tile's captions. */
-fn regionNormsOverWords(tid: u32) {
-  for (var idx = tid; idx < tileShape.x * R; idx += WG) {
-    capA[idx] = regionNormOverWords(idx / R, idx % R);
-  }
-}
+// regionNormsOverWords (into capVals): relevance_norm.wgsl.
 
 /**
- * SCAN t2i relevance weights of one row, alpha_r = softmax_r(lambda LeakyReLU(s_r) / capA[c, r]),
+ * SCAN t2i relevance weights of one row, alpha_r = softmax_r(lambda LeakyReLU(s_r) / capVals[c, r]),
  * into `weights`; returns sum_r alpha_r s_r.
  */
 fn relevanceWeights(row: u32, lambda: f32, weights: ptr<function, array<f32, R>>) -> f32 {
   let c = rowCap[row];
   var logitMax = -3.0e38;
   for (var r = 0u; r < numRegions(); r++) {
-    logitMax = max(logitMax, lambda * leakyRelu(sAt(row, r)) / capA[c * R + r]);
+    logitMax = max(logitMax, lambda * leakyRelu(sAt(row, r)) / capVals[c * R + r]);
   }
   var total = 0.0;
   for (var r = 0u; r < numRegions(); r++) {
-    let e = exp(lambda * leakyRelu(sAt(row, r)) / capA[c * R + r] - logitMax);
+    let e = exp(lambda * leakyRelu(sAt(row, r)) / capVals[c * R + r] - logitMax);
     (*weights)[r] = e;
     total += e;
   }
@@ -221,7 +216,7 @@ fn regionGramTimes(n: u32, weights: ptr<function, array<f32, R>>, h: ptr<functio
 
 /**
  * Backward of the normalisation across words, given dL/d(shat) in tileX: capB[c, r] =
- * T_r / (N_r^2 sqrt(Q_r)) with T_r = sum_w dshat_wr LeakyReLU(s_wr), N_r = capA = sqrt(Q_r) + eps,
+ * T_r / (N_r^2 sqrt(Q_r)) with T_r = sum_w dshat_wr LeakyReLU(s_wr), N_r = capVals = sqrt(Q_r) + eps,
  * so that dL/dLeakyReLU(s_wr) = dshat_wr / N_r - capB[c, r] LeakyReLU(s_wr).
  */
 fn normOverWordsBackward(tid: u32) {
@@ -233,7 +228,7 @@ fn normOverWordsBackward(tid: u32) {
       let row = capStart[c] + w;
       total += tileX[row * R + r] * leakyRelu(sAt(row, r));
     }
-    let norm = capA[idx];
+    let norm = capVals[idx];
     let root = norm - EPS;
     capB[idx] = select(0.0, total / (norm * norm * root), root > 0.0);
   }
@@ -255,7 +250,7 @@ fn accumulateRegionGramGrad(tid: u32, n: u32) {
 }
 
 /**
- * scratch dW_m[w, v] += sum_r capA[c, r] X[w, r] X[v, r] for each caption slot c of the tile
+ * scratch dW_m[w, v] += sum_r capVals[c, r] X[w, r] X[v, r] for each caption slot c of the tile
  * (X holds column weights alpha_{., r}); fixed owner per entry, since the tile never changes.
  */
 fn accumulateWordGramGrad(tid: u32, tile: vec2u) {
@@ -268,7 +263,7 @@ fn accumulateWordGramGrad(tid: u32, tile: vec2u) {
       let v = e % len;
       var sum = 0.0;
       for (var r = 0u; r < numRegions(); r++) {
-        sum += capA[c * R + r] * tileX[(first + w) * R + r] * tileX[(first + v) * R + r];
+        sum += capVals[c * R + r] * tileX[(first + w) * R + r] * tileX[(first + v) * R + r];
       }
       scratch[scratchBase + (tile.x + c) * L * L + w * L + v] += sum;
     }

@@ -15,12 +15,6 @@ fn attendedCosine(sMaxMinusT: f32, total: f32, numerator: f32, quad: f32, lambda
   return (numerator / denominator) / max(contextNorm, EPS);
 }
 
-/** regionNormOverWords of every (caption, region) of the tile, into capVals. */
-fn regionNormsOverWords(tid: u32) {
-  for (var idx = tid; idx < tileShape.x * R; idx += WG) {
-    capVals[idx] = regionNormOverWords(idx / R, idx % R);
-  }
-}
 
 /**
  * SCAN's aggregation of `count` values, rowB[first + i] (t2i: the caption's words) or
