@@ -4,18 +4,13 @@ import { DEFAULT_SCRATCH_BYTES } from './plan.js';
 import type { CaptionInput, ImageInput, OutputTarget, Precision, SimilarityOptions } from '../types.js';
 import type { ScoreMethod, TileRequest } from '../ops/score.js';
 import { describeValue } from '../methods/describe.js';
-import { methodSpec } from '../methods/index.js';
+import { methodSpec, type MethodFields } from '../methods/index.js';
 import { checkSignal } from '../gpu/submit.js';
 import { NpyReader } from '../io/npy.js';
 
-export interface ResolvedOptions {
+/** A call's options, resolved: the method's fields (its registry entry's resolve()) and the chunking ones. */
+export interface ResolvedOptions extends MethodFields {
   method: ScoreMethod;
-  threshold: number;
-  lambdaSoftmax: number;
-  lambdaLse: number;
-  lambdaIntra: number;
-  intra: boolean;
-  lse: boolean;
   maxImagesPerChunk: number;
   maxCaptionsPerChunk: number;
   tile: TileRequest;
