@@ -9,9 +9,8 @@ import scoreReduceBwdWgsl from '../../kernels/score_reduce.bwd.wgsl';
 import type { BufferBinding, GpuContext } from '../gpu/context.js';
 import { encodeRegionGram, encodeWordGram, regionGramPipeline, wordGramPipeline } from './gram.js';
 import { methodOfBackward } from '../methods/index.js';
-import { packCaptionTiles } from './score.js';
 import {
-  CPU_WG, GPU_WG, backwardMethodParts, checkScoreBackwardArgs, chooseScoreBackwardConfig,
+  CPU_WG, GPU_WG, backwardMethodParts, uploadBackwardTables, checkScoreBackwardArgs, chooseScoreBackwardConfig,
   type BackwardMethod, type CheckedScoreBackwardArgs, type ScoreBackwardArgs, type ScoreBackwardConfig,
 } from './scoreBackwardArgs.js';
 import { encodeSplitScoreBackward, splitFits } from './scoreBackwardSplit.js';
@@ -60,12 +59,7 @@ async function encodeFusedScoreBackward(ctx: GpuContext, encoder: GPUCommandEnco
   ]);
 
   const own = (buffer: GPUBuffer) => (transient.push(buffer), buffer);
-  const tiles = packCaptionTiles(lengths, 0, M, config.ROWS, config.CAPS);
-  const numTiles = tiles.length / 2;
-  const layout = new Uint32Array(tiles.length + M);
-  layout.set(tiles);
-  layout.set(lengths, tiles.length);
-  const layoutBuffer = own(ctx.upload(layout, 'score backward layout'));
+  const { buffer: layoutBuffer, numTiles, lengthsBase } = uploadBackwardTables(ctx, lengths, config, transient);
   const regionGram = own(ctx.pool.acquire(N * R * R * 4, GPUBufferUsage.STORAGE, 'score backward region gram'));
   // Method binding 8: per-caption thresholds (NAAF) or the word Gram (SCAN).
   let methodBinding: BufferBinding | null = null;
@@ -81,10 +75,9 @@ async function encodeFusedScoreBackward(ctx: GpuContext, encoder: GPUCommandEnco
   const pass = ctx.beginPass(encoder, 'score backward');
   if (terms.regionGram) encodeRegionGram(ctx, pass, gramPipe, { images: bindings.images, imageBase: 0, numImages: N, dim: D, gram: regionGram }, transient);
   if (scan) {
-    const lengthsBuffer = own(ctx.upload(lengths, 'score backward lengths'));
     encodeWordGram(ctx, pass, wordPipe!, {
-      captions: bindings.captions, captionBase: 0, captionChunkStart: 0, numCaptions: M, maxWords: L, dim: D,
-      lengths: lengthsBuffer, lambdaIntra: 0, wordGram: methodBinding as GPUBuffer,
+      captions: bindings.captions, captionBase: 0, captionChunkStart: lengthsBase, numCaptions: M, maxWords: L, dim: D,
+      lengths: layoutBuffer, lambdaIntra: 0, wordGram: methodBinding as GPUBuffer,
     }, transient);
   }
   // Groups per side: one on a CPU driver (it runs a few workgroups at a time; more would only
@@ -110,7 +103,7 @@ async function encodeFusedScoreBackward(ctx: GpuContext, encoder: GPUCommandEnco
   ];
   for (const side of sides) {
     const params = own(ctx.uniforms([
-      [D, 'u32'], [L, 'u32'], [N, 'u32'], [M, 'u32'], [numTiles, 'u32'], [tiles.length, 'u32'],
+      [D, 'u32'], [L, 'u32'], [N, 'u32'], [M, 'u32'], [numTiles, 'u32'], [lengthsBase, 'u32'],
       [args.lambdaSoftmax, 'f32'], [lambdaLse, 'f32'], [side.groups, 'u32'], [side.groupSize, 'u32'], [side.floats, 'u32'], [side.scratchFloats, 'u32'],
       [R, 'u32'], [config.PER_THREAD, 'u32'], [0, 'u32'], [0, 'u32'], [0, 'u32'], [0, 'u32'], [0, 'u32'], // the last 5: split only
     ], 'score backward params'));
@@ -130,7 +123,7 @@ async function encodeFusedScoreBackward(ctx: GpuContext, encoder: GPUCommandEnco
         { WG: REDUCE_WG, IMAGE_SIDE: side.imageSide, GRAM: side.gram });
       const reduceParams = own(ctx.uniforms([
         [side.rows, 'u32'], [side.items, 'u32'], [D, 'u32'], [side.groups, 'u32'],
-        [side.floats, 'u32'], [side.scratchFloats, 'u32'], [tiles.length, 'u32'], [0, 'u32'],
+        [side.floats, 'u32'], [side.scratchFloats, 'u32'], [lengthsBase, 'u32'], [0, 'u32'],
       ], 'score backward reduce params'));
       const workgroups = Math.ceil(side.floats / REDUCE_WG);
       const x = Math.min(workgroups, ctx.limits.maxComputeWorkgroupsPerDimension);

@@ -4,7 +4,7 @@ import relevanceNormWgsl from '../../kernels/common/relevance_norm.wgsl';
 import scoreBwdTileWgsl from '../../kernels/common/score_bwd_tile.wgsl';
 import type { BufferBinding, GpuContext } from '../gpu/context.js';
 import type { WgslPart } from '../gpu/shader.js';
-import { preferredRows } from './score.js';
+import { packCaptionTiles, preferredRows } from './score.js';
 import { backwardNames, methodOfBackward, type BackwardMethod } from '../methods/index.js';
 
 export type { BackwardMethod } from '../methods/index.js';
@@ -186,6 +186,20 @@ export function checkScoreBackwardArgs(ctx: GpuContext, args: ScoreBackwardArgs)
   };
 }
 
+
+/** Both backward launchers' tile tables: (first caption, count) per tile, then the lengths [M] at `lengthsBase`. */
+export interface BackwardTables { buffer: GPUBuffer; numTiles: number; lengthsBase: number }
+
+/** Packs the caption tiles and uploads them with the lengths (the buffer goes to `transient`). */
+export function uploadBackwardTables(ctx: GpuContext, lengths: Uint32Array, config: ScoreBackwardConfig, transient: GPUBuffer[]): BackwardTables {
+  const tiles = packCaptionTiles(lengths, 0, lengths.length, config.ROWS, config.CAPS);
+  const data = new Uint32Array(tiles.length + lengths.length);
+  data.set(tiles);
+  data.set(lengths, tiles.length);
+  const buffer = ctx.upload(data, 'score backward layout');
+  transient.push(buffer);
+  return { buffer, numTiles: tiles.length / 2, lengthsBase: tiles.length };
+}
 
 /** The WGSL parts every backward kernel of `method` starts with: the norm helpers, the tile, the method file. */
 export function backwardMethodParts(method: BackwardMethod): WgslPart[] {

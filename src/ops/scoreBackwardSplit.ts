@@ -15,9 +15,8 @@ import { encodeRegionGram, encodeWordGram, regionGramPipeline, wordGramPipeline 
 import { encodeColumnSum } from './gruBackward.js';
 import { encodeMatmul } from './matmul.js';
 import { methodOfBackward } from '../methods/index.js';
-import { packCaptionTiles } from './score.js';
 import {
-  backwardMethodParts, chooseScoreBackwardConfig,
+  backwardMethodParts, chooseScoreBackwardConfig, uploadBackwardTables,
   type BackwardMethod, type CheckedScoreBackwardArgs, type ScoreBackwardArgs, type ScoreBackwardConfig,
 } from './scoreBackwardArgs.js';
 
@@ -37,8 +36,13 @@ export function scoreEpilogueBackwardPipeline(ctx: GpuContext, method: BackwardM
 }
 
 /** Images per pass: S of one image is M * L * R floats; throws when not even one fits. */
+/** The bytes S of one pass may take: the budget, capped by the buffer and binding limits. */
+function scratchLimit(ctx: GpuContext, maxScratchBytes: number): number {
+  return Math.min(maxScratchBytes, ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
+}
+
 export function backwardImagesPerPass(ctx: GpuContext, N: number, R: number, M: number, L: number, maxScratchBytes: number): number {
-  const limit = Math.min(maxScratchBytes, ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
+  const limit = scratchLimit(ctx, maxScratchBytes);
   const perImage = M * L * R * 4;
   if (perImage > limit) {
     throw new Error(
@@ -51,8 +55,7 @@ export function backwardImagesPerPass(ctx: GpuContext, N: number, R: number, M: 
 
 /** Whether S of one image fits the split path's scratch (else the fused kernels run). */
 export function splitFits(ctx: GpuContext, args: ScoreBackwardArgs, checked: CheckedScoreBackwardArgs): boolean {
-  const limit = Math.min(checked.maxScratchBytes, ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
-  return args.M * args.L * args.R * 4 <= limit;
+  return args.M * args.L * args.R * 4 <= scratchLimit(ctx, checked.maxScratchBytes);
 }
 
 export async function encodeSplitScoreBackward(ctx: GpuContext, encoder: GPUCommandEncoder, args: ScoreBackwardArgs,
@@ -77,12 +80,7 @@ export async function encodeSplitScoreBackward(ctx: GpuContext, encoder: GPUComm
     if (bytes > maxBinding) throw new Error(`scoreBackward: ${label} needs ${bytes} bytes, more than this device's maxStorageBufferBindingSize ${maxBinding}`);
     return { buffer: own(ctx.pool.acquire(bytes, GPUBufferUsage.STORAGE, label, true)), offset: 0, size: bytes };
   };
-  const tiles = packCaptionTiles(lengths, 0, M, config.ROWS, config.CAPS);
-  const numTiles = tiles.length / 2;
-  const layout = new Uint32Array(tiles.length + M);
-  layout.set(tiles);
-  layout.set(lengths, tiles.length);
-  const layoutBuffer = own(ctx.upload(layout, 'score backward layout'));
+  const { buffer: layoutBuffer, numTiles, lengthsBase } = uploadBackwardTables(ctx, lengths, config, transient);
   const regionGram = exact(N * R * R, 'score backward region gram');
   const wordGram = scan ? exact(M * L * L, 'score backward word gram') : null;
   const methodBinding: BufferBinding | null = wordGram ?? (backwardTerms.input === 'thresholds' ? thresholds! : null);
@@ -104,10 +102,9 @@ export async function encodeSplitScoreBackward(ctx: GpuContext, encoder: GPUComm
   const pass = ctx.beginPass(encoder, 'score backward');
   if (backwardTerms.regionGram) encodeRegionGram(ctx, pass, gramPipe, { images: bindings.images, imageBase: 0, numImages: N, dim: D, gram: regionGram.buffer }, transient);
   if (scan) {
-    const lengthsBuffer = own(ctx.upload(lengths, 'score backward lengths'));
     encodeWordGram(ctx, pass, wordPipe!, {
-      captions: bindings.captions, captionBase: 0, captionChunkStart: 0, numCaptions: M, maxWords: L, dim: D,
-      lengths: lengthsBuffer, lambdaIntra: 0, wordGram: wordGram!.buffer,
+      captions: bindings.captions, captionBase: 0, captionChunkStart: lengthsBase, numCaptions: M, maxWords: L, dim: D,
+      lengths: layoutBuffer, lambdaIntra: 0, wordGram: wordGram!.buffer,
     }, transient);
   }
   for (let p0 = 0; p0 < N; p0 += perPass) {
@@ -116,7 +113,7 @@ export async function encodeSplitScoreBackward(ctx: GpuContext, encoder: GPUComm
     await encodeMatmul(ctx, pass, { transB: true }, { M: M * L, N: columns, K: D, a: args.captions, b: args.images, bBase: p0 * R * D, c: sims.buffer }, transient, GEMM_LABEL);
     const groupSize = Math.ceil((imageOwned ? numTiles : P) / groups);
     const params = own(ctx.uniforms([
-      [D, 'u32'], [L, 'u32'], [P, 'u32'], [M, 'u32'], [numTiles, 'u32'], [tiles.length, 'u32'],
+      [D, 'u32'], [L, 'u32'], [P, 'u32'], [M, 'u32'], [numTiles, 'u32'], [lengthsBase, 'u32'],
       [args.lambdaSoftmax, 'f32'], [lambdaLse, 'f32'], [groups, 'u32'], [groupSize, 'u32'], [0, 'u32'], [gramFloats, 'u32'],
       [R, 'u32'], [config.PER_THREAD, 'u32'], [p0, 'u32'], [columns, 'u32'], [p0 === 0 ? 1 : 0, 'u32'], [scaleBase, 'u32'],
       [scaleStride, 'u32'],
@@ -144,7 +141,7 @@ export async function encodeSplitScoreBackward(ctx: GpuContext, encoder: GPUComm
     const pipe = await ctx.pipeline('score backward finish', [{ name: 'kernels/score_finish.bwd.wgsl', code: scoreFinishBwdWgsl }],
       { WG: FINISH_WG, IMAGE_SIDE: side.imageSide, GRAM: side.gram, SCALE: side.scale });
     const params = own(ctx.uniforms([
-      [side.rows, 'u32'], [side.items, 'u32'], [D, 'u32'], [groups, 'u32'], [gramFloats, 'u32'], [tiles.length, 'u32'], [0, 'u32'], [0, 'u32'],
+      [side.rows, 'u32'], [side.items, 'u32'], [D, 'u32'], [groups, 'u32'], [gramFloats, 'u32'], [lengthsBase, 'u32'], [0, 'u32'], [0, 'u32'],
     ], 'score backward finish params'));
     const gramParts = { buffer: scratch.buffer, offset: 0, size: Math.max(4, scaleBase) * 4 };
     const group = ctx.bindGroup(pipe, [params, side.features, gramParts, layoutBuffer, scaleSums, side.out], 'score backward finish');

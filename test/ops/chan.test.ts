@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/gpu/context.js';
-import { encodeScoreBackward } from '../../src/ops/scoreBackward.js';
 import { chanSimilarityRef } from '../../src/ref/chan.js';
 import type { RefBatch } from '../../src/ref/naaf.js';
 import { ScoreBackwardRefOptions, scoreBackwardRef, scoreForwardRef } from '../../src/ref/scoreBackward.js';
 import type { SimilarityOptions } from '../../src/types.js';
+import { BackwardBatch, runScoreBackward } from '../backward.js';
 import { maxAbsDiff } from '../fixtures.js';
 import { sharedEngine } from '../gpu.js';
 import { randomBatch, rng } from '../random.js';
@@ -34,24 +34,8 @@ const exampleB = {
   lengths: Int32Array.from([2, 1]),
 };
 
-async function gpuBackward(b: typeof exampleB | ReturnType<typeof randomBatch>, options: ScoreBackwardRefOptions, grads: ArrayLike<number>, kernel: 'split' | 'fused') {
-  const { N, R, M, L, D } = b;
-  return ctx.scoped('chan backward test', async () => {
-    const transient: GPUBuffer[] = [];
-    const upload = (data: Float32Array, label: string) => { const buffer = ctx.upload(data, label); transient.push(buffer); return buffer; };
-    try {
-      const gradImages = upload(new Float32Array(N * R * D).fill(NaN), 'gradImages');
-      const gradCaptions = upload(new Float32Array(M * L * D).fill(NaN), 'gradCaptions');
-      const encoder = ctx.createEncoder('chan backward test');
-      await encodeScoreBackward(ctx, encoder, {
-        method: 'chan', N, R, M, L, D, images: upload(b.images, 'images'), captions: upload(b.captions, 'captions'), lengths: b.lengths,
-        lambdaSoftmax: options.lambdaSoftmax, lse: options.lse, gradScores: upload(Float32Array.from(grads), 'gradScores'), gradImages, gradCaptions, kernel,
-      }, transient);
-      return { gradImages: await ctx.readFloat32(gradImages, 0, N * R * D, encoder), gradCaptions: await ctx.readFloat32(gradCaptions, 0, M * L * D) };
-    } finally {
-      transient.forEach((buffer) => ctx.pool.release(buffer));
-    }
-  });
+function gpuBackward(b: BackwardBatch, options: ScoreBackwardRefOptions, grads: ArrayLike<number>, kernel: 'split' | 'fused') {
+  return runScoreBackward(ctx, b, options, grads, undefined, { kernel });
 }
 
 /** The smallest gap between a word's best and second-best region (the max's kink). */

@@ -9,6 +9,7 @@ import type { RefBatch } from '../../src/ref/naaf.js';
 import { ScoreBackwardRefOptions, scoreBackwardRef, scoreForwardRef } from '../../src/ref/scoreBackward.js';
 import type { SimilarityOptions } from '../../src/types.js';
 import { maxAbsDiff } from '../fixtures.js';
+import { BackwardVariant, runScoreBackward } from '../backward.js';
 import { ALL_VARIANTS, sharedEngine } from '../gpu.js';
 import { RandomBatch, randomBatch, rng } from '../random.js';
 
@@ -100,40 +101,13 @@ describe('float64 reference gradients against central finite differences', () =>
   }
 });
 
-interface GpuResult { gradImages: Float32Array; gradCaptions: Float32Array }
-
-/** The launcher's per-device choices, pinned (defaults: the device's). */
-type Variant = Pick<ScoreBackwardArgs, 'workgroupSize' | 'runtimeRegions' | 'kernel' | 'maxScratchBytes'>;
-
-async function gpuBackward(b: RandomBatch, options: ScoreBackwardRefOptions, grads: ArrayLike<number>, groups?: ScoreBackwardArgs['groups'], variant: Variant = {}): Promise<GpuResult> {
-  const { N, R, M, L, D } = b;
-  return ctx.scoped('scoreBackward test', async () => {
-    const transient: GPUBuffer[] = [];
-    const upload = (data: Float32Array, label: string) => { const buffer = ctx.upload(data, label); transient.push(buffer); return buffer; };
-    try {
-      // Outputs start as NaN: every value, padding included, must be overwritten.
-      const gradImages = upload(new Float32Array(N * R * D).fill(NaN), 'gradImages');
-      const gradCaptions = upload(new Float32Array(M * L * D).fill(NaN), 'gradCaptions');
-      const encoder = ctx.createEncoder('scoreBackward test');
-      await encodeScoreBackward(ctx, encoder, {
-        method: options.method, N, R, M, L, D,
-        images: upload(b.images, 'images'), captions: upload(b.captions, 'captions'), lengths: b.lengths,
-        thresholds: options.thresholds ? upload(Float32Array.from(options.thresholds), 'thresholds') : undefined,
-        lambdaSoftmax: options.lambdaSoftmax, lse: options.lse, lambdaLse: options.lambdaLse,
-        gradScores: upload(Float32Array.from(grads), 'gradScores'), gradImages, gradCaptions, groups, ...variant,
-      }, transient);
-      return {
-        gradImages: await ctx.readFloat32(gradImages, 0, N * R * D, encoder),
-        gradCaptions: await ctx.readFloat32(gradCaptions, 0, M * L * D),
-      };
-    } finally {
-      transient.forEach((buffer) => ctx.pool.release(buffer));
-    }
-  });
+/** The score backward on this file's engine (test/backward.ts). */
+function gpuBackward(b: RandomBatch, options: ScoreBackwardRefOptions, grads: ArrayLike<number>, groups?: ScoreBackwardArgs['groups'], variant: BackwardVariant = {}) {
+  return runScoreBackward(ctx, b, options, grads, groups, variant);
 }
 
 /** GPU against the float64 reference; returns the errors relative to the largest gradient. */
-async function expectMatchesReference(b: RandomBatch, options: ScoreBackwardRefOptions, label: string, tolerance = 1e-5, groups?: ScoreBackwardArgs['groups'], variant: Variant = {}) {
+async function expectMatchesReference(b: RandomBatch, options: ScoreBackwardRefOptions, label: string, tolerance = 1e-5, groups?: ScoreBackwardArgs['groups'], variant: BackwardVariant = {}) {
   const grads = randomGrads(b.N * 31 + b.M, b.N * b.M);
   const ref = scoreBackwardRef(b, options, grads);
   const gpu = await gpuBackward(b, options, grads, groups, variant);
