@@ -9,6 +9,7 @@ import { pipelineResources } from '../../src/gpu/resources.js';
 import { NaafEngine, REQUIRED_LIMITS, initialState } from '../../src/index.js';
 import type { ModelConfig } from '../../src/model/weights.js';
 import type { SimilarityOptions } from '../../src/types.js';
+import { methodNames } from '../../src/methods/index.js';
 import { maxAbsDiff } from '../fixtures.js';
 import { ALL_VARIANTS, sharedEngine } from '../gpu.js';
 import { methodReference, randomBatch, randomLengths, rng } from '../random.js';
@@ -99,7 +100,7 @@ describe("a device with WebGPU's default limits", () => {
     const B = 4;
     const feats = { data: Float32Array.from({ length: B * 6 * 12 }, () => next()), shape: [B, 6, 12] as const };
     const ids = { ids: Int32Array.from({ length: B * 5 }, () => 4 + Math.floor(next() * 16)), shape: [B, 5] as const, lengths: [5, 4, 3, 2] };
-    for (const method of ['naaf', 'scan-t2i', 'scan-i2t'] as const) {
+    for (const method of methodNames()) { // every registered method
       const model = small.createModel(initialState(config, 3), config);
       expect((await model.encodeImages(feats)).shape).toEqual([B, 6, 16]);
       expect((await model.encodeCaptions(ids)).shape).toEqual([B, 5, 16]);
