@@ -67,11 +67,6 @@ var<workgroup> rowA: array<f32, ROWS>;        // per row values of the method
 var<workgroup> rowB: array<f32, ROWS>;
 var<workgroup> rowC: array<f32, ROWS>;
 var<workgroup> rowD: array<f32, ROWS>;
-var<workgroup> rowCap: array<u32, ROWS>;      // caption slot of each packed row
-var<workgroup> rowWord: array<u32, ROWS>;     // word index of each packed row
-var<workgroup> capStart: array<u32, CAPS>;    // first packed row of each caption slot
-var<workgroup> capLen: array<u32, CAPS>;
-var<workgroup> tileShape: vec2u;              // (captions in tile, used rows)
 var<private> outBase: u32;                    // this workgroup's group's part of gradOut
 var<private> scratchBase: u32;                // and of scratch
 
@@ -108,27 +103,15 @@ fn rowOffset(tile: vec2u, row: u32) -> u32 {
   return ((tile.x + rowCap[row]) * params.maxWords + rowWord[row]) * params.dim;
 }
 
+/** Caption slot c's length (common/tile_rows.wgsl). */
+fn tileCaptionLength(tile: vec2u, c: u32) -> u32 {
+  return captionLength(tile.x + c);
+}
+
 /** Lays out the tile's rows; every thread returns the tile's (first caption, count). */
 fn layoutTile(tid: u32, tileIndex: u32) -> vec2u {
   let tile = vec2u(tileLayout[2u * tileIndex], tileLayout[2u * tileIndex + 1u]);
-  if (tid == 0u) {
-    var row = 0u;
-    for (var c = 0u; c < tile.y; c++) {
-      let len = captionLength(tile.x + c);
-      capStart[c] = row;
-      capLen[c] = len;
-      row += len;
-    }
-    tileShape = vec2u(tile.y, row);
-  }
-  workgroupBarrier();
-  for (var c = 0u; c < tile.y; c++) {
-    for (var w = tid; w < capLen[c]; w += WG) {
-      rowCap[capStart[c] + w] = c;
-      rowWord[capStart[c] + w] = w;
-    }
-  }
-  workgroupBarrier();
+  layoutTileRows(tid, tile);
   return tile;
 }
 

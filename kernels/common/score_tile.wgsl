@@ -49,16 +49,9 @@ struct Params {
 @group(0) @binding(6) var<storage, read> wordGram: array<f32>;    // [chunk M, L, L]
 @group(0) @binding(7) var<storage, read_write> out: array<f32>;   // [N, M] window
 
-const NO_CAPTION: u32 = 0xffffffffu;
-
 var<workgroup> capVals: array<f32, CAPS_R>;    // per (caption, region) values of the epilogue
 var<workgroup> rowA: array<f32, ROWS>;
 var<workgroup> rowB: array<f32, ROWS>;
-var<workgroup> rowCap: array<u32, ROWS>;       // caption slot of each packed row
-var<workgroup> rowWord: array<u32, ROWS>;      // word index of each packed row
-var<workgroup> capStart: array<u32, CAPS>;     // first packed row of each caption slot
-var<workgroup> capLen: array<u32, CAPS>;
-var<workgroup> tileShape: vec2u;               // (captions in tile, used rows)
 // Epilogue scratch: per (row, region) weights, per-row values, the per-(row, lane) partial
 // sums (QT lanes per row) and the Gram matrix of the image in hand.
 var<workgroup> rowW: array<f32, ROWS_R>;
@@ -82,30 +75,15 @@ fn tileAt(t: u32) -> vec2u {
   return vec2u(tables[params.tileBase + 2u * t], tables[params.tileBase + 2u * t + 1u]);
 }
 
+/** Caption slot c's length (common/tile_rows.wgsl). */
+fn tileCaptionLength(tile: vec2u, c: u32) -> u32 {
+  return tables[params.capChunkStart + tile.x + c];
+}
+
 /** Lays out the tile's rows; every thread returns the tile's (first caption, count). */
 fn layoutTile(tid: u32, tileIndex: u32) -> vec2u {
   let tile = tileAt(tileIndex);
-  if (tid == 0u) {
-    var row = 0u;
-    for (var c = 0u; c < tile.y; c++) {
-      let len = tables[params.capChunkStart + tile.x + c];
-      capStart[c] = row;
-      capLen[c] = len;
-      row += len;
-    }
-    tileShape = vec2u(tile.y, row);
-  }
-  workgroupBarrier();
-  for (var c = 0u; c < tile.y; c++) {
-    for (var w = tid; w < capLen[c]; w += WG) {
-      rowCap[capStart[c] + w] = c;
-      rowWord[capStart[c] + w] = w;
-    }
-  }
-  for (var row = tileShape.y + tid; row < ROWS; row += WG) {
-    rowCap[row] = NO_CAPTION;
-  }
-  workgroupBarrier();
+  layoutTileRows(tid, tile);
   return tile;
 }
 

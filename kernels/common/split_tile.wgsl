@@ -49,19 +49,12 @@ struct Params {
 @group(0) @binding(6) var<storage, read> wordGram: array<f32>;     // [chunk M, L, L]
 @group(0) @binding(7) var<storage, read_write> out: array<f32>;    // [N, M] window (PAIRS: one per pair)
 
-const NO_CAPTION: u32 = 0xffffffffu;
-
 var<workgroup> sS: array<f32, S_SIZE>;         // S^T of the tile [R][ROWS] (S_SHARED)
 var<workgroup> wT: array<f32, WT_SIZE>;        // per (region, row) weights [R][ROWS] (scan-i2t; else 1)
 var<workgroup> gramS: array<vec4<f32>, GRAM_SIZE>;  // G_n [4 RQ][RQ] in quads, zero past R (GRAM_SHARED)
 var<workgroup> capVals: array<f32, CAPS_R>;    // per (caption, region) values
 var<workgroup> rowA: array<f32, ROWS>;
 var<workgroup> rowB: array<f32, ROWS>;
-var<workgroup> rowCap: array<u32, ROWS>;       // caption slot of each packed row
-var<workgroup> rowWord: array<u32, ROWS>;      // word index of each packed row
-var<workgroup> capStart: array<u32, CAPS>;     // first packed row of each caption slot
-var<workgroup> capLen: array<u32, CAPS>;
-var<workgroup> tileShape: vec2u;               // (captions in tile, used rows)
 
 var<private> image: u32;     // the tile's image in the pass
 var<private> sBase: u32;     // element offset of the tile's (region 0, row 0) in sT
@@ -71,6 +64,11 @@ var<private> gramBase: u32;  // element offset of the image's G_n in regionGram
 fn sAt(row: u32, r: u32) -> f32 {
   if (S_SHARED) { return sS[r * ROWS + row]; }
   return sT[sBase + r * sStride + row];
+}
+
+/** Caption slot c's length (common/tile_rows.wgsl). */
+fn tileCaptionLength(tile: vec2u, c: u32) -> u32 {
+  return tables[params.capChunkStart + captionOf(tile, c)];
 }
 
 /** Caption slot c of the tile as an index of the chunk's captions (wordGram, lengths). */
@@ -112,16 +110,7 @@ fn prepareTile(tid: u32, group: vec3u) -> vec2u {
     sStride = params.wordStride;
     sBase = image * R * sStride + tables[params.rowBase + group.x];
   }
-  if (tid == 0u) {
-    var row = 0u;
-    for (var c = 0u; c < tile.y; c++) {
-      let len = tables[params.capChunkStart + captionOf(tile, c)];
-      capStart[c] = row;
-      capLen[c] = len;
-      row += len;
-    }
-    tileShape = vec2u(tile.y, row);
-  }
+  countTileRows(tid, tile);
   gramBase = (params.gramBase + image) * R * R;
   if (GRAM_SHARED) {
     for (var idx = tid; idx < 16u * RQ * RQ; idx += WG) {
@@ -134,12 +123,7 @@ fn prepareTile(tid: u32, group: vec3u) -> vec2u {
   }
   workgroupBarrier();
   let used = tileShape.y;
-  for (var c = 0u; c < tile.y; c++) {
-    for (var w = tid; w < capLen[c]; w += WG) {
-      rowCap[capStart[c] + w] = c;
-      rowWord[capStart[c] + w] = w;
-    }
-  }
+  fillTileRows(tid, tile);
   if (S_SHARED) {
     for (var idx = tid; idx < R * used; idx += WG) {
       let r = idx / used;

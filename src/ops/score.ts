@@ -4,6 +4,7 @@ import scoreF32Wgsl from '../../kernels/common/score_f32.wgsl';
 import relevanceNormWgsl from '../../kernels/common/relevance_norm.wgsl';
 import scoreMathWgsl from '../../kernels/common/score_math.wgsl';
 import scoreTileWgsl from '../../kernels/common/score_tile.wgsl';
+import tileRowsWgsl from '../../kernels/common/tile_rows.wgsl';
 import type { BufferBinding, GpuContext } from '../gpu/context.js';
 import type { WgslConstants, WgslPart } from '../gpu/shader.js';
 import type { GpuPass } from '../gpu/pass.js';
@@ -192,6 +193,7 @@ export function scoreEpilogue(method: ScoreMethod, flags: ScoreFlags): { part: W
 export const SCORE_TILE_PARTS: readonly WgslPart[] = [
   { name: 'kernels/common/relevance_norm.wgsl', code: relevanceNormWgsl },
   { name: 'kernels/common/score_math.wgsl', code: scoreMathWgsl },
+  { name: 'kernels/common/tile_rows.wgsl', code: tileRowsWgsl },
   { name: 'kernels/common/score_tile.wgsl', code: scoreTileWgsl },
 ];
 

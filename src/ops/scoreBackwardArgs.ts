@@ -2,6 +2,7 @@
 // fused launcher (scoreBackward.ts) and the split one (scoreBackwardSplit.ts).
 import relevanceNormWgsl from '../../kernels/common/relevance_norm.wgsl';
 import scoreBwdTileWgsl from '../../kernels/common/score_bwd_tile.wgsl';
+import tileRowsWgsl from '../../kernels/common/tile_rows.wgsl';
 import type { BufferBinding, GpuContext } from '../gpu/context.js';
 import type { WgslPart } from '../gpu/shader.js';
 import { packCaptionTiles, preferredRows } from './score.js';
@@ -205,6 +206,7 @@ export function uploadBackwardTables(ctx: GpuContext, lengths: Uint32Array, conf
 export function backwardMethodParts(method: BackwardMethod): WgslPart[] {
   return [
     { name: 'kernels/common/relevance_norm.wgsl', code: relevanceNormWgsl },
+    { name: 'kernels/common/tile_rows.wgsl', code: tileRowsWgsl },
     { name: 'kernels/common/score_bwd_tile.wgsl', code: scoreBwdTileWgsl },
     methodOfBackward(method).kernels.backward,
   ];

@@ -3,6 +3,7 @@
 import relevanceNormWgsl from '../../kernels/common/relevance_norm.wgsl';
 import scoreMathWgsl from '../../kernels/common/score_math.wgsl';
 import splitTileWgsl from '../../kernels/common/split_tile.wgsl';
+import tileRowsWgsl from '../../kernels/common/tile_rows.wgsl';
 import type { BufferBinding, GpuContext } from '../gpu/context.js';
 import type { WgslConstants, WgslPart } from '../gpu/shader.js';
 import type { ScoreFlags, ScoreMethod } from './score.js';
@@ -64,6 +65,7 @@ export function chooseSplitEpilogue(method: ScoreMethod, R: number, maxWords: nu
 export const SPLIT_TILE_PARTS: WgslPart[] = [
   { name: 'kernels/common/relevance_norm.wgsl', code: relevanceNormWgsl },
   { name: 'kernels/common/score_math.wgsl', code: scoreMathWgsl },
+  { name: 'kernels/common/tile_rows.wgsl', code: tileRowsWgsl },
   { name: 'kernels/common/split_tile.wgsl', code: splitTileWgsl },
 ];
 

@@ -9,15 +9,15 @@
 import { methodSpec } from '../methods/index.js';
 import type { GpuContext } from '../gpu/context.js';
 import { CommandStream } from '../gpu/submit.js';
-import { encodeGemm, gemmPipeline, makeGemmConfig } from '../ops/gemm.js';
+import { GemmConfig, encodeGemm, gemmPipeline } from '../ops/gemm.js';
 import { encodeWordGram, wordGramPipeline } from '../ops/gram.js';
 import { packCaptionTiles } from '../ops/score.js';
-import { chooseSplitEpilogue, encodeSplitEpilogue, splitEpiloguePipeline, splitLayout } from '../ops/splitEpilogue.js';
+import { SplitEpilogueConfig, encodeSplitEpilogue, splitEpiloguePipeline, splitLayout } from '../ops/splitEpilogue.js';
 import { NpyReader } from '../io/npy.js';
 import type { CaptionInput, SimilarityOptions } from '../types.js';
 import { ImageChunk, prepareImages, window } from './operands.js';
 import { MAX_GROUPS } from '../gpu/limits.js';
-import { maxCaptionsPerChunk, maxImagesPerChunk } from './plan.js';
+import { maxCaptionsPerChunk, maxImagesPerChunk, resolvePlan } from './plan.js';
 import { vec4Aligned } from './run.js';
 import type { ImageRowsInput } from './sources.js';
 import { checkCaptions, checkFiniteRows, checkImages, resolveOptions } from './validate.js';
@@ -131,8 +131,6 @@ export async function scorePairs(ctx: GpuContext, images: ImageRowsInput, captio
 export async function scorePairsOf(ctx: GpuContext, what: string, images: PairImages, captions: CaptionInput, pairs: PairList, options: SimilarityOptions): Promise<Float32Array> {
   ctx.checkUsable(what);
   const opts = resolveOptions(options);
-  if (opts.precision !== 'f32') throw new Error(`${what}: options.precision must be 'f32' (exact scores), got '${opts.precision}'`);
-  if (opts.kernel === 'fused') throw new Error(`${what}: pairs are scored by the split kernel; drop options.kernel 'fused'`);
   const { shape: [M, L, D], lengths } = checkCaptions(captions, what);
   const { N, R } = images;
   if (D !== images.D) throw new Error(`${what}: captions.shape D = ${D} must equal images.shape D = ${images.D}`);
@@ -140,15 +138,10 @@ export async function scorePairsOf(ctx: GpuContext, what: string, images: PairIm
   const P = checkPairs(what, pairs, N, M);
   const wordGram = methodSpec(opts.method).wordGram(opts);
   const needsWordGram = wordGram !== null;
-  const tile = opts.tile;
-  for (const key of ['images', 'rowBlocks', 'blocksPerJob'] as const) {
-    if (tile[key] !== undefined) throw new Error(`${what}: options.tile.${key} is a fused-kernel option; pairs run on the split kernel`);
-  }
-  const limit = ctx.limits.maxComputeWorkgroupStorageSize;
-  const epilogue = chooseSplitEpilogue(opts.method, R, L, limit, tile.rows, true);
-  const scratchBytes = Math.min(opts.maxScratchBytes, ctx.limits.maxStorageBufferBindingSize);
+  // The plan's pair mode: its tiles, its scratch and its option errors are the plan's.
+  const plan = await resolvePlan(ctx, { R, D, L }, opts, vec4Aligned(images.offset, 0, D), 'pairs', what);
+  const { epilogue, scratchBytes } = plan.split!;
   const maxWords = Math.floor(scratchBytes / (4 * R)) - 3;
-  if (maxWords < L) throw new Error(`${what}: options.maxScratchBytes = ${opts.maxScratchBytes} cannot hold one caption of L = ${L} words against one image of R = ${R} regions`);
   const maxCaptions = Math.min(maxCaptionsPerChunk(ctx, L, D), Math.floor(256 * 2 ** 20 / (L * D * 4 + L * L * 4)));
 
   // Image order (stable), then runs of one image's pairs whose S^T fits the scratch.
@@ -168,12 +161,8 @@ export async function scorePairsOf(ctx: GpuContext, what: string, images: PairIm
     }
   }
 
-  // A tile holds one image's R regions against one group's words: 64 rows waste less than 128
-  // for R <= 64, and 64 columns less than 128 where every group has at most 64 words (a search
-  // caption against its candidates; an image on several captions' lists sums their words):
-  // on a CPU driver the wasted half is paid in full (1.6x at 1000 pairs).
   const widest = groups.reduce((most, group) => Math.max(most, Math.ceil(group.words / 4) * 4), 0);
-  const gemm = makeGemmConfig('f32', vec4Aligned(images.offset, 0, D), tile.gemmRows ?? (R <= 64 ? 64 : 128), tile.gemmCols ?? (widest <= 64 ? 64 : 128), tile.depth ?? 16, true);
+  const gemm = plan.split!.gemmFor(widest);
 
   return ctx.scoped(what, async () => {
     const stream = new CommandStream(ctx, what, opts.signal);
@@ -238,8 +227,8 @@ interface PairPass {
   captions: CaptionInput; lengths: Uint32Array;
   L: number; D: number; R: number;
   order: Uint32Array; captionOf: Int32Array;
-  gemm: ReturnType<typeof makeGemmConfig>; gemmPipe: GPUComputePipeline;
-  epilogue: ReturnType<typeof chooseSplitEpilogue>; epiloguePipe: GPUComputePipeline;
+  gemm: GemmConfig; gemmPipe: GPUComputePipeline;
+  epilogue: SplitEpilogueConfig; epiloguePipe: GPUComputePipeline;
   wordPipe: GPUComputePipeline | null;
   opts: ReturnType<typeof resolveOptions>;
   result: GPUBuffer;

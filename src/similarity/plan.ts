@@ -124,13 +124,13 @@ export function maxCaptionsPerChunk(ctx: GpuContext, L: number, D: number): numb
 }
 
 /** The first of the tiles (rows x cols x depth) that fits the device's workgroup memory and invocations, or null. */
-function firstFitting(ctx: GpuContext, format: GemmFormat, vec4: boolean, shapes: [number, number, number][]): GemmConfig | null {
+function firstFitting(ctx: GpuContext, format: GemmFormat, vec4: boolean, shapes: [number, number, number][], pairs = false): GemmConfig | null {
   const limit = ctx.limits.maxComputeWorkgroupStorageSize;
   const invocations = ctx.limits.maxComputeInvocationsPerWorkgroup;
   for (const [bm, bn, kt] of shapes) {
     let config: GemmConfig;
     try {
-      config = makeGemmConfig(format, vec4, bm, bn, kt);
+      config = makeGemmConfig(format, vec4, bm, bn, kt, pairs);
     } catch {
       continue;
     }
@@ -148,17 +148,21 @@ const NARROW_TILES: [number, [number, number, number][]][] = [
   [64, [[128, 64, 16], [128, 64, 8], [64, 64, 16]]],
 ];
 
+/** What a plan serves: dense scores, dense scores with their word terms, or scores of chosen pairs. */
+export type PlanMode = 'scores' | 'word-terms' | 'pairs';
+
 /**
  * The split tile: GEMM BM x BN x depth and the epilogue's word rows. Unpinned, the GEMM tile is
  * the first of 128 x 128 x 16, 128 x 128 x 8, 64 x 64 x 16, 64 x 64 x 8 that fits the device,
  * narrower for a chunk of at most 16, 32 or 64 word rows.
  */
-function splitConfigs(ctx: GpuContext, shape: PlanShape, method: ScoreMethod, product: Product, tile: TileRequest, vec4: boolean): { gemm: GemmConfig; gemmFor: (words: number) => GemmConfig; epilogue: SplitEpilogueConfig } {
+function splitConfigs(ctx: GpuContext, shape: PlanShape, method: ScoreMethod, product: Product, tile: TileRequest, vec4: boolean, mode: PlanMode, what: string): { gemm: GemmConfig; gemmFor: (words: number) => GemmConfig; epilogue: SplitEpilogueConfig } {
   const limit = ctx.limits.maxComputeWorkgroupStorageSize;
   const invocations = ctx.limits.maxComputeInvocationsPerWorkgroup;
   for (const key of ['images', 'rowBlocks', 'blocksPerJob'] as const) {
-    if (tile[key] !== undefined) throw new Error(`similarity: options.tile.${key} is a fused-kernel option; the split kernel takes rows, depth, gemmRows and gemmCols`);
+    if (tile[key] !== undefined) throw new Error(`${what}: options.tile.${key} is a fused-kernel option; the split kernel takes rows, depth, gemmRows and gemmCols`);
   }
+  if (mode === 'pairs') return pairConfigs(ctx, shape, method, tile, vec4, what);
   const format = gemmFormat(product);
   const pinned = tile.gemmRows !== undefined || tile.gemmCols !== undefined || tile.depth !== undefined;
   const matches = ([bm, bn, kt]: [number, number, number]) => (tile.gemmRows ?? bm) === bm && (tile.gemmCols ?? bn) === bn && (tile.depth ?? kt) === kt;
@@ -188,27 +192,55 @@ function splitConfigs(ctx: GpuContext, shape: PlanShape, method: ScoreMethod, pr
 }
 
 /**
- * Resolves everything a call needs before any GPU work; throws (naming the limit) for a shape
- * or option this device cannot run.
+ * The pair mode's tiles. A GEMM job is one image's R regions against one group of its pairs'
+ * words: 64 rows waste less than 128 for R <= 64, and 64 columns less than 128 where a group
+ * has at most 64 words (a search caption against its candidates; an image on several captions'
+ * lists sums their words): on a CPU driver the wasted half is paid in full (1.6x at 1000 pairs).
+ * The tuner's dense choices do not apply; a pinned tile does.
  */
-export async function resolvePlan(ctx: GpuContext, shape: PlanShape, opts: ResolvedOptions, vec4Aligned: boolean, wordTerms = false): Promise<ScorePlan> {
+function pairConfigs(ctx: GpuContext, shape: PlanShape, method: ScoreMethod, tile: TileRequest, vec4: boolean, what: string): { gemm: GemmConfig; gemmFor: (words: number) => GemmConfig; epilogue: SplitEpilogueConfig } {
+  const limit = ctx.limits.maxComputeWorkgroupStorageSize;
+  const rows = tile.gemmRows ?? (shape.R <= 64 ? 64 : 128);
+  const tileOf = (cols: number) => {
+    const depths = tile.depth !== undefined ? [tile.depth] : [16, 8];
+    const config = firstFitting(ctx, 'f32', vec4, depths.map((kt) => [rows, tile.gemmCols ?? cols, kt]), true);
+    if (config) return config;
+    const probe = makeGemmConfig('f32', vec4, rows, tile.gemmCols ?? cols, depths[depths.length - 1], true); // throws the tile's own error
+    throw new Error(`${what}: the pair GEMM tile ${probe.BM} x ${probe.BN} x ${probe.KT} needs ${gemmSharedBytes(probe)} bytes of workgroup memory and ${probe.WG} invocations; ` +
+      `this device has maxComputeWorkgroupStorageSize ${limit}, maxComputeInvocationsPerWorkgroup ${ctx.limits.maxComputeInvocationsPerWorkgroup}`);
+  };
+  const narrow = tileOf(64);
+  const gemm = tile.gemmCols !== undefined ? narrow : tileOf(128);
+  return { gemm, gemmFor: (words) => (words <= 64 ? narrow : gemm), epilogue: chooseSplitEpilogue(method, shape.R, shape.L, limit, tile.rows, true) };
+}
+
+/**
+ * Resolves everything a call needs before any GPU work; throws (naming the limit) for a shape
+ * or option this device cannot run. `mode` 'pairs' plans the split kernel's pair mode (exact
+ * f32 scores of chosen pairs); `what` names the call in that mode's errors.
+ */
+export async function resolvePlan(ctx: GpuContext, shape: PlanShape, opts: ResolvedOptions, vec4Aligned: boolean, mode: PlanMode = 'scores', what = 'similarity'): Promise<ScorePlan> {
   checkTileRequest(opts.tile);
-  const choice = { ...chooseKernel(ctx, shape, opts) }; // a copy: a tuned choice is shared
+  if (mode === 'pairs') {
+    if (opts.precision !== 'f32') throw new Error(`${what}: options.precision must be 'f32' (exact scores), got '${opts.precision}'`);
+    if (opts.kernel === 'fused') throw new Error(`${what}: pairs are scored by the split kernel; drop options.kernel 'fused'`);
+  }
+  const choice = mode === 'pairs' ? { kernel: 'split' as const, tile: opts.tile } : { ...chooseKernel(ctx, shape, opts) }; // a copy: a tuned choice is shared
   const hasFused = methodSpec(opts.method).kernels.fused !== undefined;
   if (choice.kernel === 'fused' && !hasFused) {
     if (opts.kernel === 'fused' || Object.keys(opts.tile).length > 0) throw new Error(`similarity: method '${opts.method}' has no fused kernel; drop options.kernel 'fused' (and fused tile keys)`);
     choice.kernel = 'split';
   }
   const product = await resolveProduct(ctx, opts.precision, choice.product);
-  const flags: ScoreFlags = { intra: opts.intra, lse: opts.lse, wordTerms };
+  const flags: ScoreFlags = { intra: opts.intra, lse: opts.lse, wordTerms: mode === 'word-terms' };
   const plan: ScorePlan = { method: opts.method, flags, product, format: gemmFormat(product), choice: { kernel: choice.kernel, tile: choice.tile }, vec4: vec4Aligned && shape.D % 4 === 0 };
   if (choice.kernel === 'split') {
     try {
-      return await resolveSplit(ctx, shape, opts, plan);
+      return await resolveSplit(ctx, shape, opts, plan, mode, what);
     } catch (error) {
       // The default kernel does not fit this device (workgroup memory): the fused one may.
       const pinned = opts.kernel !== undefined || Object.keys(opts.tile).length > 0;
-      if (pinned || !hasFused || product === 'f16' || !/workgroup memory/.test((error as Error).message)) throw error;
+      if (pinned || mode === 'pairs' || !hasFused || product === 'f16' || !/workgroup memory/.test((error as Error).message)) throw error;
       plan.choice = { kernel: 'fused', tile: {} };
     }
   }
@@ -242,9 +274,9 @@ async function resolveFused(ctx: GpuContext, shape: PlanShape, opts: ResolvedOpt
   return plan;
 }
 
-async function resolveSplit(ctx: GpuContext, shape: PlanShape, opts: ResolvedOptions, plan: ScorePlan): Promise<ScorePlan> {
+async function resolveSplit(ctx: GpuContext, shape: PlanShape, opts: ResolvedOptions, plan: ScorePlan, mode: PlanMode, what: string): Promise<ScorePlan> {
   const { product, choice } = plan;
-  const configs = splitConfigs(ctx, shape, opts.method, product, choice.tile, plan.vec4);
+  const configs = splitConfigs(ctx, shape, opts.method, product, choice.tile, plan.vec4, mode, what);
   let { gemm, gemmFor } = configs;
   if (product === 'int8-subgroup-matrix') {
     // The tensor-core GEMM, once it has matched the dot4 one on this device; else dot4.
@@ -262,8 +294,8 @@ async function resolveSplit(ctx: GpuContext, shape: PlanShape, opts: ResolvedOpt
   const scratchBytes = Math.min(opts.maxScratchBytes, ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
   const rowBytes = 4 * shape.R;
   if (Math.floor(scratchBytes / rowBytes) - 3 < shape.L) {
-    throw new Error(`similarity: the split kernel's scratch (options.maxScratchBytes = ${opts.maxScratchBytes}, capped at ${scratchBytes} by the device) ` +
-      `cannot hold one caption of L = ${shape.L} words against one image of R = ${shape.R} regions (${rowBytes * (shape.L + 3)} bytes); raise it or use kernel 'fused'`);
+    throw new Error(`${what}: the split kernel's scratch (options.maxScratchBytes = ${opts.maxScratchBytes}, capped at ${scratchBytes} by the device) ` +
+      `cannot hold one caption of L = ${shape.L} words against one image of R = ${shape.R} regions (${rowBytes * (shape.L + 3)} bytes); raise it${mode === 'pairs' ? '' : " or use kernel 'fused'"}`);
   }
   plan.split = { gemm, gemmFor, epilogue: configs.epilogue, scratchBytes };
   return plan;

@@ -33,7 +33,7 @@ export async function naafWordTerms(ctx: GpuContext, images: ImageInput, caption
   if (termBytes > ctx.limits.maxStorageBufferBindingSize) {
     throw new Error(`${what}: N*M*L = ${N * M * L} words' terms need ${termBytes} bytes, more than one storage binding (${ctx.limits.maxStorageBufferBindingSize}); inspect fewer pairs at a time`);
   }
-  const plan = await resolvePlan(ctx, { R, D, L }, opts, vec4Aligned(sourceOffset(images), sourceOffset(captions), D), true);
+  const plan = await resolvePlan(ctx, { R, D, L }, opts, vec4Aligned(sourceOffset(images), sourceOffset(captions), D), 'word-terms');
   return ctx.scoped(what, async () => {
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
     const terms = ctx.pool.acquire(termBytes, usage, 'word terms');

@@ -9,7 +9,7 @@ const engine = await sharedEngine();
 
 const METHODS: SimilarityOptions[] = [
   { method: 'naaf', threshold: 0.3 }, { method: 'naaf', threshold: 0.3, intra: false },
-  { method: 'scan-t2i' }, { method: 'scan-i2t', aggregation: 'mean' },
+  { method: 'scan-t2i' }, { method: 'scan-i2t', aggregation: 'mean' }, { method: 'chan' },
 ];
 
 describe('scorePairs', () => {
@@ -48,6 +48,9 @@ describe('scorePairs', () => {
     await expect(engine.scorePairs(images, captions, { images: [0], captions: [-1] }, naaf)).rejects.toThrow(/pairs\.captions\[0\] must be a caption index in \[0, 11\), got -1/);
     await expect(engine.scorePairs(images, captions, pairs, { ...naaf, precision: 'int8' })).rejects.toThrow(/options\.precision must be 'f32'/);
     await expect(engine.scorePairs(images, captions, pairs, { ...naaf, kernel: 'fused' })).rejects.toThrow(/split kernel; drop options\.kernel 'fused'/);
+    // The plan's pair mode owns these checks, named for the call.
+    await expect(engine.scorePairs(images, captions, pairs, { ...naaf, tile: { images: 2 } })).rejects.toThrow(/^scorePairs: options\.tile\.images is a fused-kernel option/);
+    await expect(engine.scorePairs(images, captions, pairs, { ...naaf, maxScratchBytes: 64 })).rejects.toThrow(/^scorePairs: the split kernel's scratch \(options\.maxScratchBytes = 64.*cannot hold one caption of L = 12 words against one image of R = 36 regions.*raise it$/);
   });
 });
 
