@@ -1,7 +1,7 @@
 // The main job (`npm start`): build the scenes dataset if absent, train NAAF and the SCAN t2i
 // baseline on it, evaluate both on the test split (recalls, rsum, foil accuracy), print the
 // comparison, write report/index.html and the live search page report/live/.
-import { methodSpec } from '../methods/index.js';
+import { learnsThreshold, methodSpec } from '../methods/index.js';
 import type { NaafEngine } from '../engine.js';
 import { findVocabulary, openPrecompSplit } from '../data/precomp.js';
 import type { MethodResult, ReportData } from '../report/types.js';
@@ -122,7 +122,7 @@ export async function runDemo(engine: NaafEngine, o: DemoOptions): Promise<{
         onStep: (s) => o.onStep?.(`${label} epoch ${s.epoch + 1}/${o.epochs} loss ${s.loss.toFixed(2)}`, s.batch, s.batches),
         onEpoch: (e) => {
           o.log(`${label} epoch ${e.epoch + 1}/${o.epochs}: loss ${e.loss.toFixed(3)}, dev rsum ${e.rsum.toFixed(1)}` +
-            (method === 'naaf' ? `, thres ${e.thres.toFixed(3)}, thres_safe ${e.thresSafe.toFixed(3)}` : ''));
+            (learnsThreshold(method) ? `, thres ${e.thres.toFixed(3)}, thres_safe ${e.thresSafe.toFixed(3)}` : ''));
           if (e.collapse) {
             o.log(`warning: ${label} ${e.collapse}`);
             warnings.push(`${label} ${e.collapse}`);
@@ -139,7 +139,7 @@ export async function runDemo(engine: NaafEngine, o: DemoOptions): Promise<{
         trained.push({ method, label, checkpoint: run.best, vocab: vocabPath });
         const evaluation = await evaluateOnTest(engine, model, method, test.images, test.captions, scenes.foils, vocab);
         results.push({ method: label, i2t: evaluation.i2t, t2i: evaluation.t2i, rsum: evaluation.rsum, foilAccuracy: evaluation.foilAccuracy, trainSeconds,
-          ...(method === 'naaf' ? { threshold: model.config.threshold ?? 0 } : {}) });
+          ...(learnsThreshold(method) ? { threshold: model.config.threshold ?? 0 } : {}) });
         if (method === 'naaf') {
           naafEvaluation = evaluation;
           naafThresholds = { thres: model.thresholdState?.thres ?? 0, thresSafe: model.thresholdState?.thresSafe ?? 0 };

@@ -14,6 +14,7 @@
 import chanScoreBwdWgsl from '../../kernels/chan_score.bwd.wgsl';
 import chanSplitWgsl from '../../kernels/chan_split.wgsl';
 import { chanSimilarityRef } from '../ref/chan.js';
+import { chanTapeScore } from '../ref/tapeScores.js';
 import { describeValue } from './describe.js';
 import type { MethodSpec } from './types.js';
 
@@ -47,4 +48,8 @@ export const chan: MethodSpec = {
   },
   modelOptions: () => ({ method: 'chan' }),
   reference: (batch, o) => chanSimilarityRef(batch, { pooling: o.lse ? 'lse' : 'mean', belta: 1 / o.lambdaSoftmax }),
+  trainingReference: {
+    similarity: (batch, o) => chanSimilarityRef(batch, { pooling: o.lse ? 'lse' : 'mean', belta: 1 / o.lambdaSoftmax }),
+    tapeScore: chanTapeScore,
+  },
 };

@@ -3,7 +3,8 @@ import naafScoreWgsl from '../../kernels/naaf_score.wgsl';
 import naafScoreBwdWgsl from '../../kernels/naaf_score.bwd.wgsl';
 import naafSplitWgsl from '../../kernels/naaf_split.wgsl';
 import naafSplitRowWgsl from '../../kernels/common/naaf_split_row.wgsl';
-import { naafSimilarityRef } from '../ref/naaf.js';
+import { naafSimilarityRef, naafTrainSimilarityRef } from '../ref/naaf.js';
+import { naafTrainTapeScore } from '../ref/tapeScores.js';
 import { describeValue } from './describe.js';
 import type { MethodSpec } from './types.js';
 
@@ -46,4 +47,8 @@ export const naaf: MethodSpec = {
     return { method: 'naaf', threshold: t, lambdaSoftmax: config.lambdaSoftmax };
   },
   reference: (batch, o) => naafSimilarityRef(batch, { threshold: o.threshold, lambdaSoftmax: o.lambdaSoftmax, lambdaIntra: o.lambdaIntra, intra: o.intra }),
+  trainingReference: {
+    similarity: (batch, o) => naafTrainSimilarityRef(batch, o.thresholds, o.lambdaSoftmax),
+    tapeScore: naafTrainTapeScore,
+  },
 };

@@ -7,6 +7,7 @@ import scanT2iScoreBwdWgsl from '../../kernels/scan_t2i_score.bwd.wgsl';
 import scanT2iSplitWgsl from '../../kernels/scan_t2i_split.wgsl';
 import type { WgslPart } from '../gpu/shader.js';
 import { scanSimilarityRef } from '../ref/scan.js';
+import { TapeScore, scanI2tTapeScore, scanT2iTapeScore } from '../ref/tapeScores.js';
 import { describeValue } from './describe.js';
 import type { MethodSpec, ScoreMethod } from './types.js';
 
@@ -22,6 +23,8 @@ interface ScanDirection {
   /** t2i: dG over regions, scales of the words; i2t: dW over words, scales of the regions. */
   backwardGram: 'regions' | 'words';
   search: boolean;
+  /** The training path's score on the autodiff tape (the backward's reference). */
+  tapeScore: TapeScore;
 }
 
 function scan(d: ScanDirection): MethodSpec {
@@ -59,11 +62,17 @@ function scan(d: ScanDirection): MethodSpec {
     reference: (batch, o) => scanSimilarityRef(batch, {
       direction: d.name === 'scan-t2i' ? 't2i' : 'i2t', lambdaSoftmax: o.lambdaSoftmax, aggregation: o.lse ? 'lse' : 'mean', lambdaLse: o.lambdaLse,
     }),
+    trainingReference: {
+      similarity: (batch, o) => scanSimilarityRef(batch, {
+        direction: d.name === 'scan-t2i' ? 't2i' : 'i2t', lambdaSoftmax: o.lambdaSoftmax, aggregation: o.lse ? 'lse' : 'mean', lambdaLse: o.lambdaLse,
+      }),
+      tapeScore: d.tapeScore,
+    },
   };
 }
 
 export const scanT2i = scan({
-  name: 'scan-t2i', label: 'SCAN t2i', lambdaSoftmax: 9, lambdaLse: 6, regionRowWeights: false, backwardGram: 'regions', search: true,
+  name: 'scan-t2i', label: 'SCAN t2i', lambdaSoftmax: 9, lambdaLse: 6, regionRowWeights: false, backwardGram: 'regions', search: true, tapeScore: scanT2iTapeScore,
   help: 'scan-t2i: SCAN text-to-image, each word attends over the regions (options: lambdaSoftmax 9, aggregation lse|mean, lambdaLse 6)',
   fused: { name: 'kernels/scan_t2i_score.wgsl', code: scanT2iScoreWgsl },
   split: { name: 'kernels/scan_t2i_split.wgsl', code: scanT2iSplitWgsl },
@@ -71,7 +80,7 @@ export const scanT2i = scan({
 });
 
 export const scanI2t = scan({
-  name: 'scan-i2t', label: 'SCAN i2t', lambdaSoftmax: 4, lambdaLse: 5, regionRowWeights: true, backwardGram: 'words', search: false,
+  name: 'scan-i2t', label: 'SCAN i2t', lambdaSoftmax: 4, lambdaLse: 5, regionRowWeights: true, backwardGram: 'words', search: false, tapeScore: scanI2tTapeScore,
   help: 'scan-i2t: SCAN image-to-text, each region attends over the words (options: lambdaSoftmax 4, aggregation lse|mean, lambdaLse 5)',
   fused: { name: 'kernels/scan_i2t_score.wgsl', code: scanI2tScoreWgsl },
   split: { name: 'kernels/scan_i2t_split.wgsl', code: scanI2tSplitWgsl },

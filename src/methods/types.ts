@@ -4,6 +4,7 @@
 // CLIs) asks the registry (src/methods/index.ts) instead of switching on the name.
 import type { WgslConstants, WgslPart } from '../gpu/shader.js';
 import type { RefBatch } from '../ref/naaf.js';
+import type { TapeScore } from '../ref/tapeScores.js';
 
 export type ScoreMethod = 'naaf' | 'scan-t2i' | 'scan-i2t' | 'chan';
 
@@ -100,4 +101,21 @@ export interface MethodSpec {
   modelOptions(config: { threshold?: number | null; lambdaSoftmax: number }, what: string, threshold?: number): Record<string, unknown> & { method: ScoreMethod };
   /** Float64 reference of the similarity matrix [N, M] (image-major) with resolved options. */
   reference(batch: RefBatch, options: MethodFields): Float64Array;
+  /**
+   * Float64 references of the training path, which the backward differentiates: its scores
+   * [N, M] (per-caption thresholds where the method learns one) and one pair's score on the
+   * autodiff tape (src/ref/tapeScores.ts).
+   */
+  trainingReference: {
+    similarity(batch: RefBatch, o: TrainingRefOptions): Float64Array;
+    tapeScore: TapeScore;
+  };
+}
+
+/** The training path's options in its references: lambdaSoftmax (CHAN: 1 / belta), the aggregation or pooling. */
+export interface TrainingRefOptions {
+  thresholds: ArrayLike<number>; // [M]; zeros where the method learns none
+  lambdaSoftmax: number;
+  lse: boolean;
+  lambdaLse: number;
 }

@@ -103,3 +103,17 @@ export function naafSimilarityRef(batch: RefBatch, options: NaafRefOptions): Flo
   }
   return sims;
 }
+
+/** NAAF's training-path score (no intra-text propagation) with caption m scored at thresholds[m]; [N, M]. */
+export function naafTrainSimilarityRef(batch: RefBatch, thresholds: ArrayLike<number>, lambdaSoftmax: number): Float64Array {
+  const sims = new Float64Array(batch.N * batch.M);
+  for (let n = 0; n < batch.N; n++) {
+    for (let m = 0; m < batch.M; m++) {
+      const terms = naafWordTermsRef(batch, n, m, { threshold: thresholds[m], lambdaSoftmax, intra: false });
+      let sum = 0;
+      for (let w = 0; w < terms.neg.length; w++) sum += terms.neg[w] + terms.posF[w] + terms.posR[w];
+      sims[n * batch.M + m] = sum / terms.neg.length;
+    }
+  }
+  return sims;
+}

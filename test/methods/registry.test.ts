@@ -2,6 +2,7 @@
 // reference, and the errors every consumer builds from it.
 import { describe, expect, it } from 'vitest';
 import { backwardNames, methodList, methodNames, methodOfBackward, methodSpec, methodUsage } from '../../src/methods/index.js';
+import { scoreBackwardRef, scoreForwardRef } from '../../src/ref/scoreBackward.js';
 import { resolveTrainerOptions } from '../../src/train/options.js';
 import { resolveOptions } from '../../src/similarity/validate.js';
 import type { SimilarityOptions } from '../../src/types.js';
@@ -53,6 +54,19 @@ describe('method registry', () => {
         const gpu = await engine.similarity(images, captions, { ...options, kernel } as SimilarityOptions);
         expect(maxAbsDiff(gpu, reference), `${name} ${kernel}`).toBeLessThan(1e-5);
       }
+    }
+  });
+
+  it("each entry's training references agree: its forward reference equals its tape score, pair by pair", () => {
+    const b = randomBatch(37, 3, 5, [3, 1, 4], 4, 6);
+    const thresholds = [0.05, -0.1, 0.2];
+    for (const name of methodNames()) {
+      const spec = methodSpec(name);
+      const options = { method: spec.backward, thresholds, lambdaSoftmax: spec.training.lambdaSoftmax, lse: true };
+      const { scores } = scoreBackwardRef(b, options, new Float64Array(b.N * b.M).fill(1));
+      const forward = scoreForwardRef(b, options);
+      expect(maxAbsDiff(scores, forward), name).toBeLessThan(1e-12);
+      expect(new Set(forward).size, name).toBe(b.N * b.M); // every pair scored, none alike
     }
   });
 
