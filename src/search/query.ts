@@ -4,6 +4,7 @@
 // dense kernel's score), ranked. The index must come from the same checkpoint (sha256), and
 // what its manifest says is checked (manifestSchema.ts) before LanceDB sees any of it.
 import { methodNames, methodSpec } from '../methods/index.js';
+import type { ScoreMethod } from '../methods/types.js';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { encodeCaptionIds } from '../data/precomp.js';
@@ -80,12 +81,13 @@ export interface QueryTimings { encodeMs: number; coarseMs: number; gatherMs: nu
 export const DEFAULT_CANDIDATES = 1000;
 
 /** The methods a search re-ranks with (the registry's `search`: NAAF and SCAN t2i). */
-export type SearchMethod = 'naaf' | 'scan-t2i';
+/** A registered method; those whose entry says `search` are accepted (checked at run time). */
+export type SearchMethod = ScoreMethod;
 
 /** A registered method whose exact scores re-rank a search (the registry's `search`). */
 function searchMethod(name: unknown): SearchMethod {
   const searchable = methodNames().filter((m) => methodSpec(m).search);
-  if (!searchable.includes(name as SearchMethod)) {
+  if (!searchable.includes(name as ScoreMethod)) {
     throw new Error(`search: method must be ${searchable.map((m) => `'${m}'`).join(' or ')}, got ${JSON.stringify(name)}`);
   }
   return name as SearchMethod;
