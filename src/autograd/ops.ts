@@ -21,16 +21,16 @@ export async function linear(tape: Tape, x: Variable, weight: Parameter, bias: P
   const y = tape.variable([rows, outSize], `${weight.label} output`);
   const { ctx } = tape;
   await inPass(tape, tape.encoder, 'linear', (pass) => encodeMatmul(ctx, pass, { transB: true, bias: true },
-    { M: rows, N: outSize, K: inSize, a: x.data, b: weight.data, bias: bias.data, c: y.data }, tape.transient));
+    { M: rows, N: outSize, K: inSize, a: x.data, b: weight.data, bias: bias.data, c: y.data }, tape.transient, 'matmul linear'));
   tape.record('linear', async (encoder) => {
     const dY = tape.gradOf(y);
     const ones = tape.buffer(rows, 'ones');
     ctx.device.queue.writeBuffer(ones, 0, new Float32Array(rows).fill(1));
     await inPass(tape, encoder, 'linear backward', async (pass) => {
       // dW += dY^T X, db += 1^T dY, dX = dY W
-      await encodeMatmul(ctx, pass, { transA: true, accumulate: true }, { M: outSize, N: inSize, K: rows, a: dY, b: x.data, c: weight.grad! }, tape.transient);
-      await encodeMatmul(ctx, pass, { accumulate: true }, { M: 1, N: outSize, K: rows, a: ones, b: dY, c: bias.grad! }, tape.transient);
-      if (x.requiresGrad) await encodeMatmul(ctx, pass, {}, { M: rows, N: inSize, K: outSize, a: dY, b: weight.data, c: tape.gradOf(x) }, tape.transient);
+      await encodeMatmul(ctx, pass, { transA: true, accumulate: true }, { M: outSize, N: inSize, K: rows, a: dY, b: x.data, c: weight.grad! }, tape.transient, 'matmul linear.bwd');
+      await encodeMatmul(ctx, pass, { accumulate: true }, { M: 1, N: outSize, K: rows, a: ones, b: dY, c: bias.grad! }, tape.transient, 'matmul linear.bwd');
+      if (x.requiresGrad) await encodeMatmul(ctx, pass, {}, { M: rows, N: inSize, K: outSize, a: dY, b: weight.data, c: tape.gradOf(x) }, tape.transient, 'matmul linear.bwd');
     });
   });
   return y;

@@ -5,6 +5,7 @@ import { GpuPass } from './pass.js';
 import { BufferPool } from './pool.js';
 import { KernelTime, Profiler } from './profiler.js';
 import { INSTALL_HINT, Runtime, openRuntime } from './runtime.js';
+import type { DawnPolling } from './dawnPolling.js';
 import { PipelineResources, pipelineResources } from './resources.js';
 import { AbortedError, SubmitPacer } from './submit.js';
 import { AssembledWgsl, SubgroupMatrixSpelling, WgslConstants, WgslPart, assembleWgsl, compileModule, respellSubgroupMatrix } from './shader.js';
@@ -14,6 +15,12 @@ export interface GpuContextOptions {
   device?: GPUDevice;
   /** Dawn toggles and options for `webgpu`'s `create()` (Node only). */
   dawnFlags?: string[];
+  /**
+   * How Node's Dawn polls while a wait is pending (Node only): 'paced' (default) polls back to
+   * back for a millisecond, then on timers; 'busy' leaves Dawn's own polling, which keeps a CPU
+   * core busy for as long as GPU work is awaited (src/gpu/dawnPolling.ts).
+   */
+  dawnPolling?: DawnPolling;
   powerPreference?: GPUPowerPreference;
   /** Pretend these optional features are absent (to exercise fallback paths). */
   disableFeatures?: ('subgroups' | 'shader-f16' | 'timestamp-query' | 'chromium-experimental-subgroup-matrix')[];
@@ -192,7 +199,10 @@ export class GpuContext {
     // Dawn rounds timestamps to blunt timing attacks; a profile wants them as measured.
     const dawnFlags = [...(options.dawnFlags ?? [])];
     if (options.profile && !dawnFlags.some((f) => f.includes('timestamp_quantization'))) dawnFlags.push('disable-dawn-features=timestamp_quantization');
-    const runtime = await openRuntime(dawnFlags);
+    if (options.dawnPolling !== undefined && options.dawnPolling !== 'paced' && options.dawnPolling !== 'busy') {
+      throw new Error(`NaafEngine.create: options.dawnPolling must be 'paced' or 'busy', got ${JSON.stringify(options.dawnPolling)}`);
+    }
+    const runtime = await openRuntime(dawnFlags, options.dawnPolling);
     let adapter: GPUAdapter | null = null;
     let reason = 'requestAdapter() returned null';
     try {

@@ -9,6 +9,7 @@ export const INSTALL_HINT =
   'with an NVIDIA/AMD GPU, install its Vulkan driver. Check with `vulkaninfo --summary`.';
 
 import { platform } from '../platform/index.js';
+import { DawnPolling, paceDawnPolling } from './dawnPolling.js';
 
 export interface Runtime {
   name: 'node-dawn' | 'navigator';
@@ -17,7 +18,7 @@ export interface Runtime {
   dawnFlags: readonly string[];
 }
 
-export async function openRuntime(dawnFlags: readonly string[] = []): Promise<Runtime> {
+export async function openRuntime(dawnFlags: readonly string[] = [], polling: DawnPolling = 'paced'): Promise<Runtime> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
   if (nav?.gpu) return { name: 'navigator', gpu: nav.gpu, dawnFlags: [] };
   const dawn = await platform.dawn();
@@ -32,5 +33,6 @@ export async function openRuntime(dawnFlags: readonly string[] = []): Promise<Ru
   for (const [key, value] of Object.entries(dawn.globals)) {
     if (!(key in globalThis)) (globalThis as Record<string, unknown>)[key] = value;
   }
+  if (polling === 'paced') paceDawnPolling();
   return { name: 'node-dawn', gpu: dawn.create([...dawnFlags]), dawnFlags: [...dawnFlags] };
 }

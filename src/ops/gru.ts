@@ -66,14 +66,14 @@ export async function encodeBiGru(ctx: GpuContext, encoder: GPUCommandEncoder, w
   await encodeMatmul(ctx, pass, { transB: true, bias: true }, {
     M: rows, N: 3 * H, K: weights.inputSize, a: args.input, b: weights.weightIH, bias: weights.biasIH, c: args.gatesX,
     batch: { count: 2, a: 0, b: 3 * H * weights.inputSize, bias: 3 * H, c: rows * 3 * H },
-  }, transient);
+  }, transient, 'matmul gru input');
   for (let step = 0; step < args.maxLength; step++) {
     if (step > 0) {
       // gh = W_hh h + b_hh for the captions still running (h = 0 at step 0: gh = b_hh there), both directions in one dispatch.
       await encodeMatmul(ctx, pass, { transB: true, bias: true }, {
         M: active[step], N: 3 * H, K: H, a: state, b: weights.weightHH, bias: weights.biasHH, c: gatesH,
         batch: { count: 2, a: M * H, b: 3 * H * H, bias: 3 * H, c: M * 3 * H },
-      }, transient);
+      }, transient, 'matmul gru recurrent');
     }
     const uniforms = ctx.uniforms([[M, 'u32'], [L, 'u32'], [H, 'u32'], [step, 'u32']], 'gru step params');
     transient.push(uniforms);

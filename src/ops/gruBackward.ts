@@ -157,7 +157,7 @@ export async function encodeBiGruBackward(ctx: GpuContext, encoder: GPUCommandEn
     await encodeMatmul(ctx, pass, { accumulate: true }, {
       M: active[step], N: H, K: G, a: gateGrads, aBase: 2 * 2 * rows * G, b: weights.weightHH, c: carry,
       batch: { count: 2, a: M * G, b: G * H, c: M * H },
-    }, transient);
+    }, transient, 'matmul gru.bwd recurrent');
   }
 
   const dghBase = 2 * rows * G;
@@ -166,16 +166,16 @@ export async function encodeBiGruBackward(ctx: GpuContext, encoder: GPUCommandEn
   // ([rows, 3H] x [3H, I]), the second direction accumulated onto the first.
   await encodeMatmul(ctx, pass, { transA: true, accumulate: true }, {
     M: G, N: I, K: rows, a: gateGrads, b: args.input, c: grads.weightIH, batch: { count: 2, a: rows * G, b: 0, c: G * I },
-  }, transient);
+  }, transient, 'matmul gru.bwd weights');
   await encodeMatmul(ctx, pass, { transA: true, accumulate: true }, {
     M: G, N: H, K: rows, a: gateGrads, aBase: dghBase, b: hPrev, c: grads.weightHH, batch: { count: 2, a: rows * G, b: rows * H, c: G * H },
-  }, transient);
+  }, transient, 'matmul gru.bwd weights');
   for (let direction = 0; direction < 2; direction++) {
     const dgxAt = direction * rows * G;
     const dghAt = dghBase + direction * rows * G;
     await encodeMatmul(ctx, pass, { accumulate: direction === 1 }, {
       M: rows, N: I, K: G, a: gateGrads, aBase: dgxAt, b: weights.weightIH, bBase: direction * G * I, c: grads.input,
-    }, transient);
+    }, transient, 'matmul gru.bwd input');
     await encodeColumnSum(ctx, pass, { rows, cols: G, x: gateGrads, xBase: dgxAt, out: grads.biasIH, outBase: direction * G, accumulate: true }, transient);
     await encodeColumnSum(ctx, pass, { rows, cols: G, x: gateGrads, xBase: dghAt, out: grads.biasHH, outBase: direction * G, accumulate: true }, transient);
   }

@@ -110,7 +110,7 @@ export async function encodeSplitScoreBackward(ctx: GpuContext, encoder: GPUComm
   for (let p0 = 0; p0 < N; p0 += perPass) {
     const P = Math.min(perPass, N - p0);
     const columns = P * R;
-    await encodeMatmul(ctx, pass, { transB: true }, { M: M * L, N: columns, K: D, a: args.captions, b: args.images, bBase: p0 * R * D, c: sims.buffer }, transient, GEMM_LABEL);
+    await encodeMatmul(ctx, pass, { transB: true }, { M: M * L, N: columns, K: D, a: args.captions, b: args.images, bBase: p0 * R * D, c: sims.buffer }, transient, `${GEMM_LABEL} S`);
     const groupSize = Math.ceil((imageOwned ? numTiles : P) / groups);
     const params = own(ctx.uniforms([
       [D, 'u32'], [L, 'u32'], [P, 'u32'], [M, 'u32'], [numTiles, 'u32'], [lengthsBase, 'u32'],
@@ -121,8 +121,8 @@ export async function encodeSplitScoreBackward(ctx: GpuContext, encoder: GPUComm
     const group = ctx.bindGroup(epiloguePipe, [params, null, null, layoutBuffer, bindings.gradScores, backwardTerms.regionGram ? regionGram : null, sims, scratch, methodBinding],
       'score backward epilogue');
     ctx.dispatch(pass, epiloguePipe, group, imageOwned ? P : numTiles, groups);
-    await encodeMatmul(ctx, pass, { accumulate: p0 > 0 }, { M: M * L, N: D, K: columns, a: sims.buffer, b: args.images, bBase: p0 * R * D, c: args.gradCaptions }, transient, GEMM_LABEL);
-    await encodeMatmul(ctx, pass, { transA: true }, { M: columns, N: D, K: M * L, a: sims.buffer, b: args.captions, c: args.gradImages, cBase: p0 * R * D }, transient, GEMM_LABEL);
+    await encodeMatmul(ctx, pass, { accumulate: p0 > 0 }, { M: M * L, N: D, K: columns, a: sims.buffer, b: args.images, bBase: p0 * R * D, c: args.gradCaptions }, transient, `${GEMM_LABEL} dU`);
+    await encodeMatmul(ctx, pass, { transA: true }, { M: columns, N: D, K: M * L, a: sims.buffer, b: args.captions, c: args.gradImages, cBase: p0 * R * D }, transient, `${GEMM_LABEL} dV`);
   }
 
   // The per-vector sums of the scales (bound on every side: the finish kernel declares them).

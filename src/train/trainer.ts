@@ -177,8 +177,9 @@ export class Trainer {
             }, transient);
           }
           pass.end();
+          // Not waited for: the next step's work queues behind it (and its buffers may go back
+          // to the pool now: the queue runs later writes after it).
           this.ctx.submit(encoder);
-          await this.ctx.device.queue.onSubmittedWorkDone();
         } finally {
           transient.forEach((b) => this.ctx.pool.release(b));
         }
