@@ -57,7 +57,7 @@ const CHAN_LR = 2e-3;
 
 export const METHOD_SETTINGS: Record<DemoMethod, MethodSettings> = {
   naaf: { learningRate: 3e-3, warmupEpochs: 0 },
-  'scan-t2i': { learningRate: 2e-3, warmupEpochs: 1 },
+  'scan-t2i': { learningRate: 3e-3, warmupEpochs: 1 },
   chan: { learningRate: CHAN_LR, warmupEpochs: 1 },
 };
 
