@@ -6,3 +6,5 @@ export type { BuildIndexOptions, BuildIndexResult } from './build.js';
 export { SearchIndex, DEFAULT_CANDIDATES } from './query.js';
 export type { CaptionResult, QueryOptions, QueryTimings, SearchHit } from './query.js';
 export type { CoarseKind, IndexManifest } from './manifest.js';
+export { fidelity, overlapAt, rankBiasedOverlap, sameTopK } from './fidelity.js';
+export type { Fidelity } from './fidelity.js';
