@@ -1,6 +1,7 @@
 // What the search benchmarks share: a generated gallery's test images encoded by a model, and
 // captions encoded as one padded batch.
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NpyReader, Vocabulary } from '../dist/index.js';
 
@@ -33,4 +34,28 @@ export async function encodeCaptions(model, vocab, texts) {
   const ids = new Int32Array(texts.length * L).fill(vocab.padId);
   seqs.forEach((s, m) => ids.set(s, m * L));
   return { words: await model.encodeCaptions({ ids, shape: [texts.length, L], lengths: seqs.map((s) => s.length) }), seqs, L };
+}
+
+/**
+ * The directory `out`/gallery-`images`: the scenes test split at that many images, in the world
+ * (seed, regions, features, noise) of the model's data `data` (generated on first use).
+ */
+export function scenesGallery(data, out, images, log = console.log) {
+  const config = JSON.parse(readFileSync(join(data, 'scenes.json'), 'utf8')).config;
+  const dir = join(out, `gallery-${images}`);
+  if (!existsSync(join(dir, 'test_ims.npy'))) {
+    const t = performance.now();
+    execFileSync(process.execPath, ['dist/cli.js', 'scenes', '--out', dir, '--images', '10', '--dev', '10', '--test', String(images),
+      '--regions', String(config.regions), '--img-dim', String(config.imgDim), '--seed', String(config.seed), '--noise', String(config.noise)], { stdio: 'inherit' });
+    log(`gallery: generated ${images} images in ${((performance.now() - t) / 1000).toFixed(0)} s`);
+  }
+  return dir;
+}
+
+/** `count` query captions, one of each of `count` images spread over a gallery of `images` (the caption index cycles 0-4). */
+export function galleryQueries(captions, images, count) {
+  return Array.from({ length: count }, (_, q) => {
+    const image = Math.floor(((q + 0.5) * images) / count);
+    return { image, caption: captions[image * 5 + (q % 5)] };
+  });
 }

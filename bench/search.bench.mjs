@@ -8,13 +8,13 @@
 // size. The default K' is chosen on the dev half of the queries and reported on the test half.
 // Usage: node bench/search.bench.mjs [--images 100000] [--queries 200] [--coarse maxsim,mean]
 //   [--checkpoint FILE] [--data data/scenes] [--out bench/out/search] [--nprobes 20] [--refine 4] [--record]
-import { existsSync, appendFileSync, readFileSync } from 'node:fs';
+import { existsSync, appendFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { NaafEngine } from '../dist/index.js';
 import { buildIndex, SearchIndex } from '../dist/search.js';
-import { encodeCaptions, encodeGallery, galleryText } from './gallery.mjs';
-import { argValue as value, median } from './util.mjs';
+import { encodeCaptions, encodeGallery, galleryQueries, galleryText, scenesGallery } from './gallery.mjs';
+import { argValue as value, fmtMs, log, median, quantile } from './util.mjs';
 
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 const args = process.argv.slice(2);
@@ -30,29 +30,17 @@ const KPRIMES = [10, 20, 50, 100, 200, 500, 1000];
 const K = 10;
 if (!existsSync(CHECKPOINT)) throw new Error(`${CHECKPOINT} is missing: run \`npm start\` first (it trains the scenes NAAF model), or pass --checkpoint`);
 
-const log = (line) => console.log(`[${(performance.now() / 1000).toFixed(0).padStart(5)} s] ${line}`);
-const quantile = (xs, q) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(q * s.length))]; };
-const fmt = (ms) => (ms >= 100 ? ms.toFixed(0) : ms.toFixed(1));
+const fmt = fmtMs;
 
 const engine = await NaafEngine.create();
 const info = engine.info;
 log(`device: ${info.description || info.device} (${info.runtime}); checkpoint ${CHECKPOINT}`);
 
 // The gallery: the scenes test split at IMAGES images, same world (seed, regions, features) as the model's data.
-const scenesConfig = JSON.parse(readFileSync(join(DATA, 'scenes.json'), 'utf8')).config;
-const gallery = join(OUT, `gallery-${IMAGES}`);
-if (!existsSync(join(gallery, 'test_ims.npy'))) {
-  const t = performance.now();
-  execFileSync(process.execPath, ['dist/cli.js', 'scenes', '--out', gallery, '--images', '10', '--dev', '10', '--test', String(IMAGES),
-    '--regions', String(scenesConfig.regions), '--img-dim', String(scenesConfig.imgDim), '--seed', String(scenesConfig.seed), '--noise', String(scenesConfig.noise)], { stdio: 'inherit' });
-  log(`gallery: generated ${IMAGES} images in ${((performance.now() - t) / 1000).toFixed(0)} s`);
-}
+const gallery = scenesGallery(DATA, OUT, IMAGES, log);
 const { vocab, captions } = galleryText(gallery);
 // Queries: one caption of QUERIES images spread over the gallery; the first half is dev, the second test.
-const queries = Array.from({ length: QUERIES }, (_, q) => {
-  const image = Math.floor(((q + 0.5) * IMAGES) / QUERIES);
-  return { image, caption: captions[image * 5 + (q % 5)] };
-});
+const queries = galleryQueries(captions, IMAGES, QUERIES);
 const half = Math.floor(QUERIES / 2);
 
 // Exhaustive NAAF over the whole gallery, once.

@@ -15,13 +15,12 @@
 // dev half of the queries (the smallest K' with overlap@10 >= 0.99 and >= 95% identical top-10).
 // Usage: node bench/search.flat.mjs [--images 20000] [--queries 100] [--pca 16,8]
 //   [--checkpoint data/runs/naaf/model_best.safetensors] [--data data/scenes] [--out bench/out/search] [--record]
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { appendFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { NaafEngine } from '../dist/index.js';
 import { fidelity } from '../dist/search.js';
-import { encodeCaptions, encodeGallery, galleryText } from './gallery.mjs';
-import { argValue as value } from './util.mjs';
+import { encodeCaptions, encodeGallery, galleryQueries, galleryText, scenesGallery } from './gallery.mjs';
+import { argValue as value, fmtMs, log, quantile } from './util.mjs';
 
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 const args = process.argv.slice(2);
@@ -35,26 +34,16 @@ const KPRIMES = [10, 20, 50, 100, 200];
 const K = 10;
 if (!existsSync(CHECKPOINT)) throw new Error(`${CHECKPOINT} is missing: run \`npm start\` first (it trains the scenes NAAF model), or pass --checkpoint`);
 
-const log = (line) => console.log(`[${(performance.now() / 1000).toFixed(0).padStart(5)} s] ${line}`);
-const quantile = (xs, q) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(q * s.length))]; };
-const fmt = (ms) => (ms >= 100 ? ms.toFixed(0) : ms.toFixed(1));
+const fmt = fmtMs;
 
 const engine = await NaafEngine.create();
 const info = engine.info;
 log(`device: ${info.description || info.device} (${info.runtime}); checkpoint ${CHECKPOINT}`);
 
 // The gallery: the scenes test split at IMAGES images, in the model's world (seed, regions, features).
-const scenesConfig = JSON.parse(readFileSync(join(DATA, 'scenes.json'), 'utf8')).config;
-const dir = join(OUT, `gallery-${IMAGES}`);
-if (!existsSync(join(dir, 'test_ims.npy'))) {
-  execFileSync(process.execPath, ['dist/cli.js', 'scenes', '--out', dir, '--images', '10', '--dev', '10', '--test', String(IMAGES),
-    '--regions', String(scenesConfig.regions), '--img-dim', String(scenesConfig.imgDim), '--seed', String(scenesConfig.seed), '--noise', String(scenesConfig.noise)], { stdio: 'inherit' });
-}
+const dir = scenesGallery(DATA, OUT, IMAGES, log);
 const { vocab, captions } = galleryText(dir);
-const queries = Array.from({ length: QUERIES }, (_, q) => {
-  const image = Math.floor(((q + 0.5) * IMAGES) / QUERIES);
-  return { image, caption: captions[image * 5 + (q % 5)] };
-});
+const queries = galleryQueries(captions, IMAGES, QUERIES);
 const half = Math.floor(QUERIES / 2);
 const dev = [...Array(half).keys()];
 const test = Array.from({ length: QUERIES - half }, (_, i) => half + i);

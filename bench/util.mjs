@@ -19,3 +19,19 @@ export function argValue(name, fallback) {
   const args = process.argv.slice(2);
   return args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : fallback;
 }
+
+/** A line prefixed with the seconds since the process started. */
+export function log(line) {
+  console.log(`[${(performance.now() / 1000).toFixed(0).padStart(5)} s] ${line}`);
+}
+
+/** The q-quantile of a list (the element at floor(q * n) of the sorted list). */
+export function quantile(xs, q) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
+}
+
+/** Milliseconds for a table: whole above 100, one decimal below. */
+export function fmtMs(ms) {
+  return ms >= 100 ? ms.toFixed(0) : ms.toFixed(1);
+}
