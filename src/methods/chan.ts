@@ -14,11 +14,17 @@
 import chanScoreBwdWgsl from '../../kernels/chan_score.bwd.wgsl';
 import chanSplitWgsl from '../../kernels/chan_split.wgsl';
 import { chanSimilarityRef } from '../ref/chan.js';
+import type { RefBatch } from '../ref/naaf.js';
 import { chanTapeScore } from '../ref/tapeScores.js';
 import { describeValue } from './describe.js';
 import type { MethodSpec } from './types.js';
 
 const BELTA = 0.1;
+
+/** CHAN's float64 similarity; lambdaSoftmax carries 1 / belta, lse the pooling. */
+function reference(batch: RefBatch, o: { lambdaSoftmax: number; lse: boolean }): Float64Array {
+  return chanSimilarityRef(batch, { pooling: o.lse ? 'lse' : 'mean', belta: 1 / o.lambdaSoftmax });
+}
 
 export const chan: MethodSpec = {
   name: 'chan',
@@ -47,9 +53,7 @@ export const chan: MethodSpec = {
     backward: { name: 'kernels/chan_score.bwd.wgsl', code: chanScoreBwdWgsl },
   },
   modelOptions: () => ({ method: 'chan' }),
-  reference: (batch, o) => chanSimilarityRef(batch, { pooling: o.lse ? 'lse' : 'mean', belta: 1 / o.lambdaSoftmax }),
-  trainingReference: {
-    similarity: (batch, o) => chanSimilarityRef(batch, { pooling: o.lse ? 'lse' : 'mean', belta: 1 / o.lambdaSoftmax }),
-    tapeScore: chanTapeScore,
-  },
+  reference,
+  // The training path is the similarity itself.
+  trainingReference: { similarity: reference, tapeScore: chanTapeScore },
 };

@@ -6,6 +6,7 @@ import scanT2iScoreWgsl from '../../kernels/scan_t2i_score.wgsl';
 import scanT2iScoreBwdWgsl from '../../kernels/scan_t2i_score.bwd.wgsl';
 import scanT2iSplitWgsl from '../../kernels/scan_t2i_split.wgsl';
 import type { WgslPart } from '../gpu/shader.js';
+import type { RefBatch } from '../ref/naaf.js';
 import { scanSimilarityRef } from '../ref/scan.js';
 import { TapeScore, scanI2tTapeScore, scanT2iTapeScore } from '../ref/tapeScores.js';
 import { describeValue } from './describe.js';
@@ -28,6 +29,9 @@ interface ScanDirection {
 }
 
 function scan(d: ScanDirection): MethodSpec {
+  const reference = (batch: RefBatch, o: { lambdaSoftmax: number; lse: boolean; lambdaLse: number }) => scanSimilarityRef(batch, {
+    direction: d.name === 'scan-t2i' ? 't2i' : 'i2t', lambdaSoftmax: o.lambdaSoftmax, aggregation: o.lse ? 'lse' : 'mean', lambdaLse: o.lambdaLse,
+  });
   return {
     name: d.name,
     label: d.label,
@@ -59,15 +63,9 @@ function scan(d: ScanDirection): MethodSpec {
     },
     // SCAN's evaluation uses its default options whatever the model trained with (as the original's evaluation.py).
     modelOptions: () => ({ method: d.name }),
-    reference: (batch, o) => scanSimilarityRef(batch, {
-      direction: d.name === 'scan-t2i' ? 't2i' : 'i2t', lambdaSoftmax: o.lambdaSoftmax, aggregation: o.lse ? 'lse' : 'mean', lambdaLse: o.lambdaLse,
-    }),
-    trainingReference: {
-      similarity: (batch, o) => scanSimilarityRef(batch, {
-        direction: d.name === 'scan-t2i' ? 't2i' : 'i2t', lambdaSoftmax: o.lambdaSoftmax, aggregation: o.lse ? 'lse' : 'mean', lambdaLse: o.lambdaLse,
-      }),
-      tapeScore: d.tapeScore,
-    },
+    reference,
+    // The training path is the similarity itself.
+    trainingReference: { similarity: reference, tapeScore: d.tapeScore },
   };
 }
 

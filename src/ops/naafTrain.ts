@@ -10,6 +10,7 @@ import scoreF32Wgsl from '../../kernels/common/score_f32.wgsl';
 import naafTrainScoreWgsl from '../../kernels/naaf_train_score.wgsl';
 import naafTrainSplitWgsl from '../../kernels/naaf_train_split.wgsl';
 import type { GpuContext } from '../gpu/context.js';
+import { scratchBytesLimit } from '../gpu/limits.js';
 import { DEFAULT_SCRATCH_BYTES, resolvePlan } from '../similarity/plan.js';
 import { resolveOptions } from '../similarity/validate.js';
 import { encodeGemm, gemmPipeline } from './gemm.js';
@@ -261,7 +262,7 @@ async function splitScoring(ctx: GpuContext, pass: GpuPass, a: NaafTrainArgs, le
   for (const len of lengths) words += len;
   const wordStride = Math.ceil(words / 4) * 4;
   const bytes = B * R * wordStride * 4;
-  const limit = Math.min(DEFAULT_SCRATCH_BYTES, ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
+  const limit = scratchBytesLimit(ctx.limits, DEFAULT_SCRATCH_BYTES);
   let epilogue: SplitEpilogueConfig;
   try {
     if (bytes > limit) throw new Error(`encodeNaafTrainingSimilarity: the split scoring's S^T needs ${bytes} bytes (B * R * words = ${B} * ${R} * ${wordStride} floats), more than ${limit}; use kernel 'fused'`);

@@ -14,6 +14,7 @@ import type { BufferBinding, GpuContext } from '../gpu/context.js';
 import { encodeRegionGram, encodeWordGram, regionGramPipeline, wordGramPipeline } from './gram.js';
 import { encodeColumnSum } from './gruBackward.js';
 import { encodeMatmul } from './matmul.js';
+import { scratchBytesLimit } from '../gpu/limits.js';
 import { methodOfBackward } from '../methods/index.js';
 import {
   backwardMethodParts, chooseScoreBackwardConfig, uploadBackwardTables,
@@ -36,13 +37,8 @@ export function scoreEpilogueBackwardPipeline(ctx: GpuContext, method: BackwardM
 }
 
 /** Images per pass: S of one image is M * L * R floats; throws when not even one fits. */
-/** The bytes S of one pass may take: the budget, capped by the buffer and binding limits. */
-function scratchLimit(ctx: GpuContext, maxScratchBytes: number): number {
-  return Math.min(maxScratchBytes, ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
-}
-
 export function backwardImagesPerPass(ctx: GpuContext, N: number, R: number, M: number, L: number, maxScratchBytes: number): number {
-  const limit = scratchLimit(ctx, maxScratchBytes);
+  const limit = scratchBytesLimit(ctx.limits, maxScratchBytes);
   const perImage = M * L * R * 4;
   if (perImage > limit) {
     throw new Error(
@@ -55,7 +51,7 @@ export function backwardImagesPerPass(ctx: GpuContext, N: number, R: number, M: 
 
 /** Whether S of one image fits the split path's scratch (else the fused kernels run). */
 export function splitFits(ctx: GpuContext, args: ScoreBackwardArgs, checked: CheckedScoreBackwardArgs): boolean {
-  return args.M * args.L * args.R * 4 <= scratchLimit(ctx, checked.maxScratchBytes);
+  return args.M * args.L * args.R * 4 <= scratchBytesLimit(ctx.limits, checked.maxScratchBytes);
 }
 
 export async function encodeSplitScoreBackward(ctx: GpuContext, encoder: GPUCommandEncoder, args: ScoreBackwardArgs,

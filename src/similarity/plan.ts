@@ -4,7 +4,7 @@
 // that fit every binding and dispatch limit. The launchers run the plan they are given.
 import type { KernelChoice, Product, ScoreKernel } from './choice.js';
 import type { GpuContext } from '../gpu/context.js';
-import { MAX_GROUPS } from '../gpu/limits.js';
+import { MAX_GROUPS, scratchBytesLimit } from '../gpu/limits.js';
 import { GemmConfig, GemmFormat, gemmSharedBytes, makeGemmConfig, makeMmaGemmConfig, verifyMmaGemm } from '../ops/gemm.js';
 import { packedLayout } from '../ops/quantize.js';
 import { I8ScoreConfig, Int8Kernel, chooseI8Config } from '../ops/scoreI8.js';
@@ -291,7 +291,7 @@ async function resolveSplit(ctx: GpuContext, shape: PlanShape, opts: ResolvedOpt
       plan.product = 'int8-dot4';
     }
   }
-  const scratchBytes = Math.min(opts.maxScratchBytes, ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
+  const scratchBytes = scratchBytesLimit(ctx.limits, opts.maxScratchBytes);
   const rowBytes = 4 * shape.R;
   if (Math.floor(scratchBytes / rowBytes) - 3 < shape.L) {
     throw new Error(`${what}: the split kernel's scratch (options.maxScratchBytes = ${opts.maxScratchBytes}, capped at ${scratchBytes} by the device) ` +
