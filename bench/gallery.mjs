@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { NpyReader, Vocabulary } from '../dist/index.js';
+import { NaafEngine, NpyReader, Vocabulary } from '../dist/index.js';
 
 /** The gallery's vocabulary and test captions (5 per image). */
 export function galleryText(dir) {
@@ -58,4 +58,12 @@ export function galleryQueries(captions, images, count) {
     const image = Math.floor(((q + 0.5) * images) / count);
     return { image, caption: captions[image * 5 + (q % 5)] };
   });
+}
+
+/** The search benches' engine, once `checkpoint` (npm start's NAAF model) is known to exist; logs the device. */
+export async function searchBenchEngine(checkpoint, log) {
+  if (!existsSync(checkpoint)) throw new Error(`${checkpoint} is missing: run \`npm start\` first (it trains the scenes NAAF model), or pass --checkpoint`);
+  const engine = await NaafEngine.create();
+  log(`device: ${engine.info.description || engine.info.device} (${engine.info.runtime}); checkpoint ${checkpoint}`);
+  return engine;
 }

@@ -8,13 +8,12 @@
 // size. The default K' is chosen on the dev half of the queries and reported on the test half.
 // Usage: node bench/search.bench.mjs [--images 100000] [--queries 200] [--coarse maxsim,mean]
 //   [--checkpoint FILE] [--data data/scenes] [--out bench/out/search] [--nprobes 20] [--refine 4] [--record]
-import { existsSync, appendFileSync } from 'node:fs';
+import { appendFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { NaafEngine } from '../dist/index.js';
 import { buildIndex, SearchIndex } from '../dist/search.js';
-import { encodeCaptions, encodeGallery, galleryQueries, galleryText, scenesGallery } from './gallery.mjs';
-import { argValue as value, fmtMs, log, median, quantile } from './util.mjs';
+import { encodeCaptions, encodeGallery, galleryQueries, galleryText, scenesGallery, searchBenchEngine } from './gallery.mjs';
+import { argValue as value, fmtMs as fmt, log, median, quantile } from './util.mjs';
 
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 const args = process.argv.slice(2);
@@ -28,13 +27,9 @@ const NPROBES = Number(value('nprobes', '20'));
 const REFINE = Number(value('refine', '4'));
 const KPRIMES = [10, 20, 50, 100, 200, 500, 1000];
 const K = 10;
-if (!existsSync(CHECKPOINT)) throw new Error(`${CHECKPOINT} is missing: run \`npm start\` first (it trains the scenes NAAF model), or pass --checkpoint`);
 
-const fmt = fmtMs;
-
-const engine = await NaafEngine.create();
+const engine = await searchBenchEngine(CHECKPOINT, log);
 const info = engine.info;
-log(`device: ${info.description || info.device} (${info.runtime}); checkpoint ${CHECKPOINT}`);
 
 // The gallery: the scenes test split at IMAGES images, same world (seed, regions, features) as the model's data.
 const gallery = scenesGallery(DATA, OUT, IMAGES, log);

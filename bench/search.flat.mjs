@@ -15,12 +15,11 @@
 // dev half of the queries (the smallest K' with overlap@10 >= 0.99 and >= 95% identical top-10).
 // Usage: node bench/search.flat.mjs [--images 20000] [--queries 100] [--pca 16,8]
 //   [--checkpoint data/runs/naaf/model_best.safetensors] [--data data/scenes] [--out bench/out/search] [--record]
-import { appendFileSync, existsSync } from 'node:fs';
+import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { NaafEngine } from '../dist/index.js';
 import { fidelity } from '../dist/search.js';
-import { encodeCaptions, encodeGallery, galleryQueries, galleryText, scenesGallery } from './gallery.mjs';
-import { argValue as value, fmtMs, log, quantile } from './util.mjs';
+import { encodeCaptions, encodeGallery, galleryQueries, galleryText, scenesGallery, searchBenchEngine } from './gallery.mjs';
+import { argValue as value, fmtMs as fmt, log, quantile } from './util.mjs';
 
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 const args = process.argv.slice(2);
@@ -32,13 +31,9 @@ const DATA = value('data', 'data/scenes');
 const OUT = value('out', 'bench/out/search');
 const KPRIMES = [10, 20, 50, 100, 200];
 const K = 10;
-if (!existsSync(CHECKPOINT)) throw new Error(`${CHECKPOINT} is missing: run \`npm start\` first (it trains the scenes NAAF model), or pass --checkpoint`);
 
-const fmt = fmtMs;
-
-const engine = await NaafEngine.create();
+const engine = await searchBenchEngine(CHECKPOINT, log);
 const info = engine.info;
-log(`device: ${info.description || info.device} (${info.runtime}); checkpoint ${CHECKPOINT}`);
 
 // The gallery: the scenes test split at IMAGES images, in the model's world (seed, regions, features).
 const dir = scenesGallery(DATA, OUT, IMAGES, log);
