@@ -5,17 +5,17 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NaafEngine, NpyReader, Vocabulary } from '../dist/index.js';
 
-/** The gallery's vocabulary and test captions (5 per image). */
-export function galleryText(dir) {
+/** The gallery's vocabulary and captions of `split` (5 per image). */
+export function galleryText(dir, split = 'test') {
   return {
     vocab: Vocabulary.fromJSON(readFileSync(join(dir, 'scenes_vocab.json'), 'utf8')),
-    captions: readFileSync(join(dir, 'test_caps.txt'), 'utf8').split('\n').filter((line) => line !== ''),
+    captions: readFileSync(join(dir, `${split}_caps.txt`), 'utf8').split('\n').filter((line) => line !== ''),
   };
 }
 
-/** The gallery's test images under `model`, { data [N, R, E], shape }, encoded 4096 at a time. */
-export async function encodeGallery(model, dir) {
-  const reader = await NpyReader.open(join(dir, 'test_ims.npy'));
+/** The gallery's images of `split` under `model`, { data [N, R, E], shape }, encoded 4096 at a time. */
+export async function encodeGallery(model, dir, split = 'test') {
+  const reader = await NpyReader.open(join(dir, `${split}_ims.npy`));
   const [N, R, F] = reader.shape;
   const E = model.config.embedSize;
   const data = new Float32Array(N * R * E);
@@ -41,13 +41,22 @@ export async function encodeCaptions(model, vocab, texts) {
  * (seed, regions, features, noise) of the model's data `data` (generated on first use).
  */
 export function scenesGallery(data, out, images, log = console.log) {
+  return scenesSplit(data, join(out, `gallery-${images}`), 'test', images, log);
+}
+
+/**
+ * The directory `dir` holding `images` images in split `split` (10 in the others), in the world
+ * of the model's data `data` (generated on first use). Splits are independent streams of one
+ * seed, so a train split never repeats a test split's scenes.
+ */
+export function scenesSplit(data, dir, split, images, log = console.log) {
   const config = JSON.parse(readFileSync(join(data, 'scenes.json'), 'utf8')).config;
-  const dir = join(out, `gallery-${images}`);
-  if (!existsSync(join(dir, 'test_ims.npy'))) {
+  const count = (s) => String(s === split ? images : 10);
+  if (!existsSync(join(dir, `${split}_ims.npy`))) {
     const t = performance.now();
-    execFileSync(process.execPath, ['dist/cli.js', 'scenes', '--out', dir, '--images', '10', '--dev', '10', '--test', String(images),
+    execFileSync(process.execPath, ['dist/cli.js', 'scenes', '--out', dir, '--images', count('train'), '--dev', count('dev'), '--test', count('test'),
       '--regions', String(config.regions), '--img-dim', String(config.imgDim), '--seed', String(config.seed), '--noise', String(config.noise)], { stdio: 'inherit' });
-    log(`gallery: generated ${images} images in ${((performance.now() - t) / 1000).toFixed(0)} s`);
+    log(`${dir}: generated ${images} ${split} images in ${((performance.now() - t) / 1000).toFixed(0)} s`);
   }
   return dir;
 }

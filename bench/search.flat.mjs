@@ -8,16 +8,19 @@
 //                 the full gallery: late interaction, blind to what the caption does not mention;
 //     naaf-int8   NAAF itself over an int8 copy of the gallery (quarter of the bytes);
 //     naaf-pcaD   NAAF over region sketches: regions and words projected onto the top D principal
-//                 axes of the gallery's regions (PCA fitted here), rows re-normalised.
+//                 axes of the gallery's regions (PCA fitted here), rows re-normalised;
+//     student     with --student (bench/distill.mjs): one cosine per image between single vectors
+//                 of a student distilled from NAAF's scores ([N, 1, D] resident gallery).
 // Per design and K': the share of queries whose top-10 equals exhaustive's, mean overlap@10 and
 // RBO (p 0.9) against it (src/search/fidelity.ts), ground-truth R@1/5/10 of both, per-stage
 // latency p50 / p95 and the speedup over exhaustive per query. Defaults per design come from the
 // dev half of the queries (the smallest K' with overlap@10 >= 0.99 and >= 95% identical top-10).
 // Usage: node bench/search.flat.mjs [--images 20000] [--queries 100] [--pca 16,8]
-//   [--checkpoint data/runs/naaf/model_best.safetensors] [--data data/scenes] [--out bench/out/search] [--record]
+//   [--student bench/out/search/student.safetensors] [--kprimes 10,20,50,100,200] [--checkpoint data/runs/naaf/model_best.safetensors] [--data data/scenes] [--out bench/out/search] [--record]
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fidelity } from '../dist/search.js';
+import { readFileSync } from 'node:fs';
+import { embedTower, fidelity, studentFromSafetensors } from '../dist/search.js';
 import { encodeCaptions, encodeGallery, galleryQueries, galleryText, scenesGallery, searchBenchEngine } from './gallery.mjs';
 import { argValue as value, fmtMs as fmt, log, quantile } from './util.mjs';
 
@@ -29,7 +32,9 @@ const PCA = value('pca', '16,8').split(',').filter((x) => x !== '').map(Number);
 const CHECKPOINT = value('checkpoint', 'data/runs/naaf/model_best.safetensors');
 const DATA = value('data', 'data/scenes');
 const OUT = value('out', 'bench/out/search');
-const KPRIMES = [10, 20, 50, 100, 200];
+const KPRIMES = value('kprimes', '10,20,50,100,200').split(',').map(Number);
+const STUDENT = value('student', '');
+const DESIGNS = value('designs', '');
 const K = 10;
 
 const engine = await searchBenchEngine(CHECKPOINT, log);
@@ -138,19 +143,38 @@ const exP50 = quantile(exhaustiveMs, 0.5);
 log(`exhaustive NAAF over the resident gallery: p50 ${fmt(exP50)} ms, p95 ${fmt(quantile(exhaustiveMs, 0.95))} ms per query alone; ${fmt(batchMs)} ms per query in a batch of ${QUERIES}`);
 
 // The coarse designs: each a resident gallery, its options and how a query's words map into it.
-const designs = [{ name: 'maxsim', gallery: full, options: { method: 'chan', pooling: 'mean' }, words: words.data, dim: E, owned: false }];
+const wanted = (name) => DESIGNS === '' || DESIGNS.split(',').some((d) => name.startsWith(d));
+const designs = [];
+if (wanted('maxsim')) designs.push({ name: 'maxsim', gallery: full, options: { method: 'chan', pooling: 'mean' }, query: (m) => captionOf(words.data, E, m), owned: false });
 t = performance.now();
-designs.push({ name: 'naaf-int8', gallery: await engine.createGallery(images, { precision: 'int8' }), options: naaf, words: words.data, dim: E, owned: true });
-log(`int8 gallery in ${fmt(performance.now() - t)} ms`);
-if (PCA.length > 0) {
+if (wanted('naaf-int8')) {
+  designs.push({ name: 'naaf-int8', gallery: await engine.createGallery(images, { precision: 'int8' }), options: naaf, query: (m) => captionOf(words.data, E, m), owned: true });
+  log(`int8 gallery in ${fmt(performance.now() - t)} ms`);
+}
+if (STUDENT !== '') {
+  // One unit vector per image and per caption; CHAN over one word and one region is their cosine.
+  const { student, metadata } = studentFromSafetensors(readFileSync(STUDENT), STUDENT);
+  t = performance.now();
+  const vectors = embedTower(student.image, { data: images.data, shape: [N, R, E] });
+  const encodeMs = (performance.now() - t) / N;
+  const S = student.image.outDim;
+  const texts = embedTower(student.text, { data: words.data, shape: [QUERIES, L, E], lengths: seqs.map((q) => q.length) });
+  log(`student ${STUDENT} (${metadata.images} distillation images, hidden ${student.image.hidden}, D ${S}): gallery encoded in ${fmt(encodeMs * N)} ms (${(encodeMs * 1000).toFixed(1)} us an image, CPU)`);
+  designs.push({
+    name: 'student', gallery: await engine.createGallery({ data: vectors, shape: [N, 1, S] }), options: { method: 'chan', pooling: 'mean' },
+    query: (m) => ({ data: texts.slice(m * S, (m + 1) * S), shape: [1, 1, S], lengths: [1] }), owned: true,
+  });
+}
+if (PCA.length > 0 && wanted('naaf-pca')) {
   t = performance.now();
   const { axes, variance } = principalAxes(images.data, N * R, E);
   log(`PCA of ${N * R} regions in ${fmt(performance.now() - t)} ms; variance kept by ${PCA.map((d) => `${d} axes ${(100 * variance.slice(0, d).reduce((a, b) => a + b, 0)).toFixed(1)}%`).join(', ')}`);
   for (const d of PCA) {
     const sketch = project(images.data, N * R, E, axes.slice(0, d));
+    const sketchWords = project(words.data, QUERIES * L, E, axes.slice(0, d));
     designs.push({
       name: `naaf-pca${d}`, gallery: await engine.createGallery({ data: sketch, shape: [N, R, d] }), options: naaf,
-      words: project(words.data, QUERIES * L, E, axes.slice(0, d)), dim: d, owned: true,
+      query: (m) => captionOf(sketchWords, d, m), owned: true,
     });
   }
 }
@@ -159,12 +183,12 @@ const groundTruth = (tops, kk, range) => 100 * range.filter((m) => tops[m].slice
 const rows = [];
 for (const design of designs) {
   const maxKp = Math.min(N, KPRIMES[KPRIMES.length - 1]);
-  await design.gallery.topK(captionOf(design.words, design.dim, 0), { ...design.options, k: maxKp, direction: 't2i' }); // compile
+  await design.gallery.topK(design.query(0), { ...design.options, k: maxKp, direction: 't2i' }); // compile
   const coarseMs = [];
   const shortlists = [];
   for (let m = 0; m < QUERIES; m++) {
     t = performance.now();
-    const r = await design.gallery.topK(captionOf(design.words, design.dim, m), { ...design.options, k: maxKp, direction: 't2i' });
+    const r = await design.gallery.topK(design.query(m), { ...design.options, k: maxKp, direction: 't2i' });
     coarseMs.push(performance.now() - t);
     shortlists.push(Array.from(r.indices));
   }

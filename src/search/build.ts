@@ -27,7 +27,7 @@ export interface BuildIndexOptions {
   batchSize?: number;
   /** Default 'maxsim' (measured: bench/RESULTS.md, search). */
   coarse?: CoarseKind;
-  /** 'auto' (default): IVF_PQ from 4096 images, else none (the coarse search is then exact and still fast). */
+  /** 'auto' (default): IVF_PQ from 4096 coarse vectors (autoUsesAnn), else none (the coarse search is then exact). */
   ann?: 'auto' | 'ivf_pq' | 'flat';
   vocab?: string;
   /**
@@ -65,7 +65,16 @@ export interface BuildIndexResult {
   seconds: number;
 }
 
-const ANN_MIN_ROWS = 4096;
+const ANN_MIN_VECTORS = 4096;
+
+/**
+ * 'auto': an IVF_PQ index once the coarse column holds 4096 vectors (a MaxSim index holds R per
+ * image). Counted in vectors, not images: at R 36, D 1024 an exact MaxSim scan of 3000 images
+ * (108,000 region vectors) took 11 s a query here (bench/RESULTS.md, search.real).
+ */
+export function autoUsesAnn(coarse: CoarseKind, images: number, regions: number): boolean {
+  return (coarse === 'maxsim' ? images * regions : images) >= ANN_MIN_VECTORS;
+}
 
 /** Normalised mean of each image's regions: [n, E] from [n, R, E]. */
 export function meanVectors(regions: Float32Array, n: number, R: number, E: number): Float32Array {
@@ -261,7 +270,7 @@ export async function buildIndex(engine: NaafEngine, o: BuildIndexOptions): Prom
       if (start + n < N && (o.shouldStop?.() || stopRequested())) return stopped(resumedFrom, 'images', manifest);
     }
 
-    const useAnn = annChoice === 'ivf_pq' || (annChoice === 'auto' && N >= ANN_MIN_ROWS);
+    const useAnn = annChoice === 'ivf_pq' || (annChoice === 'auto' && autoUsesAnn(coarse, N, R));
     let ann: IndexManifest['ann'] = { kind: 'flat' };
     if (stopRequested()) return stopped(resumedFrom, 'ann', manifest);
     if (useAnn) {

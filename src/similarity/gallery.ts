@@ -14,7 +14,7 @@ import { packedLayout } from '../ops/quantize.js';
 import type { CaptionInput, ImageInput, Precision, SimilarityOptions } from '../types.js';
 import { runBlocks } from './blocks.js';
 import { IMAGE_PAD_ROWS, ImageChunk, OperandFormat, prepareImages, residentImageBytes, subChunk, window } from './operands.js';
-import { PairImages, PairList, checkCopySource, gatheredImages, scorePairsOf } from './pairs.js';
+import { PairImages, PairList, checkCopySource, gatheredImages, runsOf, scorePairsOf } from './pairs.js';
 import { maxImagesPerChunk, resolvePlan } from './plan.js';
 import { vec4Aligned } from './run.js';
 import { checkF16Range } from './sources.js';
@@ -394,12 +394,30 @@ export class Gallery {
     const { R, D } = this;
     if (this.precision === 'f32') {
       const shardOf = (n: number) => this.shards.findIndex((s) => n >= s.n0 && n < s.n0 + s.count);
+      // A pass's images are copied side by side on the GPU (rows and Grams), from any shards: a
+      // shortlist's scattered ids then sit next to each other, so one caption's images share
+      // GEMM tiles (pairs.ts) instead of each filling a BM-row tile with its R rows.
+      const rowBytes = R * D * 4;
+      const gramBytes = R * R * 4;
       return {
-        N: this.count, R, D, offset: 0, passKey: shardOf, maxPerPass: Infinity,
-        gather: async (_stream, ids) => {
-          const shard = this.shards[shardOf(ids[0])];
-          const chunk = subChunk(this.shardChunk(shard), ids[0] - shard.n0, ids[ids.length - 1] - ids[0] + 1, R, D);
-          return { chunk, local: (n: number) => n - ids[0] };
+        N: this.count, R, D, offset: 0, passKey: () => 0,
+        maxPerPass: Math.max(1, Math.min(maxImagesPerChunk(this.ctx, R, D, 'f32'), Math.floor(256 * 2 ** 20 / (rowBytes + gramBytes)))),
+        gather: async (stream, ids, holder) => {
+          const data = this.ctx.pool.acquire(Math.max(16, ids.length * rowBytes), GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, 'pair images', true);
+          const gram = this.ctx.pool.acquire(Math.max(16, ids.length * gramBytes), GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, 'pair region gram', true);
+          holder.push(data, gram);
+          const encoder = stream.commandEncoder();
+          for (const [first, count, at] of runsOf(ids, (n) => shardOf(n))) {
+            const shard = this.shards[shardOf(first)];
+            encoder.copyBufferToBuffer(shard.data, (first - shard.n0) * rowBytes, data, at * rowBytes, count * rowBytes);
+            encoder.copyBufferToBuffer(shard.gram, (first - shard.n0) * gramBytes, gram, at * gramBytes, count * gramBytes);
+          }
+          const chunk: ImageChunk = {
+            n0: 0, count: ids.length, format: 'f32', data: { buffer: data, offset: 0, size: Math.max(16, ids.length * rowBytes) }, base: 0,
+            scaleBase: 0, rows: ids.length * R, gram: { buffer: gram, offset: 0, size: Math.max(16, ids.length * gramBytes) }, gramBase: 0,
+          };
+          const index = new Map(ids.map((id, i) => [id, i]));
+          return { chunk, local: (n: number) => index.get(n)! };
         },
       };
     }

@@ -57,14 +57,14 @@ function checkPairs(what: string, pairs: PairList, N: number, M: number): number
   return P;
 }
 
-/** Consecutive runs [first, count] of ascending ids. */
-function runsOf(ids: number[]): [number, number][] {
-  const runs: [number, number][] = [];
-  for (const id of ids) {
+/** Consecutive runs [first, count, position of first in ids] of ascending ids, none crossing a change of `key`. */
+export function runsOf(ids: number[], key: (id: number) => number = () => 0): [number, number, number][] {
+  const runs: [number, number, number][] = [];
+  ids.forEach((id, i) => {
     const last = runs[runs.length - 1];
-    if (last && last[0] + last[1] === id) last[1]++;
-    else runs.push([id, 1]);
-  }
+    if (last && last[0] + last[1] === id && key(id) === key(last[0])) last[1]++;
+    else runs.push([id, 1, i]);
+  });
   return runs;
 }
 
@@ -275,6 +275,13 @@ async function encodePairPassInto(ctx: GpuContext, stream: CommandStream, p: Pai
   const entryCaption: number[] = []; // each list entry's local caption
   const entryResult: number[] = []; // and its pair index
   let scratchFloats = 0;
+  let run: { image: number; images: number; captions: string; base: number; stride: number; words: number; wordStart: number } | null = null;
+  const pushRun = (r: NonNullable<typeof run>) => {
+    const rows = r.images * R;
+    for (let row0 = 0; row0 < rows; row0 += gemm.BM) {
+      for (let col0 = 0; col0 < r.stride; col0 += gemm.BN) gemmJobs.push(chunk.base + r.image * R * D, rows, col0, r.words, r.wordStart, r.base, r.stride, row0);
+    }
+  };
   for (const group of p.groups) {
     const stride = Math.ceil(group.words / 4) * 4;
     const lengthsOfGroup = Uint32Array.from({ length: group.count }, (_, c) => p.lengths[captionOf[order[group.start + c]]]);
@@ -292,16 +299,21 @@ async function encodePairPassInto(ctx: GpuContext, stream: CommandStream, p: Pai
       for (let w = 0; w < passLengths[m]; w++) wordRows.push((m * L + w) * D);
     }
     const image = local(group.image);
-    for (let row0 = 0; row0 < R; row0 += gemm.BM) {
-      for (let col0 = 0; col0 < stride; col0 += gemm.BN) {
-        gemmJobs.push(chunk.base + image * R * D, R, col0, group.words, wordStart, base, stride, row0);
-      }
+    const captionsOfGroup = Array.from({ length: group.count }, (_, c) => captionOf[order[group.start + c]]).join(',');
+    // An image next to the previous one in the pass with the same captions extends its GEMM
+    // problem (its S^T block follows in the scratch at the same stride), so a shortlist of one
+    // caption fills BM-row tiles with many images' regions instead of one image's R each.
+    if (run && run.image + run.images === image && run.captions === captionsOfGroup && run.base + run.images * R * stride === base) run.images++;
+    else {
+      if (run) pushRun(run);
+      run = { image, images: 1, captions: captionsOfGroup, base, stride, words: group.words, wordStart };
     }
     for (let t = 0; t < tileList.length; t += 2) {
       epilogueJobs.push(entry0 + tileList[t], tileList[t + 1], image, firstRow[tileList[t]], base, stride, 0, 0);
     }
     scratchFloats += R * stride;
   }
+  if (run) pushRun(run);
   const scratch = ctx.pool.acquire(Math.max(16, scratchFloats * 4), GPUBufferUsage.STORAGE, 'pair scratch S^T');
   holder.push(scratch);
   const upload = (data: Uint32Array, label: string) => {

@@ -64,6 +64,10 @@ describe('resident gallery', () => {
       same(await gallery.similarity(captions, naaf), await engine.similarity(images, captions, { ...naaf, precision }));
       const pairs = { images: [3, 10, 2], captions: [0, 0, 5] };
       same(await gallery.scorePairs(captions, pairs, naaf), await engine.scorePairs(images, captions, pairs, naaf));
+      // A shortlist of one caption whose runs of ids cross the shard boundaries (gathered side by side).
+      const all = Array.from({ length: 11 }, (_, n) => n);
+      const shortlist = { images: [...all, 4, 0], captions: [...all.map(() => 1), 2, 2] };
+      same(await gallery.scorePairs(captions, shortlist, naaf), await engine.scorePairs(images, captions, shortlist, naaf));
       gallery.destroy();
     }
   });

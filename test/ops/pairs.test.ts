@@ -31,6 +31,19 @@ describe('scorePairs', () => {
     expect(Array.from(small)).toEqual(expected);
   });
 
+  it.each([METHODS[0], METHODS[2]])('%j: shortlists (one caption or one caption list over runs of images) keep the bits', async (options) => {
+    // Runs of consecutive images with the same captions share GEMM problems whose BM-row tiles
+    // cross image boundaries (R 7): each score must still be the dense one.
+    const dense = await engine.similarity(images, captions, { ...options, kernel: 'split' });
+    const one = Array.from({ length: b.N }, (_, n) => n);
+    const single = await engine.scorePairs(images, captions, { images: one, captions: one.map(() => 3) }, options);
+    expect(Array.from(single)).toEqual(one.map((n) => dense[n * b.M + 3]));
+    // Each image with captions 5 then 1, except a gap and one image with only caption 5.
+    const ids = one.filter((n) => n !== 20).flatMap((n) => (n === 9 ? [[n, 5]] : [[n, 5], [n, 1]]));
+    const mixed = await engine.scorePairs(images, captions, { images: ids.map(([n]) => n), captions: ids.map(([, m]) => m) }, options);
+    expect(Array.from(mixed)).toEqual(ids.map(([n, m]) => dense[n * b.M + m]));
+  });
+
   it('other GEMM and epilogue tiles give the same bits', async () => {
     const options = METHODS[0];
     const dense = await engine.similarity(images, captions, { ...options, kernel: 'split' });

@@ -5,7 +5,7 @@
 import { copyFileSync, mkdtempSync, readFileSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { buildIndex, SearchIndex } from '../../src/search/index.js';
 import { TABLE, checkTableWidth, connectTable, imageSchema, loadLance } from '../../src/search/lance.js';
 import { lanceCall, lanceCause } from '../../src/search/lanceErrors.js';
@@ -126,4 +126,12 @@ it("wraps LanceDB's errors: what we were doing, where, and its first line withou
     table.close();
     db.close();
   }
+});
+
+describe('the automatic ANN choice', () => {
+  it('counts coarse vectors: R regions an image for MaxSim, one for the mean', async () => {
+    const { autoUsesAnn } = await import('../../src/search/build.js');
+    expect([autoUsesAnn('maxsim', 409, 10), autoUsesAnn('maxsim', 410, 10), autoUsesAnn('maxsim', 114, 36)]).toEqual([false, true, true]);
+    expect([autoUsesAnn('mean', 4095, 36), autoUsesAnn('mean', 4096, 36)]).toEqual([false, true]);
+  });
 });
