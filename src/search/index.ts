@@ -8,7 +8,7 @@ export type { CaptionResult, QueryOptions, QueryTimings, SearchHit } from './que
 export type { CoarseKind, IndexManifest } from './manifest.js';
 export { fidelity, overlapAt, rankBiasedOverlap, sameTopK } from './fidelity.js';
 export type { Fidelity } from './fidelity.js';
-export { embedTower, initStudent, studentFromSafetensors, studentToSafetensors } from './student.js';
+export { embedTower, initStudent, studentFromSafetensors, studentToSafetensors, vectorTopK } from './student.js';
 export type { RowSets, Student, StudentTower } from './student.js';
 export { containment, distillStudent, DISTILL_DEFAULTS } from './distill.js';
 export type { DistillData, DistillEval, DistillOptions } from './distill.js';

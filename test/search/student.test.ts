@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { containment, distillStudent, listwiseKL } from '../../src/search/distill.js';
 import {
-  embedTower, initStudent, initTower, studentFromSafetensors, studentToSafetensors, towerBackward, towerCache, zeroGrads,
+  embedTower, initStudent, initTower, studentFromSafetensors, studentToSafetensors, towerBackward, towerCache, vectorTopK, zeroGrads,
   type RowSets, type StudentTower,
 } from '../../src/search/student.js';
 import { seededRandom } from '../../src/random.js';
@@ -173,5 +173,28 @@ describe('distillStudent', () => {
     expect(() => distillStudent(data, { devCaptions: [4] })).toThrow('distillStudent: devCaptions: index 4 is outside [0, 4)');
     expect(() => distillStudent(data, { devCaptions: [0, 1, 2, 3] })).toThrow('distillStudent: devCaptions: hold out fewer captions than there are');
     expect(() => distillStudent({ ...data, captions: { data: new Float32Array(4 * 3 * 5), shape: [4, 3, 5] } })).toThrow('distillStudent: captions.shape[2]: 5 must equal images.shape[2] = 6');
+  });
+});
+
+describe('vectorTopK', () => {
+  it('equals a full sort by inner product (ties: lower index first), also with k past N', () => {
+    const rand = seededRandom(8);
+    const D = 5, N = 300;
+    // Values on a coarse grid, so many rows tie.
+    const vectors = Float32Array.from({ length: N * D }, () => Math.round(rand() * 4) / 4);
+    const query = Float32Array.from({ length: D }, () => Math.round(rand() * 4) / 4);
+    const dot = (n: number) => { let s = 0; for (let d = 0; d < D; d++) s += vectors[n * D + d]! * query[d]!; return Math.fround(s); };
+    const order = Array.from({ length: N }, (_, n) => n).sort((a, b) => dot(b) - dot(a) || a - b);
+    for (const k of [1, 7, 50, 299, 300, 1000]) {
+      const { indices, scores } = vectorTopK(vectors, D, query, k);
+      expect(Array.from(indices)).toEqual(order.slice(0, Math.min(k, N)));
+      expect(Array.from(scores)).toEqual(order.slice(0, Math.min(k, N)).map(dot));
+    }
+  });
+
+  it('rejects bad shapes and k', () => {
+    expect(() => vectorTopK(new Float32Array(7), 3, [1, 2, 3], 1)).toThrow('vectorTopK: vectors has 7 values, not a whole number of rows of D = 3');
+    expect(() => vectorTopK(new Float32Array(6), 3, [1, 2], 1)).toThrow('vectorTopK: query has 2 values, expected D = 3');
+    expect(() => vectorTopK(new Float32Array(6), 3, [1, 2, 3], 0)).toThrow('vectorTopK: k must be a positive integer, got 0');
   });
 });
