@@ -5,15 +5,16 @@
 // LanceDB index (MaxSim coarse). Each caption is queried with K' candidates for each --kprimes:
 // the default pass budget holds floor(128 MiB / (R x D x 4)) = 910 images, so K' 1000 and up take
 // several passes. Reported per K': passes, per-stage p50, total p50 / p95, the engine's peak GPU
-// bytes and working bytes; and, for K' = all images, whether the multi-pass top-10 equals
+// bytes (the pool's retained buffers included); and, for K' = all images, whether the multi-pass top-10 equals
 // exhaustive engine.topK over the same regions, ids and scores bit for bit.
 // Usage: node bench/search.real.mjs [--images 3000] [--queries 8] [--kprimes 200,500,1000,2000]
 //   [--img-dim 128] [--out bench/out/search-real] [--record]
 import { appendFileSync, existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { NaafEngine, NpyReader, Vocabulary } from '../dist/index.js';
+import { NaafEngine } from '../dist/index.js';
 import { buildIndex, SearchIndex } from '../dist/search.js';
+import { encodeCaptions, encodeGallery, galleryQueries, galleryText } from './gallery.mjs';
 import { argValue as value, fmtMs as fmt, log, quantile } from './util.mjs';
 
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
@@ -55,8 +56,8 @@ if (!existsSync(join(index, 'naaf-index.json')) || !JSON.parse(readFileSync(join
 }
 const indexMiB = dirBytes(index) / MiB;
 
-const captions = readFileSync(join(data, 'test_caps.txt'), 'utf8').split('\n').filter((l) => l !== '');
-const queries = Array.from({ length: QUERIES }, (_, q) => captions[Math.floor(((q + 0.5) * IMAGES) / QUERIES) * 5 + (q % 5)]);
+const { vocab, captions } = galleryText(data);
+const queries = galleryQueries(captions, IMAGES, QUERIES).map((q) => q.caption);
 const search = await SearchIndex.open(engine, index, checkpoint);
 const budget = Math.min(65535, Math.floor((128 * MiB) / (R * E * 4)));
 await search.query([queries[0]], { k: K, candidates: KPRIMES[0] }); // compile
@@ -74,22 +75,15 @@ for (const kp of [...KPRIMES, IMAGES]) {
     tops.push(results[0].hits);
   }
   const stats = engine.stats();
-  rows.push({ kp, passes: Math.ceil(kp / budget), ms, stages, peak: stats.peakBytesAllocated, working: stats.peakWorkingBytes, tops });
+  rows.push({ kp, passes: Math.ceil(kp / budget), ms, stages, peak: stats.peakBytesAllocated, tops });
   log(`K' ${kp}: ${Math.ceil(kp / budget)} pass(es), p50 ${fmt(quantile(ms, 0.5))} ms, peak ${(stats.peakBytesAllocated / MiB).toFixed(0)} MiB`);
 }
 search.close();
 
 // Exhaustive NAAF over the same regions (as the index stored them: the model's encoding of the split).
 const model = await engine.loadModel(checkpoint);
-const reader = await NpyReader.open(join(data, 'test_ims.npy'));
-const regions = await model.encodeImages({ data: await reader.readRows(0, IMAGES), shape: [IMAGES, R, IMG_DIM] });
-await reader.close();
-const vocab = Vocabulary.fromJSON(readFileSync(join(data, 'scenes_vocab.json'), 'utf8'));
-const seqs = queries.map((q) => vocab.encode(q));
-const L = Math.max(...seqs.map((s) => s.length));
-const ids = new Int32Array(QUERIES * L).fill(vocab.padId);
-seqs.forEach((s, m) => ids.set(s, m * L));
-const words = await model.encodeCaptions({ ids, shape: [QUERIES, L], lengths: seqs.map((s) => s.length) });
+const regions = await encodeGallery(model, data);
+const { words } = await encodeCaptions(model, vocab, queries);
 const options = { method: 'naaf', threshold: model.config.threshold ?? 0, lambdaSoftmax: model.config.lambdaSoftmax };
 const exhaustive = await engine.topK(regions, words, { ...options, k: K, direction: 't2i' });
 model.destroy();
@@ -97,9 +91,9 @@ const all = rows.at(-1);
 const same = all.tops.every((hits, m) => hits.every((h, i) => h.id === exhaustive.indices[m * K + i] && Math.fround(h.score) === exhaustive.scores[m * K + i]));
 
 const lines = [
-  "| K' | GPU passes | encode / coarse / gather / exact p50 ms | total p50 / p95 ms | peak GPU MiB | peak working MiB |",
-  '|---|---|---|---|---|---|',
-  ...rows.map((r) => `| ${r.kp === IMAGES ? `${r.kp} (all)` : r.kp} | ${r.passes} | ${['encodeMs', 'coarseMs', 'gatherMs', 'exactMs'].map((s) => fmt(quantile(r.stages[s], 0.5))).join(' / ')} | ${fmt(quantile(r.ms, 0.5))} / ${fmt(quantile(r.ms, 0.95))} | ${(r.peak / MiB).toFixed(0)} | ${(r.working / MiB).toFixed(0)} |`),
+  "| K' | GPU passes | encode / coarse / gather / exact p50 ms | total p50 / p95 ms | peak GPU MiB |",
+  '|---|---|---|---|---|',
+  ...rows.map((r) => `| ${r.kp === IMAGES ? `${r.kp} (all)` : r.kp} | ${r.passes} | ${['encodeMs', 'coarseMs', 'gatherMs', 'exactMs'].map((s) => fmt(quantile(r.stages[s], 0.5))).join(' / ')} | ${fmt(quantile(r.ms, 0.5))} / ${fmt(quantile(r.ms, 0.95))} | ${(r.peak / MiB).toFixed(0)} |`),
 ];
 const summary = [
   `device: ${info.description || info.device} (${info.runtime}); ${IMAGES} scenes images x ${R} regions, embeddings ${E}; ${QUERIES} captions, one at a time; k ${K}; pass budget ${budget} images (128 MiB binding)`,

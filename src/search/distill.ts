@@ -4,7 +4,7 @@
 // Each step takes a batch of captions; its candidate list is the union of every caption's NAAF
 // top-`top` and `random` other images, and every caption is scored against the whole union (the
 // teacher's full score matrix is at hand), so each caption also sees the others' hard negatives.
-import { embedTower, initStudent, towerBackward, towerCache, zeroGrads, type RowSets, type Student, type StudentTower, type TowerGrads, type TowerShape } from './student.js';
+import { embedTower, initStudent, towerBackward, towerCache, vectorTopK, zeroGrads, type RowSets, type Student, type StudentTower, type TowerGrads, type TowerShape } from './student.js';
 import { seededRandom } from '../random.js';
 
 export interface DistillData {
@@ -128,27 +128,22 @@ export function listwiseKL(captions: Float32Array, candidates: Float32Array, D: 
   return { loss: loss / B, dCaptions, dCandidates, dScale };
 }
 
-/** Indices of the k largest values of `scores` (ties: the lower index first). */
-function topIndices(scores: ArrayLike<number>, k: number): number[] {
-  return Array.from({ length: scores.length }, (_, i) => i).sort((a, b) => scores[b]! - scores[a]! || a - b).slice(0, k);
+/** Caption m's k best images by NAAF (ties: the lower index first). */
+function teacherTop(data: DistillData, m: number, k: number): number[] {
+  const G = data.images.shape[0];
+  const M = data.captions.shape[0];
+  return Array.from({ length: G }, (_, n) => n).sort((a, b) => data.teacher[b * M + m]! - data.teacher[a * M + m]! || a - b).slice(0, k);
 }
 
 /** The share of `captions` whose teacher top-10 lies inside the student's top-K, for each K of `ks`. */
 export function containment(student: Student, data: DistillData, captions: readonly number[], ks: readonly number[]): Record<number, number> {
-  const G = data.images.shape[0];
-  const M = data.captions.shape[0];
   const D = student.image.outDim;
   const images = embedTower(student.image, data.images);
   const texts = embedTower(student.text, pickRows(data.captions, captions));
   const hits: Record<number, number> = Object.fromEntries(ks.map((k) => [k, 0]));
   captions.forEach((m, i) => {
-    const teacher = topIndices(Array.from({ length: G }, (_, n) => data.teacher[n * M + m]!), 10);
-    const scores = Array.from({ length: G }, (_, n) => {
-      let dot = 0;
-      for (let d = 0; d < D; d++) dot += texts[i * D + d]! * images[n * D + d]!;
-      return dot;
-    });
-    const order = topIndices(scores, Math.max(...ks));
+    const teacher = teacherTop(data, m, 10);
+    const order = Array.from(vectorTopK(images, D, texts.subarray(i * D, (i + 1) * D), Math.max(...ks)).indices);
     for (const k of ks) {
       const top = new Set(order.slice(0, k));
       if (teacher.every((n) => top.has(n))) hits[k]++;
@@ -183,11 +178,12 @@ export function distillStudent(data: DistillData, options: DistillOptions = {}):
   const D = o.outDim;
   const rand = seededRandom(o.seed ^ 0x5eed);
   // Each training caption's NAAF top images, once.
-  const tops = new Map(train.map((m) => [m, topIndices(Array.from({ length: G }, (_, n) => data.teacher[n * M + m]!), o.top)]));
+  const tops = new Map(train.map((m) => [m, teacherTop(data, m, o.top)]));
   const towers: StudentTower[] = [student.image, student.text];
   const params = towers.flatMap((t) => [t.w1, t.b1, t.w2]);
   const logScale = new Float32Array([Math.log(student.scale)]);
   const adam = new Adam([...params, logScale], o.lr);
+  student.scale = Math.exp(logScale[0]!); // the scale the log parameter holds, as after every step
   const evals: DistillEval[] = [];
   let lossSum = 0, lossCount = 0;
   for (let step = 1; step <= o.steps; step++) {
@@ -205,7 +201,6 @@ export function distillStudent(data: DistillData, options: DistillOptions = {}):
     const v = embedTower(student.text, textSets, textCache);
     const logits = new Float64Array(batch.length * C);
     batch.forEach((m, b) => ids.forEach((n, c) => { logits[b * C + c] = data.teacher[n * M + m]! / o.temperature; }));
-    student.scale = Math.exp(logScale[0]!);
     const { loss, dCaptions, dCandidates, dScale } = listwiseKL(v, u, D, logits, student.scale);
     lossSum += loss; lossCount++;
     const grads: TowerGrads[] = [zeroGrads(student.image), zeroGrads(student.text)];

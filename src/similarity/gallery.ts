@@ -14,7 +14,7 @@ import { packedLayout } from '../ops/quantize.js';
 import type { CaptionInput, ImageInput, Precision, SimilarityOptions } from '../types.js';
 import { runBlocks } from './blocks.js';
 import { IMAGE_PAD_ROWS, ImageChunk, OperandFormat, prepareImages, residentImageBytes, subChunk, window } from './operands.js';
-import { PairImages, PairList, checkCopySource, gatheredImages, runsOf, scorePairsOf } from './pairs.js';
+import { PairImages, PairList, checkCopySource, gatheredImages, gatheredPassImages, runsOf, scorePairsOf } from './pairs.js';
 import { maxImagesPerChunk, resolvePlan } from './plan.js';
 import { vec4Aligned } from './run.js';
 import { checkF16Range } from './sources.js';
@@ -401,7 +401,7 @@ export class Gallery {
       const gramBytes = R * R * 4;
       return {
         N: this.count, R, D, offset: 0, passKey: () => 0,
-        maxPerPass: Math.max(1, Math.min(maxImagesPerChunk(this.ctx, R, D, 'f32'), Math.floor(256 * 2 ** 20 / (rowBytes + gramBytes)))),
+        maxPerPass: gatheredPassImages(this.ctx, R, D),
         gather: async (stream, ids, holder) => {
           const data = this.ctx.pool.acquire(Math.max(16, ids.length * rowBytes), GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, 'pair images', true);
           const gram = this.ctx.pool.acquire(Math.max(16, ids.length * gramBytes), GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, 'pair region gram', true);

@@ -77,6 +77,11 @@ export function checkCopySource(what: string, name: string, input: ImageRowsInpu
   }
 }
 
+/** Most images of a gathered pass: its rows and their Grams stay within one binding and a quarter of the default call budget. */
+export function gatheredPassImages(ctx: GpuContext, R: number, D: number): number {
+  return Math.max(1, Math.min(maxImagesPerChunk(ctx, R, D, 'f32'), Math.floor(256 * 2 ** 20 / (R * D * 4 + R * R * 4))));
+}
+
 /** The caller's images (CPU rows, a file's rows, or a GPU buffer), gathered per pass and their Grams computed. */
 export function gatheredImages(ctx: GpuContext, images: ImageRowsInput, N: number, R: number, D: number, what = 'scorePairs'): PairImages {
   checkCopySource(what, 'images', images);
@@ -108,9 +113,7 @@ export function gatheredImages(ctx: GpuContext, images: ImageRowsInput, N: numbe
     const index = new Map(ids.map((id, i) => [id, i]));
     return { chunk, local: (n: number) => index.get(n)! };
   };
-  // Gathered rows and their Grams stay within one binding and a quarter of the default call budget.
-  const maxPerPass = Math.max(1, Math.min(maxImagesPerChunk(ctx, R, D, 'f32'), Math.floor(256 * 2 ** 20 / (R * D * 4 + R * R * 4))));
-  return { N, R, D, offset: 0, passKey: () => 0, maxPerPass, gather }; // gathered rows start at 0
+  return { N, R, D, offset: 0, passKey: () => 0, maxPerPass: gatheredPassImages(ctx, R, D), gather }; // gathered rows start at 0
 }
 
 /** A run of one image's pairs (consecutive in image order) small enough for the scratch. */
