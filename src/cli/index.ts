@@ -8,8 +8,9 @@ import { diskBytes } from '../search/manifest.js';
 import { integerFlag } from './flags.js';
 import { createProgress } from './progress.js';
 
-export const INDEX_USAGE = `naaf index --data DIR --split S --checkpoint C --out INDEX [--batch-size 2048] [--coarse maxsim|mean] [--ann auto|ivf_pq|flat] [--vocab FILE] [--table DIR|URI]
-  Encodes the split's images with the model and writes them, a coarse vector and an ANN index to a LanceDB table in INDEX,
+export const INDEX_USAGE = `naaf index --data DIR --split S --checkpoint C --out INDEX [--batch-size 2048] [--coarse maxsim|mean|student] [--student FILE] [--ann auto|ivf_pq|flat] [--vocab FILE] [--table DIR|URI]
+  Encodes the split's images with the model and writes them, a coarse vector and an ANN index to a LanceDB table in INDEX
+  (--coarse student: each image's vector from a student distilled from the model's NAAF scores, bench/distill.mjs),
   or with --table in another folder or on object storage (s3://bucket/path, gs://, az://; credentials from LanceDB's
   environment variables, e.g. AWS_ACCESS_KEY_ID, AWS_REGION, AWS_ENDPOINT), where many machines can search it.
   Ctrl-C stops it (exit 130): the batch being written is committed first, and the ANN index build, which LanceDB cannot
@@ -21,6 +22,7 @@ export async function runIndex(argv: string[]): Promise<void> {
     options: {
       data: { type: 'string' }, split: { type: 'string' }, checkpoint: { type: 'string' }, out: { type: 'string' },
       'batch-size': { type: 'string' }, coarse: { type: 'string' }, ann: { type: 'string' }, vocab: { type: 'string' }, table: { type: 'string' },
+      student: { type: 'string' },
     },
   });
   for (const name of ['data', 'split', 'checkpoint', 'out'] as const) {
@@ -45,7 +47,7 @@ export async function runIndex(argv: string[]): Promise<void> {
   try {
     const result = await buildIndex(engine, {
       data: values.data!, split: values.split!, checkpoint: values.checkpoint!, out: values.out!, batchSize,
-      coarse: values.coarse as never, ann: values.ann as never, vocab: values.vocab, table: values.table,
+      coarse: values.coarse as never, ann: values.ann as never, vocab: values.vocab, table: values.table, student: values.student,
       onProgress: (done, total) => progress.update('indexing', done, total),
       signal: stop.signal,
       log: (line) => { progress.done(); console.log(line); },

@@ -5,12 +5,14 @@
 // is refused, never overwritten. One build at a time per index folder (lock.ts).
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, readdir, rm, rmdir, stat } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { checkSplitImages, findVocabulary } from '../data/precomp.js';
 import type { NaafEngine } from '../engine.js';
 import { NpyReader } from '../io/npy.js';
-import { INDEX_FORMAT, INDEX_VERSION, MANIFEST, checkpointIdentity, readManifest, writeManifest, type CoarseKind, type IndexManifest } from './manifest.js';
+import { INDEX_FORMAT, INDEX_VERSION, MANIFEST, checkpointIdentity, coarseDim, readManifest, writeManifest, type CoarseKind, type IndexManifest } from './manifest.js';
+import { STUDENT_FILE, readStudentFile, studentDistance } from './indexStudent.js';
+import { embedTower, type Student } from './student.js';
 import { confinedPath } from './confined.js';
 import { DEFAULT_TABLE, TABLE, checkTableWidth, connectTable, imageBatch, imageSchema, isUri, loadLance, tableIdOf, tableLocation, type LanceConnection, type LanceTable } from './lance.js';
 import { lanceCall, lanceCause } from './lanceErrors.js';
@@ -25,8 +27,10 @@ export interface BuildIndexOptions {
   out: string;
   /** Images per GPU batch and per commit (default 2048). */
   batchSize?: number;
-  /** Default 'maxsim' (measured: bench/RESULTS.md, search). */
+  /** Default 'maxsim' (measured: bench/RESULTS.md, search); 'student' needs `student`. */
   coarse?: CoarseKind;
+  /** coarse 'student': the student file (bench/distill.mjs, studentToSafetensors) distilled from this checkpoint's model; copied into the index. */
+  student?: string;
   /** 'auto' (default): IVF_PQ from 4096 coarse vectors (autoUsesAnn), else none (the coarse search is then exact). */
   ann?: 'auto' | 'ivf_pq' | 'flat';
   vocab?: string;
@@ -138,7 +142,9 @@ export async function buildIndex(engine: NaafEngine, o: BuildIndexOptions): Prom
   const batchSize = o.batchSize ?? 2048;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`${what}: batchSize must be a positive integer, got ${o.batchSize}`);
   const coarse = o.coarse ?? 'maxsim';
-  if (coarse !== 'mean' && coarse !== 'maxsim') throw new Error(`${what}: coarse must be 'mean' or 'maxsim', got ${JSON.stringify(o.coarse)}`);
+  if (coarse !== 'mean' && coarse !== 'maxsim' && coarse !== 'student') throw new Error(`${what}: coarse must be 'mean', 'maxsim' or 'student', got ${JSON.stringify(o.coarse)}`);
+  if (coarse === 'student' && (typeof o.student !== 'string' || o.student === '')) throw new Error(`${what}: coarse 'student' needs --student, the student file distilled from the checkpoint's model (bench/distill.mjs)`);
+  if (coarse !== 'student' && o.student !== undefined) throw new Error(`${what}: --student is for coarse 'student', not ${JSON.stringify(coarse)}`);
   const annChoice = o.ann ?? 'auto';
   if (!['auto', 'ivf_pq', 'flat'].includes(annChoice)) throw new Error(`${what}: ann must be 'auto', 'ivf_pq' or 'flat', got ${JSON.stringify(o.ann)}`);
   const out = resolve(o.out);
@@ -176,6 +182,12 @@ export async function buildIndex(engine: NaafEngine, o: BuildIndexOptions): Prom
     if (imgDim !== model.config.imgDim) throw new Error(`${what}: the images have ${imgDim} features but the model expects imgDim ${model.config.imgDim}`);
     const E = model.config.embedSize;
     const identity = await checkpointIdentity(o.checkpoint, model.config);
+    let student: Student | null = null;
+    let studentFile: Awaited<ReturnType<typeof readStudentFile>> | null = null;
+    if (coarse === 'student') {
+      studentFile = await readStudentFile(o.student!, E, what);
+      student = studentFile.student;
+    }
     const data = { dir: resolve(o.data), split: o.split, images: N, regions: R, imgDim };
     const stopped = (resumedFrom: number, stoppedIn: 'images' | 'ann', m: IndexManifest): BuildIndexResult =>
       ({ manifest: m, resumedFrom, stopped: true, stoppedIn, ...(settled ? { settled } : {}), seconds: (performance.now() - started) / 1000 });
@@ -193,6 +205,9 @@ export async function buildIndex(engine: NaafEngine, o: BuildIndexOptions): Prom
       }
       if ((manifest.table ?? DEFAULT_TABLE) !== tableSetting) {
         throw new Error(`${what}: ${out} was started with its table at ${manifest.table ?? DEFAULT_TABLE}, not ${tableSetting}; pass the same --table to resume it, or choose another --out`);
+      }
+      if (studentFile && manifest.student?.sha256 !== studentFile.identity.sha256) {
+        throw new Error(`${what}: ${out} was started with the student ${manifest.student?.path} (sha256 ${manifest.student?.sha256.slice(0, 12)}…), not ${o.student} (${studentFile.identity.sha256.slice(0, 12)}…); resume with that student, or choose another --out`);
       }
       if (manifest.embedSize !== E) {
         throw new Error(`${what}: ${out}'s manifest says embedSize ${manifest.embedSize}, but the checkpoint's model has embedSize ${E}; the manifest was edited: build into a new --out`);
@@ -212,7 +227,7 @@ export async function buildIndex(engine: NaafEngine, o: BuildIndexOptions): Prom
       }
       manifest = {
         format: INDEX_FORMAT, version: INDEX_VERSION, complete: false, checkpoint: identity, data, embedSize: E, coarse,
-        ann: { kind: 'flat' }, ...(tableSetting === DEFAULT_TABLE ? {} : { table: tableSetting }), tableId: randomUUID(),
+        ...(studentFile ? { student: { file: STUDENT_FILE, ...studentFile.identity } } : {}), ann: { kind: 'flat' }, ...(tableSetting === DEFAULT_TABLE ? {} : { table: tableSetting }), tableId: randomUUID(),
         rows: 0, vocab: 'vocab.json', startedAt: new Date().toISOString(),
       };
       createdOut = true;
@@ -225,6 +240,13 @@ export async function buildIndex(engine: NaafEngine, o: BuildIndexOptions): Prom
     const vocabTarget = await confinedPath(out, manifest.vocab, `${what}: ${out}`, 'vocab');
     await rm(vocabTarget, { force: true });
     await copyFile(vocab, vocabTarget);
+    if (studentFile) {
+      // The search embeds captions with this copy (its sha256 is checked there).
+      const target = await confinedPath(out, manifest.student!.file, `${what}: ${out}`, 'student');
+      await rm(target, { force: true });
+      await writeFile(target, studentFile.bytes);
+    }
+    const C = coarseDim(manifest);
 
     const location = tableLocation(out, manifest.table);
     const where = `the table at ${location}`;
@@ -232,14 +254,14 @@ export async function buildIndex(engine: NaafEngine, o: BuildIndexOptions): Prom
     if (manifest.tableCreated && !isUri(location) && !existsSync(location)) throw new Error(gone); // before connecting, which would create the folder
     db = await connectTable(what, lance, location, o.storageOptions);
     const connection = db;
-    const schema = imageSchema(lance, E, manifest.tableId);
+    const schema = imageSchema(lance, E, manifest.tableId, C);
     if ((await lanceCall(`${what}: cannot list the tables at ${location}`, () => connection.tableNames())).includes(TABLE)) {
       table = await lanceCall(`${what}: cannot open ${where}`, () => connection.openTable(TABLE));
       const id = await tableIdOf(table, `${what}: ${where}`);
       if (manifest.tableId && id !== manifest.tableId) {
         throw new Error(`${what}: the table at ${location} belongs to another index (id ${id ?? 'none'}, ${out} is ${manifest.tableId}); it is left as it is. Choose another --table and --out`);
       }
-      await checkTableWidth(table, `${what}: ${where}`, E, `the checkpoint's model`);
+      await checkTableWidth(table, `${what}: ${where}`, E, `the checkpoint's model`, C);
     } else {
       if (manifest.tableCreated) throw new Error(gone);
       try {
@@ -264,7 +286,8 @@ export async function buildIndex(engine: NaafEngine, o: BuildIndexOptions): Prom
       const embedded = await model.encodeImages({ data: features, shape: [n, R, imgDim] });
       const ids = Int32Array.from({ length: n }, (_, i) => start + i);
       // One add = one Lance commit: a crash leaves the table at the previous batch.
-      const batch = imageBatch(lance, schema, ids, meanVectors(embedded.data, n, R, E), embedded.data, R, E);
+      const vectors = student ? embedTower(student.image, { data: embedded.data, shape: [n, R, E] }) : meanVectors(embedded.data, n, R, E);
+      const batch = imageBatch(lance, schema, ids, vectors, embedded.data, R, E);
       await lanceCall(`${what}: cannot add images ${start}..${start + n - 1} to ${where}`, () => images.add(batch));
       o.onProgress?.(start + n, N);
       if (start + n < N && (o.shouldStop?.() || stopRequested())) return stopped(resumedFrom, 'images', manifest);
@@ -275,10 +298,12 @@ export async function buildIndex(engine: NaafEngine, o: BuildIndexOptions): Prom
     if (stopRequested()) return stopped(resumedFrom, 'ann', manifest);
     if (useAnn) {
       const partitions = Math.max(1, Math.min(1024, Math.round(Math.sqrt(coarse === 'maxsim' ? N * R : N) / 2)));
-      const subVectors = subVectorsOf(E);
-      o.log?.(`building the IVF_PQ index on ${coarse === 'mean' ? 'coarse' : 'regions'} (${partitions} partitions, ${subVectors} sub-vectors)`);
-      const building = lanceCall(`${what}: cannot build the IVF_PQ index of ${where}`, () => images.createIndex(coarse === 'mean' ? 'coarse' : 'regions', {
-        config: lance.Index.ivfPq({ numPartitions: partitions, numSubVectors: subVectors, distanceType: 'cosine' }), name: 'coarse_ann', replace: true,
+      const subVectors = subVectorsOf(C);
+      const column = coarse === 'maxsim' ? 'regions' : 'coarse';
+      const distanceType = manifest.student ? studentDistance(manifest.student) : 'cosine';
+      o.log?.(`building the IVF_PQ index on ${column} (${partitions} partitions, ${subVectors} sub-vectors, ${distanceType})`);
+      const building = lanceCall(`${what}: cannot build the IVF_PQ index of ${where}`, () => images.createIndex(column, {
+        config: lance.Index.ivfPq({ numPartitions: partitions, numSubVectors: subVectors, distanceType }), name: 'coarse_ann', replace: true,
       }));
       const outcome = await Promise.race([building.then(() => 'built' as const), aborted(o.signal).then(() => 'stopped' as const)]);
       if (outcome === 'stopped') {

@@ -29,17 +29,22 @@ export async function confinedPath(dir: string, relative: string, what: string, 
 }
 
 /**
- * The text of `relative` under `dir`, confined as above and at most `maxBytes` (an index file is
+ * The bytes of `relative` under `dir`, confined as above and at most `maxBytes` (an index file is
  * small: a device or a huge file in its place is refused before it is read).
  */
-export async function readConfined(dir: string, relative: string, what: string, field: string, maxBytes: number): Promise<string> {
+export async function readConfinedBytes(dir: string, relative: string, what: string, field: string, maxBytes: number): Promise<Uint8Array> {
   const path = await confinedPath(dir, relative, what, field);
   const info = await stat(path).catch((error: NodeJS.ErrnoException) => {
     throw coded(`${what}: cannot read ${field} ${shown(relative)} in ${dir} (${error.code ?? 'error'})`, error);
   });
   if (!info.isFile()) throw new Error(`${what}: ${field} ${shown(relative)} in ${dir} is not a file`);
   if (info.size > maxBytes) throw new Error(`${what}: ${field} ${shown(relative)} in ${dir} is ${info.size} bytes, more than an index file's ${maxBytes}`);
-  return readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
+  return readFile(path).catch((error: NodeJS.ErrnoException) => {
     throw coded(`${what}: cannot read ${field} ${shown(relative)} in ${dir} (${error.code ?? 'error'})`, error);
   });
+}
+
+/** The text of `relative` under `dir`, as readConfinedBytes reads it. */
+export async function readConfined(dir: string, relative: string, what: string, field: string, maxBytes: number): Promise<string> {
+  return new TextDecoder().decode(await readConfinedBytes(dir, relative, what, field, maxBytes));
 }

@@ -95,13 +95,13 @@ export async function connectTable(what: string, lance: Lance, location: string,
   }
 }
 
-/** The images table's schema; `tableId` (the manifest's) goes into its metadata. */
-export function imageSchema(lance: Lance, dim: number, tableId?: string): unknown {
+/** The images table's schema; `tableId` (the manifest's) goes into its metadata; coarse vectors are `coarseDim` wide (a student's may differ from the regions'). */
+export function imageSchema(lance: Lance, dim: number, tableId?: string, coarseDim = dim): unknown {
   const { arrow } = lance;
   const float = () => new arrow.Field('item', new arrow.Float32(), true);
   return new arrow.Schema([
     new arrow.Field('id', new arrow.Int32(), false),
-    new arrow.Field('coarse', new arrow.FixedSizeList(dim, float()), false),
+    new arrow.Field('coarse', new arrow.FixedSizeList(coarseDim, float()), false),
     new arrow.Field('regions', new arrow.List(new arrow.Field('item', new arrow.FixedSizeList(dim, float()), true)), false),
   ], tableId ? new Map([[TABLE_ID_KEY, tableId]]) : undefined);
 }
@@ -115,7 +115,7 @@ export async function tableIdOf(table: LanceTable, where: string): Promise<strin
  * Refuses a table whose vectors are not `embedSize` wide (its schema: coarse and the regions'
  * vectors): checked by us, so a wrong size is named instead of failing inside LanceDB's search.
  */
-export async function checkTableWidth(table: LanceTable, where: string, embedSize: number, source: string): Promise<void> {
+export async function checkTableWidth(table: LanceTable, where: string, embedSize: number, source: string, coarseDim = embedSize): Promise<void> {
   const { fields } = await lanceCall(`cannot read the schema of ${where}`, () => table.schema());
   const widthOf = (name: string) => {
     const type = fields.find((f) => f.name === name)?.type;
@@ -124,18 +124,21 @@ export async function checkTableWidth(table: LanceTable, where: string, embedSiz
   for (const column of ['coarse', 'regions']) {
     const width = widthOf(column);
     if (width === undefined) throw new Error(`${where}: the table has no vector column '${column}'; it is not a table of a search index`);
-    if (width !== embedSize) throw new Error(`${where}: the table's ${column} vectors have ${width} dimensions, but ${source} says embedSize ${embedSize}; rebuild the index`);
+    const want = column === 'coarse' ? coarseDim : embedSize;
+    if (width !== want) throw new Error(`${where}: the table's ${column} vectors have ${width} dimensions, but ${source} says ${column === 'coarse' && coarseDim !== embedSize ? 'the student\'s dim' : 'embedSize'} ${want}; rebuild the index`);
   }
 }
 
-/** An Arrow table of n images from flat arrays (no per-row objects): ids [n], coarse [n, E], regions [n, R, E]. */
+/** An Arrow table of n images from flat arrays (no per-row objects): ids [n], coarse [n, coarse width], regions [n, R, E]. */
 export function imageBatch(lance: Lance, schema: unknown, ids: Int32Array, coarse: Float32Array, regions: Float32Array, R: number, dim: number): unknown {
   const { arrow } = lance;
   const n = ids.length;
   const [idField, coarseField, regionsField] = (schema as { fields: { type: { children: { type: unknown }[] } }[] }).fields as { type: any }[];
   const data = (o: Record<string, unknown>) => arrow.makeData(o);
   const idData = data({ type: idField!.type, length: n, data: ids });
-  const coarseData = data({ type: coarseField!.type, length: n, nullCount: 0, child: data({ type: new arrow.Float32(), length: n * dim, data: coarse }) });
+  const coarseWidth = coarseField!.type.listSize as number;
+  if (coarse.length !== n * coarseWidth) throw new Error(`imageBatch: coarse has ${coarse.length} values, expected ${n} images x ${coarseWidth}`);
+  const coarseData = data({ type: coarseField!.type, length: n, nullCount: 0, child: data({ type: new arrow.Float32(), length: n * coarseWidth, data: coarse }) });
   const vectorType = regionsField!.type.children[0].type;
   const vectors = data({ type: vectorType, length: n * R, nullCount: 0, child: data({ type: new arrow.Float32(), length: n * R * dim, data: regions }) });
   const offsets = Int32Array.from({ length: n + 1 }, (_, i) => i * R);
@@ -199,5 +202,39 @@ export async function fetchRegionRange(table: LanceTable, start: number, count: 
     if (!regions) throw new Error(`search: the index lacks image id ${start + i}`);
     out.set(regions, i * R * dim);
   }
+  return out;
+}
+
+/** Each row's id and coarse vector, in the table's order: ids [rows] and vectors [rows, dim] (copied). */
+export function coarseRows(result: ArrowTable, dim: number): { ids: number[]; vectors: Float32Array } {
+  const ids = Array.from(result.getChild('id')!.toArray());
+  const vectors = new Float32Array(ids.length * dim);
+  let row = 0;
+  for (const chunk of result.getChild('coarse')!.data) {
+    // FixedSizeList<Float32>: Arrow JS slices the child's buffer with the list (as for the
+    // regions above), so its values start at the chunk's first row.
+    const floats = chunk.children[0]!.values;
+    vectors.set(floats.subarray(0, chunk.length * dim), row * dim);
+    row += chunk.length;
+  }
+  if (row !== ids.length) throw new Error(`search: the index returned ${ids.length} ids but ${row} coarse vectors`);
+  return { ids, vectors };
+}
+
+/** The coarse vectors of images [start, start + count) in id order, [count, dim] (a range read of the table). */
+export async function fetchCoarseRange(table: LanceTable, start: number, count: number, dim: number, where = 'the index table'): Promise<Float32Array> {
+  const result = await lanceCall(`search: cannot read the coarse vectors of images ${start}..${start + count - 1} from ${where}`,
+    () => table.query().where(`id >= ${start} AND id < ${start + count}`).select(['id', 'coarse']).toArrow());
+  const { ids, vectors } = coarseRows(result, dim);
+  const out = new Float32Array(count * dim);
+  const seen = new Uint8Array(count);
+  ids.forEach((id, row) => {
+    const at = id - start;
+    if (!(at >= 0 && at < count) || seen[at]) throw new Error(`search: the index returned image ${id} twice or outside ${start}..${start + count - 1}`);
+    seen[at] = 1;
+    out.set(vectors.subarray(row * dim, (row + 1) * dim), at * dim);
+  });
+  const missing = seen.indexOf(0);
+  if (missing >= 0) throw new Error(`search: the index lacks image id ${start + missing}`);
   return out;
 }

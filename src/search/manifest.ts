@@ -15,8 +15,27 @@ export const INDEX_FORMAT = 'naaf-search-index';
 export const INDEX_VERSION = 2;
 export const MANIFEST = 'naaf-index.json';
 
-/** mean: one vector per image (its regions' mean, normalised), cosine to the caption's mean word; maxsim: LanceDB's multi-vector MaxSim, sum over words of the best region cosine. */
-export type CoarseKind = 'mean' | 'maxsim';
+/**
+ * mean: one vector per image (its regions' mean, normalised), cosine to the caption's mean word;
+ * maxsim: LanceDB's multi-vector MaxSim, sum over words of the best region cosine; student: one
+ * vector per image from a student distilled from NAAF (src/search/distill.ts), its inner product
+ * (or cosine) with the caption's vector from the student's text tower.
+ */
+export type CoarseKind = 'mean' | 'maxsim' | 'student';
+
+/** The student an index's coarse column was computed with: a copy inside the index folder. */
+export interface StudentIdentity {
+  /** Relative path of the copy inside the index folder. */
+  file: string;
+  sha256: string;
+  bytes: number;
+  /** Where it was read from at build time (informative only). */
+  path: string;
+  /** The coarse vectors' width (the student's outDim). */
+  dim: number;
+  /** Whether its vectors are unit length (a cosine student; else an inner-product one). */
+  normalize: boolean;
+}
 
 export interface CheckpointIdentity {
   sha256: string;
@@ -34,6 +53,8 @@ export interface IndexManifest {
   data: { dir: string; split: string; images: number; regions: number; imgDim: number };
   embedSize: number;
   coarse: CoarseKind;
+  /** coarse 'student' only: the student whose image vectors fill the coarse column. */
+  student?: StudentIdentity;
   /** The ANN index on the coarse column ('flat': none, exhaustive coarse search). */
   ann: { kind: 'ivf_pq' | 'flat'; partitions?: number; subVectors?: number };
   /**
@@ -54,14 +75,24 @@ export interface IndexManifest {
   buildSeconds?: number;
 }
 
-export async function checkpointIdentity(path: string, config: ModelConfig): Promise<CheckpointIdentity> {
+/** A file's sha256 and size, streamed. */
+export async function fileHash(path: string): Promise<{ sha256: string; bytes: number }> {
   const hash = createHash('sha256');
   let bytes = 0;
   for await (const chunk of createReadStream(path)) {
     hash.update(chunk as Buffer);
     bytes += (chunk as Buffer).byteLength;
   }
-  return { sha256: hash.digest('hex'), bytes, path, config };
+  return { sha256: hash.digest('hex'), bytes };
+}
+
+export async function checkpointIdentity(path: string, config: ModelConfig): Promise<CheckpointIdentity> {
+  return { ...(await fileHash(path)), path, config };
+}
+
+/** Coarse vectors' width: the student's for a student index, else the model's embedSize. */
+export function coarseDim(manifest: Pick<IndexManifest, 'coarse' | 'student' | 'embedSize'>): number {
+  return manifest.coarse === 'student' ? manifest.student!.dim : manifest.embedSize;
 }
 
 /** Largest manifest read (a real one is a few KiB). */

@@ -93,7 +93,7 @@ export function tableLocationProblem(table: string): string | null {
   return null;
 }
 
-const TOP = ['format', 'version', 'complete', 'checkpoint', 'data', 'embedSize', 'coarse', 'ann', 'table', 'tableId', 'tableCreated', 'rows', 'vocab', 'startedAt', 'completedAt', 'buildSeconds'];
+const TOP = ['format', 'version', 'complete', 'checkpoint', 'data', 'embedSize', 'coarse', 'student', 'ann', 'table', 'tableId', 'tableCreated', 'rows', 'vocab', 'startedAt', 'completedAt', 'buildSeconds'];
 
 /** `data` (parsed JSON) as an IndexManifest, or an error naming the first field that is wrong; `prefix` starts every message. */
 export function validateManifest(data: unknown, prefix: string, format: string, versions: readonly number[]): IndexManifest {
@@ -125,7 +125,19 @@ export function validateManifest(data: unknown, prefix: string, format: string, 
 
   c.integer(data.embedSize, 'embedSize', 1);
   if (data.embedSize !== config.embedSize) c.fail('embedSize', `checkpoint.config.embedSize (${config.embedSize as number})`, data.embedSize);
-  c.oneOf(data.coarse, 'coarse', ['mean', 'maxsim']);
+  c.oneOf(data.coarse, 'coarse', ['mean', 'maxsim', 'student']);
+  if (data.coarse === 'student') {
+    const student = c.object(data, 'student', 'student', ['file', 'sha256', 'bytes', 'path', 'dim', 'normalize']);
+    c.string(student.file, 'student.file');
+    if (!isInsidePath(student.file as string)) c.fail('student.file', 'a relative path inside the index folder', student.file);
+    if (typeof student.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(student.sha256)) c.fail('student.sha256', '64 lowercase hex digits (a sha256)', student.sha256);
+    c.integer(student.bytes, 'student.bytes', 1);
+    c.string(student.path, 'student.path');
+    c.integer(student.dim, 'student.dim', 1);
+    c.boolean(student.normalize, 'student.normalize');
+  } else if (data.student !== undefined) {
+    c.fail('student', "absent unless coarse is 'student'", data.student);
+  }
 
   const ann = c.object(data, 'ann', 'ann', ['kind', 'partitions', 'subVectors']);
   c.oneOf(ann.kind, 'ann.kind', ['ivf_pq', 'flat']);

@@ -16,9 +16,11 @@ import type { WordTerm } from '../report/types.js';
 import { captionWordTerms } from '../report/wordTerms.js';
 import { similarityOptionsOf } from '../similarity/modelOptions.js';
 import type { SimilarityOptions } from '../types.js';
-import { checkpointIdentity, readManifest, type IndexManifest } from './manifest.js';
+import { checkpointIdentity, coarseDim, readManifest, type IndexManifest } from './manifest.js';
+import { readIndexStudent, studentDistance } from './indexStudent.js';
+import { embedTower, vectorTopK, type Student } from './student.js';
 import { readConfined } from './confined.js';
-import { TABLE, checkTableWidth, connectTable, fetchRegionRange, fetchRegions, isUri, loadLance, rowsWithRegions, tableIdOf, tableLocation, type LanceConnection, type LanceTable } from './lance.js';
+import { TABLE, checkTableWidth, connectTable, fetchCoarseRange, fetchRegionRange, fetchRegions, isUri, loadLance, rowsWithRegions, tableIdOf, tableLocation, type LanceConnection, type LanceTable } from './lance.js';
 import { lanceCall } from './lanceErrors.js';
 import { lockHolder } from './lock.js';
 import type { Gallery } from '../similarity/gallery.js';
@@ -48,11 +50,15 @@ export interface OpenOptions {
   /**
    * Keep every image's regions resident on the GPU (an f32 gallery, read once from the table):
    * the coarse search then returns ids only and the exact stage scores them where they lie. For a
-   * long-lived searcher whose gallery fits the GPU; refused past `maxGpuBytes`.
+   * long-lived searcher whose gallery fits the GPU; refused past `maxGpuBytes`. A student index
+   * also keeps its coarse vectors in memory (4 x dim bytes an image): its coarse pass is then an
+   * exact inner product over all of them on the CPU (vectorTopK), not a LanceDB search.
    */
   resident?: boolean;
   /** resident: the most bytes the gallery may take (default: no limit but the device's). */
   maxGpuBytes?: number;
+  /** resident student index: false keeps LanceDB's search as the coarse pass (default true: the in-memory flat pass). */
+  residentCoarse?: boolean;
 }
 
 export interface SearchHit {
@@ -73,7 +79,7 @@ export interface CaptionResult {
   candidates?: number[];
 }
 
-/** Milliseconds per stage: encoding the captions, the coarse LanceDB search (which also reads the candidates' regions), gathering those regions into GPU passes, exact scoring. */
+/** Milliseconds per stage: encoding the captions (a student index: their student vectors too), the coarse search (LanceDB's, which also reads the candidates' regions, or a resident student's flat pass), gathering those regions into GPU passes, exact scoring. */
 export interface QueryTimings { encodeMs: number; coarseMs: number; gatherMs: number; exactMs: number }
 
 // Chosen on the dev queries of `npm run bench:search` (100k scenes images): the smallest K' whose top-10
@@ -106,6 +112,10 @@ export class SearchIndex {
     private readonly where: string,
     readonly method: SearchMethod,
     private readonly gallery: Gallery | null,
+    /** A student index's student (coarse 'student'). */
+    private readonly student: Student | null,
+    /** Resident student index: every image's coarse vector, [rows, dim] in id order. */
+    private readonly studentVectors: Float32Array | null,
   ) {}
 
   /**
@@ -151,11 +161,13 @@ export class SearchIndex {
       const images = table;
       const id = await tableIdOf(table, `search: ${where}`);
       if (manifest.tableId && id !== manifest.tableId) throw new Error(`search: the table at ${location} belongs to another index (id ${id ?? 'none'}, ${root} is ${manifest.tableId})`);
-      await checkTableWidth(table, `search: ${where} of the index ${root}`, manifest.embedSize, 'its manifest');
+      await checkTableWidth(table, `search: ${where} of the index ${root}`, manifest.embedSize, 'its manifest', coarseDim(manifest));
+      const student = manifest.coarse === 'student' ? await readIndexStudent(root, manifest) : null;
       const rows = await lanceCall(`search: cannot count the rows of ${where}`, () => images.countRows());
       if (rows !== manifest.rows) throw new Error(`search: the index ${root} holds ${rows} images, its manifest says ${manifest.rows}; rebuild it`);
       if (options.resident) gallery = await residentGallery(engine, table, manifest, where, options.maxGpuBytes);
-      return new SearchIndex(engine, root, manifest, model, vocab, db, table, where, method, gallery);
+      const studentVectors = student && options.resident && options.residentCoarse !== false ? await residentCoarse(table, manifest, where) : null;
+      return new SearchIndex(engine, root, manifest, model, vocab, db, table, where, method, gallery, student, studentVectors);
     } catch (error) {
       gallery?.destroy();
       table?.close();
@@ -208,6 +220,7 @@ export class SearchIndex {
     const M = parsed.length;
     const { ids, lengths, maxWords: L } = encodeCaptionIds(captions as string[], this.vocab, this.model.config.vocabSize);
     const words = await this.model.encodeCaptions({ ids, shape: [M, L], lengths });
+    const studentQueries = this.student ? embedTower(this.student.text, { data: words.data, shape: [M, L, E], lengths }) : null;
     const encodeMs = performance.now() - t;
 
     // Regions are held for at most `budget` images at once: one GPU pass's worth (65535 images,
@@ -226,11 +239,19 @@ export class SearchIndex {
       const regionsOf = new Map<number, Float32Array>();
       let rows = 0;
       while (m < M && (chunk.length === 0 || rows + candidates <= budget || this.gallery)) {
-        const vectors = Array.from({ length: lengths[m]! }, (_, w) => words.data.slice((m * L + w) * E, (m * L + w + 1) * E));
-        const search = this.coarseSearch(vectors, candidates, withRegions ? ['id', 'regions', '_distance'] : ['id', '_distance'], nprobes, refine);
-        const doing = `search: the coarse search of ${this.where} (index ${this.dir}) failed`;
-        const list = withRegions ? rowsWithRegions(await lanceCall(doing, () => search.toArrow()), R, E, regionsOf)
-          : (await lanceCall(doing, () => search.toArray())).map((row) => Number(row.id));
+        let list: number[];
+        if (studentQueries && this.studentVectors) {
+          // Resident student: one inner product per image, exact, in memory.
+          const S = this.manifest.student!.dim;
+          list = Array.from(vectorTopK(this.studentVectors, S, studentQueries.subarray(m * S, (m + 1) * S), candidates).indices);
+        } else {
+          const vectors = studentQueries ? [studentQueries.subarray(m * coarseDim(this.manifest), (m + 1) * coarseDim(this.manifest))]
+            : Array.from({ length: lengths[m]! }, (_, w) => words.data.slice((m * L + w) * E, (m * L + w + 1) * E));
+          const search = this.coarseSearch(vectors, candidates, withRegions ? ['id', 'regions', '_distance'] : ['id', '_distance'], nprobes, refine);
+          const doing = `search: the coarse search of ${this.where} (index ${this.dir}) failed`;
+          list = withRegions ? rowsWithRegions(await lanceCall(doing, () => search.toArrow()), R, E, regionsOf)
+            : (await lanceCall(doing, () => search.toArray())).map((row) => Number(row.id));
+        }
         chunk.push({ m, list });
         rows += list.length;
         m++;
@@ -300,17 +321,21 @@ export class SearchIndex {
     return out;
   }
 
-  /** One caption's coarse search: its words' vectors (MaxSim) or their mean, the K' best rows. */
+  /** One caption's coarse search: its words' vectors (MaxSim), their mean, or its student vector; the K' best rows. */
   private coarseSearch(vectors: Float32Array[], candidates: number, columns: string[], nprobes: number, refine: number) {
     let search;
+    let distance = 'cosine';
     if (this.manifest.coarse === 'maxsim') {
       search = this.table.search(vectors).column('regions');
+    } else if (this.manifest.coarse === 'student') {
+      search = this.table.search(vectors[0]!).column('coarse');
+      distance = studentDistance(this.manifest.student!);
     } else {
       const mean = new Float32Array(this.manifest.embedSize);
       for (const v of vectors) for (let e = 0; e < mean.length; e++) mean[e]! += v[e]!;
       search = this.table.search(mean).column('coarse');
     }
-    search = search.distanceType('cosine').limit(candidates).select(columns);
+    search = search.distanceType(distance).limit(candidates).select(columns);
     return this.manifest.ann.kind === 'flat' ? search : search.nprobes(nprobes).refineFactor(refine);
   }
 
@@ -359,4 +384,16 @@ async function residentGallery(engine: NaafEngine, table: LanceTable, manifest: 
     gallery?.destroy();
     throw error;
   }
+}
+
+/** A student index's coarse vectors, read from the table in id order in batches: [rows, dim]. */
+async function residentCoarse(table: LanceTable, manifest: IndexManifest, where: string): Promise<Float32Array> {
+  const dim = coarseDim(manifest);
+  const out = new Float32Array(manifest.rows * dim);
+  const batch = Math.max(1, Math.floor(2 ** 26 / (dim * 4)));
+  for (let start = 0; start < manifest.rows; start += batch) {
+    const count = Math.min(batch, manifest.rows - start);
+    out.set(await fetchCoarseRange(table, start, count, dim, where), start * dim);
+  }
+  return out;
 }

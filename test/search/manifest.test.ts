@@ -48,7 +48,13 @@ it('refuses each wrong field, naming it, the expectation and the value', async (
   await refused('null', `${at} must hold a JSON object, got null`);
   await refused('[1]', `${at} must hold a JSON object, got an array`);
   await refused(`{"format": "${SECRET}`, `${at} is not valid JSON`);
-  await refused(edited((m) => { m.coarse = 'bogus'; }), `${at} field coarse must be one of "mean", "maxsim", got "bogus"`);
+  await refused(edited((m) => { m.coarse = 'bogus'; }), `${at} field coarse must be one of "mean", "maxsim", "student", got "bogus"`);
+  const student = { file: 'student.safetensors', sha256: 'a'.repeat(64), bytes: 10, path: '/x', dim: 6, normalize: false };
+  await refused(edited((m) => { m.student = student; }), `${at} field student must be absent unless coarse is 'student'`);
+  await refused(edited((m) => { m.coarse = 'student'; }), `${at} field student must be an object`);
+  await refused(edited((m) => { m.coarse = 'student'; m.student = { ...student, file: '../secret.json' }; }), `${at} field student.file must be a relative path inside the index folder, got "../secret.json"`);
+  await refused(edited((m) => { m.coarse = 'student'; m.student = { ...student, dim: 0 }; }), `${at} field student.dim must be a positive integer, got 0`);
+  await refused(edited((m) => { m.coarse = 'student'; m.student = { ...student, extra: 1 }; }), `${at} field student has an unknown field "extra"`);
   await refused(edited((m) => { m.complete = 'yes'; }), `${at} field complete must be true or false, got "yes"`);
   await refused(edited((m) => { m.ann = { kind: 'hnsw' }; }), `${at} field ann.kind must be one of "ivf_pq", "flat", got "hnsw"`);
   await refused(edited((m) => { m.ann = { kind: 'ivf_pq', partitions: 0, subVectors: 4 }; }), `${at} field ann.partitions must be a positive integer, got 0`);

@@ -11,7 +11,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { Vocabulary } from '../../src/index.js';
 import type { ModelConfig } from '../../src/model/weights.js';
 import { buildIndex, SearchIndex } from '../../src/search/index.js';
-import { imageBatch, imageSchema, isUri, loadLance, rowsWithRegions, tableLocation } from '../../src/search/lance.js';
+import { coarseRows, imageBatch, imageSchema, isUri, loadLance, rowsWithRegions, tableLocation } from '../../src/search/lance.js';
+import { embedTower, initStudent, studentToSafetensors, vectorTopK } from '../../src/search/student.js';
 import { readManifest } from '../../src/search/manifest.js';
 import { sharedEngine } from '../gpu.js';
 import { writeGallery } from './fixture.js';
@@ -219,6 +220,101 @@ describe('an IVF_PQ MaxSim index, built in batches and resumed', () => {
   });
 });
 
+describe('a student index (coarse: one vector per image from a distilled student)', () => {
+  // The mechanism, not a trained student's quality: random towers over the model's embeddings.
+  const student = initStudent(16, { hidden: 8, outDim: 6, pool: 'sum+max', normalize: false, seed: 4 });
+  const studentPath = join(root, 'student.safetensors');
+  const out = join(root, 'index-student');
+
+  /** Each caption's student top-K' over the model's gallery embeddings, computed here. */
+  async function studentTop(texts: string[], kp: number): Promise<number[][]> {
+    const model = await engine.loadModel(checkpoint);
+    try {
+      const { NpyReader } = await import('../../src/index.js');
+      const reader = await NpyReader.open(join(data, 'test_ims.npy'));
+      const [n, R, D] = reader.shape as [number, number, number];
+      const images = await model.encodeImages({ data: await reader.readRows(0, n), shape: [n, R, D] });
+      await reader.close();
+      const vectors = embedTower(student.image, { data: images.data, shape: [n, R, 16] });
+      const vocab = Vocabulary.fromJSON(readFileSync(join(data, 'scenes_vocab.json'), 'utf8'));
+      const tops: number[][] = [];
+      for (const text of texts) {
+        const ids = Int32Array.from(vocab.encode(text));
+        const words = await model.encodeCaptions({ ids, shape: [1, ids.length], lengths: [ids.length] });
+        tops.push(Array.from(vectorTopK(vectors, 6, embedTower(student.text, { data: words.data, shape: [1, ids.length, 16] }), kp).indices));
+      }
+      return tops;
+    } finally {
+      model.destroy();
+    }
+  }
+
+  it('is built and searched: the shortlist is the student\'s top-K\', resident or not, and K\' = the gallery gives exhaustive NAAF', async () => {
+    writeFileSync(studentPath, studentToSafetensors(student));
+    await buildIndex(engine, { data, split: 'test', checkpoint, out, coarse: 'student', student: studentPath, ann: 'flat', batchSize: 128 });
+    const manifest = (await readManifest(out))!;
+    expect(manifest).toMatchObject({ complete: true, coarse: 'student', student: { file: 'student.safetensors', dim: 6, normalize: false } });
+    expect(readFileSync(join(out, 'student.safetensors'))).toEqual(readFileSync(studentPath));
+    const texts = [captions()[7]!, captions()[123]!, 'a large cyan glass torus .'];
+    const want = await studentTop(texts, 40);
+    const lists: number[][][] = [];
+    for (const resident of [false, true]) {
+      const index = await SearchIndex.open(engine, out, checkpoint, { resident });
+      try {
+        const { results } = await index.query(texts, { k: 5, candidates: 40, withCandidates: true });
+        lists.push(results.map((r) => r.candidates!));
+        results.forEach((r, m) => expect(new Set(r.candidates), `resident ${resident}: ${texts[m]}`).toEqual(new Set(want[m])));
+      } finally {
+        index.close();
+      }
+    }
+    expect(lists[1]).toEqual(want); // the resident pass is vectorTopK itself, order and all
+    await expectExhaustiveTop10(out, captions()[9]!);
+  });
+
+  it('an IVF_PQ student index (dot distance) answers with K\' candidates', async () => {
+    const cosine = initStudent(16, { hidden: 8, outDim: 8, seed: 5 });
+    const path = join(root, 'student-cosine.safetensors');
+    writeFileSync(path, studentToSafetensors(cosine));
+    for (const [file, dir] of [[studentPath, 'index-student-pq'], [path, 'index-student-pq-cos']] as const) {
+      const where = join(root, dir);
+      await buildIndex(engine, { data, split: 'test', checkpoint, out: where, coarse: 'student', student: file, ann: 'ivf_pq', batchSize: 128 });
+      expect((await readManifest(where))!.ann.kind).toBe('ivf_pq');
+      const index = await SearchIndex.open(engine, where, checkpoint);
+      try {
+        const { results } = await index.query([captions()[7]!], { k: 5, candidates: 40, withCandidates: true });
+        expect(new Set(results[0]!.candidates).size).toBe(40);
+        expect(results[0]!.hits).toHaveLength(5);
+      } finally {
+        index.close();
+      }
+    }
+  });
+
+  it('refuses a missing or foreign student, another student on resume, a tampered copy', async () => {
+    await expect(buildIndex(engine, { data, split: 'test', checkpoint, out: join(root, 'no-student'), coarse: 'student' })).rejects.toThrow(/coarse 'student' needs --student/);
+    await expect(buildIndex(engine, { data, split: 'test', checkpoint, out: join(root, 'no-student'), student: studentPath })).rejects.toThrow(/--student is for coarse 'student', not "maxsim"/);
+    const wide = join(root, 'student-wide.safetensors');
+    writeFileSync(wide, studentToSafetensors(initStudent(12, { hidden: 4, outDim: 6 })));
+    await expect(buildIndex(engine, { data, split: 'test', checkpoint, out: join(root, 'wide-student'), coarse: 'student', student: wide }))
+      .rejects.toThrow(/the student .*student-wide.safetensors: its image tower reads 12-wide embeddings, but the checkpoint's model has embedSize 16/);
+    expect(existsSync(join(root, 'wide-student'))).toBe(false);
+    const partial = join(root, 'index-student-partial');
+    let batches = 0;
+    await buildIndex(engine, { data, split: 'test', checkpoint, out: partial, coarse: 'student', student: studentPath, batchSize: 64, shouldStop: () => ++batches >= 1 });
+    const another = join(root, 'student-2.safetensors');
+    writeFileSync(another, studentToSafetensors(initStudent(16, { hidden: 8, outDim: 6, pool: 'sum+max', normalize: false, seed: 9 })));
+    await expect(buildIndex(engine, { data, split: 'test', checkpoint, out: partial, coarse: 'student', student: another })).rejects.toThrow(/was started with the student .*student.safetensors .*, not .*student-2.safetensors/);
+    // The index's copy edited after the build: its vectors no longer match, so it is refused.
+    const copy = join(out, 'student.safetensors');
+    const bytes = readFileSync(copy);
+    writeFileSync(copy, studentToSafetensors(initStudent(16, { hidden: 8, outDim: 6, pool: 'sum+max', normalize: false, seed: 9 })));
+    await expect(SearchIndex.open(engine, out, checkpoint)).rejects.toThrow(/its student student.safetensors .* is not the one its coarse vectors were computed with/);
+    writeFileSync(copy, bytes);
+    (await SearchIndex.open(engine, out, checkpoint)).close();
+  });
+});
+
 describe('refusals', () => {
   it('another checkpoint, a foreign folder, a missing index, another split in the same folder', async () => {
     const out = join(root, 'index-mean');
@@ -305,6 +401,22 @@ describe('a table outside the index folder (--table)', () => {
     const sliced = new Map<number, Float32Array>();
     expect(rowsWithRegions(table.slice(1, 4), R, E, sliced)).toEqual([1, 2, 3]);
     for (const id of [1, 2, 3]) expect(Array.from(sliced.get(id)!)).toEqual(Array.from(into.get(id)!));
+  });
+
+  it('decodes coarse vectors (a student\'s width, not the regions\') from several Arrow batches and from a slice', async () => {
+    const lance = await loadLance();
+    const R = 2, E = 4, C = 3;
+    const schema = imageSchema(lance, E, undefined, C);
+    const batch = (first: number, n: number) => imageBatch(lance, schema, Int32Array.from({ length: n }, (_, i) => first + i),
+      Float32Array.from({ length: n * C }, (_, i) => first * C + i), new Float32Array(n * R * E), R, E) as { batches: unknown[] };
+    const table = new lance.arrow.Table([...batch(0, 2).batches, ...batch(2, 3).batches, ...batch(5, 1).batches]);
+    const all = coarseRows(table, C);
+    expect(all.ids).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(Array.from(all.vectors)).toEqual(Array.from({ length: 6 * C }, (_, i) => i));
+    const part = coarseRows(table.slice(1, 4), C);
+    expect(part.ids).toEqual([1, 2, 3]);
+    expect(Array.from(part.vectors)).toEqual(Array.from({ length: 3 * C }, (_, i) => C + i));
+    expect(() => imageBatch(lance, schema, new Int32Array(2), new Float32Array(2 * E), new Float32Array(2 * R * E), R, E)).toThrow('imageBatch: coarse has 8 values, expected 2 images x 3');
   });
 
   it('an object-storage URI is passed to LanceDB as is, a folder is resolved against the index', () => {

@@ -1,0 +1,52 @@
+// The student of a 'student' index (coarse: one vector per image, src/search/student.ts): read at
+// build time from the user's file and copied into the index folder, whose sha256 the manifest
+// records, so a search embeds its captions with exactly the tower the image vectors came from.
+import { readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readConfinedBytes } from './confined.js';
+import type { IndexManifest, StudentIdentity } from './manifest.js';
+import { studentFromSafetensors, type Student } from './student.js';
+
+export const STUDENT_FILE = 'student.safetensors';
+/** Largest student read (one of hidden 256 over D 1024 is about 2 MiB). */
+const MAX_STUDENT_BYTES = 256 << 20;
+
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
+function checkFits(student: Student, embedSize: number, label: string): void {
+  for (const side of ['image', 'text'] as const) {
+    const t = student[side];
+    if (t.inDim !== embedSize) throw new Error(`${label}: its ${side} tower reads ${t.inDim}-wide embeddings, but the checkpoint's model has embedSize ${embedSize}; distil a student from this model`);
+  }
+  if (student.image.outDim !== student.text.outDim) throw new Error(`${label}: its image tower gives ${student.image.outDim}-wide vectors, its text tower ${student.text.outDim}`);
+  if (student.image.normalize !== student.text.normalize) throw new Error(`${label}: one tower normalises its vectors and the other does not`);
+}
+
+/** The user's student file: parsed, checked against the model, with its bytes and identity. */
+export async function readStudentFile(path: string, embedSize: number, what: string): Promise<{ student: Student; bytes: Uint8Array; identity: Omit<StudentIdentity, 'file'> }> {
+  const bytes = await readFile(path).catch((error: NodeJS.ErrnoException) => {
+    throw new Error(`${what}: cannot read the student ${path} (${error.code ?? error.message})`);
+  });
+  const label = `${what}: the student ${path}`;
+  const { student } = studentFromSafetensors(bytes, label);
+  checkFits(student, embedSize, label);
+  return { student, bytes, identity: { sha256: sha256(bytes), bytes: bytes.length, path, dim: student.image.outDim, normalize: student.image.normalize } };
+}
+
+/** The index's own copy of its student, refused unless it is the file the build used. */
+export async function readIndexStudent(root: string, manifest: IndexManifest): Promise<Student> {
+  const identity = manifest.student!;
+  const what = `search: the index ${root}`;
+  const bytes = await readConfinedBytes(root, identity.file, what, 'student', MAX_STUDENT_BYTES);
+  if (sha256(bytes) !== identity.sha256) {
+    throw new Error(`${what}: its student ${identity.file} (sha256 ${sha256(bytes).slice(0, 12)}…) is not the one its coarse vectors were computed with (${identity.sha256.slice(0, 12)}…); restore it or rebuild the index`);
+  }
+  const { student } = studentFromSafetensors(bytes, `${what}: student ${identity.file}`);
+  checkFits(student, manifest.embedSize, `${what}: student ${identity.file}`);
+  if (student.image.normalize !== identity.normalize) throw new Error(`${what}: its student ${student.image.normalize ? 'normalises' : 'does not normalise'} its vectors, its manifest says otherwise; rebuild the index`);
+  if (student.image.outDim !== identity.dim) throw new Error(`${what}: its student gives ${student.image.outDim}-wide vectors, its manifest says ${identity.dim}; rebuild the index`);
+  return student;
+}
+
+/** LanceDB's distance for a student's vectors: cosine for unit vectors, else the inner product ('dot'). */
+export const studentDistance = (identity: Pick<StudentIdentity, 'normalize'>): 'cosine' | 'dot' => (identity.normalize ? 'cosine' : 'dot');
