@@ -5,10 +5,10 @@
 // Writes the student to --student (atomically) and prints the dev containment as it trains.
 // Usage: node bench/distill.mjs [--images 4000] [--per-image 2] [--steps 400] [--hidden 256] [--dim 64]
 //   [--pool sum|sum+max] [--normalize true|false] [--temperature 0.01] [--lr 2e-3] [--checkpoint data/runs/naaf/model_best.safetensors] [--data data/scenes]
-//   [--out bench/out/search] [--student bench/out/search/student.safetensors]
+//   [--out bench/out/search] [--student bench/out/search/student.safetensors] [--init FILE (continue from that student)]
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { distillStudent, studentToSafetensors } from '../dist/search.js';
+import { distillStudent, studentFromSafetensors, studentToSafetensors } from '../dist/search.js';
 import { encodeCaptions, encodeGallery, galleryText, scenesSplit, searchBenchEngine } from './gallery.mjs';
 import { argValue as value, log } from './util.mjs';
 
@@ -61,11 +61,11 @@ const devCaptions = Array.from({ length: devImages * PER_IMAGE }, (_, i) => (IMA
 t = performance.now();
 const { student, evals } = distillStudent(
   { images, captions: { data: words.data, shape: words.shape, lengths: seqs.map((s) => s.length) }, teacher },
-  { ...options, devCaptions, evalEvery: Number(value('eval-every', '100')),
+  { ...options, devCaptions, ...(value('init', '') ? { init: studentFromSafetensors(readFileSync(value('init', '')), value('init', '')).student } : {}), evalEvery: Number(value('eval-every', '100')),
     onEval: (e) => log(`step ${e.step}: loss ${e.loss.toFixed(4)}, dev captions with NAAF's top-10 inside the student's top-10/20/50/100: ${Object.values(e.containment).map((c) => `${(100 * c).toFixed(0)}%`).join(' / ')}`) },
 );
 log(`distilled in ${((performance.now() - t) / 1000).toFixed(0)} s (scale ${student.scale.toFixed(2)})`);
 mkdirSync(dirname(STUDENT), { recursive: true });
-writeFileSync(`${STUDENT}.tmp`, studentToSafetensors(student, { teacher: CHECKPOINT, images: String(IMAGES), options: JSON.stringify(options), dev: JSON.stringify(evals.at(-1)) }));
+writeFileSync(`${STUDENT}.tmp`, studentToSafetensors(student, { teacher: CHECKPOINT, images: String(IMAGES), options: JSON.stringify({ ...options, init: value('init', '') || undefined }), dev: JSON.stringify(evals.at(-1)) }));
 renameSync(`${STUDENT}.tmp`, STUDENT);
 log(`student written to ${STUDENT}`);

@@ -33,6 +33,8 @@ export interface DistillOptions extends TowerShape {
   /** Measure the dev containment every this many steps (and at the end). */
   evalEvery?: number;
   onEval?: (e: DistillEval) => void;
+  /** Continue from this student (its towers set the shape; copied, not changed) instead of a fresh one. */
+  init?: Student;
 }
 
 export interface DistillEval {
@@ -69,6 +71,16 @@ class Adam {
       }
     });
   }
+}
+
+/** A copy of `student` to train on, checked to read `inDim`-wide embeddings. */
+function copyStudent(student: Student, inDim: number): Student {
+  const tower = (t: StudentTower, side: string) => {
+    check(`init.${side}`, t.inDim === inDim, `reads ${t.inDim}-wide embeddings, the data is ${inDim} wide`);
+    return { ...t, w1: t.w1.slice(), b1: t.b1.slice(), w2: t.w2.slice() };
+  };
+  check('init', student.image.outDim === student.text.outDim && student.image.normalize === student.text.normalize, 'its towers differ in outDim or normalisation');
+  return { image: tower(student.image, 'image'), text: tower(student.text, 'text'), scale: student.scale };
 }
 
 /** Items `ids` of `sets` as their own RowSets (copies). */
@@ -174,8 +186,9 @@ export function distillStudent(data: DistillData, options: DistillOptions = {}):
   const train = Array.from({ length: M }, (_, m) => m).filter((m) => !dev.has(m));
   check('devCaptions', train.length > 0, 'hold out fewer captions than there are');
 
-  const student = initStudent(E, { hidden: o.hidden, outDim: o.outDim, pool: o.pool, normalize: o.normalize, seed: o.seed });
-  const D = o.outDim;
+  const student = o.init ? copyStudent(o.init, E) : initStudent(E, { hidden: o.hidden, outDim: o.outDim, pool: o.pool, normalize: o.normalize, seed: o.seed });
+  const D = student.image.outDim;
+  const normalize = student.image.normalize;
   const rand = seededRandom(o.seed ^ 0x5eed);
   // Each training caption's NAAF top images, once.
   const tops = new Map(train.map((m) => [m, teacherTop(data, m, o.top)]));
@@ -207,7 +220,7 @@ export function distillStudent(data: DistillData, options: DistillOptions = {}):
     towerBackward(student.image, imageSets, u, imageCache, dCandidates, grads[0]!);
     towerBackward(student.text, textSets, v, textCache, dCaptions, grads[1]!);
     // An inner-product student's scale is its vectors' own: only a cosine student learns one.
-    adam.step([...grads.flatMap((g) => [g.w1, g.b1, g.w2]), new Float64Array([o.normalize ? dScale * student.scale : 0])]);
+    adam.step([...grads.flatMap((g) => [g.w1, g.b1, g.w2]), new Float64Array([normalize ? dScale * student.scale : 0])]);
     student.scale = Math.exp(logScale[0]!);
     if (dev.size > 0 && (step % o.evalEvery === 0 || step === o.steps)) {
       const e = { step, loss: lossSum / lossCount, containment: containment(student, data, [...dev], [10, 20, 50, 100]) };

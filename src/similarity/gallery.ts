@@ -15,6 +15,10 @@ import type { CaptionInput, ImageInput, Precision, SimilarityOptions } from '../
 import { runBlocks } from './blocks.js';
 import { IMAGE_PAD_ROWS, ImageChunk, OperandFormat, prepareImages, residentImageBytes, subChunk, window } from './operands.js';
 import { PairImages, PairList, checkCopySource, gatheredImages, gatheredPassImages, runsOf, scorePairsOf } from './pairs.js';
+import { encodeGather, gatherPipeline } from '../ops/gather.js';
+
+/** Consecutive ids from this many on are gathered by buffer copies, shorter runs by the gather kernel. */
+const COPY_RUN = 8;
 import { maxImagesPerChunk, resolvePlan } from './plan.js';
 import { vec4Aligned } from './run.js';
 import { checkF16Range } from './sources.js';
@@ -406,11 +410,32 @@ export class Gallery {
           const data = this.ctx.pool.acquire(Math.max(16, ids.length * rowBytes), GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, 'pair images', true);
           const gram = this.ctx.pool.acquire(Math.max(16, ids.length * gramBytes), GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, 'pair region gram', true);
           holder.push(data, gram);
+          // Scattered ids (a shortlist): one gather dispatch per shard (kernels/gather_items.wgsl)
+          // instead of two buffer copies per image; long runs of consecutive ids stay copies.
+          const runs = runsOf(ids, (n) => shardOf(n));
+          const scattered = new Map<number, number[]>(); // shard -> [source image, destination] entries
           const encoder = stream.commandEncoder();
-          for (const [first, count, at] of runsOf(ids, (n) => shardOf(n))) {
-            const shard = this.shards[shardOf(first)];
-            encoder.copyBufferToBuffer(shard.data, (first - shard.n0) * rowBytes, data, at * rowBytes, count * rowBytes);
-            encoder.copyBufferToBuffer(shard.gram, (first - shard.n0) * gramBytes, gram, at * gramBytes, count * gramBytes);
+          for (const [first, count, at] of runs) {
+            const s = shardOf(first);
+            const shard = this.shards[s];
+            if (count >= COPY_RUN) {
+              encoder.copyBufferToBuffer(shard.data, (first - shard.n0) * rowBytes, data, at * rowBytes, count * rowBytes);
+              encoder.copyBufferToBuffer(shard.gram, (first - shard.n0) * gramBytes, gram, at * gramBytes, count * gramBytes);
+            } else {
+              const entries = scattered.get(s) ?? [];
+              for (let i = 0; i < count; i++) entries.push(first - shard.n0 + i, at + i);
+              scattered.set(s, entries);
+            }
+          }
+          if (scattered.size > 0) {
+            const pipeline = await gatherPipeline(this.ctx);
+            for (const [s, entries] of scattered) {
+              const shard = this.shards[s];
+              const items = this.ctx.upload(Uint32Array.from(entries), 'gather entries');
+              holder.push(items);
+              encodeGather(this.ctx, stream.pass, pipeline, { src: shard.data, dst: data, items, count: entries.length / 2, words: R * D }, stream.transient);
+              encodeGather(this.ctx, stream.pass, pipeline, { src: shard.gram, dst: gram, items, count: entries.length / 2, words: R * R }, stream.transient);
+            }
           }
           const chunk: ImageChunk = {
             n0: 0, count: ids.length, format: 'f32', data: { buffer: data, offset: 0, size: Math.max(16, ids.length * rowBytes) }, base: 0,

@@ -165,7 +165,12 @@ export async function scorePairsOf(ctx: GpuContext, what: string, images: PairIm
   }
 
   const widest = groups.reduce((most, group) => Math.max(most, Math.ceil(group.words / 4) * 4), 0);
-  const gemm = plan.split!.gemmFor(widest);
+  // Every image on the same captions (one caption's shortlist): the pass's images form GEMM
+  // problems spanning many images (encodePairPassInto), so tall narrow tiles fit them.
+  const captionsOfGroup = (group: PairGroup) => Array.from({ length: group.count }, (_, c) => captionOf[order[group.start + c]]).join(',');
+  const firstCaptions = groups.length > 0 ? captionsOfGroup(groups[0]) : '';
+  const spanning = groups.length > 1 && groups.every((group) => group.count === groups[0].count && captionsOfGroup(group) === firstCaptions);
+  const gemm = plan.split!.gemmFor(widest, spanning);
 
   return ctx.scoped(what, async () => {
     const stream = new CommandStream(ctx, what, opts.signal);
@@ -191,10 +196,12 @@ export async function scorePairsOf(ctx: GpuContext, what: string, images: PairIm
           const group = groups[g];
           const stride = Math.ceil(group.words / 4) * 4;
           const gemmCount = Math.ceil(R / gemm.BM) * Math.ceil(stride / gemm.BN);
+          // Spanning problems pay for an image's R rows, not a whole BM-row tile each.
+          const gemmRows = spanning ? R : Math.ceil(R / gemm.BM) * gemm.BM;
           const tiles = Math.ceil(group.count / epilogue.CAPS) + group.words / epilogue.ROWS + 1; // an upper bound of packCaptionTiles
           const newCaptions = new Set<number>();
           for (let c = 0; c < group.count; c++) { const m = captionOf[order[group.start + c]]; if (!passCaptions.has(m)) newCaptions.add(m); }
-          const groupUnits = 2 * gemmCount * gemm.BM * gemm.BN * D + group.words * (2 * R * R + 24 * R);
+          const groupUnits = 2 * gemmRows * Math.ceil(stride / gemm.BN) * gemm.BN * D + group.words * (2 * R * R + 24 * R);
           const full = images.passKey(group.image) !== key || (passImages.size + (passImages.has(group.image) ? 0 : 1)) > images.maxPerPass ||
             passCaptions.size + newCaptions.size > maxCaptions || (scratchFloats + R * stride) * 4 > scratchBytes ||
             gemmJobs + gemmCount > MAX_GROUPS || epilogueJobs + tiles > MAX_GROUPS || units + groupUnits > stream.budget('pairs');

@@ -34,8 +34,12 @@ export interface FusedPlan {
 }
 
 export interface SplitPlan {
-  /** The GEMM tile for a chunk of `wordStride` packed word rows (narrow tiles waste less for a few captions). */
-  gemmFor: (wordStride: number) => GemmConfig;
+  /**
+   * The GEMM tile for a chunk of `wordStride` packed word rows (narrow tiles waste less for a few
+   * captions). Pair mode, `spanning`: its GEMM problems span many images' regions (a shortlist
+   * of one caption), so the dense mode's tall narrow tiles fit them.
+   */
+  gemmFor: (wordStride: number, spanning?: boolean) => GemmConfig;
   /** The widest GEMM tile (engine.plan() reports it). */
   gemm: GemmConfig;
   epilogue: SplitEpilogueConfig;
@@ -211,7 +215,20 @@ function pairConfigs(ctx: GpuContext, shape: PlanShape, method: ScoreMethod, til
   };
   const narrow = tileOf(64);
   const gemm = tile.gemmCols !== undefined ? narrow : tileOf(128);
-  return { gemm, gemmFor: (words) => (words <= 64 ? narrow : gemm), epilogue: chooseSplitEpilogue(method, shape.R, shape.L, limit, tile.rows, true) };
+  // Problems that span images (one caption's shortlist): the dense mode's narrow tiles, 256 x 16
+  // for a caption of at most 16 words (a 64 x 64 tile pays for 52 padding columns of a 12-word caption).
+  const spanningTiles = new Map<number, GemmConfig>();
+  if (tile.gemmRows === undefined && tile.gemmCols === undefined && tile.depth === undefined) {
+    for (const [width, shapes] of NARROW_TILES) {
+      const config = firstFitting(ctx, 'f32', vec4, shapes, true);
+      if (config) spanningTiles.set(width, config);
+    }
+  }
+  const gemmFor = (words: number, spanning = false) => {
+    if (spanning) for (const [width] of NARROW_TILES) if (words <= width && spanningTiles.has(width)) return spanningTiles.get(width)!;
+    return words <= 64 ? narrow : gemm;
+  };
+  return { gemm, gemmFor, epilogue: chooseSplitEpilogue(method, shape.R, shape.L, limit, tile.rows, true) };
 }
 
 /**

@@ -69,6 +69,11 @@ describe('resident gallery', () => {
       const shortlist = { images: [...all, 4, 0], captions: [...all.map(() => 1), 2, 2] };
       same(await gallery.scorePairs(captions, shortlist, naaf), await engine.scorePairs(images, captions, shortlist, naaf));
       gallery.destroy();
+      // Long runs of consecutive ids are copied, short ones and scattered ids gathered by the kernel: both in one pass.
+      const tall = await engine.createGallery(images, { precision, maxImagesPerShard: 10 });
+      const mixed = { images: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 4, 0, 7], captions: [3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 1, 1, 1] };
+      same(await tall.scorePairs(captions, mixed, naaf), await engine.scorePairs(images, captions, mixed, naaf));
+      tall.destroy();
     }
   });
 

@@ -42,6 +42,15 @@ describe('scorePairs', () => {
     const ids = one.filter((n) => n !== 20).flatMap((n) => (n === 9 ? [[n, 5]] : [[n, 5], [n, 1]]));
     const mixed = await engine.scorePairs(images, captions, { images: ids.map(([n]) => n), captions: ids.map(([, m]) => m) }, options);
     expect(Array.from(mixed)).toEqual(ids.map(([n, m]) => dense[n * b.M + m]));
+    // One caption over 30 images of R 36: its problems span several 256-row tiles of the tall
+    // narrow GEMM tile (a shortlist's), in any order and with gaps.
+    const w = randomBatch(203, 30, 36, randomLengths(204, 2, 3, 12), 12, 40);
+    const wImages = { data: w.images, shape: [w.N, w.R, w.D] as const };
+    const wCaptions = { data: w.captions, shape: [w.M, w.L, w.D] as const, lengths: w.lengths };
+    const wDense = await engine.similarity(wImages, wCaptions, { ...options, kernel: 'split' });
+    const list = Array.from({ length: w.N }, (_, n) => w.N - 1 - n).filter((n) => n % 7 !== 3);
+    const wide = await engine.scorePairs(wImages, wCaptions, { images: list, captions: list.map(() => 1) }, options);
+    expect(Array.from(wide)).toEqual(list.map((n) => wDense[n * w.M + 1]));
   });
 
   it('other GEMM and epilogue tiles give the same bits', async () => {

@@ -163,6 +163,22 @@ describe('distillStudent', () => {
     expect(after[30]!).toBeGreaterThan(before[30]! + 0.3);
   });
 
+  it('continues from a given student (its shape, its weights; the given one left as it was)', () => {
+    const data = problem(120, 60, 1);
+    const devCaptions = Array.from({ length: 15 }, (_, i) => 45 + i);
+    const first = distillStudent(data, { hidden: 32, outDim: 8, steps: 75, batch: 16, top: 10, random: 40, temperature: 0.05, lr: 1e-2, devCaptions, evalEvery: 75 });
+    const saved = first.student.image.w1.slice();
+    // A near-zero step size: the continued student is the given one.
+    const frozen = distillStudent(data, { steps: 1, batch: 16, top: 10, random: 40, temperature: 0.05, lr: 1e-12, devCaptions, evalEvery: 1, init: first.student });
+    expect(frozen.student.image.hidden).toBe(32);
+    expect(frozen.student.image.outDim).toBe(8);
+    expect(frozen.evals[0]!.containment).toEqual(first.evals[0]!.containment);
+    const second = distillStudent(data, { steps: 75, batch: 16, top: 10, random: 40, temperature: 0.05, lr: 1e-2, devCaptions, evalEvery: 75, init: first.student });
+    expect(first.student.image.w1).toEqual(saved);
+    expect(second.evals[0]!.loss).toBeLessThan(first.evals[0]!.loss);
+    expect(() => distillStudent(data, { steps: 1, init: initStudent(5, { hidden: 4, outDim: 3 }) })).toThrow('distillStudent: init.image: reads 5-wide embeddings, the data is 6 wide');
+  });
+
   it('rejects bad data and options, naming them', () => {
     const data = problem(10, 4, 2);
     expect(() => distillStudent({ ...data, teacher: new Float32Array(3) })).toThrow('distillStudent: teacher: has 3 scores, expected images x captions = 40');
@@ -178,8 +194,12 @@ describe('distillStudent', () => {
 
 describe('vectorTopK', () => {
   it('equals a full sort by inner product (ties: lower index first), also with k past N', () => {
-    const rand = seededRandom(8);
-    const D = 5, N = 300;
+    for (const D of [3, 5, 8]) expectSorted(D);
+  });
+
+  function expectSorted(D: number): void {
+    const rand = seededRandom(8 + D);
+    const N = 300;
     // Values on a coarse grid, so many rows tie.
     const vectors = Float32Array.from({ length: N * D }, () => Math.round(rand() * 4) / 4);
     const query = Float32Array.from({ length: D }, () => Math.round(rand() * 4) / 4);
@@ -190,7 +210,7 @@ describe('vectorTopK', () => {
       expect(Array.from(indices)).toEqual(order.slice(0, Math.min(k, N)));
       expect(Array.from(scores)).toEqual(order.slice(0, Math.min(k, N)).map(dot));
     }
-  });
+  }
 
   it('rejects bad shapes and k', () => {
     expect(() => vectorTopK(new Float32Array(7), 3, [1, 2, 3], 1)).toThrow('vectorTopK: vectors has 7 values, not a whole number of rows of D = 3');
