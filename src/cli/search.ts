@@ -2,10 +2,10 @@
 import { methodNames, methodSpec } from '../methods/index.js';
 import { parseArgs } from 'node:util';
 import { NaafEngine } from '../engine.js';
-import { DEFAULT_CANDIDATES, SearchIndex } from '../search/query.js';
+import { DEFAULT_CANDIDATES, DEFAULT_STUDENT_CANDIDATES, SearchIndex } from '../search/query.js';
 import { integerFlag } from './flags.js';
 
-export const SEARCH_USAGE = `naaf search --index INDEX --checkpoint C "a caption" ["another caption" ...] [--k 10] [--candidates ${DEFAULT_CANDIDATES}] [--method ${methodNames().filter((m) => methodSpec(m).search).join('|')}] [--terms] [--json]
+export const SEARCH_USAGE = `naaf search --index INDEX --checkpoint C "a caption" ["another caption" ...] [--k 10] [--candidates K' (default ${DEFAULT_CANDIDATES}; ${DEFAULT_STUDENT_CANDIDATES} for a student index)] [--method ${methodNames().filter((m) => methodSpec(m).search).join('|')}] [--terms] [--json]
   Coarse candidates from the index (LanceDB), re-ranked exactly on the GPU; --terms adds NAAF's per-word terms.`;
 
 export async function runSearch(argv: string[]): Promise<void> {

@@ -11,7 +11,7 @@ import { checkSplitImages, findVocabulary } from '../data/precomp.js';
 import type { NaafEngine } from '../engine.js';
 import { NpyReader } from '../io/npy.js';
 import { INDEX_FORMAT, INDEX_VERSION, MANIFEST, checkpointIdentity, coarseDim, readManifest, writeManifest, type CoarseKind, type IndexManifest } from './manifest.js';
-import { STUDENT_FILE, readStudentFile, studentDistance } from './indexStudent.js';
+import { STUDENT_FILE, coarseImageVectors, maxNormOf, readStudentFile } from './indexStudent.js';
 import { embedTower, type Student } from './student.js';
 import { confinedPath } from './confined.js';
 import { DEFAULT_TABLE, TABLE, checkTableWidth, connectTable, imageBatch, imageSchema, isUri, loadLance, tableIdOf, tableLocation, type LanceConnection, type LanceTable } from './lance.js';
@@ -286,7 +286,18 @@ export async function buildIndex(engine: NaafEngine, o: BuildIndexOptions): Prom
       const embedded = await model.encodeImages({ data: features, shape: [n, R, imgDim] });
       const ids = Int32Array.from({ length: n }, (_, i) => start + i);
       // One add = one Lance commit: a crash leaves the table at the previous batch.
-      const vectors = student ? embedTower(student.image, { data: embedded.data, shape: [n, R, E] }) : meanVectors(embedded.data, n, R, E);
+      let vectors: Float32Array;
+      if (student) {
+        const raw = embedTower(student.image, { data: embedded.data, shape: [n, R, E] });
+        if (!manifest.student!.normalize && manifest.student!.maxNorm === undefined) {
+          // The map to unit vectors is fixed by the first batch, before it is committed, so a resume keeps it.
+          manifest = { ...manifest, student: { ...manifest.student!, maxNorm: maxNormOf(raw, manifest.student!.dim) } };
+          await writeManifest(out, manifest);
+        }
+        vectors = coarseImageVectors(manifest.student!, raw);
+      } else {
+        vectors = meanVectors(embedded.data, n, R, E);
+      }
       const batch = imageBatch(lance, schema, ids, vectors, embedded.data, R, E);
       await lanceCall(`${what}: cannot add images ${start}..${start + n - 1} to ${where}`, () => images.add(batch));
       o.onProgress?.(start + n, N);
@@ -300,8 +311,8 @@ export async function buildIndex(engine: NaafEngine, o: BuildIndexOptions): Prom
       const partitions = Math.max(1, Math.min(1024, Math.round(Math.sqrt(coarse === 'maxsim' ? N * R : N) / 2)));
       const subVectors = subVectorsOf(C);
       const column = coarse === 'maxsim' ? 'regions' : 'coarse';
-      const distanceType = manifest.student ? studentDistance(manifest.student) : 'cosine';
-      o.log?.(`building the IVF_PQ index on ${column} (${partitions} partitions, ${subVectors} sub-vectors, ${distanceType})`);
+      const distanceType = 'cosine'; // a student's too: its column holds unit vectors (indexStudent.ts)
+      o.log?.(`building the IVF_PQ index on ${column} (${partitions} partitions, ${subVectors} sub-vectors)`);
       const building = lanceCall(`${what}: cannot build the IVF_PQ index of ${where}`, () => images.createIndex(column, {
         config: lance.Index.ivfPq({ numPartitions: partitions, numSubVectors: subVectors, distanceType }), name: 'coarse_ann', replace: true,
       }));

@@ -3,7 +3,7 @@
 // peer dependency (npm install -E @lancedb/lancedb@0.31.0 apache-arrow@18.1.0).
 export { buildIndex } from './build.js';
 export type { BuildIndexOptions, BuildIndexResult } from './build.js';
-export { SearchIndex, DEFAULT_CANDIDATES } from './query.js';
+export { SearchIndex, DEFAULT_CANDIDATES, DEFAULT_STUDENT_CANDIDATES, defaultCandidates } from './query.js';
 export type { CaptionResult, QueryOptions, QueryTimings, SearchHit } from './query.js';
 export type { CoarseKind, IndexManifest } from './manifest.js';
 export { fidelity, overlapAt, rankBiasedOverlap, sameTopK } from './fidelity.js';

@@ -48,5 +48,49 @@ export async function readIndexStudent(root: string, manifest: IndexManifest): P
   return student;
 }
 
-/** LanceDB's distance for a student's vectors: cosine for unit vectors, else the inner product ('dot'). */
-export const studentDistance = (identity: Pick<StudentIdentity, 'normalize'>): 'cosine' | 'dot' => (identity.normalize ? 'cosine' : 'dot');
+/**
+ * The coarse column of an inner-product student (an ANN of LanceDB clusters by cosine: by inner
+ * product its k-means leaves most partitions empty): each image vector x as the unit vector
+ * [x / M, sqrt(1 - |x / M|^2)], one dimension wider (the MIPS-to-cosine map of Bachrach et al.
+ * 2014). Against the query [q, 0] its cosine is x · q / (M |q|): the inner-product ranking, for
+ * every |x| <= M (a longer x keeps 0 there and ranks by its own cosine). A cosine student's
+ * vectors are unit already and stay as they are.
+ */
+export function coarseImageVectors(identity: Pick<StudentIdentity, 'normalize' | 'dim' | 'maxNorm'>, vectors: Float32Array): Float32Array {
+  if (identity.normalize) return vectors;
+  const S = identity.dim;
+  const M = identity.maxNorm!;
+  const n = vectors.length / S;
+  const out = new Float32Array(n * (S + 1));
+  for (let i = 0; i < n; i++) {
+    let norm2 = 0;
+    for (let d = 0; d < S; d++) {
+      const v = vectors[i * S + d]! / M;
+      out[i * (S + 1) + d] = v;
+      norm2 += v * v;
+    }
+    out[i * (S + 1) + S] = Math.sqrt(Math.max(0, 1 - norm2));
+  }
+  return out;
+}
+
+/** The queries [count, dim] against coarseImageVectors' column: [q, 0] for an inner-product student. */
+export function coarseQueryVectors(identity: Pick<StudentIdentity, 'normalize' | 'dim'>, queries: Float32Array): Float32Array {
+  if (identity.normalize) return queries;
+  const S = identity.dim;
+  const n = queries.length / S;
+  const out = new Float32Array(n * (S + 1));
+  for (let i = 0; i < n; i++) out.set(queries.subarray(i * S, (i + 1) * S), i * (S + 1));
+  return out;
+}
+
+/** M for coarseImageVectors from an index's first batch: twice its longest vector (1 if all are zero). */
+export function maxNormOf(vectors: Float32Array, S: number): number {
+  let most = 0;
+  for (let i = 0; i < vectors.length; i += S) {
+    let norm2 = 0;
+    for (let d = 0; d < S; d++) norm2 += vectors[i + d]! * vectors[i + d]!;
+    most = Math.max(most, Math.sqrt(norm2));
+  }
+  return most > 0 && Number.isFinite(most) ? 2 * most : 1;
+}

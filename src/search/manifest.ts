@@ -35,6 +35,8 @@ export interface StudentIdentity {
   dim: number;
   /** Whether its vectors are unit length (a cosine student; else an inner-product one). */
   normalize: boolean;
+  /** Inner-product student: M of the coarse column's map to unit vectors (indexStudent.ts), set from the first batch. */
+  maxNorm?: number;
 }
 
 export interface CheckpointIdentity {
@@ -90,9 +92,10 @@ export async function checkpointIdentity(path: string, config: ModelConfig): Pro
   return { ...(await fileHash(path)), path, config };
 }
 
-/** Coarse vectors' width: the student's for a student index, else the model's embedSize. */
+/** Coarse vectors' width: the student's (an inner-product one's plus one, indexStudent.ts) for a student index, else the model's embedSize. */
 export function coarseDim(manifest: Pick<IndexManifest, 'coarse' | 'student' | 'embedSize'>): number {
-  return manifest.coarse === 'student' ? manifest.student!.dim : manifest.embedSize;
+  if (manifest.coarse !== 'student') return manifest.embedSize;
+  return manifest.student!.normalize ? manifest.student!.dim : manifest.student!.dim + 1;
 }
 
 /** Largest manifest read (a real one is a few KiB). */

@@ -127,7 +127,7 @@ export function validateManifest(data: unknown, prefix: string, format: string, 
   if (data.embedSize !== config.embedSize) c.fail('embedSize', `checkpoint.config.embedSize (${config.embedSize as number})`, data.embedSize);
   c.oneOf(data.coarse, 'coarse', ['mean', 'maxsim', 'student']);
   if (data.coarse === 'student') {
-    const student = c.object(data, 'student', 'student', ['file', 'sha256', 'bytes', 'path', 'dim', 'normalize']);
+    const student = c.object(data, 'student', 'student', ['file', 'sha256', 'bytes', 'path', 'dim', 'normalize', 'maxNorm']);
     c.string(student.file, 'student.file');
     if (!isInsidePath(student.file as string)) c.fail('student.file', 'a relative path inside the index folder', student.file);
     if (typeof student.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(student.sha256)) c.fail('student.sha256', '64 lowercase hex digits (a sha256)', student.sha256);
@@ -135,6 +135,12 @@ export function validateManifest(data: unknown, prefix: string, format: string, 
     c.string(student.path, 'student.path');
     c.integer(student.dim, 'student.dim', 1);
     c.boolean(student.normalize, 'student.normalize');
+    if (student.normalize) {
+      if (student.maxNorm !== undefined) c.fail('student.maxNorm', 'absent for a cosine student', student.maxNorm);
+    } else {
+      c.number(student.maxNorm, 'student.maxNorm', { optional: !data.complete, min: 0 });
+      if (student.maxNorm !== undefined && !((student.maxNorm as number) > 0)) c.fail('student.maxNorm', 'a positive number', student.maxNorm);
+    }
   } else if (data.student !== undefined) {
     c.fail('student', "absent unless coarse is 'student'", data.student);
   }

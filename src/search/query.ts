@@ -16,8 +16,8 @@ import type { WordTerm } from '../report/types.js';
 import { captionWordTerms } from '../report/wordTerms.js';
 import { similarityOptionsOf } from '../similarity/modelOptions.js';
 import type { SimilarityOptions } from '../types.js';
-import { checkpointIdentity, coarseDim, readManifest, type IndexManifest } from './manifest.js';
-import { readIndexStudent, studentDistance } from './indexStudent.js';
+import { checkpointIdentity, coarseDim, readManifest, type CoarseKind, type IndexManifest } from './manifest.js';
+import { coarseQueryVectors, readIndexStudent } from './indexStudent.js';
 import { embedTower, vectorTopK, type Student } from './student.js';
 import { readConfined } from './confined.js';
 import { TABLE, checkTableWidth, connectTable, fetchCoarseRange, fetchRegionRange, fetchRegions, isUri, loadLance, rowsWithRegions, tableIdOf, tableLocation, type LanceConnection, type LanceTable } from './lance.js';
@@ -28,7 +28,7 @@ import type { Gallery } from '../similarity/gallery.js';
 export interface QueryOptions {
   /** Results per caption (default 10). */
   k?: number;
-  /** K': coarse candidates per caption, re-scored exactly (default DEFAULT_CANDIDATES; past the gallery size: all of it). Must be >= k. */
+  /** K': coarse candidates per caption, re-scored exactly (default defaultCandidates(the index's coarse kind); past the gallery size: all of it). Must be >= k. */
   candidates?: number;
   /** NAAF's per-word terms for each hit (NAAF models only). */
   terms?: boolean;
@@ -82,9 +82,16 @@ export interface CaptionResult {
 /** Milliseconds per stage: encoding the captions (a student index: their student vectors too), the coarse search (LanceDB's, which also reads the candidates' regions, or a resident student's flat pass), gathering those regions into GPU passes, exact scoring. */
 export interface QueryTimings { encodeMs: number; coarseMs: number; gatherMs: number; exactMs: number }
 
-// Chosen on the dev queries of `npm run bench:search` (100k scenes images): the smallest K' whose top-10
-// equalled exhaustive NAAF's for 99% of them, or where none did, the best one measured (bench/RESULTS.md).
+// Chosen on the dev queries of the 100k scenes gallery (bench/RESULTS.md, search.flat at 100k):
+// the smallest K' whose top-10 equalled exhaustive NAAF's for 95% of them with overlap@10 >= 0.99.
+// MaxSim (and the mean, measured no better): 1000. A distilled student: 2000 (1000 kept 93%).
 export const DEFAULT_CANDIDATES = 1000;
+export const DEFAULT_STUDENT_CANDIDATES = 2000;
+
+/** The default K' of an index's coarse kind. */
+export function defaultCandidates(coarse: CoarseKind): number {
+  return coarse === 'student' ? DEFAULT_STUDENT_CANDIDATES : DEFAULT_CANDIDATES;
+}
 
 /** The methods a search re-ranks with (the registry's `search`: NAAF and SCAN t2i). */
 /** A registered method; those whose entry says `search` are accepted (checked at run time). */
@@ -196,7 +203,7 @@ export class SearchIndex {
     if (!Array.isArray(captions) || captions.length === 0) throw new Error(`${what}: captions must be a non-empty array of strings, got ${Array.isArray(captions) ? 'an empty array' : typeof captions}`);
     const k = options.k ?? 10;
     if (!Number.isInteger(k) || k < 1) throw new Error(`${what}: k must be a positive integer, got ${options.k}`);
-    const wanted = options.candidates ?? Math.max(DEFAULT_CANDIDATES, k);
+    const wanted = options.candidates ?? Math.max(defaultCandidates(this.manifest.coarse), k);
     if (!Number.isInteger(wanted) || wanted < 1) throw new Error(`${what}: candidates must be a positive integer, got ${options.candidates}`);
     if (wanted < k) throw new Error(`${what}: candidates (K' = ${wanted}) must be at least k (${k}): the exact stage only re-ranks the shortlist`);
     const nprobes = options.nprobes ?? 20;
@@ -220,7 +227,7 @@ export class SearchIndex {
     const M = parsed.length;
     const { ids, lengths, maxWords: L } = encodeCaptionIds(captions as string[], this.vocab, this.model.config.vocabSize);
     const words = await this.model.encodeCaptions({ ids, shape: [M, L], lengths });
-    const studentQueries = this.student ? embedTower(this.student.text, { data: words.data, shape: [M, L, E], lengths }) : null;
+    const studentQueries = this.student ? coarseQueryVectors(this.manifest.student!, embedTower(this.student.text, { data: words.data, shape: [M, L, E], lengths })) : null;
     const encodeMs = performance.now() - t;
 
     // Regions are held for at most `budget` images at once: one GPU pass's worth (65535 images,
@@ -242,7 +249,7 @@ export class SearchIndex {
         let list: number[];
         if (studentQueries && this.studentVectors) {
           // Resident student: one inner product per image, exact, in memory.
-          const S = this.manifest.student!.dim;
+          const S = coarseDim(this.manifest);
           list = Array.from(vectorTopK(this.studentVectors, S, studentQueries.subarray(m * S, (m + 1) * S), candidates).indices);
         } else {
           const vectors = studentQueries ? [studentQueries.subarray(m * coarseDim(this.manifest), (m + 1) * coarseDim(this.manifest))]
@@ -324,18 +331,17 @@ export class SearchIndex {
   /** One caption's coarse search: its words' vectors (MaxSim), their mean, or its student vector; the K' best rows. */
   private coarseSearch(vectors: Float32Array[], candidates: number, columns: string[], nprobes: number, refine: number) {
     let search;
-    let distance = 'cosine';
     if (this.manifest.coarse === 'maxsim') {
       search = this.table.search(vectors).column('regions');
     } else if (this.manifest.coarse === 'student') {
       search = this.table.search(vectors[0]!).column('coarse');
-      distance = studentDistance(this.manifest.student!);
     } else {
       const mean = new Float32Array(this.manifest.embedSize);
       for (const v of vectors) for (let e = 0; e < mean.length; e++) mean[e]! += v[e]!;
       search = this.table.search(mean).column('coarse');
     }
-    search = search.distanceType(distance).limit(candidates).select(columns);
+    // Cosine for every kind: a student's column holds unit vectors (indexStudent.ts).
+    search = search.distanceType('cosine').limit(candidates).select(columns);
     return this.manifest.ann.kind === 'flat' ? search : search.nprobes(nprobes).refineFactor(refine);
   }
 

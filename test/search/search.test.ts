@@ -254,6 +254,7 @@ describe('a student index (coarse: one vector per image from a distilled student
     await buildIndex(engine, { data, split: 'test', checkpoint, out, coarse: 'student', student: studentPath, ann: 'flat', batchSize: 128 });
     const manifest = (await readManifest(out))!;
     expect(manifest).toMatchObject({ complete: true, coarse: 'student', student: { file: 'student.safetensors', dim: 6, normalize: false } });
+    expect(manifest.student!.maxNorm).toBeGreaterThan(0); // its column: unit vectors one wider (indexStudent.ts)
     expect(readFileSync(join(out, 'student.safetensors'))).toEqual(readFileSync(studentPath));
     const texts = [captions()[7]!, captions()[123]!, 'a large cyan glass torus .'];
     const want = await studentTop(texts, 40);
@@ -272,7 +273,7 @@ describe('a student index (coarse: one vector per image from a distilled student
     await expectExhaustiveTop10(out, captions()[9]!);
   });
 
-  it('an IVF_PQ student index (dot distance) answers with K\' candidates', async () => {
+  it('an IVF_PQ student index (cosine over the mapped vectors) answers with K\' candidates', async () => {
     const cosine = initStudent(16, { hidden: 8, outDim: 8, seed: 5 });
     const path = join(root, 'student-cosine.safetensors');
     writeFileSync(path, studentToSafetensors(cosine));
