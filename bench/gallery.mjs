@@ -76,3 +76,27 @@ export async function searchBenchEngine(checkpoint, log) {
   log(`device: ${engine.info.description || engine.info.device} (${engine.info.runtime}); checkpoint ${checkpoint}`);
   return engine;
 }
+
+/**
+ * What the two-stage search benches start from: the scenes gallery of `images` test images, `count`
+ * query captions spread over it (the first half dev, the second test), the model's NAAF options,
+ * the gallery's region embeddings and the queries' word embeddings.
+ */
+export async function searchBenchSetup(engine, { checkpoint, data, out, images, count }, log) {
+  const dir = scenesGallery(data, out, images, log);
+  const { vocab, captions } = galleryText(dir);
+  const queries = galleryQueries(captions, images, count);
+  const half = Math.floor(count / 2);
+  const model = await engine.loadModel(checkpoint);
+  try {
+    const naaf = { method: 'naaf', threshold: model.config.threshold ?? 0, lambdaSoftmax: model.config.lambdaSoftmax };
+    const encoded = await encodeGallery(model, dir);
+    const { words, seqs, L } = await encodeCaptions(model, vocab, queries.map((q) => q.caption));
+    return {
+      dir, queries, half, dev: [...Array(half).keys()], test: Array.from({ length: count - half }, (_, i) => half + i),
+      naaf, images: encoded, words, seqs, L,
+    };
+  } finally {
+    model.destroy();
+  }
+}

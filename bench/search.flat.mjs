@@ -21,7 +21,7 @@ import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { embedTower, fidelity, studentFromSafetensors, vectorTopK } from '../dist/search.js';
-import { encodeCaptions, encodeGallery, galleryQueries, galleryText, scenesGallery, searchBenchEngine } from './gallery.mjs';
+import { searchBenchEngine, searchBenchSetup } from './gallery.mjs';
 import { argValue as value, fmtMs as fmt, log, quantile } from './util.mjs';
 
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
@@ -41,19 +41,8 @@ const engine = await searchBenchEngine(CHECKPOINT, log);
 const info = engine.info;
 
 // The gallery: the scenes test split at IMAGES images, in the model's world (seed, regions, features).
-const dir = scenesGallery(DATA, OUT, IMAGES, log);
-const { vocab, captions } = galleryText(dir);
-const queries = galleryQueries(captions, IMAGES, QUERIES);
-const half = Math.floor(QUERIES / 2);
-const dev = [...Array(half).keys()];
-const test = Array.from({ length: QUERIES - half }, (_, i) => half + i);
-
-const model = await engine.loadModel(CHECKPOINT);
-const naaf = { method: 'naaf', threshold: model.config.threshold ?? 0, lambdaSoftmax: model.config.lambdaSoftmax };
-const images = await encodeGallery(model, dir);
+const { queries, half, dev, test, naaf, images, words, seqs, L } = await searchBenchSetup(engine, { checkpoint: CHECKPOINT, data: DATA, out: OUT, images: IMAGES, count: QUERIES }, log);
 const [N, R, E] = images.shape;
-const { words, seqs, L } = await encodeCaptions(model, vocab, queries.map((q) => q.caption));
-model.destroy();
 /** Query m's words alone, [1, len, dim]. */
 const captionOf = (data, dim, m) => ({ data: data.slice(m * L * dim, (m * L + seqs[m].length) * dim), shape: [1, seqs[m].length, dim], lengths: [seqs[m].length] });
 

@@ -19,7 +19,7 @@ import { appendFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { buildIndex, fidelity, SearchIndex } from '../dist/search.js';
-import { encodeCaptions, encodeGallery, galleryQueries, galleryText, scenesGallery, searchBenchEngine } from './gallery.mjs';
+import { searchBenchEngine, searchBenchSetup } from './gallery.mjs';
 import { argValue as value, fmtMs as fmt, log, quantile } from './util.mjs';
 
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
@@ -38,20 +38,9 @@ const K = 10;
 if (STUDENT === '') throw new Error('search.index: --student FILE is required (bench/distill.mjs writes one)');
 
 const engine = await searchBenchEngine(CHECKPOINT, log);
-const dir = scenesGallery(DATA, OUT, IMAGES, log);
-const { vocab, captions } = galleryText(dir);
-const queries = galleryQueries(captions, IMAGES, QUERIES);
-const half = Math.floor(QUERIES / 2);
-const dev = [...Array(half).keys()];
-const test = Array.from({ length: QUERIES - half }, (_, i) => half + i);
-
-// The reference: exhaustive NAAF over a resident f32 gallery, one caption at a time.
-const model = await engine.loadModel(CHECKPOINT);
-const naaf = { method: 'naaf', threshold: model.config.threshold ?? 0, lambdaSoftmax: model.config.lambdaSoftmax };
-const images = await encodeGallery(model, dir);
+const { dir, queries, half, dev, test, naaf, images, words, seqs, L } = await searchBenchSetup(engine, { checkpoint: CHECKPOINT, data: DATA, out: OUT, images: IMAGES, count: QUERIES }, log);
 const [N, R, E] = images.shape;
-const { words, seqs, L } = await encodeCaptions(model, vocab, queries.map((q) => q.caption));
-model.destroy();
+// The reference: exhaustive NAAF over a resident f32 gallery, one caption at a time.
 const full = await engine.createGallery(images);
 images.data = null;
 const captionOf = (m) => ({ data: words.data.slice(m * L * E, (m * L + seqs[m].length) * E), shape: [1, seqs[m].length, E], lengths: [seqs[m].length] });
