@@ -26,6 +26,9 @@ const options = {
   top: Number(value('top', '16')), random: Number(value('random', '512')), seed: Number(value('seed', '0')),
 };
 
+// --init: continue from that student (its towers' shape replaces --hidden, --dim, --pool, --normalize).
+const INIT = value('init', '') ? studentFromSafetensors(readFileSync(value('init', '')), value('init', '')).student : null;
+if (INIT) Object.assign(options, { hidden: INIT.image.hidden, outDim: INIT.image.outDim, pool: INIT.image.pool, normalize: INIT.image.normalize });
 const engine = await searchBenchEngine(CHECKPOINT, log);
 const dir = scenesSplit(DATA, join(OUT, `distill-${IMAGES}`), 'train', IMAGES, log);
 const { vocab, captions } = galleryText(dir, 'train');
@@ -61,7 +64,7 @@ const devCaptions = Array.from({ length: devImages * PER_IMAGE }, (_, i) => (IMA
 t = performance.now();
 const { student, evals } = distillStudent(
   { images, captions: { data: words.data, shape: words.shape, lengths: seqs.map((s) => s.length) }, teacher },
-  { ...options, devCaptions, ...(value('init', '') ? { init: studentFromSafetensors(readFileSync(value('init', '')), value('init', '')).student } : {}), evalEvery: Number(value('eval-every', '100')),
+  { ...options, devCaptions, ...(INIT ? { init: INIT } : {}), evalEvery: Number(value('eval-every', '100')),
     onEval: (e) => log(`step ${e.step}: loss ${e.loss.toFixed(4)}, dev captions with NAAF's top-10 inside the student's top-10/20/50/100: ${Object.values(e.containment).map((c) => `${(100 * c).toFixed(0)}%`).join(' / ')}`) },
 );
 log(`distilled in ${((performance.now() - t) / 1000).toFixed(0)} s (scale ${student.scale.toFixed(2)})`);

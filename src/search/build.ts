@@ -261,7 +261,7 @@ export async function buildIndex(engine: NaafEngine, o: BuildIndexOptions): Prom
       if (manifest.tableId && id !== manifest.tableId) {
         throw new Error(`${what}: the table at ${location} belongs to another index (id ${id ?? 'none'}, ${out} is ${manifest.tableId}); it is left as it is. Choose another --table and --out`);
       }
-      await checkTableWidth(table, `${what}: ${where}`, E, `the checkpoint's model`, C);
+      await checkTableWidth(table, `${what}: ${where}`, E, `the checkpoint's model (with the index's student)`, C);
     } else {
       if (manifest.tableCreated) throw new Error(gone);
       try {
@@ -290,7 +290,9 @@ export async function buildIndex(engine: NaafEngine, o: BuildIndexOptions): Prom
       if (student) {
         const raw = embedTower(student.image, { data: embedded.data, shape: [n, R, E] });
         if (!manifest.student!.normalize && manifest.student!.maxNorm === undefined) {
-          // The map to unit vectors is fixed by the first batch, before it is committed, so a resume keeps it.
+          // The map to unit vectors is fixed by the first batch, before it is committed, so a
+          // resume keeps it; rows without it would mix two maps.
+          if (start !== 0) throw new Error(`${what}: ${out} holds ${start} rows of an inner-product student's vectors but its manifest has no student.maxNorm (edited, or lost in a crash); build into a new --out`);
           manifest = { ...manifest, student: { ...manifest.student!, maxNorm: maxNormOf(raw, manifest.student!.dim) } };
           await writeManifest(out, manifest);
         }

@@ -48,39 +48,47 @@ export async function readIndexStudent(root: string, manifest: IndexManifest): P
   return student;
 }
 
+/** The coarse column's width for a student: an inner-product one's plus one, padded with zeros to a multiple of 8 (so IVF_PQ gets sub-vectors of 4). */
+export function studentColumnWidth(identity: Pick<StudentIdentity, 'normalize' | 'dim'>): number {
+  return identity.normalize ? identity.dim : Math.ceil((identity.dim + 1) / 8) * 8;
+}
+
 /**
  * The coarse column of an inner-product student (an ANN of LanceDB clusters by cosine: by inner
  * product its k-means leaves most partitions empty): each image vector x as the unit vector
- * [x / M, sqrt(1 - |x / M|^2)], one dimension wider (the MIPS-to-cosine map of Bachrach et al.
- * 2014). Against the query [q, 0] its cosine is x · q / (M |q|): the inner-product ranking, for
- * every |x| <= M (a longer x keeps 0 there and ranks by its own cosine). A cosine student's
- * vectors are unit already and stay as they are.
+ * [x / M, sqrt(1 - |x / M|^2), 0...] (the MIPS-to-cosine map of Bachrach et al. 2014; the zeros
+ * pad it to studentColumnWidth). Against the query [q, 0...] its cosine is x · q / (M |q|): the
+ * inner-product ranking, for every |x| <= M. A longer x keeps 0 in the extra dimension: LanceDB
+ * then ranks it by its own cosine (lower), while a resident index's flat pass (vectorTopK) still
+ * ranks it by x · q / M. A cosine student's vectors are unit already and stay as they are.
  */
 export function coarseImageVectors(identity: Pick<StudentIdentity, 'normalize' | 'dim' | 'maxNorm'>, vectors: Float32Array): Float32Array {
   if (identity.normalize) return vectors;
   const S = identity.dim;
+  const W = studentColumnWidth(identity);
   const M = identity.maxNorm!;
   const n = vectors.length / S;
-  const out = new Float32Array(n * (S + 1));
+  const out = new Float32Array(n * W);
   for (let i = 0; i < n; i++) {
     let norm2 = 0;
     for (let d = 0; d < S; d++) {
       const v = vectors[i * S + d]! / M;
-      out[i * (S + 1) + d] = v;
+      out[i * W + d] = v;
       norm2 += v * v;
     }
-    out[i * (S + 1) + S] = Math.sqrt(Math.max(0, 1 - norm2));
+    out[i * W + S] = Math.sqrt(Math.max(0, 1 - norm2));
   }
   return out;
 }
 
-/** The queries [count, dim] against coarseImageVectors' column: [q, 0] for an inner-product student. */
+/** The queries [count, dim] against coarseImageVectors' column: [q, 0...] for an inner-product student. */
 export function coarseQueryVectors(identity: Pick<StudentIdentity, 'normalize' | 'dim'>, queries: Float32Array): Float32Array {
   if (identity.normalize) return queries;
   const S = identity.dim;
+  const W = studentColumnWidth(identity);
   const n = queries.length / S;
-  const out = new Float32Array(n * (S + 1));
-  for (let i = 0; i < n; i++) out.set(queries.subarray(i * S, (i + 1) * S), i * (S + 1));
+  const out = new Float32Array(n * W);
+  for (let i = 0; i < n; i++) out.set(queries.subarray(i * S, (i + 1) * S), i * W);
   return out;
 }
 

@@ -125,7 +125,7 @@ export async function checkTableWidth(table: LanceTable, where: string, embedSiz
     const width = widthOf(column);
     if (width === undefined) throw new Error(`${where}: the table has no vector column '${column}'; it is not a table of a search index`);
     const want = column === 'coarse' ? coarseDim : embedSize;
-    if (width !== want) throw new Error(`${where}: the table's ${column} vectors have ${width} dimensions, but ${source} says ${column === 'coarse' && coarseDim !== embedSize ? 'the student\'s dim' : 'embedSize'} ${want}; rebuild the index`);
+    if (width !== want) throw new Error(`${where}: the table's ${column} vectors have ${width} dimensions, but ${source} ${column === 'coarse' && coarseDim !== embedSize ? `gives a coarse width of ${want} (its student's column)` : `says embedSize ${want}`}; rebuild the index`);
   }
 }
 

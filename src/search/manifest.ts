@@ -9,6 +9,7 @@ import { writeFileAtomic } from '../model/load.js';
 import type { ModelConfig } from '../model/weights.js';
 import { readConfined } from './confined.js';
 import { validateManifest } from './manifestSchema.js';
+import { studentColumnWidth } from './indexStudent.js';
 
 export const INDEX_FORMAT = 'naaf-search-index';
 /** 2: the table may live elsewhere (`table`) and carries the index's id (`tableId`); version 1 is still read. */
@@ -92,10 +93,9 @@ export async function checkpointIdentity(path: string, config: ModelConfig): Pro
   return { ...(await fileHash(path)), path, config };
 }
 
-/** Coarse vectors' width: the student's (an inner-product one's plus one, indexStudent.ts) for a student index, else the model's embedSize. */
+/** Coarse vectors' width: the student's column (indexStudent.ts) for a student index, else the model's embedSize. */
 export function coarseDim(manifest: Pick<IndexManifest, 'coarse' | 'student' | 'embedSize'>): number {
-  if (manifest.coarse !== 'student') return manifest.embedSize;
-  return manifest.student!.normalize ? manifest.student!.dim : manifest.student!.dim + 1;
+  return manifest.coarse === 'student' ? studentColumnWidth(manifest.student!) : manifest.embedSize;
 }
 
 /** Largest manifest read (a real one is a few KiB). */

@@ -128,8 +128,8 @@ export function validateManifest(data: unknown, prefix: string, format: string, 
   c.oneOf(data.coarse, 'coarse', ['mean', 'maxsim', 'student']);
   if (data.coarse === 'student') {
     const student = c.object(data, 'student', 'student', ['file', 'sha256', 'bytes', 'path', 'dim', 'normalize', 'maxNorm']);
-    c.string(student.file, 'student.file');
-    if (!isInsidePath(student.file as string)) c.fail('student.file', 'a relative path inside the index folder', student.file);
+    // Its one name: a build rewrites it on resume, so it must never name another file of the index.
+    if (student.file !== 'student.safetensors') c.fail('student.file', '"student.safetensors"', student.file);
     if (typeof student.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(student.sha256)) c.fail('student.sha256', '64 lowercase hex digits (a sha256)', student.sha256);
     c.integer(student.bytes, 'student.bytes', 1);
     c.string(student.path, 'student.path');
@@ -138,8 +138,10 @@ export function validateManifest(data: unknown, prefix: string, format: string, 
     if (student.normalize) {
       if (student.maxNorm !== undefined) c.fail('student.maxNorm', 'absent for a cosine student', student.maxNorm);
     } else {
-      c.number(student.maxNorm, 'student.maxNorm', { optional: !data.complete, min: 0 });
-      if (student.maxNorm !== undefined && !((student.maxNorm as number) > 0)) c.fail('student.maxNorm', 'a positive number', student.maxNorm);
+      // Set with the first batch, so a complete index has it.
+      if (data.complete === true || student.maxNorm !== undefined) {
+        if (typeof student.maxNorm !== 'number' || !Number.isFinite(student.maxNorm) || !(student.maxNorm > 0)) c.fail('student.maxNorm', 'a positive number', student.maxNorm);
+      }
     }
   } else if (data.student !== undefined) {
     c.fail('student', "absent unless coarse is 'student'", data.student);

@@ -196,11 +196,13 @@ function splitConfigs(ctx: GpuContext, shape: PlanShape, method: ScoreMethod, pr
 }
 
 /**
- * The pair mode's tiles. A GEMM job is one image's R regions against one group of its pairs'
- * words: 64 rows waste less than 128 for R <= 64, and 64 columns less than 128 where a group
- * has at most 64 words (a search caption against its candidates; an image on several captions'
- * lists sums their words): on a CPU driver the wasted half is paid in full (1.6x at 1000 pairs).
- * The tuner's dense choices do not apply; a pinned tile does.
+ * The pair mode's tiles. A GEMM job is a run of images' regions (one image, or adjacent images on
+ * the same captions) against one group of their pairs' words: 64 rows waste less than 128 for
+ * R <= 64 where a run is one image, and 64 columns less than 128 where a group has at most 64
+ * words (an image on several captions' lists sums their words): on a CPU driver the wasted part
+ * is paid in full (1.6x at 1000 pairs). Spanning problems (every image on the same captions: one
+ * caption's shortlist) take the dense mode's tall narrow tiles instead. The tuner's dense choices
+ * do not apply; a pinned tile does.
  */
 function pairConfigs(ctx: GpuContext, shape: PlanShape, method: ScoreMethod, tile: TileRequest, vec4: boolean, what: string): { gemm: GemmConfig; gemmFor: (words: number) => GemmConfig; epilogue: SplitEpilogueConfig } {
   const limit = ctx.limits.maxComputeWorkgroupStorageSize;

@@ -52,10 +52,11 @@ it('refuses each wrong field, naming it, the expectation and the value', async (
   const student = { file: 'student.safetensors', sha256: 'a'.repeat(64), bytes: 10, path: '/x', dim: 6, normalize: false };
   await refused(edited((m) => { m.student = student; }), `${at} field student must be absent unless coarse is 'student'`);
   await refused(edited((m) => { m.coarse = 'student'; }), `${at} field student must be an object`);
-  await refused(edited((m) => { m.coarse = 'student'; m.student = { ...student, maxNorm: 3, file: '../secret.json' }; }), `${at} field student.file must be a relative path inside the index folder, got "../secret.json"`);
+  await refused(edited((m) => { m.coarse = 'student'; m.student = { ...student, maxNorm: 3, file: '../secret.json' }; }), `${at} field student.file must be "student.safetensors", got "../secret.json"`);
+  await refused(edited((m) => { m.coarse = 'student'; m.student = { ...student, maxNorm: 3, file: 'vocab.json' }; }), `${at} field student.file must be "student.safetensors", got "vocab.json"`);
   await refused(edited((m) => { m.coarse = 'student'; m.student = { ...student, maxNorm: 3, dim: 0 }; }), `${at} field student.dim must be a positive integer, got 0`);
   await refused(edited((m) => { m.coarse = 'student'; m.student = { ...student, extra: 1 }; }), `${at} field student has an unknown field "extra"`);
-  await refused(edited((m) => { m.coarse = 'student'; m.student = student; }), `${at} field student.maxNorm must be a finite number >= 0, got nothing`);
+  await refused(edited((m) => { m.coarse = 'student'; m.student = student; }), `${at} field student.maxNorm must be a positive number, got nothing`);
   await refused(edited((m) => { m.coarse = 'student'; m.student = { ...student, maxNorm: 0 }; }), `${at} field student.maxNorm must be a positive number, got 0`);
   await refused(edited((m) => { m.coarse = 'student'; m.student = { ...student, normalize: true, maxNorm: 2 }; }), `${at} field student.maxNorm must be absent for a cosine student, got 2`);
   await refused(edited((m) => { m.complete = 'yes'; }), `${at} field complete must be true or false, got "yes"`);

@@ -269,7 +269,8 @@ describe('a student index (coarse: one vector per image from a distilled student
         index.close();
       }
     }
-    expect(lists[1]).toEqual(want); // the resident pass is vectorTopK itself, order and all
+    // The resident pass is vectorTopK over the mapped vectors (x / M, one wider): the same order here (no near-ties).
+    expect(lists[1]).toEqual(want);
     await expectExhaustiveTop10(out, captions()[9]!);
   });
 
@@ -306,6 +307,31 @@ describe('a student index (coarse: one vector per image from a distilled student
     const another = join(root, 'student-2.safetensors');
     writeFileSync(another, studentToSafetensors(initStudent(16, { hidden: 8, outDim: 6, pool: 'sum+max', normalize: false, seed: 9 })));
     await expect(buildIndex(engine, { data, split: 'test', checkpoint, out: partial, coarse: 'student', student: another })).rejects.toThrow(/was started with the student .*student.safetensors .*, not .*student-2.safetensors/);
+    // Resumed with its own student: the map to unit vectors (fixed by the first batch) is kept, and
+    // the shortlists are the fresh build's (whose first batch, and so M, differs).
+    const maxNorm = (await readManifest(partial))!.student!.maxNorm;
+    expect(maxNorm).toBeGreaterThan(0);
+    await buildIndex(engine, { data, split: 'test', checkpoint, out: partial, coarse: 'student', student: studentPath, batchSize: 64 });
+    expect((await readManifest(partial))!).toMatchObject({ complete: true, student: { maxNorm } });
+    const texts = [captions()[7]!, captions()[200]!];
+    const shortlists = async (dir: string) => {
+      const index = await SearchIndex.open(engine, dir, checkpoint);
+      try {
+        return (await index.query(texts, { k: 5, candidates: 40, withCandidates: true })).results.map((r) => new Set(r.candidates));
+      } finally {
+        index.close();
+      }
+    };
+    expect(await shortlists(partial)).toEqual(await shortlists(out));
+    // Rows without the map in the manifest (edited, or a crash that lost it) are refused, not mixed.
+    const edited = join(root, 'index-student-edited');
+    batches = 0;
+    await buildIndex(engine, { data, split: 'test', checkpoint, out: edited, coarse: 'student', student: studentPath, batchSize: 64, shouldStop: () => ++batches >= 1 });
+    const path = join(edited, 'naaf-index.json');
+    const json = JSON.parse(readFileSync(path, 'utf8'));
+    delete json.student.maxNorm;
+    writeFileSync(path, JSON.stringify(json));
+    await expect(buildIndex(engine, { data, split: 'test', checkpoint, out: edited, coarse: 'student', student: studentPath, batchSize: 64 })).rejects.toThrow(/holds 64 rows of an inner-product student's vectors but its manifest has no student.maxNorm/);
     // The index's copy edited after the build: its vectors no longer match, so it is refused.
     const copy = join(out, 'student.safetensors');
     const bytes = readFileSync(copy);
