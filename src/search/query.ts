@@ -84,9 +84,9 @@ export interface QueryTimings { encodeMs: number; coarseMs: number; gatherMs: nu
 
 // Chosen on the dev queries of the 100k scenes gallery (bench/RESULTS.md, search.flat at 100k):
 // the smallest K' whose top-10 equalled exhaustive NAAF's for 95% of them with overlap@10 >= 0.99.
-// MaxSim (and the mean, measured no better): 1000. A distilled student: 2000 (1000 kept 93%).
+// MaxSim (and the mean, measured no better): 1000. A distilled student: 1500 (dev 98%; 1000 kept 93%).
 export const DEFAULT_CANDIDATES = 1000;
-export const DEFAULT_STUDENT_CANDIDATES = 2000;
+export const DEFAULT_STUDENT_CANDIDATES = 1500;
 
 /** The default K' of an index's coarse kind. */
 export function defaultCandidates(coarse: CoarseKind): number {
