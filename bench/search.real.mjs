@@ -107,7 +107,7 @@ const lines = [
 const summary = [
   `device: ${info.description || info.device} (${info.runtime}); ${IMAGES} scenes images x ${R} regions, embeddings ${E}; ${QUERIES} captions, one at a time; k ${K}; pass budget ${budget} images (128 MiB binding)`,
   `index (${COARSE === 'student' ? 'student coarse, opened resident: flat coarse pass in memory' : 'MaxSim coarse'}, ANN ${JSON.parse(readFileSync(join(index, 'naaf-index.json'), 'utf8')).ann.kind}): ${buildSeconds === null ? 'built earlier' : `built in ${buildSeconds.toFixed(0)} s`}, ${indexMiB.toFixed(0)} MiB on disk`,
-  `multi-pass exact stage with K' = all ${IMAGES} images (${Math.ceil(IMAGES / budget)} passes): top-10 ${same ? 'equals' : 'DIFFERS from'} exhaustive engine.topK (ids and f32 scores)`,
+  `multi-pass exact stage with K' = all ${IMAGES} images (${COARSE === 'student' ? 'the resident gallery\'s gathered passes' : `${Math.ceil(IMAGES / budget)} passes`}): top-10 ${same ? 'equals' : 'DIFFERS from'} exhaustive engine.topK (ids and f32 scores)`,
 ];
 console.log(`\n${summary.join('\n')}\n\n${lines.join('\n')}\n`);
 if (args.includes('--record')) {
