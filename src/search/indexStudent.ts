@@ -38,8 +38,9 @@ export async function readIndexStudent(root: string, manifest: IndexManifest): P
   const identity = manifest.student!;
   const what = `search: the index ${root}`;
   const bytes = await readConfinedBytes(root, identity.file, what, 'student', MAX_STUDENT_BYTES);
-  if (sha256(bytes) !== identity.sha256) {
-    throw new Error(`${what}: its student ${identity.file} (sha256 ${sha256(bytes).slice(0, 12)}…) is not the one its coarse vectors were computed with (${identity.sha256.slice(0, 12)}…); restore it or rebuild the index`);
+  const hash = sha256(bytes);
+  if (hash !== identity.sha256) {
+    throw new Error(`${what}: its student ${identity.file} (sha256 ${hash.slice(0, 12)}…) is not the one its coarse vectors were computed with (${identity.sha256.slice(0, 12)}…); restore it or rebuild the index`);
   }
   const { student } = studentFromSafetensors(bytes, `${what}: student ${identity.file}`);
   checkFits(student, manifest.embedSize, `${what}: student ${identity.file}`);

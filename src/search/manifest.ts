@@ -32,7 +32,7 @@ export interface StudentIdentity {
   bytes: number;
   /** Where it was read from at build time (informative only). */
   path: string;
-  /** The coarse vectors' width (the student's outDim). */
+  /** The student's outDim (the coarse column's width is studentColumnWidth of this). */
   dim: number;
   /** Whether its vectors are unit length (a cosine student; else an inner-product one). */
   normalize: boolean;

@@ -227,6 +227,7 @@ export class SearchIndex {
     const M = parsed.length;
     const { ids, lengths, maxWords: L } = encodeCaptionIds(captions as string[], this.vocab, this.model.config.vocabSize);
     const words = await this.model.encodeCaptions({ ids, shape: [M, L], lengths });
+    const S = coarseDim(this.manifest); // a student query's width
     const studentQueries = this.student ? coarseQueryVectors(this.manifest.student!, embedTower(this.student.text, { data: words.data, shape: [M, L, E], lengths })) : null;
     const encodeMs = performance.now() - t;
 
@@ -247,12 +248,12 @@ export class SearchIndex {
       let rows = 0;
       while (m < M && (chunk.length === 0 || rows + candidates <= budget || this.gallery)) {
         let list: number[];
-        if (studentQueries && this.studentVectors) {
+        const studentQuery = studentQueries?.subarray(m * S, (m + 1) * S);
+        if (studentQuery && this.studentVectors) {
           // Resident student: one inner product per image, exact, in memory.
-          const S = coarseDim(this.manifest);
-          list = Array.from(vectorTopK(this.studentVectors, S, studentQueries.subarray(m * S, (m + 1) * S), candidates).indices);
+          list = Array.from(vectorTopK(this.studentVectors, S, studentQuery, candidates).indices);
         } else {
-          const vectors = studentQueries ? [studentQueries.subarray(m * coarseDim(this.manifest), (m + 1) * coarseDim(this.manifest))]
+          const vectors = studentQuery ? [studentQuery]
             : Array.from({ length: lengths[m]! }, (_, w) => words.data.slice((m * L + w) * E, (m * L + w + 1) * E));
           const search = this.coarseSearch(vectors, candidates, withRegions ? ['id', 'regions', '_distance'] : ['id', '_distance'], nprobes, refine);
           const doing = `search: the coarse search of ${this.where} (index ${this.dir}) failed`;

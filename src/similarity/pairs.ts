@@ -116,6 +116,11 @@ export function gatheredImages(ctx: GpuContext, images: ImageRowsInput, N: numbe
   return { N, R, D, offset: 0, passKey: () => 0, maxPerPass: gatheredPassImages(ctx, R, D), gather }; // gathered rows start at 0
 }
 
+/** A group's captions, as a key: adjacent images with the same key share GEMM problems. */
+function captionsKey(group: PairGroup, order: Uint32Array, captionOf: Int32Array): string {
+  return Array.from({ length: group.count }, (_, c) => captionOf[order[group.start + c]]).join(',');
+}
+
 /** A run of one image's pairs (consecutive in image order) small enough for the scratch. */
 interface PairGroup {
   image: number;
@@ -167,9 +172,8 @@ export async function scorePairsOf(ctx: GpuContext, what: string, images: PairIm
   const widest = groups.reduce((most, group) => Math.max(most, Math.ceil(group.words / 4) * 4), 0);
   // Every image on the same captions (one caption's shortlist): the pass's images form GEMM
   // problems spanning many images (encodePairPassInto), so tall narrow tiles fit them.
-  const captionsOfGroup = (group: PairGroup) => Array.from({ length: group.count }, (_, c) => captionOf[order[group.start + c]]).join(',');
-  const firstCaptions = groups.length > 0 ? captionsOfGroup(groups[0]) : '';
-  const spanning = groups.length > 1 && groups.every((group) => group.count === groups[0].count && captionsOfGroup(group) === firstCaptions);
+  const firstCaptions = groups.length > 0 ? captionsKey(groups[0], order, captionOf) : '';
+  const spanning = groups.length > 1 && groups.every((group) => group.count === groups[0].count && captionsKey(group, order, captionOf) === firstCaptions);
   const gemm = plan.split!.gemmFor(widest, spanning);
 
   return ctx.scoped(what, async () => {
@@ -309,7 +313,7 @@ async function encodePairPassInto(ctx: GpuContext, stream: CommandStream, p: Pai
       for (let w = 0; w < passLengths[m]; w++) wordRows.push((m * L + w) * D);
     }
     const image = local(group.image);
-    const captionsOfGroup = Array.from({ length: group.count }, (_, c) => captionOf[order[group.start + c]]).join(',');
+    const captionsOfGroup = captionsKey(group, order, captionOf);
     // An image next to the previous one in the pass with the same captions extends its GEMM
     // problem (its S^T block follows in the scratch at the same stride), so a shortlist of one
     // caption fills BM-row tiles with many images' regions instead of one image's R each.

@@ -152,6 +152,22 @@ const NARROW_TILES: [number, [number, number, number][]][] = [
   [64, [[128, 64, 16], [128, 64, 8], [64, 64, 16]]],
 ];
 
+/** Whether the call pins the GEMM tile (then no narrow tile replaces it). */
+const gemmPinned = (tile: TileRequest) => tile.gemmRows !== undefined || tile.gemmCols !== undefined || tile.depth !== undefined;
+
+/** The narrow tile for a chunk of `wordStride` word rows (the first fitting of NARROW_TILES' widths), or null past them or where none fits. */
+function narrowTiles(ctx: GpuContext, format: GemmFormat, vec4: boolean, pairs = false): (wordStride: number) => GemmConfig | null {
+  const fitting = new Map<number, GemmConfig>();
+  for (const [width, shapes] of NARROW_TILES) {
+    const config = firstFitting(ctx, format, vec4, shapes, pairs);
+    if (config) fitting.set(width, config);
+  }
+  return (wordStride) => {
+    for (const [width] of NARROW_TILES) if (wordStride <= width && fitting.has(width)) return fitting.get(width)!;
+    return null;
+  };
+}
+
 /** What a plan serves: dense scores, dense scores with their word terms, or scores of chosen pairs. */
 export type PlanMode = 'scores' | 'word-terms' | 'pairs';
 
@@ -168,7 +184,7 @@ function splitConfigs(ctx: GpuContext, shape: PlanShape, method: ScoreMethod, pr
   }
   if (mode === 'pairs') return pairConfigs(ctx, shape, method, tile, vec4, what);
   const format = gemmFormat(product);
-  const pinned = tile.gemmRows !== undefined || tile.gemmCols !== undefined || tile.depth !== undefined;
+  const pinned = gemmPinned(tile);
   const matches = ([bm, bn, kt]: [number, number, number]) => (tile.gemmRows ?? bm) === bm && (tile.gemmCols ?? bn) === bn && (tile.depth ?? kt) === kt;
   const candidates = WIDE_TILES.filter(matches);
   if (candidates.length === 0) candidates.push([tile.gemmRows ?? 128, tile.gemmCols ?? 128, tile.depth ?? 16]);
@@ -181,17 +197,8 @@ function splitConfigs(ctx: GpuContext, shape: PlanShape, method: ScoreMethod, pr
     throw new Error(`similarity: the split kernel's GEMM tile ${JSON.stringify(tile)} needs ${needed} bytes of workgroup memory (and up to 256 invocations); ` +
       `this device has maxComputeWorkgroupStorageSize ${limit}, maxComputeInvocationsPerWorkgroup ${invocations}`);
   }
-  const narrow = new Map<number, GemmConfig>();
-  if (!pinned) {
-    for (const [width, shapes] of NARROW_TILES) {
-      const config = firstFitting(ctx, format, vec4, shapes);
-      if (config) narrow.set(width, config);
-    }
-  }
-  const gemmFor = (wordStride: number) => {
-    for (const [width] of NARROW_TILES) if (wordStride <= width && narrow.has(width)) return narrow.get(width)!;
-    return gemm;
-  };
+  const narrow = pinned ? null : narrowTiles(ctx, format, vec4);
+  const gemmFor = (wordStride: number) => narrow?.(wordStride) ?? gemm;
   return { gemm, gemmFor, epilogue: chooseSplitEpilogue(method, shape.R, shape.L, limit, tile.rows) };
 }
 
@@ -204,7 +211,7 @@ function splitConfigs(ctx: GpuContext, shape: PlanShape, method: ScoreMethod, pr
  * caption's shortlist) take the dense mode's tall narrow tiles instead. The tuner's dense choices
  * do not apply; a pinned tile does.
  */
-function pairConfigs(ctx: GpuContext, shape: PlanShape, method: ScoreMethod, tile: TileRequest, vec4: boolean, what: string): { gemm: GemmConfig; gemmFor: (words: number) => GemmConfig; epilogue: SplitEpilogueConfig } {
+function pairConfigs(ctx: GpuContext, shape: PlanShape, method: ScoreMethod, tile: TileRequest, vec4: boolean, what: string): { gemm: GemmConfig; gemmFor: SplitPlan['gemmFor']; epilogue: SplitEpilogueConfig } {
   const limit = ctx.limits.maxComputeWorkgroupStorageSize;
   const rows = tile.gemmRows ?? (shape.R <= 64 ? 64 : 128);
   const tileOf = (cols: number) => {
@@ -219,17 +226,8 @@ function pairConfigs(ctx: GpuContext, shape: PlanShape, method: ScoreMethod, til
   const gemm = tile.gemmCols !== undefined ? narrow : tileOf(128);
   // Problems that span images (one caption's shortlist): the dense mode's narrow tiles, 256 x 16
   // for a caption of at most 16 words (a 64 x 64 tile pays for 52 padding columns of a 12-word caption).
-  const spanningTiles = new Map<number, GemmConfig>();
-  if (tile.gemmRows === undefined && tile.gemmCols === undefined && tile.depth === undefined) {
-    for (const [width, shapes] of NARROW_TILES) {
-      const config = firstFitting(ctx, 'f32', vec4, shapes, true);
-      if (config) spanningTiles.set(width, config);
-    }
-  }
-  const gemmFor = (words: number, spanning = false) => {
-    if (spanning) for (const [width] of NARROW_TILES) if (words <= width && spanningTiles.has(width)) return spanningTiles.get(width)!;
-    return words <= 64 ? narrow : gemm;
-  };
+  const spanningTiles = gemmPinned(tile) ? null : narrowTiles(ctx, 'f32', vec4, true);
+  const gemmFor = (words: number, spanning = false) => (spanning ? spanningTiles?.(words) : null) ?? (words <= 64 ? narrow : gemm);
   return { gemm, gemmFor, epilogue: chooseSplitEpilogue(method, shape.R, shape.L, limit, tile.rows, true) };
 }
 
