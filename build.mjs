@@ -1,13 +1,19 @@
-// Bundles src/index.ts to dist/index.js (ESM, for Node and Deno) and dist/browser.js (the same
-// source with src/platform/browser.ts for src/platform/index.ts: no file system, no Dawn, and no
-// mention of `webgpu` or a `node:` module), with the WGSL kernels inlined as text, then emits
-// the .d.ts files; and the live search page's script (dist/live/app.js).
+// Compiles the CPU kernels (kernels/wasm/*.c, with clang's wasm32 target) into build/wasm/,
+// then bundles src/index.ts to dist/index.js (ESM, for Node and Deno) and dist/browser.js (the
+// same source with src/platform/browser.ts for src/platform/index.ts: no file system, no Dawn,
+// and no mention of `webgpu` or a `node:` module), with the WGSL kernels inlined as text and the
+// WASM modules as bytes, then emits the .d.ts files; and the live search page's script
+// (dist/live/app.js). The .wasm files are also copied to dist/wasm/.
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import * as esbuild from 'esbuild';
+import { buildWasm } from './kernels/wasm/build.mjs';
 
+const wasmFiles = buildWasm();
 rmSync('dist', { recursive: true, force: true });
+mkdirSync('dist/wasm', { recursive: true });
+for (const file of wasmFiles) copyFileSync(file, join('dist/wasm', file.split('/').pop()));
 await esbuild.build({
   entryPoints: ['src/index.ts'],
   outfile: 'dist/index.js',
@@ -15,7 +21,7 @@ await esbuild.build({
   format: 'esm',
   platform: 'neutral',
   target: 'es2022',
-  loader: { '.wgsl': 'text' },
+  loader: { '.wgsl': 'text', '.wasm': 'binary' },
   // Dawn, and Node's built-ins used only for file paths (Deno provides node: modules too).
   external: ['webgpu', 'node:*'],
   sourcemap: true,
@@ -39,13 +45,13 @@ await esbuild.build({
   format: 'esm',
   platform: 'browser',
   target: 'es2022',
-  loader: { '.wgsl': 'text' },
+  loader: { '.wgsl': 'text', '.wasm': 'binary' },
   plugins: [browserPlatform],
   sourcemap: true,
   logLevel: 'warning',
 });
 const browserCode = readFileSync('dist/browser.js', 'utf8');
-for (const banned of [/["']webgpu["']/, /["']node:[a-z/_]+["']/]) {
+for (const banned of [/(?:from\s*|import\s*\(\s*|require\s*\(\s*)["']webgpu["']/, /["']node:[a-z/_]+["']/]) {
   if (banned.test(browserCode)) throw new Error(`dist/browser.js must not reference ${banned} (a browser bundler would follow it)`);
 }
 // The live search page's script (report/live/app.js): the page's code only; the engine is the
@@ -73,7 +79,7 @@ await esbuild.build({
   logLevel: 'warning',
 });
 const appCode = readFileSync('dist/live/app.js', 'utf8');
-for (const banned of [/["']webgpu["']/, /["']node:[a-z/_]+["']/, /class NaafEngine\b/]) {
+for (const banned of [/(?:from\s*|import\s*\(\s*|require\s*\(\s*)["']webgpu["']/, /["']node:[a-z/_]+["']/, /class NaafEngine\b/]) {
   if (banned.test(appCode)) throw new Error(`dist/live/app.js must not contain ${banned} (the engine comes from the browser bundle)`);
 }
 // The Node-only bundles: Dawn and LanceDB are left to the user's install.
@@ -82,7 +88,7 @@ const nodeBundle = {
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  loader: { '.wgsl': 'text' },
+  loader: { '.wgsl': 'text', '.wasm': 'binary' },
   external: ['webgpu', '@lancedb/lancedb', 'apache-arrow'],
   sourcemap: true,
   logLevel: 'warning',

@@ -1,19 +1,22 @@
-// The public engine: a GPU context plus the similarity API.
-import { DeviceDescription, EngineStats, GpuContext, GpuContextOptions, Int8Product } from './gpu/context.js';
+// The public engine: the similarity API over a backend (src/backend/: WebGPU's WGSL kernels, or
+// the CPU's WASM SIMD kernels), and WebGPU's own services (tuning, plans, training, output into
+// a caller's GPU buffer) where the backend is WebGPU.
+import { BackendOptions, openBackend } from './backend/choose.js';
+import type { Backend, BackendKind, Gallery, GalleryOptions } from './backend/types.js';
+import { WebGpuBackend } from './backend/webgpu.js';
+import { DeviceDescription, EngineStats, GpuContext, Int8Product } from './gpu/context.js';
+import { GpuEncoders } from './model/gpuEncoders.js';
 import type { KernelTime } from './gpu/profiler.js';
 import type { ByteSource, ReadSourceOptions } from './io/source.js';
 import { loadModelWeights } from './model/load.js';
 import { NaafModel } from './model/model.js';
 import { ModelConfig, StateDict, checkStateDict } from './model/weights.js';
 import { runSimilarity } from './similarity/run.js';
-import { PairList, scorePairs } from './similarity/pairs.js';
-import { TopKOptions, TopKResult, rankTopK } from './similarity/topk.js';
-import { Gallery, GalleryOptions } from './similarity/gallery.js';
-import { imageSource, sourceOffset } from './similarity/sources.js';
-import { checkImages, checkPrecisionRange } from './similarity/validate.js';
+import type { PairList } from './similarity/pairs.js';
+import type { TopKOptions, TopKResult } from './similarity/topk.js';
 import type { NpyReader } from './io/npy.js';
 import { TuneOptions, TuneResult, TuneShape, loadTileCache, tuneTiles, tunedTiles } from './similarity/tune.js';
-import { NaafWordTerms, naafWordTerms } from './similarity/wordTerms.js';
+import type { NaafWordTerms } from './similarity/wordTerms.js';
 import { DmmState, NaafTrainOptions, NaafTrainResult, TrainCaptionInput, TrainImageInput, naafTrainingSimilarity } from './ops/naafTrain.js';
 import { Trainer } from './train/trainer.js';
 import type { TrainingProgress } from './train/checkpoint.js';
@@ -23,26 +26,53 @@ import { KernelChoice, PlanSummary, chunkLimits, resolvePlan, summarizePlan } fr
 import { resolveOptions } from './similarity/validate.js';
 import type { CaptionInput, ImageInput, OutputTarget, Precision, SimilarityOptions } from './types.js';
 
-export type EngineOptions = GpuContextOptions & {
-  /** Node: a JSON file of tiles tuned per adapter; loaded now, updated by tune(). */
+export type EngineOptions = BackendOptions & {
+  /** Node: a JSON file of tiles tuned per adapter; loaded now, updated by tune() (WebGPU). */
   tileCacheFile?: string;
 };
 
 export class NaafEngine {
-  private constructor(private readonly ctx: GpuContext, private readonly tileCacheFile?: string) {}
+  private constructor(private readonly impl: Backend, private readonly tileCacheFile?: string) {}
 
-  /** Node: Dawn via the `webgpu` package; Deno and browsers: navigator.gpu; or adopt options.device. */
+  /**
+   * options.backend: 'auto' (default; NAAF_BACKEND where not given) takes WebGPU on a hardware
+   * adapter and the CPU's WASM SIMD kernels where there is none or it is a software one; 'webgpu'
+   * (Node: Dawn via the `webgpu` package; Deno and browsers: navigator.gpu; or adopt
+   * options.device); 'wasm' (options.threads, default the machine's parallelism).
+   */
   static async create(options: EngineOptions = {}): Promise<NaafEngine> {
-    const ctx = await GpuContext.create(options);
-    if (options.tileCacheFile !== undefined) {
+    const backend = await openBackend(options);
+    if (options.tileCacheFile !== undefined && backend instanceof WebGpuBackend) {
       try {
-        await loadTileCache(ctx, options.tileCacheFile);
+        await loadTileCache(backend.ctx, options.tileCacheFile);
       } catch (error) {
-        ctx.destroy();
+        backend.destroy();
         throw error;
       }
     }
-    return new NaafEngine(ctx, options.tileCacheFile);
+    return new NaafEngine(backend, options.tileCacheFile);
+  }
+
+  /** Which backend runs the engine's calls. */
+  get backend(): BackendKind {
+    return this.impl.kind;
+  }
+
+  /** One line naming the backend and its device: the adapter (WebGPU), or the threads and SIMD features (WASM). */
+  describe(): string {
+    return this.impl.describe();
+  }
+
+  /** The GPU context (WebGPU engines; tests reach the kernels through it). */
+  private get ctx(): GpuContext {
+    return this.gpu('ctx');
+  }
+
+  /** The GPU context of a WebGPU engine; else an error naming the call and the backend to ask for. */
+  private gpu(what: string): GpuContext {
+    if (this.impl instanceof WebGpuBackend) return this.impl.ctx;
+    const training = /train|Trainer/i.test(what);
+    throw new Error(`engine.${what}: ${training ? 'training runs on WebGPU' : 'this is a WebGPU call'}, and this engine runs on backend 'wasm'; create it with NaafEngine.create({ backend: 'webgpu' })`);
   }
 
   /**
@@ -52,32 +82,34 @@ export class NaafEngine {
    * choice is saved for this adapter.
    */
   async tune(shape: TuneShape, options: TuneOptions = {}): Promise<TuneResult> {
-    this.ctx.checkUsable('tune');
-    return tuneTiles(this.ctx, (i, c, o, out) => this.similarityInto(i, c, o, out), shape, options, this.tileCacheFile);
+    const ctx = this.gpu('tune');
+    ctx.checkUsable('tune');
+    return tuneTiles(ctx, (i, c, o, out) => this.similarityInto(i, c, o, out), shape, options, this.tileCacheFile);
   }
 
   /** The kernels and tiles chosen by tune() (or loaded from options.tileCacheFile), by 'method|precision|R..|rows..|D..'. */
   tunedTiles(): Record<string, KernelChoice> {
-    return tunedTiles(this.ctx);
+    return tunedTiles(this.gpu('tunedTiles'));
   }
 
   /** The int8 product this device runs: 'subgroup-matrix' (tensor cores), 'dot4', or null. */
   async int8Product(): Promise<Int8Product> {
-    return this.ctx.int8Product();
+    return this.gpu('int8Product').int8Product();
   }
 
-  /** The device in use: runtime, adapter, features and Dawn flags. */
+  /** The GPUDevice in use (WebGPU only). */
   get device(): GPUDevice {
-    return this.ctx.device;
+    return this.gpu('device').device;
   }
 
+  /** The device in use: runtime ('node-dawn', 'navigator', 'adopted' or 'wasm'), adapter, features and Dawn flags. */
   get info(): DeviceDescription {
-    return this.ctx.info;
+    return this.impl.info;
   }
 
-  /** True where kernels may use subgroup operations on this runtime. */
+  /** True where kernels may use subgroup operations on this runtime (false on WASM). */
   get hasSubgroups(): boolean {
-    return this.ctx.hasSubgroups;
+    return this.impl instanceof WebGpuBackend ? this.impl.ctx.hasSubgroups : false;
   }
 
   /**
@@ -85,18 +117,19 @@ export class NaafEngine {
    * (one plan per call, resolved from the options, the device and the tuned choices).
    */
   async plan(shape: { N: number; R: number; D: number; M: number; L: number }, options: SimilarityOptions): Promise<PlanSummary> {
-    this.ctx.checkUsable('plan');
+    const ctx = this.gpu('plan');
+    ctx.checkUsable('plan');
     const opts = resolveOptions(options);
     for (const key of ['N', 'R', 'D', 'M', 'L'] as const) {
       if (!Number.isInteger(shape?.[key]) || shape[key] < 1) throw new Error(`plan: shape.${key} must be an integer >= 1, got ${String(shape?.[key])}`);
     }
-    const plan = await resolvePlan(this.ctx, shape, opts, shape.D % 4 === 0);
-    return summarizePlan(plan, chunkLimits(this.ctx, plan, shape, opts));
+    const plan = await resolvePlan(ctx, shape, opts, shape.D % 4 === 0);
+    return summarizePlan(plan, chunkLimits(ctx, plan, shape, opts));
   }
 
   /** sims[n * M + m]: the score of image n with caption m, as float32. */
   async similarity(images: ImageInput | NpyReader, captions: CaptionInput, options: SimilarityOptions): Promise<Float32Array> {
-    return (await runSimilarity(this.ctx, images, captions, options))!;
+    return this.impl.similarity(images, captions, options);
   }
 
   /**
@@ -104,12 +137,7 @@ export class NaafEngine {
    * 't2i' ranks images for each caption, 'i2t' captions for each image.
    */
   async topK(images: ImageInput | NpyReader, captions: CaptionInput, options: SimilarityOptions & TopKOptions): Promise<TopKResult> {
-    this.ctx.checkUsable('topK');
-    const [N, R, D] = checkImages(images, 'topK');
-    checkPrecisionRange((options as { precision?: Precision })?.precision ?? 'f32', images, captions);
-    const source = imageSource(images, N, R, D, (options as { precision?: Precision })?.precision ?? 'f32', 'topK');
-    return rankTopK(this.ctx, 'topK', { source, offset: sourceOffset(images) }, captions, options,
-      (pairs, o) => scorePairs(this.ctx, images, captions, pairs, o));
+    return this.impl.topK(images, captions, options);
   }
 
   /**
@@ -119,7 +147,7 @@ export class NaafEngine {
    * with gallery.add. gallery.destroy() (or `using`) frees it.
    */
   async createGallery(images: ImageInput | NpyReader, options: GalleryOptions = {}): Promise<Gallery> {
-    return Gallery.create(this.ctx, images, options);
+    return this.impl.createGallery(images, options);
   }
 
   /**
@@ -127,7 +155,7 @@ export class NaafEngine {
    * for re-ranking a shortlist. Bit for bit the scores the split kernel gives in similarity().
    */
   async scorePairs(images: ImageInput | NpyReader, captions: CaptionInput, pairs: PairList, options: SimilarityOptions): Promise<Float32Array> {
-    return scorePairs(this.ctx, images, captions, pairs, options);
+    return this.impl.scorePairs(images, captions, pairs, options);
   }
 
   /**
@@ -135,12 +163,12 @@ export class NaafEngine {
    * fused kernel, with the scores: for inspecting small batches.
    */
   async naafWordTerms(images: ImageInput, captions: CaptionInput, options: Extract<SimilarityOptions, { method: 'naaf' }>): Promise<NaafWordTerms> {
-    return naafWordTerms(this.ctx, images, captions, options);
+    return this.impl.naafWordTerms(images, captions, options);
   }
 
   /** Like similarity(), but writes the N x M result into a caller's GPU buffer, with no readback. */
   async similarityInto(images: ImageInput, captions: CaptionInput, options: SimilarityOptions, output: OutputTarget): Promise<void> {
-    await runSimilarity(this.ctx, images, captions, options, output);
+    await runSimilarity(this.gpu('similarityInto'), images, captions, options, output);
   }
 
   /**
@@ -150,16 +178,17 @@ export class NaafEngine {
    * maxBytes. model.config carries the sizes and the learned threshold (thres_safe).
    */
   async loadModel(source: ByteSource, options: ReadSourceOptions = {}): Promise<NaafModel> {
-    this.ctx.checkUsable('loadModel');
+    this.impl.checkUsable('loadModel');
     const loaded = await loadModelWeights(source, options);
-    return new NaafModel(this.ctx, loaded.config, loaded.state, loaded.thresholdState, loaded.info);
+    return new NaafModel(this.impl.modelEncoders(loaded.config, loaded.state), loaded.config, loaded.state, loaded.thresholdState, loaded.info);
   }
 
   /** A model from parameters under their state-dict names ('img_enc.fc.weight', ...). */
   createModel(state: StateDict, config: Partial<ModelConfig> = {}): NaafModel {
-    this.ctx.checkUsable('createModel');
+    this.impl.checkUsable('createModel');
     const copy = { ...state };
-    return new NaafModel(this.ctx, checkStateDict(copy, config, 'createModel'), copy, null, {});
+    const checked = checkStateDict(copy, config, 'createModel');
+    return new NaafModel(this.impl.modelEncoders(checked, copy), checked, copy, null, {});
   }
 
   /**
@@ -167,23 +196,26 @@ export class NaafEngine {
    * mining between captions (spec 3.2-3.3): sims [B*B] image-major, and the state after it.
    */
   async naafTrainingSimilarity(images: TrainImageInput, captions: TrainCaptionInput, state: DmmState, options?: NaafTrainOptions): Promise<NaafTrainResult> {
-    return naafTrainingSimilarity(this.ctx, images, captions, state, options);
+    return naafTrainingSimilarity(this.gpu('naafTrainingSimilarity'), images, captions, state, options);
   }
 
   /** A trainer that updates `model` in place (its GPU weights). */
   async createTrainer(model: NaafModel, options: TrainerOptions = {}): Promise<Trainer> {
-    this.ctx.checkUsable('createTrainer');
-    return new Trainer(this.ctx, model, options);
+    const ctx = this.gpu('createTrainer');
+    ctx.checkUsable('createTrainer');
+    if (model.backend !== 'webgpu') throw new Error("engine.createTrainer: the model's weights live on backend 'wasm'; load it with an engine created with { backend: 'webgpu' }");
+    return new Trainer(ctx, model, options);
   }
 
   /** A trainer and its model restored exactly from a training checkpoint (trainer.save / naaf train). */
   async resumeTrainer(path: string): Promise<{ trainer: Trainer; progress: TrainingProgress }> {
-    this.ctx.checkUsable('resumeTrainer');
-    return resumeTraining(this.ctx, path);
+    const ctx = this.gpu('resumeTrainer');
+    ctx.checkUsable('resumeTrainer');
+    return resumeTraining(ctx, path, (config, state) => new GpuEncoders(ctx, config, state));
   }
 
   stats(): EngineStats {
-    return this.ctx.stats();
+    return this.impl.stats();
   }
 
   /**
@@ -191,7 +223,7 @@ export class NaafEngine {
    * share: needs NaafEngine.create({ profile: true }) (timestamp queries, one pass per dispatch).
    */
   async kernelTimes(): Promise<KernelTime[]> {
-    return this.ctx.kernelTimes();
+    return this.gpu('kernelTimes').kernelTimes();
   }
 
   /**
@@ -199,18 +231,16 @@ export class NaafEngine {
    * next call (so repeated calls allocate nothing); trim() gives it back to the device.
    */
   trim(): void {
-    this.ctx.pool.trim();
+    this.impl.trim();
   }
 
   /** Starts stats().peakBytesAllocated, peakWorkingBytes and longestSubmitMs over (to measure a call or a phase). */
   resetPeak(): void {
-    this.ctx.pool.resetPeak();
-    this.ctx.memory.resetPeak();
-    this.ctx.pacer.longestMs = 0;
+    this.impl.resetPeak();
   }
 
   /** Frees everything the engine created; an adopted device is left alive. */
   destroy(): void {
-    this.ctx.destroy();
+    this.impl.destroy();
   }
 }

@@ -5,7 +5,7 @@ import type { NaafModel } from '../model/model.js';
 import { methodSpec, type ScoreMethod } from '../methods/index.js';
 import type { SimilarityOptions } from '../types.js';
 import type { NaafEngine } from '../engine.js';
-import type { Gallery } from '../similarity/gallery.js';
+import type { Gallery } from '../backend/types.js';
 import { RecallResult, averageFolds, metricsOfRanks, recallMetrics } from './recall.js';
 import { maxOf } from '../arrays.js';
 
@@ -77,7 +77,7 @@ export async function evalrank(engine: NaafEngine, models: NaafModel[], images: 
     const galleries: Gallery[] = [];
     try {
       for (const model of models) galleries.push(await encodeFold(engine, model, images, { fold, foldSize, stride, options, timings }));
-      const scorer = new FoldScorer(engine.device, models, galleries, captions, { fold, foldSize, method, options, timings });
+      const scorer = new FoldScorer(models, galleries, captions, { fold, foldSize, method, options, timings });
       const bytes = foldSize * 5 * foldSize * 4;
       folds.push(bytes <= maxBytes ? await scorer.dense() : await scorer.streamed());
     } finally {
@@ -105,12 +105,13 @@ async function encodeFold(engine: NaafEngine, model: NaafModel, images: ImageSou
       if (options.shouldStop?.()) throw new EvalStoppedError();
       const count = Math.min(imageBatch, foldSize - n0);
       const features = await readImages(images, (fold * foldSize + n0) * stride, count, stride);
-      const encoded = await model.encodeImagesToGpu({ data: features, shape: [count, R, images.shape[2]] });
+      // In the form the engine's backend scores without a copy (GPU buffers on WebGPU).
+      const encoded = await model.imagesForScoring({ data: features, shape: [count, R, images.shape[2]] });
       try {
-        if (gallery) await gallery.add(encoded);
-        else gallery = await engine.createGallery(encoded, { expectedImages: foldSize }); // sized once: no regrowth copies
+        if (gallery) await gallery.add(encoded.input);
+        else gallery = await engine.createGallery(encoded.input, { expectedImages: foldSize }); // sized once: no regrowth copies
       } finally {
-        encoded.buffer.destroy();
+        encoded.release();
       }
       progress('encode images', n0 + count, foldSize);
     }
@@ -126,7 +127,7 @@ async function encodeFold(engine: NaafEngine, model: NaafModel, images: ImageSou
 class FoldScorer {
   private readonly M: number;
 
-  constructor(private readonly device: GPUDevice, private readonly models: NaafModel[], private readonly galleries: Gallery[], private readonly captions: EncodedCaptions,
+  constructor(private readonly models: NaafModel[], private readonly galleries: Gallery[], private readonly captions: EncodedCaptions,
     private readonly plan: FoldPlan & { method: NonNullable<EvalOptions['method']> }) {
     this.M = 5 * plan.foldSize;
   }
@@ -148,17 +149,17 @@ class FoldScorer {
       let scores: Float32Array | null = null;
       for (let i = 0; i < this.models.length; i++) {
         let start = performance.now();
-        const encoded = await this.models[i].encodeCaptionsToGpu({ ids, shape: [count, L], lengths });
+        const encoded = await this.models[i].captionsForScoring({ ids, shape: [count, L], lengths });
         try {
-          await this.device.queue.onSubmittedWorkDone();
+          await encoded.ready();
           timings.encodeMs += performance.now() - start;
           start = performance.now();
-          const part = await this.galleries[i].similarity({ buffer: encoded.buffer, shape: encoded.shape, lengths }, this.similarityOptions(this.models[i]));
+          const part = await this.galleries[i].similarity(encoded.input, this.similarityOptions(this.models[i]));
           timings.similarityMs += performance.now() - start;
           if (!scores) scores = part;
           else for (let k = 0; k < part.length; k++) scores[k] += part[k];
         } finally {
-          encoded.buffer.destroy();
+          encoded.release();
         }
       }
       if (scores!.length !== N * count) throw new Error(`evalrank: a batch gave ${scores!.length} scores, expected ${N * count}`);

@@ -183,7 +183,8 @@ export class GpuContext {
     });
   }
 
-  static async create(options: GpuContextOptions = {}): Promise<GpuContext> {
+  /** `probed`: an adapter probeAdapter() already found (backend 'auto' looks at it first). */
+  static async create(options: GpuContextOptions = {}, probed?: AdapterProbe): Promise<GpuContext> {
     const disabled = new Set<string>(options.disableFeatures ?? []);
     const budget = options.maxWorkingBytes;
     if (budget !== undefined && !(Number.isSafeInteger(budget) && budget >= 1)) throw new Error(`NaafEngine.create: options.maxWorkingBytes must be an integer >= 1, got ${budget}`);
@@ -196,20 +197,7 @@ export class GpuContext {
       const subgroups = await probeSubgroups(device, features);
       return new GpuContext(device, null, false, info, subgroups !== null, subgroups ?? [], options.onDeviceLost, options.profile, options.submitTargetMs, options.maxWorkingBytes);
     }
-    // Dawn rounds timestamps to blunt timing attacks; a profile wants them as measured.
-    const dawnFlags = [...(options.dawnFlags ?? [])];
-    if (options.profile && !dawnFlags.some((f) => f.includes('timestamp_quantization'))) dawnFlags.push('disable-dawn-features=timestamp_quantization');
-    if (options.dawnPolling !== undefined && options.dawnPolling !== 'paced' && options.dawnPolling !== 'busy') {
-      throw new Error(`NaafEngine.create: options.dawnPolling must be 'paced' or 'busy', got ${JSON.stringify(options.dawnPolling)}`);
-    }
-    const runtime = await openRuntime(dawnFlags, options.dawnPolling);
-    let adapter: GPUAdapter | null = null;
-    let reason = 'requestAdapter() returned null';
-    try {
-      adapter = await runtime.gpu.requestAdapter({ powerPreference: options.powerPreference });
-    } catch (error) {
-      reason = (error as Error).message; // Dawn rejects with the adapters it did find
-    }
+    const { runtime, adapter, reason } = probed ?? await probeAdapter(options);
     if (!adapter) {
       throw new Error(`NaafEngine.create: no WebGPU adapter found (runtime: ${runtime.name}: ${reason}). ${INSTALL_HINT}`);
     }
@@ -473,6 +461,28 @@ export class GpuContext {
     // Drop our reference to Dawn's GPU object only now that its device is gone.
     this.runtime = null;
   }
+}
+
+/** A runtime and the adapter it offers (null, with why, where there is none). */
+export interface AdapterProbe { runtime: Runtime; adapter: GPUAdapter | null; reason: string }
+
+/** Opens the WebGPU runtime (Dawn with options.dawnFlags in Node) and asks it for an adapter. */
+export async function probeAdapter(options: GpuContextOptions = {}): Promise<AdapterProbe> {
+  // Dawn rounds timestamps to blunt timing attacks; a profile wants them as measured.
+  const dawnFlags = [...(options.dawnFlags ?? [])];
+  if (options.profile && !dawnFlags.some((f) => f.includes('timestamp_quantization'))) dawnFlags.push('disable-dawn-features=timestamp_quantization');
+  if (options.dawnPolling !== undefined && options.dawnPolling !== 'paced' && options.dawnPolling !== 'busy') {
+    throw new Error(`NaafEngine.create: options.dawnPolling must be 'paced' or 'busy', got ${JSON.stringify(options.dawnPolling)}`);
+  }
+  const runtime = await openRuntime(dawnFlags, options.dawnPolling);
+  let adapter: GPUAdapter | null = null;
+  let reason = 'requestAdapter() returned null';
+  try {
+    adapter = await runtime.gpu.requestAdapter({ powerPreference: options.powerPreference });
+  } catch (error) {
+    reason = (error as Error).message; // Dawn rejects with the adapters it did find
+  }
+  return { runtime, adapter, reason };
 }
 
 function describe(runtime: string, adapterInfo: GPUAdapterInfo | undefined, features: string[], dawnFlags: readonly string[]): DeviceDescription {

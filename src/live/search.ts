@@ -3,7 +3,7 @@
 // and NAAF's per-word terms against one chosen scene. Types only from the engine, so the page's
 // bundle takes the engine from the browser bundle beside it.
 import type { NaafEngine } from '../engine.js';
-import type { Gallery } from '../similarity/gallery.js';
+import type { Gallery } from '../backend/types.js';
 import type { Vocabulary } from '../data/vocab.js';
 import type { Embeddings, NaafModel } from '../model/model.js';
 import type { WordTerm } from '../report/types.js';

@@ -51,6 +51,7 @@ export const chan: MethodSpec = {
   kernels: {
     split: { parts: [{ name: 'kernels/chan_split.wgsl', code: chanSplitWgsl }], constants: (f) => ({ LSE: !!f.lse }), readsWordGram: false },
     backward: { name: 'kernels/chan_score.bwd.wgsl', code: chanScoreBwdWgsl },
+    wasm: { score: 'chan_score' }, // kernels/wasm/chan.c
   },
   modelOptions: () => ({ method: 'chan' }),
   reference,

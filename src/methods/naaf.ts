@@ -40,6 +40,7 @@ export const naaf: MethodSpec = {
       readsWordGram: true, // the intra-text mask (bound to a placeholder without it)
     },
     backward: { name: 'kernels/naaf_score.bwd.wgsl', code: naafScoreBwdWgsl },
+    wasm: { score: 'naaf_score' }, // kernels/wasm/naaf.c
   },
   modelOptions(config, what, threshold) {
     const t = threshold ?? config.threshold;

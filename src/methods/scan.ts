@@ -19,6 +19,8 @@ interface ScanDirection {
   lambdaSoftmax: number;
   lambdaLse: number;
   fused: WgslPart; split: WgslPart; backward: WgslPart;
+  /** The CPU kernel's export (kernels/wasm/scan_t2i.c, scan_i2t.c). */
+  wasmScore: string;
   /** The split epilogue keeps per (region, word) weights in workgroup memory. */
   regionRowWeights: boolean;
   /** t2i: dG over regions, scales of the words; i2t: dW over words, scales of the regions. */
@@ -60,6 +62,7 @@ function scan(d: ScanDirection): MethodSpec {
       fused: { part: d.fused, constants: (f) => ({ LSE: !!f.lse }) },
       split: { parts: [d.split], constants: (f) => ({ LSE: !!f.lse }), regionRowWeights: d.regionRowWeights, readsWordGram: true },
       backward: d.backward,
+      wasm: { score: d.wasmScore },
     },
     // SCAN's evaluation uses its default options whatever the model trained with (as the original's evaluation.py).
     modelOptions: () => ({ method: d.name }),
@@ -75,6 +78,7 @@ export const scanT2i = scan({
   fused: { name: 'kernels/scan_t2i_score.wgsl', code: scanT2iScoreWgsl },
   split: { name: 'kernels/scan_t2i_split.wgsl', code: scanT2iSplitWgsl },
   backward: { name: 'kernels/scan_t2i_score.bwd.wgsl', code: scanT2iScoreBwdWgsl },
+  wasmScore: 'scan_t2i_score',
 });
 
 export const scanI2t = scan({
@@ -83,4 +87,5 @@ export const scanI2t = scan({
   fused: { name: 'kernels/scan_i2t_score.wgsl', code: scanI2tScoreWgsl },
   split: { name: 'kernels/scan_i2t_split.wgsl', code: scanI2tSplitWgsl },
   backward: { name: 'kernels/scan_i2t_score.bwd.wgsl', code: scanI2tScoreBwdWgsl },
+  wasmScore: 'scan_i2t_score',
 });

@@ -92,6 +92,11 @@ export interface MethodSpec {
     };
     /** The backward method file (pairGradients and its Gram and scale terms); binds the region Gram iff backwardTerms.regionGram. */
     backward: WgslPart;
+    /**
+     * The CPU backend's kernel: the export of the method's file in kernels/wasm/ (its epilogue
+     * after score.h's GEMM), e.g. 'naaf_score'; it reads the word Gram wordGram() names.
+     */
+    wasm: { score: string };
   };
   /**
    * The similarity options a trained model is scored with: its learned values (NAAF: the

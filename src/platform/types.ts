@@ -18,4 +18,18 @@ export interface Platform {
   dawn(): Promise<DawnModule | null>;
   /** A temporary-file suffix unique to this process (atomic writes). */
   tempSuffix(): string;
+  /** A thread running `source` (src/wasm/workerSource.ts), which finds `post` and `listen` defined. */
+  startWorker(source: string): Promise<WorkerHandle>;
+  /** How many threads the machine runs at once. */
+  parallelism(): Promise<number>;
+}
+
+/** A worker thread as the WASM thread pool sees it, whatever the runtime's own API. */
+export interface WorkerHandle {
+  post(message: unknown): void;
+  onMessage(listener: (message: unknown) => void): void;
+  onError(listener: (error: Error) => void): void;
+  /** Whether the thread keeps the process alive (Node): on while it has work. */
+  hold(held: boolean): void;
+  terminate(): void;
 }

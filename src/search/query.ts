@@ -23,7 +23,7 @@ import { readConfined } from './confined.js';
 import { TABLE, checkTableWidth, connectTable, fetchCoarseRange, fetchRegionRange, fetchRegions, isUri, loadLance, rowsWithRegions, tableIdOf, tableLocation, type LanceConnection, type LanceTable } from './lance.js';
 import { lanceCall } from './lanceErrors.js';
 import { lockHolder } from './lock.js';
-import type { Gallery } from '../similarity/gallery.js';
+import type { Gallery } from '../backend/types.js';
 
 export interface QueryOptions {
   /** Results per caption (default 10). */

@@ -16,6 +16,9 @@ import { runBlocks } from './blocks.js';
 import { IMAGE_PAD_ROWS, ImageChunk, OperandFormat, prepareImages, residentImageBytes, subChunk, window } from './operands.js';
 import { PairImages, PairList, checkCopySource, gatheredImages, gatheredPassImages, runsOf, scorePairsOf } from './pairs.js';
 import { encodeGather, gatherPipeline } from '../ops/gather.js';
+import type { Gallery, GalleryAddOptions, GalleryOptions } from '../backend/types.js';
+import { checkGalleryOptions } from './galleryOptions.js';
+import { ReadWriteLock } from './rwLock.js';
 
 /** Consecutive ids from this many on are gathered by buffer copies, shorter runs by the gather kernel. */
 const COPY_RUN = 8;
@@ -25,28 +28,7 @@ import { checkF16Range } from './sources.js';
 import { TopKOptions, TopKResult, rankTopK } from './topk.js';
 import { checkCaptions, checkFiniteRows, checkImages, resolveOptions } from './validate.js';
 
-export interface GalleryOptions {
-  /** What the images are stored and scored in: 'f32' (default), 'f16' or 'int8'. */
-  precision?: 'f32' | 'f16' | 'int8';
-  /** The most bytes the gallery may keep on the GPU (default: no limit but the device's). */
-  maxGpuBytes?: number;
-  /** Cancels the upload (nothing stays allocated). */
-  signal?: AbortSignal;
-  /** Called as images are uploaded: (images done, images in the call). */
-  onProgress?: (done: number, total: number) => void;
-  /** Images per shard at most (default: what one binding holds); smaller shards bound each buffer. */
-  maxImagesPerShard?: number;
-  /**
-   * Images the gallery will hold once every add() is done: new shards are sized for them, so
-   * growing batch by batch copies nothing and never holds a shard twice (evalrank passes its fold).
-   */
-  expectedImages?: number;
-}
-
-export interface GalleryAddOptions {
-  signal?: AbortSignal;
-  onProgress?: (done: number, total: number) => void;
-}
+export type { GalleryAddOptions, GalleryOptions } from '../backend/types.js';
 
 /** Per-call options of gallery queries: a method's options, without the images' precision (the gallery's). */
 export type GalleryQueryOptions = SimilarityOptions;
@@ -65,11 +47,10 @@ interface Shard {
 /** Where f32 rows of the gallery came from (CPU only), for exact re-scoring. */
 interface RowSource { n0: number; count: number; rows: Float32Array | NpyReader }
 
-const FORMATS = ['f32', 'f16', 'int8'] as const;
 /** CPU rows are uploaded in pieces of at most this many bytes. */
 const UPLOAD_PIECE_BYTES = 64 * 2 ** 20;
 
-export class Gallery {
+export class GpuGallery implements Gallery {
   private shards: Shard[] = [];
   private sources: RowSource[] | null = [];
   private destroyed = false;
@@ -80,27 +61,16 @@ export class Gallery {
   private constructor(private readonly ctx: GpuContext, readonly R: number, readonly D: number, readonly precision: OperandFormat,
     private readonly maxGpuBytes: number, private readonly shardLimit: number, private readonly expectedImages = 0) {}
 
-  static async create(ctx: GpuContext, images: ImageInput | NpyReader, options: GalleryOptions = {}): Promise<Gallery> {
+  static async create(ctx: GpuContext, images: ImageInput | NpyReader, options: GalleryOptions = {}): Promise<GpuGallery> {
     const what = 'createGallery';
     ctx.checkUsable(what);
-    if (options === null || typeof options !== 'object') throw new Error(`${what}: options must be an object, got ${String(options)}`);
-    for (const key of Object.keys(options)) {
-      if (!['precision', 'maxGpuBytes', 'signal', 'onProgress', 'maxImagesPerShard', 'expectedImages'].includes(key)) throw new Error(`${what}: unknown option "${key}" (allowed: precision, maxGpuBytes, signal, onProgress, maxImagesPerShard, expectedImages)`);
-    }
-    const precision = options.precision ?? 'f32';
-    if (!FORMATS.includes(precision)) throw new Error(`${what}: options.precision must be 'f32', 'f16' or 'int8', got ${JSON.stringify(precision)}`);
-    const maxGpuBytes = options.maxGpuBytes ?? Infinity;
-    if (maxGpuBytes !== Infinity && (!Number.isInteger(maxGpuBytes) || maxGpuBytes < 1)) throw new Error(`${what}: options.maxGpuBytes must be an integer >= 1, got ${maxGpuBytes}`);
+    const { precision, maxGpuBytes, shardLimit, expected } = checkGalleryOptions(options, what);
     const [, R, D] = checkImages(images, what);
     if (maxImagesPerChunk(ctx, R, D, precision) < 1) {
       throw new Error(`${what}: one image [R=${R}, D=${D}] at ${precision} needs ${residentImageBytes(R, D, precision)} bytes, more than one binding of this device (maxStorageBufferBindingSize ${ctx.limits.maxStorageBufferBindingSize})`);
     }
     if (precision === 'int8' && !(await ctx.int8Product())) throw new Error(`${what}: precision 'int8' needs dot4I8Packed, which this runtime does not compile`);
-    const shardLimit = options.maxImagesPerShard ?? Infinity;
-    if (shardLimit !== Infinity && (!Number.isInteger(shardLimit) || shardLimit < 1)) throw new Error(`${what}: options.maxImagesPerShard must be an integer >= 1, got ${shardLimit}`);
-    const expected = options.expectedImages ?? 0;
-    if (options.expectedImages !== undefined && (!Number.isSafeInteger(expected) || expected < 1)) throw new Error(`${what}: options.expectedImages must be an integer >= 1, got ${options.expectedImages}`);
-    const gallery = new Gallery(ctx, R, D, precision, maxGpuBytes, shardLimit, expected);
+    const gallery = new GpuGallery(ctx, R, D, precision, maxGpuBytes, shardLimit, expected);
     await gallery.add(images, { signal: options.signal, onProgress: options.onProgress });
     return gallery;
   }
@@ -482,51 +452,5 @@ export class Gallery {
 
   [Symbol.dispose](): void {
     this.destroy();
-  }
-}
-
-/** Readers side by side, one writer alone; a waiting writer holds back later readers. */
-class ReadWriteLock {
-  private readers = 0;
-  private writing = false;
-  private queue: { write: boolean; start: () => void }[] = [];
-
-  /** Nothing running or waiting. */
-  get idle(): boolean {
-    return this.readers === 0 && !this.writing && this.queue.length === 0;
-  }
-
-  private pump(): void {
-    while (this.queue.length > 0 && !this.writing) {
-      const next = this.queue[0];
-      if (next.write && this.readers > 0) return;
-      this.queue.shift();
-      if (next.write) this.writing = true;
-      else this.readers++;
-      next.start();
-      if (next.write) return;
-    }
-  }
-
-  private async run<T>(write: boolean, work: () => Promise<T>): Promise<T> {
-    await new Promise<void>((start) => {
-      this.queue.push({ write, start });
-      this.pump();
-    });
-    try {
-      return await work();
-    } finally {
-      if (write) this.writing = false;
-      else this.readers--;
-      this.pump();
-    }
-  }
-
-  read<T>(work: () => Promise<T>): Promise<T> {
-    return this.run(false, work);
-  }
-
-  write<T>(work: () => Promise<T>): Promise<T> {
-    return this.run(true, work);
   }
 }

@@ -41,7 +41,7 @@ export interface PairImages {
   gather: (stream: CommandStream, ids: number[], holder: GPUBuffer[]) => Promise<{ chunk: ImageChunk; local: (n: number) => number }>;
 }
 
-function checkPairs(what: string, pairs: PairList, N: number, M: number): number {
+export function checkPairs(what: string, pairs: PairList, N: number, M: number): number {
   if (!pairs || typeof pairs !== 'object' || !pairs.images || !pairs.captions) {
     throw new Error(`${what}: pairs must be { images, captions }, two arrays of indices of the same length`);
   }

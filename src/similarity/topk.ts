@@ -118,27 +118,46 @@ function checkTopKOptions(what: string, options: SimilarityOptions & TopKOptions
   return { k, direction };
 }
 
+/** A backend's ranking of every query's `keep` best at the call's precision, without the N x M matrix. */
+export type LowRanker = (opts: ResolvedOptions, keep: number) => Promise<{ indices: Int32Array; scores: Float32Array }>;
+
 /**
- * The top-k of `images` (any source) against `captions`, exact from a low precision where asked
- * (`scorePairs` re-scores in f32). `what` names the call in errors.
+ * The top-k of N images against `captions` on any backend: `low` ranks at the call's precision;
+ * with `exact` at a low precision, `scorePairs` re-scores in f32 until each query's f32 top-k is
+ * certified. `what` names the call in errors.
+ */
+export async function rankTopKWith(what: string, images: { N: number; D: number }, captions: CaptionInput,
+  options: SimilarityOptions & TopKOptions, low: LowRanker, scorePairs?: PairScorer): Promise<TopKResult> {
+  if (!options || typeof options !== 'object') throw new Error(`${what}: options must be an object with a method, k and direction, got ${String(options)}`);
+  const { k: _k, direction: _d, blockSize: _b, exact, candidates: _c, onProgress: _p, ...rest } = options;
+  const opts = resolveOptions(rest as SimilarityOptions);
+  const { shape: [M, , D] } = checkCaptions(captions, what);
+  if (images.D !== D) throw new Error(`${what}: captions.shape D = ${D} must equal images.shape D = ${images.D}`);
+  const { k } = checkTopKOptions(what, options, images.N, M);
+  if (exact && opts.precision !== 'f32') {
+    if (!scorePairs) throw new Error(`${what}: exact needs the images' f32 rows to re-score from`);
+    return exactTopK(what, images.N, M, opts, options, low, scorePairs);
+  }
+  const best = await low(opts, k);
+  return { indices: best.indices, scores: best.scores };
+}
+
+/**
+ * The top-k of `images` (any source) against `captions` on the GPU, exact from a low precision
+ * where asked (`scorePairs` re-scores in f32). `what` names the call in errors.
  */
 export async function rankTopK(ctx: GpuContext, what: string, images: TopKImages, captions: CaptionInput,
   options: SimilarityOptions & TopKOptions, scorePairs?: PairScorer): Promise<TopKResult> {
   ctx.checkUsable(what);
-  if (!options || typeof options !== 'object') throw new Error(`${what}: options must be an object with a method, k and direction, got ${String(options)}`);
-  const { k: _k, direction: _d, blockSize, exact, candidates: _c, onProgress, ...rest } = options;
-  const opts = resolveOptions(rest as SimilarityOptions);
-  const { shape: [M, L, D], lengths } = checkCaptions(captions, what);
-  const { N, R } = images.source;
-  if (images.source.D !== D) throw new Error(`${what}: captions.shape D = ${D} must equal images.shape D = ${images.source.D}`);
-  const { k, direction } = checkTopKOptions(what, options, N, M);
-  const caps = captionSource(captions, M, L, D, lengths);
-  if (exact && opts.precision !== 'f32') {
-    if (!scorePairs) throw new Error(`${what}: exact needs the images' f32 rows to re-score from`);
-    return exactTopK(ctx, what, images, caps, opts, options, scorePairs);
-  }
-  const plan = await resolvePlan(ctx, { R, D, L }, opts, vec4Aligned(images.offset, sourceOffset(captions), D));
-  return ctx.scoped(what, () => lowTopK(ctx, what, plan, opts, images.source, caps, k, direction, blockSize, onProgress));
+  const { direction, blockSize, onProgress } = options ?? ({} as TopKOptions);
+  const { R, D } = images.source;
+  const low: LowRanker = async (opts, keep) => {
+    const { shape: [M, L], lengths } = checkCaptions(captions, what);
+    const caps = captionSource(captions, M, L, D, lengths);
+    const plan = await resolvePlan(ctx, { R, D, L }, opts, vec4Aligned(images.offset, sourceOffset(captions), D));
+    return ctx.scoped(what, () => lowTopK(ctx, what, plan, opts, images.source, caps, keep, direction, blockSize, onProgress));
+  };
+  return rankTopKWith(what, images.source, captions, options, low, scorePairs);
 }
 
 async function lowTopK(ctx: GpuContext, what: string, plan: ScorePlan, opts: ResolvedOptions, images: ImageSource, captions: CaptionSource,
@@ -163,19 +182,15 @@ function sortCandidates(indices: number[], scores: number[]): number[] {
  * more than the margin (twice the largest |f32 - low| seen so far over all scored pairs);
  * otherwise it gets twice the candidates, and past the kept list all of them.
  */
-async function exactTopK(ctx: GpuContext, what: string, images: TopKImages, captions: CaptionSource, opts: ResolvedOptions,
-  options: SimilarityOptions & TopKOptions, scorePairs: PairScorer): Promise<TopKResult> {
-  const { k, direction, candidates: firstCandidates, blockSize, onProgress } = options;
-  const N = images.source.N;
-  const M = captions.M;
+async function exactTopK(what: string, N: number, M: number, opts: ResolvedOptions, options: SimilarityOptions & TopKOptions,
+  lowRanker: LowRanker, scorePairs: PairScorer): Promise<TopKResult> {
+  const { k, direction, candidates: firstCandidates } = options;
   const [queries, total] = direction === 't2i' ? [M, N] : [N, M];
   let width = firstCandidates ?? Math.max(2 * k, k + 16);
   if (!Number.isInteger(width) || width < k) throw new Error(`${what}: options.candidates must be an integer >= k = ${k}, got ${firstCandidates}`);
   width = Math.min(width, total);
   const keep = Math.min(total, 4 * width);
-  const { R, D } = images.source;
-  const plan = await resolvePlan(ctx, { R, D, L: captions.L }, opts, vec4Aligned(images.offset, captions.kind === 'gpu' ? captions.offset : 0, D));
-  const low = await ctx.scoped(what, () => lowTopK(ctx, what, plan, opts, images.source, captions, keep, direction, blockSize, onProgress));
+  const low = await lowRanker(opts, keep);
   // The f32 re-scoring runs the split kernel's pair mode: the low-precision pass's tile does not apply.
   const { tile: _tile, precision: _precision, kernel: _kernel, ...method } = options as SimilarityOptions & TopKOptions & Record<string, unknown>;
   for (const key of ['k', 'direction', 'blockSize', 'exact', 'candidates', 'onProgress', 'maxImagesPerChunk', 'maxCaptionsPerChunk']) delete (method as Record<string, unknown>)[key];

@@ -1,0 +1,112 @@
+// Scores of chosen (image, caption) pairs on the CPU backend (engine.scorePairs, gallery
+// scorePairs, topK's exact re-scoring): pairs grouped by image, each image scored against
+// tiles of its own captions only (tiles of the same captions share their packed words), each
+// score written to its pair's slot. Only the images and captions the pairs name are made ready,
+// in passes within options.maxGpuBytes (or read where they lie in a resident gallery). A pair's
+// score is bit for bit the dense one: the kernels compute every word and caption alike in any tile.
+import { throwIfAborted } from '../gpu/submit.js';
+import type { ResolvedOptions } from '../similarity/validate.js';
+import type { WasmHeap } from './heap.js';
+import type { WasmRuntime } from './runtime.js';
+import type { CaptionRows, ResidentPart } from './blocks.js';
+import { TilePlanner, WasmImages, imageBytes, prepareCaptions, prepareImages, runScore } from './score.js';
+import { HeapScope } from './structs.js';
+
+/** Where a pair call's images come from: rows gathered by id, or a resident gallery's parts. */
+export type PairImageFeed =
+  | { kind: 'rows'; N: number; R: number; D: number; gather: (ids: number[]) => Promise<Float32Array> }
+  | { kind: 'resident'; N: number; R: number; D: number; part: (n: number) => ResidentPart };
+
+/** Scores of pairs (pairs.images[i], pairs.captions[i]) in pair order; indices already checked. */
+export async function wasmScorePairs(rt: WasmRuntime, what: string, opts: ResolvedOptions, images: PairImageFeed, captions: CaptionRows,
+  pairImages: Int32Array, pairCaptions: Int32Array): Promise<Float32Array> {
+  const P = pairImages.length;
+  const { R, D } = images;
+  const { L } = captions;
+  const result = new Float32Array(P);
+  const order = Uint32Array.from({ length: P }, (_, i) => i).sort((a, b) => pairImages[a] - pairImages[b] || a - b);
+  // Passes of whole images: their rows (gathered) and their captions within a quarter / half of the budget.
+  const perImage = images.kind === 'rows' ? imageBytes(R, D, 'f32') : 0;
+  const perCaption = L * D * 4 * 2 + L * L * 4 + 64;
+  const imageRoom = perImage ? Math.max(1, Math.floor(opts.maxGpuBytes / 4 / perImage)) : Infinity;
+  const captionRoom = Math.max(1, Math.floor(opts.maxGpuBytes / 2 / perCaption));
+  let i = 0;
+  while (i < P) {
+    throwIfAborted(what, opts.signal);
+    // One shard per pass (a resident gallery's shards may lie in several heaps).
+    const shard = images.kind === 'resident' ? images.part(pairImages[order[i]]).images : null;
+    const heap = shard ? shard.heap : rt.heap;
+    const passImages: number[] = [];
+    const passCaptions = new Map<number, number>();
+    const start = i;
+    while (i < P) {
+      const n = pairImages[order[i]];
+      if (images.kind === 'resident' && images.part(n).images !== shard) break;
+      let end = i;
+      const fresh = new Set<number>();
+      while (end < P && pairImages[order[end]] === n) {
+        const m = pairCaptions[order[end]];
+        if (!passCaptions.has(m)) fresh.add(m);
+        end++;
+      }
+      if (passImages.length > 0 && (passImages.length + 1 > imageRoom || passCaptions.size + fresh.size > captionRoom)) break;
+      passImages.push(n);
+      for (const m of fresh) passCaptions.set(m, passCaptions.size);
+      i = end;
+    }
+    await scorePass(rt, heap, opts, images, captions, passImages, passCaptions, order.subarray(start, i), pairImages, pairCaptions, result);
+  }
+  return result;
+}
+
+async function scorePass(rt: WasmRuntime, heap: WasmHeap, opts: ResolvedOptions, images: PairImageFeed, captions: CaptionRows,
+  passImages: number[], passCaptions: Map<number, number>, pairs: Uint32Array, pairImages: Int32Array, pairCaptions: Int32Array,
+  result: Float32Array): Promise<void> {
+  const { R, D } = images;
+  const { L } = captions;
+  const scope = new HeapScope(heap);
+  try {
+    // The pass's captions, gathered [C][L][D] in the order first named.
+    const C = passCaptions.size;
+    const rows = new Float32Array(C * L * D);
+    const lengths = new Int32Array(C);
+    for (const [m, local] of passCaptions) {
+      rows.set(captions.data.subarray(m * L * D, (m + 1) * L * D), local * L * D);
+      lengths[local] = captions.lengths[m];
+    }
+    // Each image's tiles: its captions in pair order, each writing its own pair's slot.
+    const planner = new TilePlanner();
+    const jobs: number[] = [];
+    let ready: WasmImages;
+    const imageIndex = new Map<number, number>();
+    if (images.kind === 'rows') {
+      passImages.forEach((n, k) => imageIndex.set(n, k));
+      ready = await prepareImages(rt, scope, await images.gather(passImages), passImages.length, R, D, 'f32', scope);
+    } else {
+      ready = images.part(passImages[0]).images;
+      for (const n of passImages) {
+        const part = images.part(n);
+        imageIndex.set(n, part.first + (n - part.n0));
+      }
+    }
+    let p = 0;
+    while (p < pairs.length) {
+      const n = pairImages[pairs[p]];
+      let end = p;
+      while (end < pairs.length && pairImages[pairs[end]] === n) end++;
+      const group = pairs.subarray(p, end);
+      const ids = Int32Array.from(group, (pair) => passCaptions.get(pairCaptions[pair])!);
+      const tiles = planner.add(ids, Int32Array.from(ids, (c) => lengths[c]), Int32Array.from(group));
+      for (const tile of tiles) jobs.push(imageIndex.get(n)!, 1, tile);
+      p = end;
+    }
+    const plan = planner.plan();
+    const prepared = await prepareCaptions(rt, scope, rows, lengths, C, L, D, 'f32', opts, plan);
+    const out = scope.alloc(Math.max(4, result.length * 4), 'pair scores');
+    await runScore(rt, scope, opts, ready, prepared, Int32Array.from(jobs), { out, stride: 0, image0: 0 });
+    const scores = heap.f32(out, result.length);
+    for (const pair of pairs) result[pair] = scores[pair];
+  } finally {
+    scope.free();
+  }
+}
