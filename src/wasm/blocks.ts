@@ -54,7 +54,7 @@ export async function runWasmBlocks(rt: WasmRuntime, a: WasmBlocksArgs): Promise
   const { R, D } = images;
   const { M, L } = captions;
   const budget = opts.maxGpuBytes;
-  const fixed = 1 << 20;
+  const fixed = 64 * 1024; // structs, tile tables, a thread's share of small blocks
   const perCaption = perCaptionBytes(L, D, a.format);
   const perImage = perImageBytes(R, D, a.format, images.kind === 'resident');
   const fit = (perItem: number, share: number, what: string) => {

@@ -138,7 +138,8 @@ export class WasmGallery implements Gallery {
     let capacity = Math.min(wanted, this.shardLimit, Math.floor((this.maxBytes - this.bytes) / per) || 1);
     const rt = this.backend.runtime;
     // Into the last memory used, else a fresh one; a shard never passes what one memory holds.
-    const maxPerMemory = Math.max(1, Math.floor((rt.heap.maxBytes - (64 << 20)) / per));
+    // (Room is left for a call's working data in the first memory.)
+    const maxPerMemory = Math.max(1, Math.floor((rt.heap.maxBytes - Math.min(64 << 20, rt.heap.maxBytes / 4)) / per));
     capacity = Math.max(1, Math.min(capacity, maxPerMemory));
     for (const heap of [last?.scope.heap ?? rt.heap, null]) {
       const target = heap ?? rt.newHeap();
