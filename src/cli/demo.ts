@@ -2,22 +2,24 @@
 // the comparison table and report/index.html. Sizes default to a few minutes on 2 CPU cores.
 import { parseArgs } from 'node:util';
 import { DEFAULT_DEMO_METHODS, DEMO_DEFAULTS, DEMO_METHODS, DemoMethod, DemoStoppedError, runDemo } from '../demo/run.js';
-import { NaafEngine } from '../engine.js';
+import { BACKEND_FLAGS, BACKEND_USAGE, commandEngine, deviceLine } from './engine.js';
 import { integerFlag, numberFlag } from './flags.js';
 import { stopOnSigint } from './interrupt.js';
 import { createProgress } from './progress.js';
 
 export const DEMO_USAGE = `naaf demo [--data data/scenes] [--report report] [--images ${DEMO_DEFAULTS.images}] [--epochs ${DEMO_DEFAULTS.epochs}]
           [--batch-size ${DEMO_DEFAULTS.batchSize}] [--embed-size ${DEMO_DEFAULTS.embedSize}] [--word-dim ${DEMO_DEFAULTS.wordDim}]
-          [--regions ${DEMO_DEFAULTS.regions}] [--img-dim ${DEMO_DEFAULTS.imgDim}] [--lr LR] [--seed 0] [--large] [--methods ${DEFAULT_DEMO_METHODS.join(',')}]
+          [--regions ${DEMO_DEFAULTS.regions}] [--img-dim ${DEMO_DEFAULTS.imgDim}] [--lr LR] [--seed 0] [--large] [--methods ${DEFAULT_DEMO_METHODS.join(',')}] ${BACKEND_USAGE}
   --lr: one learning rate for both models (default: each method's own, METHOD_SETTINGS in src/demo/run.ts).
   --methods: which to train and compare, from ${DEMO_METHODS.join(', ')} (naaf always; e.g. naaf,scan-t2i,chan).
+  --backend: the demo trains, which runs on WebGPU ('auto' means WebGPU here; 'wasm' is refused).
   --large: 2000 train images, 36 regions x 128 features, embed 256, 10 epochs (for a GPU).`;
 
 export async function runDemoCommand(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
+      ...BACKEND_FLAGS,
       data: { type: 'string', default: 'data/scenes' }, report: { type: 'string', default: 'report' }, runs: { type: 'string', default: 'data/runs' },
       images: { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' }, 'embed-size': { type: 'string' },
       'word-dim': { type: 'string' }, regions: { type: 'string' }, 'img-dim': { type: 'string' }, lr: { type: 'string' }, seed: { type: 'string' },
@@ -37,8 +39,8 @@ export async function runDemoCommand(argv: string[]): Promise<void> {
     console.log(`[${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
   };
   const stop = stopOnSigint('stopping after this training step (saving its checkpoint)');
-  const engine = await NaafEngine.create();
-  log(`device: ${engine.info.description || engine.info.device} (${engine.info.runtime}); the default sizes take a few minutes on 2 CPU cores, much less on a GPU`);
+  const engine = await commandEngine('naaf demo', values, { trains: true });
+  log(`${deviceLine(engine)}; the default sizes take a few minutes on 2 CPU cores, much less on a GPU`);
   try {
     const { table, reportPath } = await runDemo(engine, {
       data: values.data!, runs: values.runs!, report: values.report!,

@@ -1,6 +1,6 @@
 // `naaf eval`: evalrank on a precomp split with one or two checkpoints.
 import { parseArgs } from 'node:util';
-import { NaafEngine } from '../engine.js';
+import { BACKEND_FLAGS, BACKEND_USAGE, commandEngine, deviceLine } from './engine.js';
 import { checkVocabularyFit, encodeCaptionIds, findVocabulary, openPrecompSplit } from '../data/precomp.js';
 import { numberFlag } from './flags.js';
 import { evalrank, EvalReport } from '../eval/evalrank.js';
@@ -11,8 +11,9 @@ import { minOf } from '../arrays.js';
 import { methodSpec, methodUsage } from '../methods/index.js';
 
 export const EVAL_USAGE = `naaf eval --data DIR --split test --checkpoint FILE [--vocab FILE] [--checkpoint2 FILE]
-          [--fold5] [--json] [${methodUsage().flag}] [--threshold T]
+          [--fold5] [--json] [${methodUsage().flag}] [--threshold T] ${BACKEND_USAGE}
   DIR holds {split}_ims.npy and {split}_caps.txt; without --vocab, the vocabulary JSON in DIR or DIR/../vocab.
+  --backend: 'auto' (default; NAAF_BACKEND where not given) runs on WebGPU with a hardware adapter, else on the CPU (WASM SIMD).
   Methods (default naaf):
 ${methodUsage().lines.join('\n')}`;
 
@@ -41,6 +42,7 @@ export async function runEval(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
+      ...BACKEND_FLAGS,
       data: { type: 'string' }, split: { type: 'string', default: 'test' }, checkpoint: { type: 'string' },
       checkpoint2: { type: 'string' }, vocab: { type: 'string' }, fold5: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false }, method: { type: 'string', default: 'naaf' }, threshold: { type: 'string' },
@@ -52,7 +54,8 @@ export async function runEval(argv: string[]): Promise<void> {
   const threshold = numberFlag('naaf eval', 'threshold', values.threshold);
 
   const split = await openPrecompSplit(values.data, values.split!);
-  const engine = await NaafEngine.create();
+  const engine = await commandEngine('naaf eval', values);
+  console.error(deviceLine(engine));
   const models: NaafModel[] = [];
   const progress = createProgress();
   try {

@@ -1,14 +1,14 @@
 // `naaf index`: builds a search index of a split's images (src/search/build.ts).
 import { isAbsolute, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { NaafEngine } from '../engine.js';
+import { BACKEND_FLAGS, BACKEND_USAGE, commandEngine, deviceLine } from './engine.js';
 import { buildIndex } from '../search/build.js';
 import { isUri } from '../search/lance.js';
 import { diskBytes } from '../search/manifest.js';
 import { integerFlag } from './flags.js';
 import { createProgress } from './progress.js';
 
-export const INDEX_USAGE = `naaf index --data DIR --split S --checkpoint C --out INDEX [--batch-size 2048] [--coarse maxsim|mean|student] [--student FILE] [--ann auto|ivf_pq|flat] [--vocab FILE] [--table DIR|URI]
+export const INDEX_USAGE = `naaf index --data DIR --split S --checkpoint C --out INDEX [--batch-size 2048] [--coarse maxsim|mean|student] [--student FILE] [--ann auto|ivf_pq|flat] [--vocab FILE] [--table DIR|URI] ${BACKEND_USAGE}
   Encodes the split's images with the model and writes them, a coarse vector and an ANN index to a LanceDB table in INDEX
   (--coarse student: each image's vector from a student distilled from the model's NAAF scores, bench/distill.mjs),
   or with --table in another folder or on object storage (s3://bucket/path, gs://, az://; credentials from LanceDB's
@@ -20,6 +20,7 @@ export async function runIndex(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv, strict: true,
     options: {
+      ...BACKEND_FLAGS,
       data: { type: 'string' }, split: { type: 'string' }, checkpoint: { type: 'string' }, out: { type: 'string' },
       'batch-size': { type: 'string' }, coarse: { type: 'string' }, ann: { type: 'string' }, vocab: { type: 'string' }, table: { type: 'string' },
       student: { type: 'string' },
@@ -29,7 +30,8 @@ export async function runIndex(argv: string[]): Promise<void> {
     if (!values[name]) throw new Error(`naaf index: --${name} is required\n${INDEX_USAGE}`);
   }
   const batchSize = integerFlag('naaf index', 'batch-size', values['batch-size'], 1);
-  const engine = await NaafEngine.create();
+  const engine = await commandEngine('naaf index', values);
+  console.log(deviceLine(engine));
   const progress = createProgress();
   // Ctrl-C: save (the batch being committed), stop, exit 130. Whatever runs then cannot be told
   // to stop at once (a LanceDB commit or index build), so the build is aborted and, should it

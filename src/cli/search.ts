@@ -1,24 +1,26 @@
 // `naaf search`: the best images of an index for one or more captions (src/search/query.ts).
 import { methodNames, methodSpec } from '../methods/index.js';
 import { parseArgs } from 'node:util';
-import { NaafEngine } from '../engine.js';
+import { BACKEND_FLAGS, BACKEND_USAGE, commandEngine, deviceLine } from './engine.js';
 import { DEFAULT_CANDIDATES, DEFAULT_STUDENT_CANDIDATES, SearchIndex } from '../search/query.js';
 import { integerFlag } from './flags.js';
 
-export const SEARCH_USAGE = `naaf search --index INDEX --checkpoint C "a caption" ["another caption" ...] [--k 10] [--candidates K' (default ${DEFAULT_CANDIDATES}; ${DEFAULT_STUDENT_CANDIDATES} for a student index)] [--method ${methodNames().filter((m) => methodSpec(m).search).join('|')}] [--terms] [--json]
+export const SEARCH_USAGE = `naaf search --index INDEX --checkpoint C "a caption" ["another caption" ...] [--k 10] [--candidates K' (default ${DEFAULT_CANDIDATES}; ${DEFAULT_STUDENT_CANDIDATES} for a student index)] [--method ${methodNames().filter((m) => methodSpec(m).search).join('|')}] [--terms] [--json] ${BACKEND_USAGE}
   Coarse candidates from the index (LanceDB), re-ranked exactly on the GPU; --terms adds NAAF's per-word terms.`;
 
 export async function runSearch(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv, strict: true, allowPositionals: true,
     options: {
+      ...BACKEND_FLAGS,
       index: { type: 'string' }, checkpoint: { type: 'string' }, k: { type: 'string' }, candidates: { type: 'string' },
       method: { type: 'string' }, terms: { type: 'boolean', default: false }, json: { type: 'boolean', default: false },
     },
   });
   if (!values.index || !values.checkpoint) throw new Error(`naaf search: --index and --checkpoint are required\n${SEARCH_USAGE}`);
   if (positionals.length === 0) throw new Error(`naaf search: give at least one caption in quotes\n${SEARCH_USAGE}`);
-  const engine = await NaafEngine.create();
+  const engine = await commandEngine('naaf search', values);
+  if (!values.json) console.log(deviceLine(engine));
   let index: SearchIndex | null = null;
   try {
     index = await SearchIndex.open(engine, values.index, values.checkpoint, { method: values.method as never });

@@ -1,6 +1,6 @@
 // `naaf train`: trains NAAF (or a SCAN baseline) on a precomp dataset.
 import { parseArgs } from 'node:util';
-import { NaafEngine } from '../engine.js';
+import { BACKEND_FLAGS, BACKEND_USAGE, commandEngine, deviceLine } from './engine.js';
 import { runTraining } from '../train/loop.js';
 import type { TrainMethod, TrainerOptions } from '../train/options.js';
 import { integerFlag, numberFlag } from './flags.js';
@@ -10,7 +10,7 @@ import { methodSpec, methodUsage } from '../methods/index.js';
 
 export const TRAIN_USAGE = `naaf train --data DIR [--data-name f30k_precomp] --out DIR [--epochs 20] [--batch-size 128] [--lr LR]
            [--lr-update EPOCHS] [--warmup-epochs EPOCHS] [--resume FILE] [--init FILE] [${methodUsage().flag}] [--seed 0]
-           [--embed-size 1024] [--word-dim 300] [--vocab FILE]
+           [--embed-size 1024] [--word-dim 300] [--vocab FILE] ${BACKEND_USAGE}
   DIR (or DIR/NAME) holds {train,dev}_ims.npy and {train,dev}_caps.txt; Ctrl-C saves and stops.
   Methods (default naaf):
 ${methodUsage().lines.join('\n')}`;
@@ -22,6 +22,7 @@ export async function runTrain(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
+      ...BACKEND_FLAGS,
       data: { type: 'string' }, 'data-name': { type: 'string' }, out: { type: 'string' }, epochs: { type: 'string' },
       'batch-size': { type: 'string' }, lr: { type: 'string' }, 'lr-update': { type: 'string' }, 'warmup-epochs': { type: 'string' },
       resume: { type: 'string' }, init: { type: 'string' }, method: { type: 'string' }, seed: { type: 'string' },
@@ -50,7 +51,8 @@ export async function runTrain(argv: string[]): Promise<void> {
 
   const stop = stopOnSigint('stopping after this step (saving a checkpoint)');
   const progress = createProgress();
-  const engine = await NaafEngine.create();
+  const engine = await commandEngine(command, values, { trains: true });
+  console.log(deviceLine(engine));
   try {
     const result = await runTraining(engine, {
       data, out: values.out, epochs: options.epochs, batchSize: options.batchSize, trainer,

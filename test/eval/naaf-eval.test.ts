@@ -15,6 +15,7 @@ import { loadModelWeights } from '../../src/model/load.js';
 import { encodeCaptionsRef, encodeImagesRef } from '../../src/ref/encoders.js';
 import { naafSimilarityRef } from '../../src/ref/naaf.js';
 import { rng } from '../random.js';
+import { NaafEngine } from '../../src/index.js';
 
 const checkpoint = fileURLToPath(new URL('../fixtures/checkpoints/naaf_basic_tiny.pth.tar', import.meta.url));
 const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
@@ -86,6 +87,34 @@ describe('naaf eval', () => {
       }
       expect(got.rsum).toBeCloseTo(want.rsum, 9);
       expect(got.timings.encodeMs).toBeGreaterThan(0);
+    }
+  });
+
+  it('--backend wasm: the same protocol on the CPU backend, whole split and --fold5, and the streamed ranks there', async () => {
+    for (const [flags, want] of [[[], expected.whole], [['--fold5'], expected.fold5]] as const) {
+      const run = naaf(['eval', '--data', join(dir, 'data'), '--split', 'test', '--checkpoint', checkpoint, '--json', '--backend', 'wasm', '--threads', '2', ...flags]);
+      expect(run.status, run.stderr).toBe(0);
+      expect(run.stderr).toMatch(/device: wasm: 2 threads, SIMD128/);
+      const got = JSON.parse(run.stdout);
+      for (const direction of ['i2t', 't2i'] as const) {
+        for (const key of ['r1', 'r5', 'r10', 'medr', 'meanr'] as const) expect(got[direction][key], `${direction}.${key} ${flags}`).toBeCloseTo(want[direction][key], 9);
+      }
+    }
+    const cpu = await NaafEngine.create({ backend: 'wasm', threads: 2 });
+    const model = await cpu.loadModel(checkpoint);
+    const split = await openPrecompSplit(join(dir, 'data'), 'test');
+    try {
+      const { vocab } = await findVocabulary(join(dir, 'data'), 'basic');
+      const captions = encodeCaptionIds(split.captions, vocab, model.config.vocabSize);
+      const dense = await evalrank(cpu, [model], split.images, captions, { captionBatch: 7, imageBatch: 3 });
+      const streamed = await evalrank(cpu, [model], split.images, captions, { captionBatch: 7, imageBatch: 3, maxSimilarityBytes: 4 });
+      const strip = ({ timings: _t, ...rest }: typeof dense) => rest;
+      expect(strip(streamed)).toEqual(strip(dense));
+      expect(dense.rsum).toBeCloseTo(expected.whole.rsum, 9);
+    } finally {
+      await split.images.close();
+      model.destroy();
+      cpu.destroy();
     }
   });
 

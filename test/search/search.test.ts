@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, writeFile
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Vocabulary } from '../../src/index.js';
+import { NaafEngine, Vocabulary } from '../../src/index.js';
 import type { ModelConfig } from '../../src/model/weights.js';
 import { buildIndex, SearchIndex } from '../../src/search/index.js';
 import { coarseRows, imageBatch, imageSchema, isUri, loadLance, rowsWithRegions, tableLocation } from '../../src/search/lance.js';
@@ -217,6 +217,50 @@ describe('an IVF_PQ MaxSim index, built in batches and resumed', () => {
     } finally {
       index.close();
     }
+  });
+});
+
+describe('the same index on the CPU backend', () => {
+  const out = join(root, 'index-maxsim');
+
+  it('searched there (from the table, and resident): the hits of the WebGPU engine, scores within 1e-5; built there, the same index; and from the command line', async () => {
+    const cpu = await NaafEngine.create({ backend: 'wasm', threads: 2 });
+    const texts = [captions()[7]!, captions()[123]!];
+    try {
+      const gpuIndex = await SearchIndex.open(engine, out, checkpoint);
+      const want = await gpuIndex.query(texts, { k: 10, candidates: 60, terms: true });
+      gpuIndex.close();
+      for (const resident of [false, true]) {
+        const index = await SearchIndex.open(cpu, out, checkpoint, { resident });
+        try {
+          const got = await index.query(texts, { k: 10, candidates: 60, terms: true });
+          got.results.forEach((r, m) => {
+            expect(r.hits.map((h) => h.id), `resident ${resident}`).toEqual(want.results[m]!.hits.map((h) => h.id));
+            r.hits.forEach((h, i) => {
+              expect(Math.abs(h.score - want.results[m]!.hits[i]!.score)).toBeLessThan(1e-5);
+              expect(h.terms!.map((t) => t.token)).toEqual(want.results[m]!.hits[i]!.terms!.map((t) => t.token));
+            });
+          });
+        } finally {
+          index.close();
+        }
+      }
+      // Built on the CPU backend: the same rows and coarse vectors, so the same hits.
+      const cpuOut = join(root, 'index-cpu');
+      await buildIndex(cpu, { data, split: 'test', checkpoint, out: cpuOut, batchSize: 100, ann: 'ivf_pq' });
+      const built = await SearchIndex.open(cpu, cpuOut, checkpoint);
+      try {
+        const got = await built.query(texts, { k: 10, candidates: N });
+        got.results.forEach((r, m) => expect(r.hits.map((h) => h.id)).toEqual(want.results[m]!.hits.map((h) => h.id)));
+      } finally {
+        built.close();
+      }
+    } finally {
+      cpu.destroy();
+    }
+    const cli = resolve(__dirname, '../../dist/cli.js');
+    const run = (backend: string) => JSON.parse(execFileSync(process.execPath, [cli, 'search', '--index', out, '--checkpoint', checkpoint, texts[0]!, '--k', '5', '--candidates', '60', '--json', '--backend', backend], { encoding: 'utf8' }));
+    expect(run('wasm').results[0].hits.map((h: { id: number }) => h.id)).toEqual(run('webgpu').results[0].hits.map((h: { id: number }) => h.id));
   });
 });
 
