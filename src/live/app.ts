@@ -1,9 +1,11 @@
 // The live search page (report/live/index.html): loads the trained NAAF and SCAN t2i models and
 // the test split from its own folder, encodes the test scenes once per model, then ranks them
-// for whatever caption is typed, on the browser's WebGPU. The engine comes from the browser
+// for whatever caption is typed: on the browser's WebGPU with a hardware adapter, else on its
+// CPU through the WASM SIMD kernels (threads where the page is cross-origin isolated, as
+// `naaf serve` makes it: COOP same-origin, COEP require-corp). The engine comes from the browser
 // bundle beside it (build.mjs maps ../index.js to ./naaf-webgpu.js); the rest is this file.
 // Tests drive it through body[data-state] ('loading' | 'ready' | 'searching' | 'done' | 'error'
-// | 'no-webgpu'), body[data-query] (the last finished query) and the result lists' data-image.
+// | 'no-engine'), body[data-query] (the last finished query) and the result lists' data-image.
 import { NaafEngine, NpyReader, Vocabulary, tokenize } from '../index.js';
 import { escapeHtml as esc } from '../report/escape.js';
 import { wordChip } from '../report/html.js';
@@ -22,30 +24,18 @@ function setState(state: string, query?: string): void {
   document.body.dataset.state = state;
 }
 
-/** Why there is no usable WebGPU here, or null. */
-async function webgpuProblem(): Promise<string | null> {
-  if (!window.isSecureContext) return `this page was opened from ${location.origin}, which is not a secure context; browsers offer WebGPU only on https:// or http://localhost`;
-  const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
-  if (!gpu) return 'this browser does not offer WebGPU (navigator.gpu is missing)';
-  const adapter = await gpu.requestAdapter().catch(() => null);
-  if (!adapter) return 'this browser offers WebGPU but found no GPU adapter (WebGPU may be disabled, or the GPU blocklisted)';
-  return null;
-}
-
-function showNoWebGpu(reason: string): void {
-  const box = $('nowebgpu');
-  box.innerHTML = `<h2>This page needs WebGPU</h2>
-<p>It computes NAAF and SCAN on your GPU through WebGPU, and ${esc(reason)}.</p>
+function showNoEngine(reason: string): void {
+  const box = $('noengine');
+  box.innerHTML = `<h2>This page needs WebGPU or WebAssembly SIMD</h2>
+<p>It computes NAAF and SCAN on your GPU through WebGPU, or on your CPU through WebAssembly SIMD, and neither is available: ${esc(reason)}.</p>
 <ul>
-<li>Use a recent Chrome or Edge (113 or later; on Linux, start it with <code>--enable-unsafe-webgpu --enable-features=Vulkan</code>), Safari 26 or later, or Firefox 141 or later on Windows.</li>
-<li>Without a GPU (a server, a container), Chromium can use its software adapter: <code>chromium --enable-unsafe-webgpu --enable-features=Vulkan --use-vulkan=swiftshader --use-webgpu-adapter=swiftshader</code>.</li>
-<li>Open the page as <code>http://localhost:8080/live/</code> after <code>npx naaf serve report</code>: WebGPU exists only in secure contexts (https or localhost).</li>
-<li>Check what your browser offers at <code>chrome://gpu</code> (Chrome, Edge) or <code>about:support</code> (Firefox).</li>
+<li>Use a recent Chrome, Edge, Firefox or Safari (WebAssembly SIMD since Chrome 91, Firefox 89, Safari 16.4; WebGPU since Chrome and Edge 113, Safari 26, Firefox 141 on Windows).</li>
+<li>Open the page as <code>http://localhost:8080/live/</code> after <code>npx naaf serve report</code>: WebGPU exists only in secure contexts (https or localhost), and the CPU kernels use threads only on a cross-origin isolated page, which <code>naaf serve</code> makes it.</li>
 </ul>
-<p>The <a href="../">static report</a> works without WebGPU.</p>`;
+<p>The <a href="../">static report</a> works without either.</p>`;
   box.hidden = false;
-  status('WebGPU is not available here.', true);
-  setState('no-webgpu');
+  status('Neither WebGPU nor WebAssembly SIMD is available here.', true);
+  setState('no-engine');
 }
 
 async function fetchOk(url: string): Promise<Response> {
@@ -63,19 +53,20 @@ interface QueryContext {
 }
 
 async function main(): Promise<void> {
-  const problem = await webgpuProblem();
-  if (problem) {
-    showNoWebGpu(problem);
+  let engine: NaafEngine;
+  try {
+    engine = await NaafEngine.create();
+  } catch (error) {
+    showNoEngine((error as Error).message);
     return;
   }
   const manifest = (await (await fetchOk('./live.json')).json()) as LiveManifest;
   if (manifest.format !== LIVE_FORMAT || manifest.version !== LIVE_VERSION) {
     throw new Error(`live page: live.json is ${manifest.format} version ${manifest.version}, expected ${LIVE_FORMAT} version ${LIVE_VERSION}; rerun npm start`);
   }
-  const engine = await NaafEngine.create();
-  const { vendor, architecture, device: name, description } = engine.info;
-  const device = description || [vendor, architecture, name].filter((part) => part).join(' ') || 'an unnamed adapter';
-  status(`WebGPU: ${device}. Loading the test split…`);
+  // "webgpu: <adapter>" or "wasm: N threads, SIMD128".
+  const device = engine.describe();
+  status(`${device}. Loading the test split…`);
   const [vocab, captions, scenes, reader] = await Promise.all([
     fetchOk(`./${manifest.vocab}`).then((r) => r.text()).then((text) => Vocabulary.fromJSON(text)),
     // As openPrecompSplit reads it: lines without \r, trailing blank lines dropped (line i is caption i).
@@ -93,14 +84,14 @@ async function main(): Promise<void> {
   const models: LiveModel[] = [];
   for (const m of manifest.models) {
     const model = await engine.loadModel(`./${m.file}`, {
-      onProgress: ({ loaded, total }) => status(`WebGPU: ${device}. Loading ${m.label}: ${kB(loaded)}${total ? ` of ${kB(total)}` : ''}…`),
+      onProgress: ({ loaded, total }) => status(`${device}. Loading ${m.label}: ${kB(loaded)}${total ? ` of ${kB(total)}` : ''}…`),
     });
-    status(`WebGPU: ${device}. Encoding ${N} test scenes with ${m.label}…`);
+    status(`${device}. Encoding ${N} test scenes with ${m.label}…`);
     models.push(await liveModel(engine, m.method, m.label, model, await model.encodeImages(features)));
   }
   const naaf = models.find((m) => m.method === 'naaf');
   const foilOf = new Map<number, Foil>(scenes.foils.map((f) => [f.captionIndex, f]));
-  status(`WebGPU: ${device}. ${N} test scenes, ${captions.length} test captions, ${models.map((m) => m.label).join(' and ')} loaded.`);
+  status(`${device}. ${N} test scenes, ${captions.length} test captions, ${models.map((m) => m.label).join(' and ')} loaded.`);
 
   const examples = $<HTMLSelectElement>('examples');
   captions.forEach((caption, i) => examples.add(new Option(`${i}: ${caption}`, String(i))));
@@ -187,7 +178,7 @@ async function main(): Promise<void> {
     current = { text, query, rankings, selected: first.top[0]!.imageIndex };
     renderColumns();
     await renderWords();
-    status(`WebGPU: ${device}. ${rankings.map((r) => `${r.label} ${r.milliseconds.toFixed(0)} ms`).join(' · ')} for ${N} scenes.`);
+    status(`${device}. ${rankings.map((r) => `${r.label} ${r.milliseconds.toFixed(0)} ms`).join(' · ')} for ${N} scenes.`);
     setState('done', text);
   }
 

@@ -13,8 +13,8 @@ button:disabled,select:disabled,#query:disabled{opacity:.5;cursor:default}
 #status{color:#4b5563;margin:4px 0}
 #status.error,#notice.error{color:#991b1b}
 #notice{margin:4px 0;min-height:1.5em}
-#nowebgpu{background:#fff7ed;border:1px solid #fdba74;border-radius:8px;padding:12px 16px}
-#nowebgpu code{background:#fff;padding:1px 4px;border-radius:4px}
+#noengine{background:#fff7ed;border:1px solid #fdba74;border-radius:8px;padding:12px 16px}
+#noengine code{background:#fff;padding:1px 4px;border-radius:4px}
 .word.unknown{background:#fef9c3;border-color:#ca8a04;border-style:dashed}
 .columns{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:14px}
 .columns .results{grid-template-columns:repeat(5,minmax(70px,1fr))}
@@ -30,10 +30,10 @@ export function renderLivePage(title: string): string {
 <main>
 <header>
 <h1>${esc(title)}</h1>
-<p class="meta-line">Type a caption: NAAF and SCAN t2i rank the test scenes on this browser's GPU (WebGPU), live. <a href="../">The report</a>.</p>
+<p class="meta-line">Type a caption: NAAF and SCAN t2i rank the test scenes live, in this browser (on its GPU through WebGPU, or its CPU through WebAssembly SIMD). <a href="../">The report</a>.</p>
 <p id="status">Loading…</p>
 </header>
-<section id="nowebgpu" hidden></section>
+<section id="noengine" hidden></section>
 <section id="app" hidden>
 <form id="search" class="bar" autocomplete="off">
 <input id="query" name="query" type="text" placeholder="a small red metal cube left of a blue sphere" aria-label="caption" disabled>

@@ -1,11 +1,21 @@
 // A small static file server for the report and its live page (node:http, no dependency):
 // GET/HEAD only, files under one root (no path escapes, no dot-files, no symlinks out), a
 // directory serves its index.html, and every reply says what it is (MIME type, length).
-// Pages get no-store so a rebuilt report is never mixed with a cached bundle.
+// Pages get no-store so a rebuilt report is never mixed with a cached bundle, and every reply
+// makes the page cross-origin isolated (COOP same-origin, COEP require-corp; CORP same-origin on
+// each file), which a browser requires before it lends SharedArrayBuffer to the CPU backend's
+// WASM threads.
 import { open, realpath, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { extname, join, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream';
+
+/** Cross-origin isolation (the CPU backend's threads need it): on every reply. */
+export const ISOLATION_HEADERS = {
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-embedder-policy': 'require-corp',
+  'cross-origin-resource-policy': 'same-origin',
+} as const;
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8',
@@ -15,7 +25,7 @@ const TYPES: Record<string, string> = {
 };
 
 function reply(res: ServerResponse, status: number, text: string): void {
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(Buffer.byteLength(text)), 'x-content-type-options': 'nosniff' });
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(Buffer.byteLength(text)), 'x-content-type-options': 'nosniff', ...ISOLATION_HEADERS });
   res.end(text);
 }
 
@@ -90,7 +100,7 @@ export async function createStaticServer(dir: string): Promise<Server> {
       // A directory without a trailing slash: redirect, so the page's relative URLs resolve inside
       // it, to its canonical path (never the path as sent: `//live` + `/` is another host's URL).
       if (!urlPath.endsWith('/') && file.endsWith(`${sep}index.html`) && !urlPath.endsWith('index.html')) {
-        res.writeHead(301, { location: folderLocation(pathSegments(urlPath)!) });
+        res.writeHead(301, { location: folderLocation(pathSegments(urlPath)!), ...ISOLATION_HEADERS });
         res.end();
         return;
       }
@@ -108,6 +118,7 @@ export async function createStaticServer(dir: string): Promise<Server> {
         'content-length': String(size),
         'cache-control': 'no-store',
         'x-content-type-options': 'nosniff',
+        ...ISOLATION_HEADERS,
       });
       if (req.method === 'HEAD') {
         await handle.close();

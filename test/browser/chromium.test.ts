@@ -1,7 +1,9 @@
 // The browser bundle in real Chromium (Debian's, driven by playwright-core) with WebGPU on its
 // software adapter (SwiftShader), on a page served from http://localhost: the golden cases for
 // NAAF, SCAN t2i and SCAN i2t, topK, a model loaded from a URL with progress, encoding plus
-// similarity against the same model in Node, a bad input's error, and a Web Worker.
+// similarity against the same model in Node, a bad input's error, and a Web Worker; and the same
+// bundle's CPU backend (WASM SIMD): on one thread where the page is not cross-origin isolated,
+// on worker threads where it is (COOP/COEP), and inside a Web Worker.
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GOLDEN_CASES, loadGolden, maxAbsDiff } from '../fixtures.js';
 import { sharedEngine } from '../gpu.js';
 import { WEBGPU_CHROMIUM_ARGS } from './args.js';
+import { ISOLATION_HEADERS } from '../../src/serve/static.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const root = resolve(__dirname, '../..');
@@ -32,14 +35,16 @@ beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: install it with \`apt-get install -y chromium\` (as root; .ci/install-system.sh does)`);
   if (!existsSync(FILES['/browser.js'][0])) throw new Error('dist/browser.js is missing: run `npm run build` (npm test does)');
   server = createServer((req, res) => {
-    const file = FILES[(req.url ?? '/').split('?')[0]];
+    // /isolated/... serves the same files cross-origin isolated, as naaf serve does.
+    const isolated = (req.url ?? '').startsWith('/isolated/');
+    const file = FILES[(req.url ?? '/').split('?')[0].replace(/^\/isolated/, '') || '/'];
     if (!file) {
       res.writeHead(404);
       res.end();
       return;
     }
     const body = readFileSync(file[0]);
-    res.writeHead(200, { 'content-type': file[1], 'content-length': String(body.byteLength) });
+    res.writeHead(200, { 'content-type': file[1], 'content-length': String(body.byteLength), ...(isolated ? ISOLATION_HEADERS : {}) });
     res.end(body);
   });
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
@@ -65,19 +70,21 @@ function batchOf(name: string): Batch & { c: ReturnType<typeof loadGolden> } {
   return { c, images: Array.from(c.images), imageShape: [c.N, c.R, c.D], captions: Array.from(c.captions), captionShape: [c.M, c.L, c.D], lengths: Array.from(c.lengths) };
 }
 
-/** Runs `options` on the batch in the page, on the page's one engine (compiling is the slow part on SwiftShader). */
-function similarityInPage(batch: Batch, options: Record<string, unknown>): Promise<{ sims?: number[]; error?: string; runtime?: string }> {
-  return page.evaluate(async ({ b, options }) => {
-    const engine = await (window as unknown as { engine: () => Promise<import('../../src/index.js').NaafEngine> }).engine();
+type PageEngine = { engine: (options?: Record<string, unknown>) => Promise<import('../../src/index.js').NaafEngine> };
+
+/** Runs `options` on the batch in the page, on the page's engine for `engineOptions` (compiling is the slow part on SwiftShader). */
+function similarityInPage(batch: Batch, options: Record<string, unknown>, engineOptions?: Record<string, unknown>, on: Page = page): Promise<{ sims?: number[]; error?: string; runtime?: string; line?: string }> {
+  return on.evaluate(async ({ b, options, engineOptions }) => {
+    const engine = await (window as unknown as PageEngine).engine(engineOptions);
     try {
       const images = { data: Float32Array.from(b.images), shape: b.imageShape as [number, number, number] };
       const captions = { data: Float32Array.from(b.captions), shape: b.captionShape as [number, number, number], lengths: b.lengths };
       const sims = await engine.similarity(images, captions, options as never);
-      return { sims: Array.from(sims), runtime: engine.info.runtime };
+      return { sims: Array.from(sims), runtime: engine.info.runtime, line: engine.describe() };
     } catch (error) {
       return { error: String((error as Error).message) };
     }
-  }, { b: batch, options });
+  }, { b: batch, options, engineOptions });
 }
 
 describe('in headless Chromium with WebGPU (SwiftShader)', () => {
@@ -175,5 +182,61 @@ describe('in headless Chromium with WebGPU (SwiftShader)', () => {
     expect(result.runtime).toBe('navigator');
     expect(maxAbsDiff(result.sims!, b.c.expected.scan_t2i_lse)).toBeLessThan(1e-5);
     expect(pageErrors).toEqual([]);
+  });
+});
+
+describe('the CPU backend (WASM SIMD) in headless Chromium', () => {
+  const cases = (c: ReturnType<typeof loadGolden>): [string, Record<string, unknown>][] => [
+    ['naaf_sims', { method: 'naaf', threshold: c.params.threshold, lambdaSoftmax: c.params.lambda_softmax }],
+    ['scan_t2i_lse', { method: 'scan-t2i', lambdaSoftmax: c.params.t2i_lambda_softmax, lambdaLse: c.params.t2i_lambda_lse }],
+    ['scan_i2t_avg', { method: 'scan-i2t', lambdaSoftmax: c.params.i2t_lambda_softmax, aggregation: 'mean' }],
+  ];
+
+  it("a page that is not cross-origin isolated: one thread (and 'auto' takes it over SwiftShader); the golden values to 1e-5", async () => {
+    for (const name of ['case2_small', 'case4_d128_lam9']) {
+      const b = batchOf(name);
+      for (const [key, options] of cases(b.c)) {
+        const result = await similarityInPage(b, options, { backend: 'wasm' });
+        expect(result.error, key).toBeUndefined();
+        expect(result.runtime).toBe('wasm');
+        expect(result.line).toMatch(/^wasm: 1 thread, SIMD128.*not cross-origin isolated/);
+        expect(maxAbsDiff(result.sims!, b.c.expected[key]), `${name} ${key}`).toBeLessThan(1e-5);
+      }
+    }
+    const auto = await similarityInPage(batchOf('case1_tiny'), { method: 'scan-t2i' }, { backend: 'auto' });
+    expect(auto.runtime).toBe('wasm');
+  });
+
+  it('a cross-origin isolated page (COOP/COEP): worker threads over shared memory, the same values; in a Web Worker too', async () => {
+    const isolated = await browser!.newPage();
+    try {
+      await isolated.goto(`http://localhost:${(server.address() as AddressInfo).port}/isolated/`);
+      await isolated.waitForFunction(() => (window as unknown as { harnessReady?: boolean }).harnessReady, null, { timeout: 60_000 });
+      expect(await isolated.evaluate(() => crossOriginIsolated)).toBe(true);
+      const b = batchOf('case2_small');
+      for (const [key, options] of cases(b.c)) {
+        const result = await similarityInPage(b, options, { backend: 'wasm', threads: 2 }, isolated);
+        expect(result.error, key).toBeUndefined();
+        expect(result.line).toMatch(/^wasm: 2 threads, SIMD128/);
+        expect(maxAbsDiff(result.sims!, b.c.expected[key]), key).toBeLessThan(1e-5);
+      }
+      const t = batchOf('case1_tiny');
+      const inWorker = await isolated.evaluate(({ b, options }) => new Promise<{ sims?: number[]; error?: string; line?: string; inWorker?: boolean }>((done) => {
+        const worker = new Worker('/isolated/worker.js', { type: 'module' });
+        worker.onmessage = (event) => { done(event.data); worker.terminate(); };
+        worker.onerror = (event) => done({ error: event.message });
+        worker.postMessage({
+          images: { data: Float32Array.from(b.images), shape: b.imageShape },
+          captions: { data: Float32Array.from(b.captions), shape: b.captionShape, lengths: b.lengths },
+          options, engineOptions: { backend: 'wasm', threads: 2 },
+        });
+      }), { b: t, options: cases(t.c)[1][1] });
+      expect(inWorker.error).toBeUndefined();
+      expect(inWorker.inWorker).toBe(true);
+      expect(inWorker.line).toMatch(/^wasm: 2 threads/);
+      expect(maxAbsDiff(inWorker.sims!, t.c.expected.scan_t2i_lse)).toBeLessThan(1e-5);
+    } finally {
+      await isolated.close();
+    }
   });
 });

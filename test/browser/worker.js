@@ -3,10 +3,10 @@ import { NaafEngine } from '/browser.js';
 
 self.onmessage = async (event) => {
   try {
-    const { images, captions, options } = event.data;
-    const engine = await NaafEngine.create();
+    const { images, captions, options, engineOptions } = event.data;
+    const engine = await NaafEngine.create(engineOptions ?? { backend: 'webgpu' });
     const sims = await engine.similarity(images, captions, options);
-    self.postMessage({ sims: Array.from(sims), runtime: engine.info.runtime, inWorker: typeof document === 'undefined' });
+    self.postMessage({ sims: Array.from(sims), runtime: engine.info.runtime, line: engine.describe(), inWorker: typeof document === 'undefined' });
     engine.destroy();
   } catch (error) {
     self.postMessage({ error: String(error?.stack ?? error) });

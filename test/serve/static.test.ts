@@ -37,6 +37,9 @@ it('serves files with their types, and a folder as its index.html', async () => 
   const page = await fetch(`${base}/live/`);
   expect(page.status).toBe(200);
   expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+  // Cross-origin isolated: the CPU backend's WASM threads need SharedArrayBuffer.
+  expect(page.headers.get('cross-origin-opener-policy')).toBe('same-origin');
+  expect(page.headers.get('cross-origin-embedder-policy')).toBe('require-corp');
   expect(await page.text()).toBe('<p>live</p>');
   const script = await fetch(`${base}/live/app.js`);
   expect(script.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
