@@ -1,5 +1,6 @@
 // Run by test/deno.test.ts with the `deno` npm package: the built bundle reproduces a golden
-// case through Deno's own WebGPU (navigator.gpu), and prints the worst errors as JSON.
+// case through Deno's own WebGPU (navigator.gpu), or with a second argument (a backend: 'wasm')
+// on that backend, and prints the worst errors as JSON.
 import { NaafEngine } from '../../dist/index.js';
 
 const name = Deno.args[0] ?? 'case2_small';
@@ -17,7 +18,8 @@ const variants = {
   scan_i2t_avg: { method: 'scan-i2t', lambdaSoftmax: p.i2t_lambda_softmax, aggregation: 'mean' },
 };
 
-const engine = await NaafEngine.create();
+const backend = Deno.args[1] ?? 'webgpu';
+const engine = await NaafEngine.create({ backend });
 const worst = {};
 for (const [key, options] of Object.entries(variants)) {
   const sims = await engine.similarity(images, captions, options);
@@ -26,4 +28,4 @@ for (const [key, options] of Object.entries(variants)) {
 }
 const info = engine.info;
 engine.destroy();
-console.log(JSON.stringify({ runtime: info.runtime, device: info.description, worst }));
+console.log(JSON.stringify({ runtime: info.runtime, device: info.description, line: engine.describe(), worst }));
