@@ -9,7 +9,7 @@
 // Repetitions shrink with the work (at least 2 for gallery calls, 1 for a baseline past 20 s).
 import { appendFileSync } from 'node:fs';
 import { NaafEngine } from '../dist/index.js';
-import { argValue, median } from './util.mjs';
+import { argValue, backendOptions, median } from './util.mjs';
 
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 const args = process.argv.slice(2);
@@ -46,7 +46,7 @@ function unitRows(rows, seed, shared) {
 }
 
 const shared = Float32Array.from({ length: D }, (_, d) => 0.06 * Math.sin(d * 0.37));
-const engine = await NaafEngine.create({ dawnFlags });
+const engine = await NaafEngine.create({ dawnFlags, ...backendOptions('auto') });
 const info = engine.info;
 log(`device: ${info.description || info.device} (${info.vendor} ${info.architecture}, ${info.runtime}); Dawn flags: ${info.dawnFlags.join(' ') || 'none'}`);
 log(`shape: R ${R}, D ${D}, k ${K}; galleries ${SIZES.join(', ')}; precisions ${PRECISIONS.join(', ')}; batches ${BATCHES.join(', ')}`);

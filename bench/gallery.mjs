@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NaafEngine, NpyReader, Vocabulary } from '../dist/index.js';
+import { backendOptions } from './util.mjs';
 
 /** The gallery's vocabulary and captions of `split` (5 per image). */
 export function galleryText(dir, split = 'test') {
@@ -72,8 +73,8 @@ export function galleryQueries(captions, images, count) {
 /** The search benches' engine, once `checkpoint` (npm start's NAAF model) is known to exist; logs the device. */
 export async function searchBenchEngine(checkpoint, log) {
   if (!existsSync(checkpoint)) throw new Error(`${checkpoint} is missing: run \`npm start\` first (it trains the scenes NAAF model), or pass --checkpoint`);
-  const engine = await NaafEngine.create();
-  log(`device: ${engine.info.description || engine.info.device} (${engine.info.runtime}); checkpoint ${checkpoint}`);
+  const engine = await NaafEngine.create(backendOptions('auto'));
+  log(`device: ${engine.describe()}; checkpoint ${checkpoint}`);
   return engine;
 }
 

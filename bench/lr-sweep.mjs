@@ -27,7 +27,7 @@ const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 // The main job's dataset: the same generator, sizes and seed as `npm start` builds.
 execFileSync(process.execPath, [cli, 'scenes', '--out', data, '--images', String(d.images), '--regions', String(d.regions), '--img-dim', String(d.imgDim), '--seed', String(d.seed)], { stdio: 'inherit' });
 
-const engine = await NaafEngine.create();
+const engine = await NaafEngine.create({ backend: 'webgpu' }); // it trains
 console.log(`device: ${engine.info.description || engine.info.device} (${engine.info.runtime}); Dawn flags: ${engine.info.dawnFlags.join(' ') || 'none'}`);
 console.log(`data: scenes ${d.images} train images, ${d.regions} regions x ${d.imgDim}; ${d.epochs} epochs, batch ${d.batchSize}, embed ${d.embedSize}, words ${d.wordDim}`);
 const rows = [];

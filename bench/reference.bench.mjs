@@ -5,14 +5,14 @@ import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import Benchmark from 'benchmark';
 import { NaafEngine, naafSimilarityRef, scanSimilarityRef } from '../dist/index.js';
 import { makeInputs } from './shapes.mjs';
-import { median } from './util.mjs';
+import { backendOptions, median } from './util.mjs';
 
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 const shape = { N: 10, M: 50, R: 36, D: 128 };
 const { images, captions: captionChunk, lengths, L } = makeInputs(shape);
 const captions = captionChunk();
 const batch = { images, captions, lengths, N: shape.N, R: shape.R, M: shape.M, L, D: shape.D };
-const engine = await NaafEngine.create();
+const engine = await NaafEngine.create(backendOptions());
 const gpuImages = { data: images, shape: [shape.N, shape.R, shape.D] };
 const gpuCaptions = { data: captions, shape: [shape.M, L, shape.D], lengths };
 

@@ -14,12 +14,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { NaafEngine } from '../dist/index.js';
 import { encodeCaptions, encodeGallery, galleryText } from './gallery.mjs';
-import { argValue as value } from './util.mjs';
+import { argValue as value, backendOptions } from './util.mjs';
 
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 const G = value('gallery', 'bench/out/search/gallery-100000');
 const CK = value('checkpoint', 'data/runs/naaf/model_best.safetensors');
-const engine = await NaafEngine.create();
+const engine = await NaafEngine.create(backendOptions('auto'));
 const model = await engine.loadModel(CK);
 const { vocab, captions: caps } = galleryText(G);
 const gallery = await encodeGallery(model, G);

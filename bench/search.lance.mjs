@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { NaafEngine } from '../dist/index.js';
 import { encodeCaptions, encodeGallery, galleryText } from './gallery.mjs';
-import { argValue as value } from './util.mjs';
+import { argValue as value, backendOptions } from './util.mjs';
 
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 const OUT = value('out', 'bench/out/search');
@@ -23,7 +23,7 @@ if (!existsSync(join(INDEX, 'naaf-index.json'))) throw new Error(`${INDEX} is mi
 const require = createRequire(import.meta.url);
 const lancedb = require('@lancedb/lancedb');
 
-const engine = await NaafEngine.create();
+const engine = await NaafEngine.create(backendOptions('auto'));
 const model = await engine.loadModel(CK);
 const { vocab, captions: caps } = galleryText(G);
 const gallery = await encodeGallery(model, G);

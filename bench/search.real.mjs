@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { NaafEngine } from '../dist/index.js';
 import { buildIndex, initStudent, SearchIndex, studentToSafetensors } from '../dist/search.js';
 import { encodeCaptions, encodeGallery, galleryQueries, galleryText } from './gallery.mjs';
-import { argValue as value, fmtMs as fmt, log, quantile } from './util.mjs';
+import { argValue as value, backendOptions, fmtMs as fmt, log, quantile } from './util.mjs';
 
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 const args = process.argv.slice(2);
@@ -52,7 +52,7 @@ if (COARSE === 'student' && !existsSync(studentPath)) {
   writeFileSync(studentPath, studentToSafetensors(initStudent(E, { hidden: 128, outDim: 64, pool: 'sum+max', normalize: false, seed: 1 })));
 }
 const dirBytes = (dir) => readdirSync(dir, { recursive: true }).map((f) => statSync(join(dir, f))).filter((s) => s.isFile()).reduce((a, s) => a + s.size, 0);
-const engine = await NaafEngine.create();
+const engine = await NaafEngine.create(backendOptions('auto'));
 const info = engine.info;
 log(`device: ${info.description || info.device} (${info.runtime})`);
 let buildSeconds = null;

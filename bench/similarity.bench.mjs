@@ -65,7 +65,7 @@ const flop = 2 * wordTotal * N * R * D;
  * (coco5k's padded captions are ~3 GB); each chunk's scores land in their own N x chunk result.
  */
 async function makeWorld(options) {
-  const engine = await NaafEngine.create(options);
+  const engine = await NaafEngine.create({ backend: 'webgpu', ...options });
   const device = engine.device;
   const captionsPerChunk = Math.max(1, Math.floor(Math.min(device.limits.maxBufferSize, 2 ** 31) / (L * D * 4)));
   const t0 = performance.now();

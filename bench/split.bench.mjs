@@ -13,7 +13,7 @@ const { NaafEngine } = await import(value('dist', '../dist/index.js'));
 const shapeName = value('shape', 'demo');
 const [dLo, dHi] = value('dims', '128,1024').split(',').map(Number);
 const dawnFlags = args.includes('--unsafe') ? ['enable-dawn-features=allow_unsafe_apis'] : [];
-const engine = await NaafEngine.create({ dawnFlags });
+const engine = await NaafEngine.create({ backend: 'webgpu', dawnFlags });
 const device = engine.device;
 const int8 = await engine.int8Product();
 const precisions = ['f32', ...(int8 ? ['int8-dot4'] : []), ...(int8 === 'subgroup-matrix' ? ['int8-subgroup-matrix'] : [])];

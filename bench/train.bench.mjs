@@ -25,11 +25,11 @@ const shape = full
     : demo ? { B: 50, R: 10, imgDim: 48, embedSize: 48, wordDim: 32, vocabSize: 39 } // the main job's (npm start)
     : { B: 128, R: 12, imgDim: 64, embedSize: 64, wordDim: 32, vocabSize: 500 };
 
-const engine = await NaafEngine.create();
-const profiler = profile ? await NaafEngine.create({ profile: true }) : null;
+const engine = await NaafEngine.create({ backend: 'webgpu' }); // it trains
+const profiler = profile ? await NaafEngine.create({ backend: 'webgpu', profile: true }) : null;
 const baselinePath = value('baseline', null);
 const baseline = baselinePath ? await import(baselinePath) : null;
-const baselineEngine = baseline ? await baseline.NaafEngine.create() : null;
+const baselineEngine = baseline ? await baseline.NaafEngine.create({ backend: 'webgpu' }) : null; // (a build before backends ignores the option)
 const next = rng(5);
 const lengths = captionLengths(shape.B, 9);
 const L = Math.max(...lengths);

@@ -35,3 +35,14 @@ export function quantile(xs, q) {
 export function fmtMs(ms) {
   return ms >= 100 ? ms.toFixed(0) : ms.toFixed(1);
 }
+
+/**
+ * The engine options of a bench: --backend (default `fallback`, or NAAF_BACKEND) and --threads
+ * (the CPU backend's). GPU benches default to 'webgpu': on a software adapter 'auto' would take
+ * the CPU backend.
+ */
+export function backendOptions(fallback = 'webgpu') {
+  const backend = argValue('backend', process.env.NAAF_BACKEND || fallback);
+  const threads = argValue('threads', '');
+  return { backend, ...(threads ? { threads: Number(threads) } : {}) };
+}

@@ -8,7 +8,7 @@ OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset and Debian's own /usr/bin/python3.
 
   python3 bench/peers/torch_peer.py check FIXTURES_DIR         # the golden cases, to 1e-6 (float64)
   python3 bench/peers/torch_peer.py time INPUT_DIR --threads 2 # prints one JSON line
-INPUT_DIR holds images.npy [N,R,D], captions.npy [M,L,D], lengths.npy [M] (int32) and
+INPUT_DIR holds images.npy [N,R,D], captions.npy [M,L,D], lengths.npy [M] (whole numbers as float32) and
 spec.json {method, threshold, lambdaSoftmax, lambdaLse, aggregation, repeats, k}.
 """
 import json
@@ -145,7 +145,7 @@ def time_it(folder, threads):
             start = time.perf_counter()
             top = similarity(images, caps, lengths, spec, chunk).topk(spec['k'], dim=0)
             topk_times.append(time.perf_counter() - start)
-            np.save(os.path.join(folder, 'peer_topk.npy'), top.indices.numpy().astype(np.int32))
+            np.save(os.path.join(folder, 'peer_topk.npy'), top.indices.numpy().astype(np.float32))  # ids as floats (the bench reads f4)
         # OpenBLAS's own sgemm on the machine now: the CPU's practical limit, in the same run.
         a, b = torch.randn(3600, 256), torch.randn(256, 7200)
         torch.mm(a, b)

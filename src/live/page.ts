@@ -1,6 +1,7 @@
 // report/live/index.html: the live search page's markup. The page runs ./app.js (a module that
 // takes the engine from ./naaf-webgpu.js, the browser bundle); its Content-Security-Policy allows
-// scripts and fetches from its own origin only.
+// scripts and fetches from its own origin only, WebAssembly compiled by that script (the CPU
+// backend: 'wasm-unsafe-eval') and its worker threads started from blob: URLs.
 import { escapeHtml as esc } from '../report/escape.js';
 import { REPORT_CSS, pageHead } from '../report/html.js';
 
@@ -24,7 +25,7 @@ button:disabled,select:disabled,#query:disabled{opacity:.5;cursor:default}
 `;
 
 export function renderLivePage(title: string): string {
-  return `${pageHead(title, "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src data:",
+  return `${pageHead(title, "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; worker-src blob:; connect-src 'self'; style-src 'unsafe-inline'; img-src data:",
     REPORT_CSS + LIVE_CSS, '<script type="module" src="./app.js"></script>\n')}
 <body data-state="loading">
 <main>

@@ -101,7 +101,7 @@ export async function checkLivePage(engine: NaafEngine, o: { report: string; dat
     page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
     await page.goto(`http://localhost:${port}/live/`);
     await page.waitForFunction(() => ['ready', 'error', 'no-engine'].includes(document.body.dataset.state ?? ''), null, { timeout: 240_000 });
-    expect(await page.locator('body').getAttribute('data-state'), await page.locator('#status').textContent() ?? '').toBe('ready');
+    expect(await page.locator('body').getAttribute('data-state'), `${await page.locator('#status').textContent()} ${await page.locator('#noengine').textContent()}`).toBe('ready');
     // SwiftShader is a software adapter: 'auto' runs the page on the CPU backend, with threads (naaf serve isolates the page).
     expect(await page.locator('#status').textContent()).toMatch(/^wasm: \d+ threads, SIMD128/);
 
