@@ -43,6 +43,8 @@ INLINE void naaf_epilogue(const Tile* t) {
   float* forms = weighted + W;
   float* posF = forms + W;
   float* posR = posF + W;
+  float* ind = posR + W;              // [W][8]
+  float* sums = ind + RELEVANCE_IND_FLOATS(W); // [R][8]
   word_max(t, sMax);
   for (int w = 0; w < W; w += 4) {
     f4 sums, dots;
@@ -51,7 +53,7 @@ INLINE void naaf_epilogue(const Tile* t) {
     STORE(weighted + w, dots);
   }
   gram_forms(G, R, W, panels, y, forms);
-  relevance_scales(t, lambda, scale, posR); // posR is written after
+  relevance_scales(t, lambda, scale, ind, sums);
   for (int w = 0; w < W; w += 4) {
     STORE(posF + w, attended_cosine(wasm_f32x4_sub(LOAD(sMax + w), F4(thr)), LOAD(total + w), LOAD(weighted + w), LOAD(forms + w), lambda));
     f4 sums, dots;

@@ -16,7 +16,9 @@ INLINE void scan_t2i_epilogue(const Tile* t) {
   float* weighted = total + W;
   float* forms = weighted + W;
   float* score = forms + W;
-  relevance_scales(t, a->lambda, scale, score); // score is written after
+  float* ind = score + W;             // [W][8]
+  float* sums = ind + RELEVANCE_IND_FLOATS(W); // [R][8]
+  relevance_scales(t, a->lambda, scale, ind, sums);
   for (int c = 0; c < t->slots; c++) {
     const int32_t* slot = t->slot + 4 * c;
     const float* gram = a->wordGram + (size_t)slot[0] * L * L;

@@ -68,8 +68,8 @@ INLINE void widen_f16(const uint16_t* h, float* out, int count) {
 }
 
 // Bytes of thread scratch a score job needs (src/wasm/score.ts sizes it the same way).
-#define SCORE_SCRATCH_FLOATS(R, D, W) ((R) * (W) * 4 + 8 * (W) + 64 * (R) + (R) * (D) + 256)
-// (sT, three [R][W] arrays and eight [W] for the epilogue, the f16 rows, slack.)
+#define SCORE_SCRATCH_FLOATS(R, D, W) ((R) * (W) * 4 + 16 * (W) + 64 * (R) + (R) * (D) + 256)
+// (sT; three [R][W] arrays, 8 [W] and an [8][W] indicator for the epilogue; the f16 rows; slack.)
 
 // S^T of image n against the W packed words from `first` (a tile's) into sT [R][W].
 INLINE void tile_products(const ScoreArgs* a, int n, int first, int W, float* sT, float* widened) {
@@ -122,25 +122,41 @@ INLINE void word_max(const Tile* t, float* sMax) {
 }
 
 // SCAN t2i's relevance scale per (word, region): lambda / (1e-8 + sqrt(sum over the word's
-// caption of LeakyReLU(s_vr)^2)), the norm across the caption's words, into scale [R][W] (which
-// needs 4 floats of slack past its end: a caption's run is filled 4 at a time, and the run of
-// the next caption, or of the next row, is written after it); norms holds a float per slot.
-INLINE void relevance_scales(const Tile* t, float lambda, float* scale, float* norms) {
+// caption of LeakyReLU(s_vr)^2)), the norm across the caption's words, into scale [R][W]. The
+// squares' sums per (region, caption) are a GEMM: the squares [R][W] times an indicator [W][8]
+// of 8 captions' words (in ind, RELEVANCE_IND_FLOATS), giving sums [R][8] (in sums, 8 R), whose
+// scales then fill those captions' columns.
+#define RELEVANCE_IND_FLOATS(W) (8 * (W))
+INLINE void relevance_scales(const Tile* t, float lambda, float* scale, float* ind, float* sums) {
   const int R = t->a->R, W = t->W;
-  for (int r = 0; r < R; r++) {
-    const float* s = t->sT + r * W;
-    float* row = scale + r * W;
-    // Every caption's norm first (one per slot): a fill may run into the next caption's columns.
-    for (int c = 0; c < t->slots; c++) {
-      const int32_t* slot = t->slot + 4 * c;
-      float sq = 0.0f;
-      for (int w = 0; w < slot[2]; w++) { float x = s_leaky(s[slot[1] + w]); sq += x * x; }
-      norms[c] = lambda / (sqrts(sq) + EPS);
+  for (int i = 0; i < R * W; i += 4) { f4 x = v_leaky(LOAD(t->sT + i)); STORE(scale + i, wasm_f32x4_mul(x, x)); }
+  for (int c0 = 0; c0 < t->slots; c0 += 8) {
+    const int n = t->slots - c0 < 8 ? t->slots - c0 : 8;
+    const int32_t* first = t->slot + 4 * c0;
+    const int32_t* last = t->slot + 4 * (c0 + n - 1);
+    const int k0 = first[1], span = last[1] + last[2] - k0;
+    for (int i = 0; i < span * 8; i += 4) STORE(ind + i, F4(0.0f));
+    for (int j = 0; j < n; j++) {
+      const int32_t* slot = first + 4 * j;
+      for (int w = 0; w < slot[2]; w++) ind[(slot[1] - k0 + w) * 8 + j] = 1.0f;
     }
-    for (int c = 0; c < t->slots; c++) {
-      const int32_t* slot = t->slot + 4 * c;
-      f4 v = F4(norms[c]);
-      for (int w = 0; w < slot[2]; w += 4) STORE(row + slot[1] + w, v);
+    gemm_block(scale + k0, W, ind, span, 0, span, sums, 8, R, 1, 0);
+    const f4 l = F4(lambda);
+    for (int r = 0; r < R; r++) {
+      STORE(sums + 8 * r, wasm_f32x4_div(l, wasm_f32x4_add(wasm_f32x4_sqrt(LOAD(sums + 8 * r)), F4(EPS))));
+      STORE(sums + 8 * r + 4, wasm_f32x4_div(l, wasm_f32x4_add(wasm_f32x4_sqrt(LOAD(sums + 8 * r + 4)), F4(EPS))));
+    }
+    // Each caption's columns, exactly (the next captions' squares are still to be summed).
+    for (int r = 0; r < R; r++) {
+      float* row = scale + r * W;
+      for (int j = 0; j < n; j++) {
+        const int32_t* slot = first + 4 * j;
+        const float v = sums[8 * r + j];
+        const f4 vv = F4(v);
+        int w = 0;
+        for (; w + 4 <= slot[2]; w += 4) STORE(row + slot[1] + w, vv);
+        for (; w < slot[2]; w++) row[slot[1] + w] = v;
+      }
     }
   }
 }

@@ -43,13 +43,15 @@ INLINE float sqrts(float x) { return __builtin_sqrtf(x); }
 INLINE f4 v_leaky(f4 x) { return wasm_v128_bitselect(x, wasm_f32x4_mul(x, F4(0.1f)), wasm_f32x4_gt(x, F4(0.0f))); }
 INLINE float s_leaky(float x) { return x > 0.0f ? x : 0.1f * x; }
 
-// e^x: x = n ln2 + r with |r| <= ln2 / 2, e^r by a degree-6 polynomial, 2^n through the exponent
-// bits. Below -87.3 (e^x < 2^-126) it is 0; above 88.7 it saturates at e^88.7.
+// e^x: x = n ln2 + r with |r| <= ln2 / 2 (n rounded to nearest by adding 1.5 * 2^23, whose low
+// mantissa bits then hold n), e^r by a degree-6 polynomial, 2^n through the exponent bits. Below
+// -87.3 (e^x < 2^-126) it is 0; above 88 it saturates at e^88.
 INLINE f4 v_exp(f4 x) {
-  const f4 hi = F4(88.3762626647949f), lo = F4(-87.3365478515625f);
+  const f4 hi = F4(88.0f), lo = F4(-87.3365478515625f), magic = F4(12582912.0f);
   f4 under = wasm_f32x4_lt(x, lo);
   x = wasm_f32x4_pmin(wasm_f32x4_pmax(x, lo), hi);
-  f4 n = wasm_f32x4_floor(MADD(F4(0.5f), x, F4(1.44269504088896341f)));
+  f4 t = MADD(magic, x, F4(1.44269504088896341f));
+  f4 n = wasm_f32x4_sub(t, magic);
   f4 r = wasm_f32x4_sub(x, wasm_f32x4_mul(n, F4(0.693359375f)));
   r = wasm_f32x4_sub(r, wasm_f32x4_mul(n, F4(-2.12194440e-4f)));
   f4 p = F4(1.9875691500e-4f);
@@ -59,7 +61,7 @@ INLINE f4 v_exp(f4 x) {
   p = MADD(F4(1.6666665459e-1f), p, r);
   p = MADD(F4(5.0000001201e-1f), p, r);
   p = MADD(wasm_f32x4_add(r, F4(1.0f)), p, wasm_f32x4_mul(r, r));
-  v128_t bits = wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(n), wasm_i32x4_splat(127)), 23);
+  v128_t bits = wasm_i32x4_shl(wasm_i32x4_add(t, wasm_i32x4_splat(127)), 23); // (n + 127) << 23
   return wasm_v128_andnot(wasm_f32x4_mul(p, bits), under);
 }
 
