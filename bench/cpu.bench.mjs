@@ -8,7 +8,8 @@
 // over the regions, a mean) is under 2% of its products. With --topk (f30k): NAAF topK k 10,
 // exact from int8 on WASM, against PyTorch's f32 similarity + topk.
 // Usage: node bench/cpu.bench.mjs [--shape quick|f30k|demo] [--backend wasm,webgpu] [--peer torch]
-//   [--methods naaf,scan-t2i] [--samples 5] [--threads N] [--topk] [--record]
+//   [--methods naaf,scan-t2i] [--samples 5] [--threads N] [--topk] [--peer-mib 8] [--record]
+//   --peer-mib: the peer's largest intermediate tensor (captions per chunk follow from it)
 // Relaxed-SIMD FMA: run Node 20 with --experimental-wasm-relaxed-simd (the device line says which build runs).
 // The peer: apt-get install -y python3-torch libopenblas0-pthread (see bench/peers/torch_peer.py).
 import { spawnSync } from 'node:child_process';
@@ -88,7 +89,7 @@ function runPeer() {
     writeFileSync(join(dir, 'captions.npy'), encodeNpy(captions, [M, L, D]));
     writeFileSync(join(dir, 'lengths.npy'), encodeNpy(Float32Array.from(lengths), [M])); // read back as integers
     for (const method of methods) {
-      writeFileSync(join(dir, 'spec.json'), JSON.stringify({ ...OPTIONS[method], repeats: samples, k: topk && method === 'naaf' ? 10 : 0 }));
+      writeFileSync(join(dir, 'spec.json'), JSON.stringify({ ...OPTIONS[method], repeats: samples, k: topk && method === 'naaf' ? 10 : 0, tensorMiB: Number(argValue('peer-mib', '8')) }));
       const env = { ...process.env, MALLOC_MMAP_THRESHOLD_: '4294967296', MALLOC_TRIM_THRESHOLD_: '4294967296', MALLOC_TOP_PAD_: '1073741824' };
       delete env.OPENBLAS_CORETYPE; // set for old OpenBLAS builds; they slow a current one
       delete env.OPENBLAS_L2_SIZE;

@@ -41,6 +41,8 @@ export class WasmBackend implements Backend {
   private destroyed = false;
   private runs = 0;
   private readonly memory: WorkingMemory;
+  /** What galleries and models keep in WASM memory, by owner. */
+  private readonly resident = new Map<object, () => number>();
 
   private constructor(readonly runtime: WasmRuntime, maxWorkingBytes: number) {
     this.memory = new WorkingMemory(maxWorkingBytes);
@@ -53,11 +55,10 @@ export class WasmBackend implements Backend {
   }
 
   get info(): DeviceDescription {
-    const f = wasmFeatures();
     const features = ['simd128', ...(this.runtime.relaxedSimd ? ['relaxed-simd'] : []), ...(this.runtime.threads > 1 ? ['threads'] : [])];
     return {
       runtime: 'wasm', vendor: '', architecture: 'cpu', device: `WebAssembly, ${this.runtime.threads} thread${this.runtime.threads === 1 ? '' : 's'}`,
-      description: this.describe(), features: f.threads || this.runtime.threads === 1 ? features : features, dawnFlags: [], subgroupMinSize: 0, subgroupMaxSize: 0,
+      description: this.describe(), features, dawnFlags: [], subgroupMinSize: 0, subgroupMaxSize: 0,
     };
   }
 
@@ -211,8 +212,15 @@ export class WasmBackend implements Backend {
     return { sMax: split(0), neg: split(1), posF: split(2), posR: split(3), sims: sims! };
   }
 
-  createGallery(images: ImageRows, options: GalleryOptions): Promise<Gallery> {
-    return WasmGallery.create(this, images, options);
+  async createGallery(images: ImageRows, options: GalleryOptions): Promise<Gallery> {
+    const gallery = await WasmGallery.create(this, images, options);
+    this.resident.set(gallery, () => gallery.bytes);
+    return gallery;
+  }
+
+  /** A gallery or model gives its memory back. */
+  forget(owner: object): void {
+    this.resident.delete(owner);
   }
 
   /** The weights are packed into WASM memory in the background; the first encode waits for it (and reports a failure). */
@@ -220,6 +228,8 @@ export class WasmBackend implements Backend {
     this.checkUsable('loadModel');
     const ready = WasmEncoders.create(this.runtime, config, state);
     ready.catch(() => {}); // reported by the first call that needs it
+    const owner = {};
+    void ready.then((encoders) => this.resident.set(owner, () => encoders.bytes), () => {});
     const { embedSize: E } = config;
     const images = async (rows: Float32Array, N: number, R: number) => (await ready).encodeImages(rows, N * R);
     const captions = async (ids: Uint32Array, M: number, L: number, lengths: Int32Array) => (await ready).encodeCaptions(ids, M, L, lengths);
@@ -231,7 +241,7 @@ export class WasmBackend implements Backend {
       captionsForScoring: async (ids, M, L, lengths) => ({
         input: { data: await captions(ids, M, L, lengths), shape: [M, L, E], lengths }, ready: async () => {}, release: () => {},
       }),
-      destroy: () => void ready.then((encoders) => encoders.destroy(), () => {}),
+      destroy: () => void ready.then((encoders) => { encoders.destroy(); this.resident.delete(owner); }, () => {}),
     };
   }
 
@@ -241,7 +251,8 @@ export class WasmBackend implements Backend {
     return {
       pipelinesCompiled: 0, dispatches: this.runs, submits: 0, readbacks: 0,
       bytesAllocated: allocated, bytesPooled: 0, buffersAllocated: 0, buffersInUse: 0,
-      peakBytesAllocated: heaps.reduce((sum, h) => sum + h.peakAllocated, 0), bytesResident: 0, longestSubmitMs: 0,
+      peakBytesAllocated: heaps.reduce((sum, h) => sum + h.peakAllocated, 0),
+      bytesResident: [...this.resident.values()].reduce((sum, bytes) => sum + bytes(), 0), longestSubmitMs: 0,
       workingBytes: this.memory.reserved, peakWorkingBytes: this.memory.peakReserved,
     };
   }

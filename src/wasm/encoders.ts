@@ -72,6 +72,11 @@ export class WasmEncoders {
     if (this.destroyed) throw new Error(`${what}: the model was destroyed`);
   }
 
+  /** Bytes the packed weights take in WASM memory. */
+  get bytes(): number {
+    return this.destroyed ? 0 : this.weights.bytes;
+  }
+
   /** y [rows][N] = x W^T + b (l2-normalised with `normalize`), x and y in the heap. */
   private async linear(scope: HeapScope, x: number, weight: number, bias: number, y: number, rows: number, K: number, N: number, normalize: boolean): Promise<void> {
     const args = scope.struct([x, weight, bias, y, rows, K, N, N, LINEAR_ROWS, normalize ? 1 : 0], 'linear');

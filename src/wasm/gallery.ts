@@ -234,11 +234,15 @@ export class WasmGallery implements Gallery {
     const sources = this.sources;
     return { kind: 'rows', N: this.count, R, D, gather: async (ids) => {
       const out = new Float32Array(ids.length * R * D);
-      for (const [k, n] of ids.entries()) {
-        const source = sources.find((s) => n >= s.n0 && n < s.n0 + s.count)!;
-        const local = n - source.n0;
-        const rows = source.rows instanceof NpyReader ? await source.rows.readRows(local, 1) : source.rows.subarray(local * R * D, (local + 1) * R * D);
+      // Runs of consecutive ids within one source are read at once (a file in one read).
+      for (let k = 0; k < ids.length;) {
+        const source = sources.find((s) => ids[k] >= s.n0 && ids[k] < s.n0 + s.count)!;
+        let run = 1;
+        while (k + run < ids.length && ids[k + run] === ids[k] + run && ids[k + run] < source.n0 + source.count) run++;
+        const local = ids[k] - source.n0;
+        const rows = source.rows instanceof NpyReader ? await source.rows.readRows(local, run) : source.rows.subarray(local * R * D, (local + run) * R * D);
         out.set(rows, k * R * D);
+        k += run;
       }
       return out;
     } };
@@ -251,6 +255,7 @@ export class WasmGallery implements Gallery {
       for (const shard of this.shards) shard.scope.free();
       this.shards = [];
       this.sources = [];
+      this.backend.forget(this);
     };
     if (this.lock.idle) free();
     else void this.lock.write(async () => free());

@@ -19,12 +19,15 @@ export function writeStruct(heap: WasmHeap, fields: readonly Field[], what: stri
 /** Blocks of one call in a heap, freed together (also when the call fails). */
 export class HeapScope {
   private readonly blocks: number[] = [];
+  /** Bytes asked for by the blocks held. */
+  bytes = 0;
 
   constructor(readonly heap: WasmHeap) {}
 
   alloc(bytes: number, what: string): number {
     const ptr = this.heap.alloc(bytes, what);
     this.blocks.push(ptr);
+    this.bytes += bytes;
     return ptr;
   }
 
@@ -38,10 +41,12 @@ export class HeapScope {
   struct(fields: readonly Field[], what: string): number {
     const ptr = writeStruct(this.heap, fields, what);
     this.blocks.push(ptr);
+    this.bytes += fields.length * 4;
     return ptr;
   }
 
   free(): void {
     for (const ptr of this.blocks.splice(0)) this.heap.free(ptr);
+    this.bytes = 0;
   }
 }

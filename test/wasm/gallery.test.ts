@@ -162,8 +162,11 @@ describe('resident gallery on the CPU backend', () => {
   it('maxGpuBytes bounds what it keeps; options are checked', async () => {
     await expect(engine.createGallery(images, { maxGpuBytes: 1000 })).rejects.toThrow(/would pass options.maxGpuBytes = 1000/);
     await expect(engine.createGallery(images, { precision: 'f8' as never })).rejects.toThrow(/options.precision must be 'f32', 'f16' or 'int8', got "f8"/);
+    const before = engine.stats().bytesResident;
     const gallery = await engine.createGallery(images, { precision: 'f16' });
+    expect(engine.stats().bytesResident - before).toBe(gallery.bytes); // stats() counts what galleries keep
     await expect(gallery.similarity(captions, { ...naaf, precision: 'int8' })).rejects.toThrow(/does not match the gallery's 'f16'/);
     gallery.destroy();
+    expect(engine.stats().bytesResident).toBe(before);
   });
 });

@@ -26,6 +26,18 @@ describe('CPU backend vs WebGPU backend', () => {
     }
   });
 
+  it('edge shapes (R 1, L 1, odd D; R 7, odd D): every registered method agrees to 1e-5', async () => {
+    for (const [N, R, lengths, D] of [[3, 1, [1, 1, 2], 5], [2, 7, [3, 9, 1], 33]] as const) {
+      const b = randomBatch(N * 7 + R, N, R, [...lengths], Math.max(...lengths), D);
+      const images = { data: b.images, shape: [b.N, b.R, b.D] as const };
+      const captions = { data: b.captions, shape: [b.M, b.L, b.D] as const, lengths: b.lengths };
+      for (const method of methodNames()) {
+        const options = OPTIONS[method];
+        expect(maxAbsDiff(await cpu.similarity(images, captions, options), await gpu.similarity(images, captions, options)), `${method} R ${R} D ${D}`).toBeLessThan(1e-5);
+      }
+    }
+  });
+
   it('R 36, D 1024: scores, topK ids both ways, exact topK from int8 and a gallery rank alike', async () => {
     const b = randomBatch(405, 3, 36, [12, 5, 28], 28, 1024);
     const images = { data: b.images, shape: [b.N, b.R, b.D] as const };
