@@ -1,7 +1,7 @@
 // The public engine: the similarity API over a backend (src/backend/: WebGPU's WGSL kernels, or
 // the CPU's WASM SIMD kernels), and WebGPU's own services (tuning, plans, training, output into
 // a caller's GPU buffer) where the backend is WebGPU.
-import { BackendOptions, openBackend } from './backend/choose.js';
+import { BackendOptions, openBackend } from './chooseBackend.js';
 import type { Backend, BackendKind, Gallery, GalleryOptions } from './backend/types.js';
 import { WebGpuBackend } from './backend/webgpu.js';
 import { DeviceDescription, EngineStats, GpuContext, Int8Product } from './gpu/context.js';

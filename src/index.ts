@@ -36,7 +36,7 @@ export type { TrainRunOptions, TrainRunResult } from './train/loop.js';
 export type { ExactStats, TopKOptions, TopKResult } from './similarity/topk.js';
 export type { PairList } from './similarity/pairs.js';
 export type { Backend, BackendChoice, BackendKind, Gallery, GalleryAddOptions, GalleryOptions } from './backend/types.js';
-export { isSoftwareAdapter } from './backend/choose.js';
+export { isSoftwareAdapter } from './chooseBackend.js';
 export { wasmFeatures } from './wasm/runtime.js';
 export type { WasmFeatures, WasmOptions } from './wasm/runtime.js';
 export { AbortedError } from './gpu/submit.js';

@@ -2,7 +2,7 @@
 // --threads N (the CPU backend's), and the device line every command prints first (the
 // backend, its device, threads and SIMD features). Commands that train need WebGPU: for them
 // 'auto' means WebGPU, and 'wasm' is refused with what to ask for instead.
-import { backendFromEnvironment, checkBackendChoice } from '../backend/choose.js';
+import { backendFromEnvironment, checkBackendChoice } from '../chooseBackend.js';
 import type { BackendChoice } from '../backend/types.js';
 import { NaafEngine } from '../engine.js';
 import { integerFlag } from './flags.js';

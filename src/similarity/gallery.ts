@@ -16,7 +16,7 @@ import { runBlocks } from './blocks.js';
 import { IMAGE_PAD_ROWS, ImageChunk, OperandFormat, prepareImages, residentImageBytes, subChunk, window } from './operands.js';
 import { PairImages, PairList, checkCopySource, gatheredImages, gatheredPassImages, runsOf, scorePairsOf } from './pairs.js';
 import { encodeGather, gatherPipeline } from '../ops/gather.js';
-import type { Gallery, GalleryAddOptions, GalleryOptions } from '../backend/types.js';
+import type { Gallery, GalleryAddOptions, GalleryOptions } from './galleryTypes.js';
 import { checkGalleryOptions } from './galleryOptions.js';
 import { ReadWriteLock } from './rwLock.js';
 
@@ -28,7 +28,7 @@ import { checkF16Range } from './sources.js';
 import { TopKOptions, TopKResult, rankTopK } from './topk.js';
 import { checkCaptions, checkFiniteRows, checkImages, resolveOptions } from './validate.js';
 
-export type { GalleryAddOptions, GalleryOptions } from '../backend/types.js';
+export type { GalleryAddOptions, GalleryOptions } from './galleryTypes.js';
 
 /** Per-call options of gallery queries: a method's options, without the images' precision (the gallery's). */
 export type GalleryQueryOptions = SimilarityOptions;

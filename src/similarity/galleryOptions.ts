@@ -1,5 +1,5 @@
 // The checks of createGallery's options, the same on every backend.
-import type { GalleryOptions } from '../backend/types.js';
+import type { GalleryOptions } from './galleryTypes.js';
 
 const FORMATS = ['f32', 'f16', 'int8'] as const;
 const KEYS = ['precision', 'maxGpuBytes', 'signal', 'onProgress', 'maxImagesPerShard', 'expectedImages'];

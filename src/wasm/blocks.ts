@@ -53,7 +53,8 @@ export async function runWasmBlocks(rt: WasmRuntime, a: WasmBlocksArgs): Promise
   const { images, captions, opts } = a;
   const { R, D } = images;
   const { M, L } = captions;
-  const budget = opts.maxGpuBytes;
+  // Within the call's budget, and within what the memory it works in can still take.
+  const budget = Math.min(opts.maxGpuBytes, Math.max(4 << 20, rt.heap.available / 2));
   const fixed = 64 * 1024; // structs, tile tables, a thread's share of small blocks
   const perCaption = perCaptionBytes(L, D, a.format);
   const perImage = perImageBytes(R, D, a.format, images.kind === 'resident');

@@ -14,14 +14,29 @@ import { checkGalleryOptions } from '../similarity/galleryOptions.js';
 import { ReadWriteLock } from '../similarity/rwLock.js';
 import { checkF16Range } from '../similarity/sources.js';
 import type { TopKOptions, TopKResult } from '../similarity/topk.js';
-import { checkCaptions, checkFiniteRows, resolveOptions } from '../similarity/validate.js';
+import { checkFiniteRows, resolveOptions } from '../similarity/validate.js';
 import type { CaptionInput, Precision, SimilarityOptions } from '../types.js';
-import type { WasmBackend } from './backend.js';
-import type { ResidentPart, WasmImageFeed } from './blocks.js';
+import type { CaptionRows, ResidentPart, WasmImageFeed } from './blocks.js';
 import { WasmMemoryError } from './heap.js';
 import type { PairImageFeed } from './pairs.js';
+import type { WasmRuntime } from './runtime.js';
+import type { PairScorer } from '../similarity/topk.js';
+import type { ResolvedOptions } from '../similarity/validate.js';
 import { WasmImages, allocImages, imageBytes, int8RowLength, writeImages } from './score.js';
 import { HeapScope } from './structs.js';
+
+/** What a gallery asks of its backend (src/wasm/backend.ts): checks, the runtime, and the calls it runs over its images. */
+export interface WasmGalleryHost {
+  readonly runtime: WasmRuntime;
+  checkUsable(what: string): void;
+  checkRows(images: ImageRows, what: string): [number, number, number];
+  captionRows(captions: CaptionInput, what: string): CaptionRows;
+  dense(what: string, images: WasmImageFeed, captions: CaptionInput, options: SimilarityOptions): Promise<Float32Array>;
+  rankTopK(what: string, images: WasmImageFeed, captions: CaptionInput, options: SimilarityOptions & TopKOptions, scorePairs?: PairScorer): Promise<TopKResult>;
+  pairs(what: string, opts: ResolvedOptions, images: PairImageFeed, captions: CaptionRows, pairs: PairList): Promise<Float32Array>;
+  /** The gallery gave its memory back. */
+  forget(owner: object): void;
+}
 
 interface Shard {
   n0: number;
@@ -43,10 +58,10 @@ export class WasmGallery implements Gallery {
   private destroyed = false;
   private readonly lock = new ReadWriteLock();
 
-  private constructor(private readonly backend: WasmBackend, readonly R: number, readonly D: number, readonly precision: 'f32' | 'f16' | 'int8',
+  private constructor(private readonly backend: WasmGalleryHost, readonly R: number, readonly D: number, readonly precision: 'f32' | 'f16' | 'int8',
     private readonly maxBytes: number, private readonly shardLimit: number, private readonly expectedImages: number) {}
 
-  static async create(backend: WasmBackend, images: ImageRows, options: GalleryOptions = {}): Promise<WasmGallery> {
+  static async create(backend: WasmGalleryHost, images: ImageRows, options: GalleryOptions = {}): Promise<WasmGallery> {
     const what = 'createGallery';
     backend.checkUsable(what);
     const { precision, maxGpuBytes, shardLimit, expected } = checkGalleryOptions(options, what);

@@ -28,8 +28,9 @@ export async function wasmScorePairs(rt: WasmRuntime, what: string, opts: Resolv
   // Passes of whole images: their rows (gathered) and their captions within a quarter / half of the budget.
   const perImage = images.kind === 'rows' ? imageBytes(R, D, 'f32') : 0;
   const perCaption = L * D * 4 * 2 + L * L * 4 + 64;
-  const imageRoom = perImage ? Math.max(1, Math.floor(opts.maxGpuBytes / 4 / perImage)) : Infinity;
-  const captionRoom = Math.max(1, Math.floor(opts.maxGpuBytes / 2 / perCaption));
+  const budget = Math.min(opts.maxGpuBytes, Math.max(4 << 20, rt.heap.available / 2));
+  const imageRoom = perImage ? Math.max(1, Math.floor(budget / 4 / perImage)) : Infinity;
+  const captionRoom = Math.max(1, Math.floor(budget / 2 / perCaption));
   let i = 0;
   while (i < P) {
     throwIfAborted(what, opts.signal);

@@ -3,11 +3,11 @@
 // is a CPU itself (lavapipe reports architecture 'software'; SwiftShader and WARP likewise):
 // there the WASM SIMD kernels are several times faster than a software GPU. The NAAF_BACKEND
 // environment variable (Node, Deno) stands in for an option not given.
-import { GpuContext, GpuContextOptions, probeAdapter, type AdapterProbe } from '../gpu/context.js';
-import { WasmBackend } from '../wasm/backend.js';
-import type { WasmOptions } from '../wasm/runtime.js';
-import { BACKEND_CHOICES, type Backend, type BackendChoice } from './types.js';
-import { WebGpuBackend } from './webgpu.js';
+import { GpuContext, GpuContextOptions, probeAdapter, type AdapterProbe } from './gpu/context.js';
+import { WasmBackend } from './wasm/backend.js';
+import type { WasmOptions } from './wasm/runtime.js';
+import { BACKEND_CHOICES, type Backend, type BackendChoice } from './backend/types.js';
+import { WebGpuBackend } from './backend/webgpu.js';
 
 export type BackendOptions = GpuContextOptions & WasmOptions & {
   /** 'auto' (default), 'webgpu' or 'wasm'; NAAF_BACKEND sets it where the option is not given. */
