@@ -110,6 +110,7 @@ export class WasmRuntime {
 
   /** The first memory (calls' working data and everything that fits). */
   get heap(): WasmHeap {
+    this.check('the CPU backend');
     return this.heaps[0];
   }
 

@@ -138,8 +138,12 @@ export class ThreadPool {
     if (failure) throw new Error(`${kernel}: a WASM thread failed: ${(failure.reason as Error).message}`);
   }
 
+  /** Stops the threads; a run still in flight rejects. */
   destroy(): void {
     this.destroyed = true;
-    for (const thread of this.threads) thread.worker.terminate();
+    for (const thread of this.threads) {
+      thread.worker.terminate();
+      for (const waiting of thread.pending.values()) waiting.reject(new Error('the engine was destroyed while the kernel ran'));
+    }
   }
 }

@@ -105,3 +105,17 @@ describe('what the CPU backend refuses', async () => {
     await expect(engine.similarity({ data: c.images, shape: [c.N, c.R, c.D] }, captions, { method: 'scan-t2i', precision: 'int8-dot4' })).rejects.toThrow(/'int8-dot4' pins a GPU int8 product; on backend 'wasm' use 'int8'/);
   });
 });
+
+describe('destroying a CPU engine', () => {
+  it('mid-call rejects the call (no hang), and later calls say the engine was destroyed', async () => {
+    const engine = await NaafEngine.create({ backend: 'wasm', threads: 2 });
+    const c = loadGolden('case4_d128_lam9');
+    const images = { data: c.images, shape: [c.N, c.R, c.D] as const };
+    const captions = { data: c.captions, shape: [c.M, c.L, c.D] as const, lengths: c.lengths };
+    await engine.similarity(images, captions, { method: 'scan-t2i' });
+    const running = engine.similarity(images, captions, { method: 'scan-t2i' });
+    engine.destroy();
+    await expect(running).rejects.toThrow(/destroyed/);
+    await expect(engine.similarity(images, captions, { method: 'scan-t2i' })).rejects.toThrow(/the engine was destroyed/);
+  });
+});
