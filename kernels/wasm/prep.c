@@ -101,16 +101,27 @@ typedef struct {
   int32_t L, D, DP, format;
 } PackArgs;
 
-// One word row quantised: q (DP values, zero past D) and its scale.
+// One row quantised: q (DP values, zero past D) and its scale, 4 values at a time.
 INLINE float quantize_row(const float* x, int D, int DP, int8_t* q) {
-  float maxAbs = 0.0f;
-  for (int k = 0; k < D; k++) maxAbs = fmaxs(maxAbs, x[k] < 0.0f ? -x[k] : x[k]);
-  float inv = maxAbs > 0.0f ? 127.0f / maxAbs : 0.0f;
-  for (int k = 0; k < D; k++) {
+  f4 peak = F4(0.0f);
+  int k = 0;
+  for (; k + 4 <= D; k += 4) peak = wasm_f32x4_pmax(peak, wasm_f32x4_abs(LOAD(x + k)));
+  float maxAbs = hmax(peak);
+  for (; k < D; k++) maxAbs = fmaxs(maxAbs, x[k] < 0.0f ? -x[k] : x[k]);
+  const float inv = maxAbs > 0.0f ? 127.0f / maxAbs : 0.0f;
+  const f4 vinv = F4(inv), top = F4(127.0f), bottom = F4(-127.0f);
+  for (k = 0; k + 4 <= D; k += 4) {
+    // round half to even (f32x4.nearest), clamped to +-127, narrowed to 4 bytes.
+    f4 v = wasm_f32x4_pmin(wasm_f32x4_pmax(wasm_f32x4_nearest(wasm_f32x4_mul(LOAD(x + k), vinv)), bottom), top);
+    v128_t i = wasm_i32x4_trunc_sat_f32x4(v);
+    v128_t h = wasm_i16x8_narrow_i32x4(i, i);
+    wasm_v128_store32_lane(q + k, wasm_i8x16_narrow_i16x8(h, h), 0);
+  }
+  for (; k < D; k++) {
     float v = __builtin_rintf(x[k] * inv); // round half to even
     q[k] = (int8_t)(v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v);
   }
-  for (int k = D; k < DP; k++) q[k] = 0;
+  for (k = D; k < DP; k++) q[k] = 0;
   return maxAbs / 127.0f;
 }
 

@@ -77,82 +77,101 @@ export async function runWasmBlocks(rt: WasmRuntime, a: WasmBlocksArgs): Promise
   }
   const total = Math.ceil(M / blockCaptions) * Math.ceil(images.N / blockImages);
   let done = 0;
-  for (let m0 = 0; m0 < M; m0 += blockCaptions) {
-    const mCount = Math.min(blockCaptions, M - m0);
-    // Captions are made ready in each heap the images lie in (a gallery's shards may span several).
-    const ready = new Map<WasmHeap, { scope: HeapScope; captions: WasmCaptions }>();
-    const captionsIn = async (heap: WasmHeap) => {
-      let entry = ready.get(heap);
-      if (!entry) {
-        const scope = new HeapScope(heap);
-        try {
-          const lengths = captions.lengths.subarray(m0, m0 + mCount);
-          const plan = denseTiles(lengths);
-          const rows = captions.data.subarray(m0 * L * D, (m0 + mCount) * L * D);
-          entry = { scope, captions: await prepareCaptions(rt, scope, rows, lengths, mCount, L, D, a.format, opts, plan) };
-        } catch (error) {
-          scope.free();
-          throw error;
-        }
-        ready.set(heap, entry);
+  // Rows that fit one block are made ready once for every block of captions.
+  let once: { scope: HeapScope; images: WasmImages } | null = null;
+  try {
+    if (images.kind === 'rows' && blockImages >= images.N && M > blockCaptions) {
+      const scope = new HeapScope(rt.heap);
+      try {
+        once = { scope, images: await prepareRows(rt, scope, images, 0, images.N, a.format, a.what) };
+      } catch (error) {
+        scope.free();
+        throw error;
       }
-      return entry.captions;
-    };
-    try {
-      for (let n0 = 0; n0 < images.N; n0 += blockImages) {
-        const nCount = Math.min(blockImages, images.N - n0);
-        throwIfAborted(a.what, opts.signal);
-        const scope = new HeapScope(rt.heap);
-        try {
-          const out = scope.alloc(nCount * mCount * 4, 'similarity block');
-          const terms = a.wordTerms ? scope.alloc(nCount * mCount * L * 16, 'word terms') : 0;
-          if (terms) scope.heap.f32(terms, nCount * mCount * L * 4).fill(0);
-          const parts: ResidentPart[] = images.kind === 'resident'
-            ? images.parts(n0, nCount).map((p) => ({ ...p, n0: p.n0 - n0 }))
-            : [{ images: await prepareRows(rt, scope, images, n0, nCount, a.format, a.what), first: 0, count: nCount, n0: 0 }];
-          for (const part of parts) {
-            const heap = part.images.heap;
-            const prepared = await captionsIn(heap);
-            // The part's scores go to rows [part.n0, ...) of the block: through its own heap's buffer when not the first heap.
-            const local = heap === scope.heap ? null : new HeapScope(heap);
-            try {
-              const target = local ? local.alloc(part.count * mCount * 4, 'similarity block') : out + part.n0 * mCount * 4;
-              const jobs = denseJobs(prepared.plan, part.first, part.count, R, D, rt.threads);
-              await runScore(rt, local ?? scope, opts, part.images, prepared, jobs, { out: target, stride: mCount, image0: part.first, wordTerms: terms && terms + part.n0 * mCount * L * 16 });
-              if (local) scope.heap.f32(out + part.n0 * mCount * 4, part.count * mCount).set(heap.f32(target, part.count * mCount));
-            } finally {
-              local?.free();
-            }
+    }
+    await captionBlocks();
+  } finally {
+    once?.scope.free();
+  }
+
+  async function captionBlocks(): Promise<void> {
+    for (let m0 = 0; m0 < M; m0 += blockCaptions) {
+      const mCount = Math.min(blockCaptions, M - m0);
+      // Captions are made ready in each heap the images lie in (a gallery's shards may span several).
+      const ready = new Map<WasmHeap, { scope: HeapScope; captions: WasmCaptions }>();
+      const captionsIn = async (heap: WasmHeap) => {
+        let entry = ready.get(heap);
+        if (!entry) {
+          const scope = new HeapScope(heap);
+          try {
+            const lengths = captions.lengths.subarray(m0, m0 + mCount);
+            const plan = denseTiles(lengths);
+            const rows = captions.data.subarray(m0 * L * D, (m0 + mCount) * L * D);
+            entry = { scope, captions: await prepareCaptions(rt, scope, rows, lengths, mCount, L, D, a.format, opts, plan) };
+          } catch (error) {
+            scope.free();
+            throw error;
           }
-          const scores = scope.heap.f32(out, nCount * mCount).slice();
-          const wordTerms = terms ? scope.heap.f32(terms, nCount * mCount * L * 4).slice() : undefined;
-          a.onBlock({ n0, images: nCount, m0, captions: mCount, scores, ...(wordTerms ? { wordTerms } : {}) });
-        } finally {
-          scope.free();
+          ready.set(heap, entry);
         }
-        a.onProgress?.(++done / total);
+        return entry.captions;
+      };
+      try {
+        for (let n0 = 0; n0 < images.N; n0 += blockImages) {
+          const nCount = Math.min(blockImages, images.N - n0);
+          throwIfAborted(a.what, opts.signal);
+          const scope = new HeapScope(rt.heap);
+          try {
+            const out = scope.alloc(nCount * mCount * 4, 'similarity block');
+            const terms = a.wordTerms ? scope.alloc(nCount * mCount * L * 16, 'word terms') : 0;
+            if (terms) scope.heap.f32(terms, nCount * mCount * L * 4).fill(0);
+            const parts: ResidentPart[] = images.kind === 'resident'
+              ? images.parts(n0, nCount).map((p) => ({ ...p, n0: p.n0 - n0 }))
+              : [{ images: once?.images ?? await prepareRows(rt, scope, images, n0, nCount, a.format, a.what), first: 0, count: nCount, n0: 0 }];
+            for (const part of parts) {
+              const heap = part.images.heap;
+              const prepared = await captionsIn(heap);
+              // The part's scores go to rows [part.n0, ...) of the block: through its own heap's buffer when not the first heap.
+              const local = heap === scope.heap ? null : new HeapScope(heap);
+              try {
+                const target = local ? local.alloc(part.count * mCount * 4, 'similarity block') : out + part.n0 * mCount * 4;
+                const jobs = denseJobs(prepared.plan, part.first, part.count, R, D, rt.threads);
+                await runScore(rt, local ?? scope, opts, part.images, prepared, jobs, { out: target, stride: mCount, image0: part.first, wordTerms: terms && terms + part.n0 * mCount * L * 16 });
+                if (local) scope.heap.f32(out + part.n0 * mCount * 4, part.count * mCount).set(heap.f32(target, part.count * mCount));
+              } finally {
+                local?.free();
+              }
+            }
+            const scores = scope.heap.f32(out, nCount * mCount).slice();
+            const wordTerms = terms ? scope.heap.f32(terms, nCount * mCount * L * 4).slice() : undefined;
+            a.onBlock({ n0, images: nCount, m0, captions: mCount, scores, ...(wordTerms ? { wordTerms } : {}) });
+          } finally {
+            scope.free();
+          }
+          a.onProgress?.(++done / total);
+        }
+      } finally {
+        for (const entry of ready.values()) entry.scope.free();
       }
-    } finally {
-      for (const entry of ready.values()) entry.scope.free();
+    }
     }
   }
-}
 
-async function prepareRows(rt: WasmRuntime, scope: HeapScope, images: Extract<WasmImageFeed, { kind: 'rows' }>, n0: number, count: number,
-  format: WasmFormat, what: string): Promise<WasmImages> {
-  const rows = await images.read(n0, count);
-  return prepareImages(rt, scope, rows, count, images.R, images.D, format, scope);
-}
+  async function prepareRows(rt: WasmRuntime, scope: HeapScope, images: Extract<WasmImageFeed, { kind: 'rows' }>, n0: number, count: number,
+    format: WasmFormat, what: string): Promise<WasmImages> {
+    const rows = await images.read(n0, count);
+    return prepareImages(rt, scope, rows, count, images.R, images.D, format, scope);
+  }
 
-/** f32 rows of images as a CPU call reads them (a Float32Array or a .npy file). */
-export function rowsFeed(images: { data: Float32Array } | NpyReader, N: number, R: number, D: number,
-  check?: (rows: Float32Array, start: number) => void): WasmImageFeed {
-  if (images instanceof NpyReader) {
-    return { kind: 'rows', N, R, D, read: async (start, count) => {
-      const rows = await images.readRows(start, count);
-      check?.(rows, start);
-      return rows;
-    } };
+  /** f32 rows of images as a CPU call reads them (a Float32Array or a .npy file). */
+  export function rowsFeed(images: { data: Float32Array } | NpyReader, N: number, R: number, D: number,
+    check?: (rows: Float32Array, start: number) => void): WasmImageFeed {
+    if (images instanceof NpyReader) {
+      return { kind: 'rows', N, R, D, read: async (start, count) => {
+        const rows = await images.readRows(start, count);
+        check?.(rows, start);
+        return rows;
+      } };
   }
   const data = images.data;
   return { kind: 'rows', N, R, D, read: (start, count) => data.subarray(start * R * D, (start + count) * R * D) };

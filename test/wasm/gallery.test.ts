@@ -41,6 +41,14 @@ describe('topK and pairs on the CPU backend', () => {
     }
   });
 
+  it('captions in blocks (the images made ready once for all of them) and images in blocks give the same bits', async () => {
+    for (const precision of ['f32', 'int8'] as const) {
+      const whole = await engine.similarity(images, captions, { ...naaf, precision });
+      same(await engine.similarity(images, captions, { ...naaf, precision, maxCaptionsPerChunk: 2 }), whole);
+      same(await engine.similarity(images, captions, { ...naaf, precision, maxCaptionsPerChunk: 4, maxImagesPerChunk: 3 }), whole);
+    }
+  });
+
   it('exact topK from f16 and int8 is the f32 top-k, ids and scores, on any thread count', async () => {
     for (const precision of ['f16', 'int8'] as const) {
       for (const direction of ['t2i', 'i2t'] as const) {
