@@ -44,7 +44,10 @@ export async function openBackend(options: BackendOptions = {}): Promise<Backend
   const choice = options.backend !== undefined ? checkBackendChoice(options.backend, 'options.backend')
     : env !== undefined ? checkBackendChoice(env, 'the environment variable NAAF_BACKEND') : 'auto';
   if (options.device) {
-    if (choice === 'wasm') throw new Error("NaafEngine.create: options.device is a GPUDevice to adopt, which backend 'wasm' does not use; drop one of them");
+    if (choice === 'wasm') {
+      const from = options.backend !== undefined ? "options.backend 'wasm'" : "NAAF_BACKEND=wasm (the environment)";
+      throw new Error(`NaafEngine.create: options.device is a GPUDevice to adopt, which the CPU backend does not use, and ${from} asks for it; drop one of them`);
+    }
     return new WebGpuBackend(await GpuContext.create(options));
   }
   if (choice === 'wasm') return WasmBackend.create(options);

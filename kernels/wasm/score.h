@@ -48,21 +48,25 @@ typedef struct {
   float* terms;          // NAAF word terms of this image's row, or null
 } Tile;
 
-// f16 bits to f32 (normal and subnormal halves; the inputs are finite), 8 at a time.
+// f16 bits to f32, 4 at a time: normal and subnormal halves by rebiasing the exponent (a multiply
+// by 2^112), infinities and NaNs by their exponent of all ones.
 INLINE void widen_f16(const uint16_t* h, float* out, int count) {
   int i = 0;
   for (; i + 4 <= count; i += 4) {
     v128_t x = wasm_u32x4_load16x4(h + i);
     v128_t sign = wasm_i32x4_shl(wasm_v128_and(x, wasm_i32x4_splat(0x8000)), 16);
     v128_t mag = wasm_i32x4_shl(wasm_v128_and(x, wasm_i32x4_splat(0x7fff)), 13);
-    f4 value = wasm_f32x4_mul(mag, F4(5.192296858534828e33f)); // 2^112: rebias the exponent (subnormals too)
+    f4 value = wasm_f32x4_mul(mag, F4(5.192296858534828e33f)); // 2^112
+    v128_t special = wasm_i32x4_eq(wasm_v128_and(x, wasm_i32x4_splat(0x7c00)), wasm_i32x4_splat(0x7c00));
+    value = wasm_v128_bitselect(wasm_v128_or(mag, wasm_i32x4_splat(0x7f800000)), value, special);
     STORE(out + i, wasm_v128_or(value, sign));
   }
   for (; i < count; i++) {
     uint32_t x = h[i];
-    union { uint32_t u; float f; } mag = { (x & 0x7fffu) << 13 }, sign = { (x & 0x8000u) << 16 };
+    union { uint32_t u; float f; } mag = { (x & 0x7fffu) << 13 };
     union { float f; uint32_t u; } value = { mag.f * 5.192296858534828e33f };
-    value.u |= sign.u;
+    if ((x & 0x7c00u) == 0x7c00u) value.u = mag.u | 0x7f800000u;
+    value.u |= (x & 0x8000u) << 16;
     out[i] = value.f;
   }
 }

@@ -110,6 +110,7 @@ export class WasmBackend implements Backend {
     const rows = this.captionRows(captions, what);
     if (rows.D !== images.D) throw new Error(`${what}: captions.shape D = ${rows.D} must equal images.shape D = ${images.D}`);
     const format = images.kind === 'resident' ? images.format : formatOf(what, opts.precision);
+    if (format === 'f16') checkF16Range('captions', rows.data, 0, what);
     const result = new Float32Array(images.N * rows.M);
     await this.withMemory(what, opts, () => runWasmBlocks(this.runtime, {
       what, opts, images, captions: rows, format,
@@ -136,9 +137,11 @@ export class WasmBackend implements Backend {
     const { direction, blockSize, onProgress } = options ?? ({} as TopKOptions);
     return rankTopKWith(what, images, captions, options, async (opts, keep) => {
       const format = images.kind === 'resident' ? images.format : formatOf(what, opts.precision);
+      if (format === 'f16') checkF16Range('captions', rows.data, 0, what);
       const best = new TopKAccumulator(direction === 't2i' ? rows.M : images.N, keep);
       await this.withMemory(what, opts, () => runWasmBlocks(this.runtime, {
-        what, opts, images, captions: rows, format, maxImageBlock: blockSize, onProgress,
+        what, opts, images, captions: rows, format, onProgress,
+        ...(direction === 'i2t' ? { maxCaptionBlock: blockSize } : { maxImageBlock: blockSize }),
         onBlock: (block) => best.offerBlock(block, direction),
       }));
       return best;
@@ -199,7 +202,7 @@ export class WasmBackend implements Backend {
     if (!methodSpec(opts.method).wordTerms) throw new Error(`${what}: options.method must be 'naaf', got ${JSON.stringify(options.method)}`);
     const feed = this.imageFeed(images, what, formatOf(what, opts.precision));
     const rows = this.captionRows(captions, what);
-    if (rows.D !== feed.D) throw new Error(`similarity: captions.shape D = ${rows.D} must equal images.shape D = ${feed.D}`);
+    if (rows.D !== feed.D) throw new Error(`${what}: captions.shape D = ${rows.D} must equal images.shape D = ${feed.D}`);
     const { N } = feed;
     const { M, L } = rows;
     let packed: Float32Array | undefined;

@@ -36,8 +36,9 @@ export interface WasmBlocksArgs {
   /** NAAF's per-word terms as well (engine.naafWordTerms): one block only. */
   wordTerms?: boolean;
   onProgress?: (done: number) => void;
-  /** Candidates per block at most (topK's blockSize): images. */
+  /** Candidates per block at most (topK's blockSize): images (t2i), or captions (i2t). */
   maxImageBlock?: number;
+  maxCaptionBlock?: number;
 }
 
 function perCaptionBytes(L: number, D: number, format: WasmFormat): number {
@@ -67,7 +68,7 @@ export async function runWasmBlocks(rt: WasmRuntime, a: WasmBlocksArgs): Promise
     }
     return n;
   };
-  let blockCaptions = Math.min(M, fit(perCaption, 0.5, `caption [L=${L}, D=${D}]`), opts.maxCaptionsPerChunk);
+  let blockCaptions = Math.min(M, fit(perCaption, 0.5, `caption [L=${L}, D=${D}]`), opts.maxCaptionsPerChunk, a.maxCaptionBlock ?? Infinity);
   let blockImages = Math.min(images.N, fit(perImage, 0.25, `image [R=${R}, D=${D}]`), opts.maxImagesPerChunk, a.maxImageBlock ?? Infinity);
   const resultBytes = Math.min(BLOCK_RESULT_BYTES, budget / 8);
   blockCaptions = Math.max(1, Math.min(blockCaptions, Math.floor(resultBytes / 4)));

@@ -20,6 +20,8 @@ export class WasmEncoders {
   private readonly ih: { weight: number; bias: number }[];
   private readonly hh: { weight: number; bias: number };
   private destroyed = false;
+  /** Encodes in flight: destroy() frees the weights once the last one is done. */
+  private active = 0;
 
   private constructor(private readonly rt: WasmRuntime, private readonly config: ModelConfig, weights: HeapScope,
     parts: { fc: WasmEncoders['fc']; embed: number; ih: WasmEncoders['ih']; hh: WasmEncoders['hh'] }) {
@@ -84,9 +86,23 @@ export class WasmEncoders {
     await this.rt.run(scope.heap, 'linear', args, items, Math.max(1, Math.floor(items / (4 * this.rt.threads))), LINEAR_ROWS * Math.ceil(N / 8) * 8 * 4 + 64);
   }
 
+  /** Runs `work` with the weights held (a destroy() meanwhile waits for it). */
+  private async holding<T>(what: string, work: () => Promise<T>): Promise<T> {
+    this.check(what);
+    this.active++;
+    try {
+      return await work();
+    } finally {
+      if (--this.active === 0 && this.destroyed) this.weights.free();
+    }
+  }
+
   /** Region embeddings [rows][E] of region features [rows][imgDim] (checked finite). */
-  async encodeImages(features: Float32Array, rows: number): Promise<Float32Array> {
-    this.check('encodeImages');
+  encodeImages(features: Float32Array, rows: number): Promise<Float32Array> {
+    return this.holding('encodeImages', () => this.encodeImagesNow(features, rows));
+  }
+
+  private async encodeImagesNow(features: Float32Array, rows: number): Promise<Float32Array> {
     const { imgDim, embedSize: E } = this.config;
     const out = new Float32Array(rows * E);
     const block = Math.max(1, Math.floor(BLOCK_BYTES / (4 * (imgDim + E))));
@@ -106,8 +122,11 @@ export class WasmEncoders {
   }
 
   /** Caption embeddings [M][L][E] of token ids [M][L] (checked against the vocabulary; padded positions 0). */
-  async encodeCaptions(ids: Uint32Array, M: number, L: number, lengths: Int32Array): Promise<Float32Array> {
-    this.check('encodeCaptions');
+  encodeCaptions(ids: Uint32Array, M: number, L: number, lengths: Int32Array): Promise<Float32Array> {
+    return this.holding('encodeCaptions', () => this.encodeCaptionsNow(ids, M, L, lengths));
+  }
+
+  private async encodeCaptionsNow(ids: Uint32Array, M: number, L: number, lengths: Int32Array): Promise<Float32Array> {
     const { wordDim: I, embedSize: H } = this.config;
     const G = 3 * H;
     const out = new Float32Array(M * L * H);
@@ -141,9 +160,10 @@ export class WasmEncoders {
     return out;
   }
 
+  /** Frees the weights now, or once the encodes in flight are done; later calls throw. */
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
-    this.weights.free();
+    if (this.active === 0) this.weights.free();
   }
 }

@@ -100,9 +100,12 @@ export class WasmGallery implements Gallery {
     if (R !== this.R || D !== this.D) throw new Error(`${what}: images.shape [N, R, D] = [${N}, ${R}, ${D}] must match the gallery's R = ${this.R}, D = ${this.D}`);
     const data = images instanceof NpyReader ? null : (images as { data: Float32Array }).data;
     if (this.precision === 'f16' && data) checkF16Range('images', data, 0, what);
-    const added = N * this.bytesPerImage;
+    // What the last shard has room for is already held; the rest needs new shards.
+    const last = this.shards[this.shards.length - 1];
+    const room = last ? last.capacity - last.images.count : 0;
+    const added = Math.max(0, N - room) * this.bytesPerImage;
     if (this.bytes + added > this.maxBytes) {
-      throw new Error(`${what}: ${N} more images need ${added} bytes (${this.bytesPerImage} each at ${this.precision}); with the ${this.bytes} held the gallery would pass options.maxGpuBytes = ${this.maxBytes}`);
+      throw new Error(`${what}: ${N} more images need ${added} more bytes (${this.bytesPerImage} each at ${this.precision}, ${room} fit in what it holds); with the ${this.bytes} held the gallery would pass options.maxGpuBytes = ${this.maxBytes}`);
     }
     const before = { shards: this.shards.map((s) => ({ shard: s, count: s.images.count })), count: this.count };
     const created: Shard[] = [];
@@ -150,13 +153,17 @@ export class WasmGallery implements Gallery {
     if (last && last.images.count < last.capacity) return last;
     const per = this.bytesPerImage;
     const wanted = Math.max(needed, 64, this.expectedImages - this.count, this.count);
-    let capacity = Math.min(wanted, this.shardLimit, Math.floor((this.maxBytes - this.bytes) / per) || 1);
+    const affordable = Math.floor((this.maxBytes - this.bytes) / per);
+    if (affordable < 1) throw new Error(`${what}: the next image would take the gallery past options.maxGpuBytes = ${this.maxBytes} (it holds ${this.bytes} bytes)`);
+    let capacity = Math.min(wanted, this.shardLimit, affordable);
     const rt = this.backend.runtime;
-    // Into the last memory used, else a fresh one; a shard never passes what one memory holds.
-    // (Room is left for a call's working data in the first memory.)
+    // A shard never passes what one memory holds (room is left for a call's working data in the first).
     const maxPerMemory = Math.max(1, Math.floor((rt.heap.maxBytes - Math.min(64 << 20, rt.heap.maxBytes / 4)) / per));
     capacity = Math.max(1, Math.min(capacity, maxPerMemory));
-    for (const heap of [last?.scope.heap ?? rt.heap, null]) {
+    // Into the memory the last shard is in, else any memory with room (one a destroyed gallery
+    // left, say), else a new one.
+    const heaps = [...new Set([...(last ? [last.scope.heap] : []), ...rt.allHeaps()])];
+    for (const heap of [...heaps, null]) {
       const target = heap ?? rt.newHeap();
       const scope = new HeapScope(target);
       try {

@@ -126,3 +126,17 @@ export class WasmHeap {
     return new Uint8Array(this.memory.buffer, ptr, count);
   }
 }
+
+/**
+ * The scratch block of `holder` in `heap`, grown to `bytes` at least: the bigger block is taken
+ * before the old one is given back, so a failed allocation leaves the old one in place.
+ */
+export function growScratch(holder: Map<number, { ptr: number; bytes: number }>, heap: WasmHeap, bytes: number, what: string): number {
+  const scratch = holder.get(heap.id);
+  if (scratch && scratch.bytes >= bytes) return scratch.ptr;
+  const size = Math.max(bytes, 2 * (scratch?.bytes ?? 0), 4096);
+  const ptr = heap.alloc(size, what);
+  if (scratch) heap.free(scratch.ptr);
+  holder.set(heap.id, { ptr, bytes: size });
+  return ptr;
+}

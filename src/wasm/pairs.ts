@@ -90,6 +90,7 @@ async function scorePass(rt: WasmRuntime, heap: WasmHeap, opts: ResolvedOptions,
         imageIndex.set(n, part.first + (n - part.n0));
       }
     }
+    // The pass's pairs write to slots 0.. (their order in `pairs`), scattered to the result after.
     let p = 0;
     while (p < pairs.length) {
       const n = pairImages[pairs[p]];
@@ -97,16 +98,16 @@ async function scorePass(rt: WasmRuntime, heap: WasmHeap, opts: ResolvedOptions,
       while (end < pairs.length && pairImages[pairs[end]] === n) end++;
       const group = pairs.subarray(p, end);
       const ids = Int32Array.from(group, (pair) => passCaptions.get(pairCaptions[pair])!);
-      const tiles = planner.add(ids, Int32Array.from(ids, (c) => lengths[c]), Int32Array.from(group));
+      const tiles = planner.add(ids, Int32Array.from(ids, (c) => lengths[c]), Int32Array.from({ length: end - p }, (_, j) => p + j));
       for (const tile of tiles) jobs.push(imageIndex.get(n)!, 1, tile);
       p = end;
     }
     const plan = planner.plan();
     const prepared = await prepareCaptions(rt, scope, rows, lengths, C, L, D, 'f32', opts, plan);
-    const out = scope.alloc(Math.max(4, result.length * 4), 'pair scores');
+    const out = scope.alloc(Math.max(4, pairs.length * 4), 'pair scores');
     await runScore(rt, scope, opts, ready, prepared, Int32Array.from(jobs), { out, stride: 0, image0: 0 });
-    const scores = heap.f32(out, result.length);
-    for (const pair of pairs) result[pair] = scores[pair];
+    const scores = heap.f32(out, pairs.length);
+    pairs.forEach((pair, j) => { result[pair] = scores[j]; });
   } finally {
     scope.free();
   }

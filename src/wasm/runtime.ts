@@ -5,7 +5,7 @@
 // each for this thread, and the worker pool (src/wasm/threads.ts) that runs them.
 import { platform } from '../platform/index.js';
 import { BINARIES } from './binaries.js';
-import { WasmHeap } from './heap.js';
+import { WasmHeap, growScratch } from './heap.js';
 import { ThreadPool } from './threads.js';
 
 export interface WasmOptions {
@@ -92,8 +92,17 @@ export class WasmRuntime {
     const bytes = shared ? (relaxedSimd ? BINARIES.relaxedThreads : BINARIES.simdThreads) : (relaxedSimd ? BINARIES.relaxed : BINARIES.simd);
     const module = await WebAssembly.compile(bytes);
     const maxPages = Math.min(MAX_PAGES, Math.floor((maxMemoryBytes ?? MAX_PAGES * PAGE) / PAGE));
-    const pool = shared ? await ThreadPool.create(module, threads) : null;
-    const runtime = new WasmRuntime(module, threads, relaxedSimd, shared, maxPages, pool);
+    let pool: ThreadPool | null = null;
+    let runtime: WasmRuntime;
+    try {
+      pool = shared ? await ThreadPool.create(module, threads) : null;
+      runtime = new WasmRuntime(module, threads, relaxedSimd, shared, maxPages, pool);
+    } catch (error) {
+      // Threads not asked for by name: one thread, as where there are none (a page whose CSP refuses blob: workers).
+      if (wantedThreads !== undefined) throw error;
+      probed = { ...features, threads: false, threadsNote: `worker threads did not start (${(error as Error).message})` };
+      return WasmRuntime.create({ ...options, threads: 1 }, what);
+    }
     try {
       runtime.newHeap();
     } catch (error) {
@@ -160,14 +169,7 @@ export class WasmRuntime {
   private readonly hereScratch = new Map<number, { ptr: number; bytes: number }>();
 
   private scratchHere(heap: WasmHeap, bytes: number, what: string): number {
-    let scratch = this.hereScratch.get(heap.id);
-    if (!scratch || scratch.bytes < bytes) {
-      if (scratch) heap.free(scratch.ptr);
-      const size = Math.max(bytes, 2 * (scratch?.bytes ?? 0), 4096);
-      scratch = { ptr: heap.alloc(size, what), bytes: size };
-      this.hereScratch.set(heap.id, scratch);
-    }
-    return scratch.ptr;
+    return growScratch(this.hereScratch, heap, bytes, what);
   }
 
   /** The kernels' exports on this thread's instance over `heap` (for small calls run here). */
@@ -183,3 +185,4 @@ export class WasmRuntime {
     this.heaps.length = 0;
   }
 }
+

@@ -4,7 +4,7 @@
 // thread only waits, so a host's event loop stays free while kernels run.
 import { platform } from '../platform/index.js';
 import type { WorkerHandle } from '../platform/types.js';
-import type { WasmHeap } from './heap.js';
+import { growScratch, type WasmHeap } from './heap.js';
 import { WORKER_SOURCE } from './workerSource.js';
 
 /** Bytes of stack each thread's instance gets in every memory (the kernels use almost none). */
@@ -40,7 +40,7 @@ export class ThreadPool {
           const waiting = message.id !== undefined ? thread.pending.get(message.id) : undefined;
           if (message.type === 'ready' || message.type === 'attached') thread.pending.get(0)?.resolve();
           else if (message.type === 'done') waiting?.resolve();
-          else if (message.type === 'error') waiting?.reject(new Error(message.message));
+          else if (message.type === 'error') (waiting ?? thread.pending.get(0))?.reject(new Error(message.message)); // set-up messages wait under 0
         });
         worker.onError((error) => {
           thread.failed = error;
@@ -82,6 +82,7 @@ export class ThreadPool {
         }
         this.counters.set(heap.id, heap.alloc(64, 'WASM threads'));
       })();
+      ready.catch(() => this.attached.delete(heap.id)); // a later run tries again
       this.attached.set(heap.id, ready);
     }
     return ready;
@@ -111,29 +112,22 @@ export class ThreadPool {
     if (total <= 0) return;
     await this.attach(heap);
     const counter = this.counters.get(heap.id)!;
-    heap.i32(counter, 1)[0] = 0;
     const busy = this.threads.slice(0, Math.min(this.threads.length, Math.ceil(total / chunk)));
+    const failed = busy.find((thread) => thread.failed);
+    if (failed) throw new Error(`${kernel}: a WASM thread failed: ${failed.failed!.message}`);
+    // Every thread's scratch before any thread starts: a run is either sent to all or to none.
+    const scratch = busy.map((thread) => growScratch(thread.scratch, heap, scratchBytes, kernel));
+    heap.i32(counter, 1)[0] = 0;
     const id = this.nextId++;
     // Every thread finishes (or fails) before the next run resets the counter.
-    const results = await Promise.allSettled(busy.map((thread) => {
-      if (thread.failed) return Promise.reject(thread.failed);
-      let scratch = thread.scratch.get(heap.id);
-      if (!scratch || scratch.bytes < scratchBytes) {
-        if (scratch) heap.free(scratch.ptr);
-        const bytes = Math.max(scratchBytes, 2 * (scratch?.bytes ?? 0), 4096);
-        scratch = { ptr: heap.alloc(bytes, kernel), bytes };
-        thread.scratch.set(heap.id, scratch);
-      }
-      const ptr = scratch.ptr;
-      return new Promise<void>((resolve, reject) => {
-        thread.pending.set(id, { resolve, reject });
-        thread.worker.hold(true);
-        thread.worker.post({ type: 'run', id, heap: heap.id, kernel, args, scratch: ptr, total, chunk, counter });
-      }).finally(() => {
-        thread.pending.delete(id);
-        thread.worker.hold(false);
-      });
-    }));
+    const results = await Promise.allSettled(busy.map((thread, i) => new Promise<void>((resolve, reject) => {
+      thread.pending.set(id, { resolve, reject });
+      thread.worker.hold(true);
+      thread.worker.post({ type: 'run', id, heap: heap.id, kernel, args, scratch: scratch[i], total, chunk, counter });
+    }).finally(() => {
+      thread.pending.delete(id);
+      thread.worker.hold(false);
+    })));
     const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failure) throw new Error(`${kernel}: a WASM thread failed: ${(failure.reason as Error).message}`);
   }

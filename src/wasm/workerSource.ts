@@ -33,7 +33,7 @@ listen((message) => {
       post({ type: 'done', id: message.id });
     }
   } catch (error) {
-    post({ type: 'error', id: message.id, message: String(error && error.message || error) });
+    post({ type: 'error', id: message.id ?? 0, message: String(error && error.message || error) });
   }
 });
 `;

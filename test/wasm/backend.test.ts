@@ -119,3 +119,20 @@ describe('destroying a CPU engine', () => {
     await expect(engine.similarity(images, captions, { method: 'scan-t2i' })).rejects.toThrow(/the engine was destroyed/);
   });
 });
+
+describe('a CPU model destroyed while it encodes', () => {
+  it('finishes that encode with the right embeddings, and refuses later ones', async () => {
+    const engine = await wasmEngine({ threads: 2 });
+    const checkpoint = fileURLToPath(new URL('../fixtures/checkpoints/naaf_basic_tiny.pth.tar', import.meta.url));
+    const ids = { ids: Int32Array.from({ length: 200 * 12 }, (_, i) => 4 + (i % 30)), shape: [200, 12] as const, lengths: Array.from({ length: 200 }, (_, m) => 2 + (m % 11)) };
+    const want = await (await engine.loadModel(checkpoint)).encodeCaptions(ids);
+    const model = await engine.loadModel(checkpoint);
+    const running = model.encodeCaptions(ids);
+    model.destroy();
+    // Memory the weights would have given back is taken by someone else meanwhile.
+    const gallery = await engine.createGallery({ data: new Float32Array(40 * 36 * 64).fill(0.1), shape: [40, 36, 64] });
+    expect(Array.from((await running).data)).toEqual(Array.from(want.data));
+    await expect(model.encodeCaptions(ids)).rejects.toThrow(/the model was destroyed/);
+    gallery.destroy();
+  });
+});

@@ -34,7 +34,7 @@ describe('topK and pairs on the CPU backend', () => {
       for (const direction of ['t2i', 'i2t'] as const) {
         const top = await engine.topK(images, captions, { ...options, k: 4, direction });
         expect(Array.from(top.indices), `${options.method} ${direction}`).toEqual(rankOf(sims, b.N, b.M, 4, direction));
-        const blocked = await single.topK(images, captions, { ...options, k: 4, direction, blockSize: 3, maxGpuBytes: 2_000_000 });
+        const blocked = await single.topK(images, captions, { ...options, k: 4, direction, blockSize: 3, maxGpuBytes: 2_000_000 }); // blocks of 3 candidates
         expect(Array.from(blocked.indices)).toEqual(Array.from(top.indices));
         same(blocked.scores, top.scores);
       }
@@ -165,6 +165,24 @@ describe('resident gallery on the CPU backend', () => {
     const pairs = { images: [99, 0, 80, 81, 79], captions: [1, 0, 1, 0, 0] };
     same(await gallery.scorePairs(bigCaptions, pairs, naaf), await engine.scorePairs(bigImages, bigCaptions, pairs, naaf));
     gallery.destroy();
+  });
+
+  it('maxGpuBytes counts what the shards hold: images added into room already held are taken; f16 galleries refuse captions past 65504', async () => {
+    const one = { data: b.images.subarray(0, b.R * b.D), shape: [1, b.R, b.D] as const };
+    const per = (await engine.createGallery(one)).bytesPerImage;
+    const gallery = await engine.createGallery(one, { maxGpuBytes: 10 * per });
+    expect(gallery.bytes).toBe(10 * per); // one shard of what the budget allows
+    await gallery.add(one);
+    await gallery.add({ data: b.images.subarray(0, 8 * b.R * b.D), shape: [8, b.R, b.D] });
+    expect(gallery.size).toBe(10);
+    await expect(gallery.add(one)).rejects.toThrow(/would pass options.maxGpuBytes/);
+    gallery.destroy();
+    const f16 = await engine.createGallery(images, { precision: 'f16' });
+    const big = b.captions.slice();
+    big[3] = 70000;
+    await expect(f16.similarity({ ...captions, data: big }, naaf)).rejects.toThrow(/precision 'f16' holds magnitudes up to 65504, but captions.data\[3\] is 70000/);
+    await expect(f16.topK({ ...captions, data: big }, { ...naaf, k: 1, direction: 't2i' })).rejects.toThrow(/65504/);
+    f16.destroy();
   });
 
   it('maxGpuBytes bounds what it keeps; options are checked', async () => {

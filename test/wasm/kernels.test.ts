@@ -9,6 +9,7 @@ import { WasmEncoders } from '../../src/wasm/encoders.js';
 import { WasmRuntime } from '../../src/wasm/runtime.js';
 import { int8RowLength } from '../../src/wasm/score.js';
 import { HeapScope } from '../../src/wasm/structs.js';
+import { WasmHeap, WasmMemoryError, growScratch } from '../../src/wasm/heap.js';
 import { maxAbsDiff } from '../fixtures.js';
 import { rng } from '../random.js';
 
@@ -45,7 +46,7 @@ describe.each(runtimes.map((rt) => [rt.threads, rt] as const))('%i thread(s)', (
   });
 
   it('float16 rounding: every value to the nearest half, ties to even, subnormals and the largest', async () => {
-    const values = Float32Array.from([0, -0, 1, -1, 65504, -65504, 1 + 2 ** -11, 1 + 3 * 2 ** -11, 2 ** -24, 3 * 2 ** -25, 2 ** -15 * 1.5, 6.1e-5, 1e-8, 0.1, -0.3333, 1234.567]);
+    const values = Float32Array.from([0, -0, 1, -1, 65504, -65504, 1 + 2 ** -11, 1 + 3 * 2 ** -11, 2 ** -24, 3 * 2 ** -25, 2 ** -15 * 1.5, 6.1e-5, 1e-8, 0.1, -0.3333, 1234.567, 65520, 70000, -1e6]); // past 65504: infinity, as f16round
     const random = uniform(7, 997, 3);
     const data = new Float32Array(values.length + random.length);
     data.set(values);
@@ -95,4 +96,27 @@ describe.each(runtimes.map((rt) => [rt.threads, rt] as const))('%i thread(s)', (
       }
     });
   }
+});
+
+describe('the WASM heap', () => {
+  it('merges freed neighbours, grows to its maximum, then refuses with the sizes; a scratch that cannot grow keeps the old block', () => {
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: 4 });
+    const heap = new WasmHeap(memory, 1024, 4, 9);
+    const a = heap.alloc(1000, 'a');
+    const b = heap.alloc(1000, 'b');
+    const c = heap.alloc(1000, 'c');
+    heap.free(a);
+    heap.free(c);
+    heap.free(b); // a, b and c merge back into one block
+    expect(heap.alloc(3 * 1024, 'abc')).toBe(a);
+    heap.alloc(100_000, 'grown');
+    expect(memory.buffer.byteLength).toBeGreaterThan(65536); // grew past the first page
+    expect(() => heap.alloc(1 << 20, 'too big')).toThrow(WasmMemoryError);
+    expect(() => heap.alloc(1 << 20, 'too big')).toThrow(/too big: needs 1048576 bytes of WASM memory, but memory 9 holds \d+ of its 262144 at most/);
+    const holder = new Map<number, { ptr: number; bytes: number }>();
+    const first = growScratch(holder, heap, 4096, 'scratch');
+    expect(() => growScratch(holder, heap, 1 << 20, 'scratch')).toThrow(WasmMemoryError);
+    expect(holder.get(9)!.ptr).toBe(first); // still held, not freed
+    expect(() => heap.free(first)).not.toThrow();
+  });
 });
