@@ -126,7 +126,7 @@ INLINE float quantize_row(const float* x, int D, int DP, int8_t* q) {
 }
 
 // Tiles [begin, end): their captions' words into panels from each tile's first packed word;
-// scratch holds DP bytes (a quantised row).
+// scratch holds D floats (a quantised row, or a zero row).
 EXPORT(pack_tiles)(const PackArgs* a, float* scratch, int begin, int end) {
   const int L = a->L, D = a->D, DP = a->DP;
   for (int j = begin; j < end; j++) {
@@ -148,15 +148,24 @@ EXPORT(pack_tiles)(const PackArgs* a, float* scratch, int begin, int end) {
       }
       continue;
     }
-    float* panels = (float*)a->panels + (size_t)first * D;
-    for (int i = 0; i < W * D; i++) panels[i] = 0.0f;
-    for (int c = 0; c < tile[3]; c++) {
-      const int32_t* slot = a->slots + 4 * (tile[2] + c);
-      for (int w = 0; w < slot[2]; w++) {
-        int col = slot[1] + w;
-        const float* src = a->captions + ((size_t)slot[0] * L + w) * D;
-        float* panel = panels + (col / 8) * D * 8 + (col % 8);
-        for (int k = 0; k < D; k++) panel[k * 8] = src[k];
+    // Per panel of 8 columns: the rows of its words (a zero row, in the scratch, past the tile's
+    // last word), then for every k the 8 values side by side.
+    const float* rows[8];
+    float* zero = scratch;
+    for (int k = 0; k < D; k++) zero[k] = 0.0f;
+    int c = 0, w = 0; // the next word: slot c, word w of it
+    for (int col0 = 0; col0 < W; col0 += 8) {
+      for (int j = 0; j < 8; j++) {
+        while (c < tile[3] && w >= a->slots[4 * (tile[2] + c) + 2]) { c++; w = 0; }
+        if (c < tile[3]) rows[j] = a->captions + ((size_t)a->slots[4 * (tile[2] + c)] * L + w++) * D;
+        else rows[j] = zero;
+      }
+      float* panel = (float*)a->panels + (size_t)(first + col0) * D;
+      for (int k = 0; k < D; k++) {
+        f4 lo = wasm_f32x4_make(rows[0][k], rows[1][k], rows[2][k], rows[3][k]);
+        f4 hi = wasm_f32x4_make(rows[4][k], rows[5][k], rows[6][k], rows[7][k]);
+        STORE(panel + 8 * k, lo);
+        STORE(panel + 8 * k + 4, hi);
       }
     }
   }

@@ -27,8 +27,8 @@ typedef struct {
   const int32_t* slots;      // [slots][4]: caption (row of wordGram, lengths), first word in the tile, length, output column
   const float* wordGram;     // [captions][L][L]: NAAF softmax(lambdaIntra U U^T) rows, SCAN U U^T; or null
   int32_t L;
-  const int32_t* jobs;       // [jobs][3]: first image, images, tile
-  float* out;                // out[(n - outImage0) * outStride + slot column]
+  const int32_t* jobs;       // [jobs][4]: first image, images, tile, column offset (added to its slots' columns)
+  float* out;                // out[(n - outImage0) * outStride + slot column + job column offset]
   int32_t outStride, outImage0;
   float* wordTerms;          // NAAF: 4 floats per (out row, column, word), or null
   float threshold, lambda, lambdaLse, lambdaIntra;
@@ -102,14 +102,14 @@ INLINE void tile_products(const ScoreArgs* a, int n, int first, int W, float* sT
     float* widened = sT + R * a->maxWords;                                                        \
     float* tmp = widened + (a->format == FORMAT_F16 ? R * a->D : 0);                              \
     for (int j = begin; j < end; j++) {                                                           \
-      const int32_t* job = a->jobs + 3 * j;                                                       \
+      const int32_t* job = a->jobs + 4 * j;                                                       \
       const int32_t* tile = a->tiles + 4 * job[2];                                                \
       Tile t = { a, a->slots + 4 * tile[2], tile[3], 0, tile[1], sT, tmp, 0, 0 };                 \
       for (int n = job[0]; n < job[0] + job[1]; n++) {                                            \
         tile_products(a, n, tile[0], t.W, sT, widened);                                           \
         t.image = n;                                                                              \
-        t.out = a->out + (size_t)(n - a->outImage0) * a->outStride;                               \
-        t.terms = a->wordTerms ? a->wordTerms + (size_t)(n - a->outImage0) * a->outStride * a->L * 4 : 0; \
+        t.out = a->out + (size_t)(n - a->outImage0) * a->outStride + job[3];                      \
+        t.terms = a->wordTerms ? a->wordTerms + ((size_t)(n - a->outImage0) * a->outStride + job[3]) * a->L * 4 : 0; \
         EPILOGUE(&t);                                                                             \
       }                                                                                           \
     }                                                                                             \

@@ -1,7 +1,6 @@
 // Scores of chosen (image, caption) pairs on the CPU backend (engine.scorePairs, gallery
-// scorePairs, topK's exact re-scoring): pairs grouped by image, each image scored against
-// tiles of its own captions only (tiles of the same captions share their packed words), each
-// score written to its pair's slot. Only the images and captions the pairs name are made ready,
+// scorePairs, topK's exact re-scoring): each caption a pass names is packed once, as a tile of
+// its own, and each pair is a job of its image against that tile, its score written to its slot. Only the images and captions the pairs name are made ready,
 // in passes within options.maxGpuBytes (or read where they lie in a resident gallery). A pair's
 // score is bit for bit the dense one: the kernels compute every word and caption alike in any tile.
 import { throwIfAborted } from '../gpu/submit.js';
@@ -90,17 +89,18 @@ async function scorePass(rt: WasmRuntime, heap: WasmHeap, opts: ResolvedOptions,
         imageIndex.set(n, part.first + (n - part.n0));
       }
     }
-    // The pass's pairs write to slots 0.. (their order in `pairs`), scattered to the result after.
-    let p = 0;
-    while (p < pairs.length) {
-      const n = pairImages[pairs[p]];
-      let end = p;
-      while (end < pairs.length && pairImages[pairs[end]] === n) end++;
-      const group = pairs.subarray(p, end);
-      const ids = Int32Array.from(group, (pair) => passCaptions.get(pairCaptions[pair])!);
-      const tiles = planner.add(ids, Int32Array.from(ids, (c) => lengths[c]), Int32Array.from({ length: end - p }, (_, j) => p + j));
-      for (const tile of tiles) jobs.push(imageIndex.get(n)!, 1, tile);
-      p = end;
+    // Each caption of the pass is packed once, as a tile of its own; a pair is a job of its image
+    // against its caption's tile, writing to slot j (its place in `pairs`, scattered to the result
+    // after) through the job's column offset.
+    const tileOf = new Map<number, number>();
+    for (let j = 0; j < pairs.length; j++) {
+      const c = passCaptions.get(pairCaptions[pairs[j]])!;
+      let tile = tileOf.get(c);
+      if (tile === undefined) {
+        tile = planner.add([c], [lengths[c]], [0])[0];
+        tileOf.set(c, tile);
+      }
+      jobs.push(imageIndex.get(pairImages[pairs[j]])!, 1, tile, j);
     }
     const plan = planner.plan();
     const prepared = await prepareCaptions(rt, scope, rows, lengths, C, L, D, 'f32', opts, plan);

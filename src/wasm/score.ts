@@ -209,7 +209,7 @@ export async function prepareCaptions(rt: WasmRuntime, scope: HeapAllocator, dat
   const panels = scope.alloc(Math.max(64, plan.words * (format === 'int8' ? DP * 2 : D * 4)), 'caption panels');
   const wordScales = format === 'int8' ? scope.alloc(Math.max(4, plan.words * 4), 'word scales') : 0;
   const args = scope.struct([rows, scope.copy(plan.pack, 'packed tiles'), slots, panels, wordScales, L, D, DP, format === 'int8' ? 2 : 0], 'pack_tiles');
-  await rt.run(scope.heap, 'pack_tiles', args, plan.pack.length / 4, chunkOf(TILE_WORDS * D), DP + 64);
+  await rt.run(scope.heap, 'pack_tiles', args, plan.pack.length / 4, chunkOf(TILE_WORDS * D), 4 * D + DP + 64);
   return { count, L, D, plan, tiles, slots, panels, wordScales, wordGram };
 }
 
@@ -239,7 +239,7 @@ export interface ScoreTarget {
 }
 
 /**
- * Runs the method's score kernel over `jobs` ([jobs][3]: first image, images, tile), writing
+ * Runs the method's score kernel over `jobs` ([jobs][4]: first image, images, tile, column offset), writing
  * into `target`. Images and captions must be in the same heap.
  */
 export async function runScore(rt: WasmRuntime, scope: HeapAllocator, opts: ResolvedOptions, images: WasmImages, captions: WasmCaptions,
@@ -252,7 +252,7 @@ export async function runScore(rt: WasmRuntime, scope: HeapAllocator, opts: Reso
     scope.copy(jobs, 'score jobs'), target.out, target.stride, target.image0, target.wordTerms ?? 0,
     { f32: opts.threshold }, { f32: opts.lambdaSoftmax }, { f32: opts.lambdaLse }, { f32: opts.lambdaIntra }, flags, captions.plan.maxWords,
   ], kernel);
-  await rt.run(scope.heap, kernel, args, jobs.length / 3, 1, scoreScratchBytes(images.R, images.D, captions.plan.maxWords));
+  await rt.run(scope.heap, kernel, args, jobs.length / 4, 1, scoreScratchBytes(images.R, images.D, captions.plan.maxWords));
 }
 
 /**
@@ -267,7 +267,7 @@ export function denseJobs(plan: TilePlan, first: number, count: number, R: numbe
   const step = Math.max(1, Math.min(byWork, byThreads, count));
   const jobs: number[] = [];
   for (let t = 0; t < tileCount; t++) {
-    for (let n = 0; n < count; n += step) jobs.push(first + n, Math.min(step, count - n), t);
+    for (let n = 0; n < count; n += step) jobs.push(first + n, Math.min(step, count - n), t, 0);
   }
   return Int32Array.from(jobs);
 }
