@@ -72,14 +72,16 @@ INLINE void widen_f16(const uint16_t* h, float* out, int count) {
 }
 
 // Bytes of thread scratch a score job needs (src/wasm/score.ts sizes it the same way).
-#define SCORE_SCRATCH_FLOATS(R, D, W) ((R) * (W) * 4 + 16 * (W) + 64 * (R) + (R) * (D) + 256)
-// (sT; three [R][W] arrays, 8 [W] and an [8][W] indicator for the epilogue; the f16 rows; slack.)
+#define SCORE_SCRATCH_FLOATS(R, D, W) ((R) * (W) * 4 + 16 * (W) + 64 * (R) + (R) * ((D) + 8) + 256)
+// (sT; three [R][W] arrays, 8 [W] and an [8][W] indicator for the epilogue; the image's rows
+// widened (f16 to f32, int8 to i16); slack.)
 
 // S^T of image n against the W packed words from `first` (a tile's) into sT [R][W].
 INLINE void tile_products(const ScoreArgs* a, int n, int first, int W, float* sT, float* widened) {
   const int R = a->R, D = a->D;
   if (a->format == FORMAT_I8) {
-    const int8_t* rows = (const int8_t*)a->images + (size_t)n * R * a->DP;
+    int16_t* rows = (int16_t*)widened;
+    widen_i8((const int8_t*)a->images + (size_t)n * R * a->DP, rows, R * a->DP);
     gemm_i8(rows, a->DP, a->imageScales + (size_t)n * R, (const int16_t*)a->panels + (size_t)first * a->DP, a->DP / 2, a->wordScales + first,
             sT, W, R, W / 8);
     return;
@@ -100,7 +102,7 @@ INLINE void tile_products(const ScoreArgs* a, int n, int first, int W, float* sT
     const int R = a->R;                                                                           \
     float* sT = scratch;                                                                          \
     float* widened = sT + R * a->maxWords;                                                        \
-    float* tmp = widened + (a->format == FORMAT_F16 ? R * a->D : 0);                              \
+    float* tmp = widened + (a->format != FORMAT_F32 ? R * (a->D + 8) : 0); /* f16 rows, or int8 as i16 */ \
     for (int j = begin; j < end; j++) {                                                           \
       const int32_t* job = a->jobs + 4 * j;                                                       \
       const int32_t* tile = a->tiles + 4 * job[2];                                                \

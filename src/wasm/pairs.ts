@@ -23,38 +23,56 @@ export async function wasmScorePairs(rt: WasmRuntime, what: string, opts: Resolv
   const { R, D } = images;
   const { L } = captions;
   const result = new Float32Array(P);
-  const order = Uint32Array.from({ length: P }, (_, i) => i).sort((a, b) => pairImages[a] - pairImages[b] || a - b);
-  // Passes of whole images: their rows (gathered) and their captions within a quarter / half of the budget.
   const perImage = images.kind === 'rows' ? imageBytes(R, D, 'f32') : 0;
   const perCaption = L * D * 4 * 2 + L * L * 4 + 64;
   const budget = Math.min(opts.maxGpuBytes, Math.max(4 << 20, rt.heap.available / 2));
   const imageRoom = perImage ? Math.max(1, Math.floor(budget / 4 / perImage)) : Infinity;
   const captionRoom = Math.max(1, Math.floor(budget / 2 / perCaption));
+  // Passes hold what they name within a quarter (images) and a half (captions) of the budget.
+  // Where every image named fits one pass (a shortlist, topK's re-scoring), pairs go by caption,
+  // so each caption is made ready once; else by image. A resident gallery's pairs go by shard first.
+  const shardIds = new Map<WasmImages, number>();
+  const shardOf = (n: number) => {
+    if (images.kind !== 'resident') return 0;
+    const part = images.part(n).images;
+    if (!shardIds.has(part)) shardIds.set(part, shardIds.size);
+    return shardIds.get(part)!;
+  };
+  const byCaption = new Set(pairImages).size <= imageRoom;
+  const order = Uint32Array.from({ length: P }, (_, i) => i).sort((x, y) => shardOf(pairImages[x]) - shardOf(pairImages[y])
+    || (byCaption ? pairCaptions[x] - pairCaptions[y] : pairImages[x] - pairImages[y]) || x - y);
+  const key = byCaption ? pairCaptions : pairImages;
   let i = 0;
   while (i < P) {
     throwIfAborted(what, opts.signal);
     // One shard per pass (a resident gallery's shards may lie in several heaps).
     const shard = images.kind === 'resident' ? images.part(pairImages[order[i]]).images : null;
     const heap = shard ? shard.heap : rt.heap;
-    const passImages: number[] = [];
+    const passImages = new Set<number>();
     const passCaptions = new Map<number, number>();
     const start = i;
     while (i < P) {
-      const n = pairImages[order[i]];
-      if (images.kind === 'resident' && images.part(n).images !== shard) break;
+      if (images.kind === 'resident' && images.part(pairImages[order[i]]).images !== shard) break;
+      // The next run of pairs with the same key (an image's, or a caption's), taken whole.
       let end = i;
-      const fresh = new Set<number>();
-      while (end < P && pairImages[order[end]] === n) {
+      const newImages = new Set<number>();
+      const newCaptions = new Set<number>();
+      while (end < P && key[order[end]] === key[order[i]] && shardOf(pairImages[order[end]]) === shardOf(pairImages[order[i]])) {
+        const n = pairImages[order[end]];
         const m = pairCaptions[order[end]];
-        if (!passCaptions.has(m)) fresh.add(m);
+        if (!passImages.has(n)) newImages.add(n);
+        if (!passCaptions.has(m)) newCaptions.add(m);
         end++;
       }
-      if (passImages.length > 0 && (passImages.length + 1 > imageRoom || passCaptions.size + fresh.size > captionRoom)) break;
-      passImages.push(n);
-      for (const m of fresh) passCaptions.set(m, passCaptions.size);
+      const full = passImages.size + newImages.size > imageRoom || passCaptions.size + newCaptions.size > captionRoom;
+      if (i > start && full) break;
+      for (const n of newImages) passImages.add(n);
+      for (const m of newCaptions) passCaptions.set(m, passCaptions.size);
       i = end;
     }
-    await scorePass(rt, heap, opts, images, captions, passImages, passCaptions, order.subarray(start, i), pairImages, pairCaptions, result);
+    // Within a pass, a pair's job follows its image's (an image's rows stay in cache between its jobs).
+    const pairs = Uint32Array.from(order.subarray(start, i)).sort((x, y) => pairImages[x] - pairImages[y] || x - y);
+    await scorePass(rt, heap, opts, images, captions, [...passImages].sort((x, y) => x - y), passCaptions, pairs, pairImages, pairCaptions, result);
   }
   return result;
 }

@@ -226,7 +226,7 @@ async function dequantizedRows(rt: WasmRuntime, scope: HeapAllocator, rows: numb
 
 /** Bytes of scratch one thread needs for a score job (score.h: SCORE_SCRATCH_FLOATS). */
 export function scoreScratchBytes(R: number, D: number, maxWords: number): number {
-  return 4 * (R * maxWords * 4 + 16 * maxWords + 64 * R + R * D + 256);
+  return 4 * (R * maxWords * 4 + 16 * maxWords + 64 * R + R * (D + 8) + 256);
 }
 
 export interface ScoreTarget {
