@@ -2,6 +2,7 @@
 // original PyTorch code) into flat typed arrays.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { SimilarityOptions } from '../src/types.js';
 
 export interface GoldenCase {
   name: string;
@@ -13,6 +14,18 @@ export interface GoldenCase {
 }
 
 export const GOLDEN_CASES = ['case1_tiny', 'case2_small', 'case4_d128_lam9', 'case6_edge'];
+
+/** The similarity options that give each golden expected key, from a case's params. */
+export function goldenSimilarityOptions(p: Record<string, number>): [string, SimilarityOptions][] {
+  return [
+    ['naaf_sims', { method: 'naaf', threshold: p.threshold, lambdaSoftmax: p.lambda_softmax }],
+    ['naaf_sims_no_intra', { method: 'naaf', threshold: p.threshold, lambdaSoftmax: p.lambda_softmax, intra: false }],
+    ['scan_t2i_lse', { method: 'scan-t2i', lambdaSoftmax: p.t2i_lambda_softmax, lambdaLse: p.t2i_lambda_lse }],
+    ['scan_t2i_avg', { method: 'scan-t2i', lambdaSoftmax: p.t2i_lambda_softmax, aggregation: 'mean' }],
+    ['scan_i2t_lse', { method: 'scan-i2t', lambdaSoftmax: p.i2t_lambda_softmax, lambdaLse: p.i2t_lambda_lse }],
+    ['scan_i2t_avg', { method: 'scan-i2t', lambdaSoftmax: p.i2t_lambda_softmax, aggregation: 'mean' }],
+  ];
+}
 
 export function loadGolden(name: string): GoldenCase {
   const path = fileURLToPath(new URL(`./fixtures/${name}.json`, import.meta.url));

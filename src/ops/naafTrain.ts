@@ -12,7 +12,7 @@ import naafTrainSplitWgsl from '../../kernels/naaf_train_split.wgsl';
 import type { GpuContext } from '../gpu/context.js';
 import { scratchBytesLimit } from '../gpu/limits.js';
 import { DEFAULT_SCRATCH_BYTES, resolvePlan } from '../similarity/plan.js';
-import { resolveOptions } from '../similarity/validate.js';
+import { checkSameD, resolveOptions } from '../similarity/validate.js';
 import { encodeGemm, gemmPipeline } from './gemm.js';
 import { NAAF_SPLIT_ROW } from '../methods/naaf.js';
 import { SPLIT_TILE_PARTS, SplitEpilogueConfig, chooseSplitEpilogue, splitEpilogueParams, splitLayout } from './splitEpilogue.js';
@@ -348,7 +348,7 @@ export async function naafTrainingSimilarity(ctx: GpuContext, images: TrainImage
   const [B, R, D] = checkInput(what, 'images', images, '[B, R, D]');
   const [Bc, L, Dc] = checkInput(what, 'captions', captions, '[B, L, D]');
   if (Bc !== B) throw new Error(`${what}: captions.shape B = ${Bc} must equal images.shape B = ${B} (caption i pairs with image i)`);
-  if (Dc !== D) throw new Error(`${what}: captions.shape D = ${Dc} must equal images.shape D = ${D}`);
+  checkSameD(what, Dc, D);
   checkLengths(what, 'captions.lengths', captions.lengths, B, L);
   checkFit(what, ctx, B, R, L, D);
 

@@ -39,6 +39,13 @@ export interface BlockScores {
   scores: Float32Array;
 }
 
+/** Copies a block's scores to their place in a dense N x M (image-major) result. */
+export function copyBlockInto(result: Float32Array, M: number, block: BlockScores): void {
+  for (let n = 0; n < block.images; n++) {
+    result.set(block.scores.subarray(n * block.captions, (n + 1) * block.captions), (block.n0 + n) * M + block.m0);
+  }
+}
+
 export interface RunBlocksArgs {
   what: string;
   plan: ScorePlan;

@@ -12,12 +12,12 @@ import { CommandStream, checkSignal } from '../gpu/submit.js';
 import { NpyReader } from '../io/npy.js';
 import { packedLayout } from '../ops/quantize.js';
 import type { CaptionInput, ImageInput, Precision, SimilarityOptions } from '../types.js';
-import { runBlocks } from './blocks.js';
+import { copyBlockInto, runBlocks } from './blocks.js';
 import { IMAGE_PAD_ROWS, ImageChunk, OperandFormat, prepareImages, residentImageBytes, subChunk, window } from './operands.js';
 import { PairImages, PairList, checkCopySource, gatheredImages, gatheredPassImages, runsOf, scorePairsOf } from './pairs.js';
 import { encodeGather, gatherPipeline } from '../ops/gather.js';
 import type { Gallery, GalleryAddOptions, GalleryOptions } from './galleryTypes.js';
-import { checkGalleryOptions } from './galleryOptions.js';
+import { checkGalleryCaptionsD, checkGalleryOptions, galleryPairOptions, galleryQueryOptions } from './galleryOptions.js';
 import { ReadWriteLock } from './rwLock.js';
 
 /** Consecutive ids from this many on are gathered by buffer copies, shorter runs by the gather kernel. */
@@ -291,18 +291,8 @@ export class GpuGallery implements Gallery {
 
   /** A query's options with the gallery's precision (a call may only pin an int8 product). */
   private queryOptions<T extends { precision?: Precision }>(what: string, options: T): T {
-    if (!options || typeof options !== 'object') throw new Error(`gallery.${what}: options must be an object with a method, got ${String(options)}`);
-    const precision = options.precision;
     const allowed: Precision[] = this.precision === 'int8' ? ['int8', 'int8-dot4', 'int8-subgroup-matrix'] : [this.precision];
-    if (precision !== undefined && !allowed.includes(precision)) {
-      throw new Error(`gallery.${what}: options.precision ${JSON.stringify(precision)} does not match the gallery's '${this.precision}' (its images are stored so); allowed: ${allowed.map((p) => `'${p}'`).join(', ')}`);
-    }
-    return { ...options, precision: precision ?? this.precision };
-  }
-
-  private checkCaptionsD(what: string, captions: CaptionInput): void {
-    const D = (captions as { shape?: readonly number[] })?.shape?.[2];
-    if (D !== undefined && D !== this.D) throw new Error(`gallery.${what}: captions.shape D = ${D} must equal the gallery's D = ${this.D}`);
+    return galleryQueryOptions(what, options, this.precision, allowed);
   }
 
   /** The k best images (t2i) or captions (i2t) of every query, as engine.topK gives them, without re-uploading the images. */
@@ -312,7 +302,7 @@ export class GpuGallery implements Gallery {
 
   private async topKNow(captions: CaptionInput, options: SimilarityOptions & TopKOptions): Promise<TopKResult> {
     this.check('topK');
-    this.checkCaptionsD('topK', captions);
+    checkGalleryCaptionsD('topK', captions, this.D);
     const merged = this.queryOptions('topK', options);
     return rankTopK(this.ctx, 'gallery.topK', { source: this.source(), offset: 0 }, captions, merged,
       (pairs, o) => this.scorePairsNow('topK', captions, pairs, o));
@@ -326,7 +316,7 @@ export class GpuGallery implements Gallery {
   private async similarityNow(captions: CaptionInput, options: SimilarityOptions): Promise<Float32Array> {
     const what = 'similarity';
     this.check(what);
-    this.checkCaptionsD(what, captions);
+    checkGalleryCaptionsD(what, captions, this.D);
     const opts = resolveOptions(this.queryOptions(what, options));
     const { shape: [M, L, D], lengths } = checkCaptions(captions);
     const plan = await resolvePlan(this.ctx, { R: this.R, D, L }, opts, vec4Aligned(0, 'data' in captions && captions.data ? 0 : (captions as { offset?: number }).offset ?? 0, D));
@@ -338,9 +328,7 @@ export class GpuGallery implements Gallery {
       captions: 'data' in captions && captions.data
         ? { kind: 'cpu', M, L, D, data: captions.data, lengths }
         : { kind: 'gpu', M, L, D, buffer: (captions as { buffer: GPUBuffer }).buffer, offset: (captions as { offset?: number }).offset ?? 0, lengths },
-      onBlock: (block) => {
-        for (let n = 0; n < block.images; n++) result.set(block.scores.subarray(n * block.captions, (n + 1) * block.captions), (block.n0 + n) * M + block.m0);
-      },
+      onBlock: (block) => copyBlockInto(result, M, block),
     }));
     return result;
   }
@@ -352,15 +340,13 @@ export class GpuGallery implements Gallery {
   async scorePairs(captions: CaptionInput, pairs: PairList, options: SimilarityOptions): Promise<Float32Array> {
     return this.lock.read(async () => {
       this.check('scorePairs');
-      this.checkCaptionsD('scorePairs', captions);
+      checkGalleryCaptionsD('scorePairs', captions, this.D);
       return this.scorePairsNow('scorePairs', captions, pairs, options);
     });
   }
 
   private scorePairsNow(what: string, captions: CaptionInput, pairs: PairList, options: SimilarityOptions): Promise<Float32Array> {
-    const precision = (options as { precision?: Precision }).precision;
-    if (precision !== undefined && precision !== 'f32') throw new Error(`gallery.${what}: pairs are scored in f32, got options.precision ${JSON.stringify(precision)}`);
-    return scorePairsOf(this.ctx, `gallery.${what}`, this.pairImages(what), captions, pairs, { ...options, precision: 'f32' } as SimilarityOptions);
+    return scorePairsOf(this.ctx, `gallery.${what}`, this.pairImages(what), captions, pairs, galleryPairOptions(what, options));
   }
 
   /** Where pair scoring finds f32 rows: the shards (f32), or the CPU rows the gallery came from. */

@@ -20,7 +20,7 @@ import { MAX_GROUPS } from '../gpu/limits.js';
 import { maxCaptionsPerChunk, maxImagesPerChunk, resolvePlan } from './plan.js';
 import { vec4Aligned } from './run.js';
 import type { ImageRowsInput } from './sources.js';
-import { checkCaptions, checkFiniteRows, checkImages, resolveOptions } from './validate.js';
+import { checkCaptions, checkFiniteRows, checkImages, checkSameD, resolveOptions } from './validate.js';
 
 /** Pair i is (images[i], captions[i]): indices into the call's images and captions. */
 export interface PairList {
@@ -141,7 +141,7 @@ export async function scorePairsOf(ctx: GpuContext, what: string, images: PairIm
   const opts = resolveOptions(options);
   const { shape: [M, L, D], lengths } = checkCaptions(captions, what);
   const { N, R } = images;
-  if (D !== images.D) throw new Error(`${what}: captions.shape D = ${D} must equal images.shape D = ${images.D}`);
+  checkSameD(what, D, images.D);
   checkCopySource(what, 'captions', captions);
   const P = checkPairs(what, pairs, N, M);
   const wordGram = methodSpec(opts.method).wordGram(opts);

@@ -4,7 +4,7 @@
 // N x M result (or are written into the caller's buffer by similarityInto).
 import type { GpuContext } from '../gpu/context.js';
 import type { CaptionInput, OutputTarget, SimilarityOptions } from '../types.js';
-import { runBlocks } from './blocks.js';
+import { copyBlockInto, runBlocks } from './blocks.js';
 import { resolvePlan } from './plan.js';
 import { ImageRowsInput, captionSource, imageSource, sourceOffset } from './sources.js';
 import { checkInputs, checkOutput, checkPrecisionRange, resolveOptions } from './validate.js';
@@ -33,11 +33,7 @@ export async function runSimilarity(
     // The captions once, the images streamed past them: today's order (a gallery's images are many).
     outer: 'captions',
     target: target && { buffer: target.buffer, offset: targetOffset },
-    onBlock: result && ((block) => {
-      for (let n = 0; n < block.images; n++) {
-        result.set(block.scores.subarray(n * block.captions, (n + 1) * block.captions), (block.n0 + n) * M + block.m0);
-      }
-    }),
+    onBlock: result && ((block) => copyBlockInto(result, M, block)),
   }));
   return result;
 }

@@ -12,7 +12,7 @@ import type { PairList } from './pairs.js';
 import { ScorePlan, resolvePlan } from './plan.js';
 import { captionSource, sourceOffset } from './sources.js';
 import { vec4Aligned } from './run.js';
-import { ResolvedOptions, checkCaptions, resolveOptions } from './validate.js';
+import { ResolvedOptions, checkCaptions, checkSameD, resolveOptions } from './validate.js';
 
 export interface TopKOptions {
   k: number;
@@ -132,7 +132,7 @@ export async function rankTopKWith(what: string, images: { N: number; D: number 
   const { k: _k, direction: _d, blockSize: _b, exact, candidates: _c, onProgress: _p, ...rest } = options;
   const opts = resolveOptions(rest as SimilarityOptions);
   const { shape: [M, , D] } = checkCaptions(captions, what);
-  if (images.D !== D) throw new Error(`${what}: captions.shape D = ${D} must equal images.shape D = ${images.D}`);
+  checkSameD(what, D, images.D);
   const { k } = checkTopKOptions(what, options, images.N, M);
   if (exact && opts.precision !== 'f32') {
     if (!scorePairs) throw new Error(`${what}: exact needs the images' f32 rows to re-score from`);

@@ -164,13 +164,18 @@ export function checkCaptions(captions: CaptionInput, what = 'similarity'): { sh
   return { shape: [M, L, D], lengths };
 }
 
+/** Captions and images of one call share D. */
+export function checkSameD(what: string, captionsD: number, imagesD: number): void {
+  if (captionsD !== imagesD) throw new Error(`${what}: captions.shape D = ${captionsD} must equal images.shape D = ${imagesD}`);
+}
+
 export function checkInputs(images: ImageInput | NpyReader, captions: CaptionInput): CheckedInputs {
   if (!images || typeof images !== 'object') throw new Error(`similarity: images must be { data | buffer, shape: [N, R, D] }, got ${describeValue(images)}`);
   if (!captions || typeof captions !== 'object') throw new Error(`similarity: captions must be { data | buffer, shape: [M, L, D], lengths }, got ${describeValue(captions)}`);
   const imageShape = images instanceof NpyReader ? null : checkShape('images', images.shape, '[N, R, D]');
   const [, , Dc] = checkShape('captions', captions.shape, '[M, L, D]');
   const D0 = imageShape ? imageShape[2] : images instanceof NpyReader ? images.shape[2] : Dc;
-  if (D0 !== Dc) throw new Error(`similarity: captions.shape D = ${Dc} must equal images.shape D = ${D0}`);
+  checkSameD('similarity', Dc, D0);
   const { shape: [M, L, D], lengths } = checkCaptions(captions);
   const [N, R] = checkImages(images);
   return { N, R, D, M, L, lengths };

@@ -8,10 +8,11 @@ import { NpyReader } from '../io/npy.js';
 import type { ModelEncoders } from '../model/encoders.js';
 import type { ModelConfig, StateDict } from '../model/weights.js';
 import { methodSpec } from '../methods/index.js';
-import { PairList, checkPairs } from '../similarity/pairs.js';
+import { copyBlockInto } from '../similarity/blocks.js';
+import { PairList, checkPairs, runsOf } from '../similarity/pairs.js';
 import { checkF16Range } from '../similarity/sources.js';
 import { PairScorer, TopKAccumulator, TopKOptions, TopKResult, rankTopKWith } from '../similarity/topk.js';
-import { ResolvedOptions, checkCaptions, checkFiniteRows, checkImages, checkPrecisionRange, resolveOptions } from '../similarity/validate.js';
+import { ResolvedOptions, checkCaptions, checkFiniteRows, checkImages, checkPrecisionRange, checkSameD, resolveOptions } from '../similarity/validate.js';
 import type { NaafWordTerms } from '../similarity/wordTerms.js';
 import type { CaptionInput, ImageInput, SimilarityOptions } from '../types.js';
 import { CaptionRows, WasmImageFeed, rowsFeed, runWasmBlocks } from './blocks.js';
@@ -108,15 +109,13 @@ export class WasmBackend implements Backend {
   async dense(what: string, images: WasmImageFeed, captions: CaptionInput, options: SimilarityOptions): Promise<Float32Array> {
     const opts = resolveOptions(options);
     const rows = this.captionRows(captions, what);
-    if (rows.D !== images.D) throw new Error(`${what}: captions.shape D = ${rows.D} must equal images.shape D = ${images.D}`);
+    checkSameD(what, rows.D, images.D);
     const format = images.kind === 'resident' ? images.format : formatOf(what, opts.precision);
     if (format === 'f16') checkF16Range('captions', rows.data, 0, what);
     const result = new Float32Array(images.N * rows.M);
     await this.withMemory(what, opts, () => runWasmBlocks(this.runtime, {
       what, opts, images, captions: rows, format,
-      onBlock: (block) => {
-        for (let n = 0; n < block.images; n++) result.set(block.scores.subarray(n * block.captions, (n + 1) * block.captions), (block.n0 + n) * rows.M + block.m0);
-      },
+      onBlock: (block) => copyBlockInto(result, rows.M, block),
     }));
     return result;
   }
@@ -160,7 +159,7 @@ export class WasmBackend implements Backend {
   }
 
   async pairs(what: string, opts: ResolvedOptions, images: PairImageFeed, captions: CaptionRows, pairs: PairList): Promise<Float32Array> {
-    if (captions.D !== images.D) throw new Error(`${what}: captions.shape D = ${captions.D} must equal images.shape D = ${images.D}`);
+    checkSameD(what, captions.D, images.D);
     formatOf(what, opts.precision);
     return this.withMemory(what, opts, () => wasmScorePairs(this.runtime, what, opts, images, captions,
       Int32Array.from(pairs.images as ArrayLike<number>), Int32Array.from(pairs.captions as ArrayLike<number>)));
@@ -176,19 +175,15 @@ export class WasmBackend implements Backend {
     checkPairs(what, pairs, N, rows.M);
     const gather = async (ids: number[]) => {
       const out = new Float32Array(ids.length * R * D);
-      let k = 0;
-      while (k < ids.length) {
-        let run = 1;
-        while (k + run < ids.length && ids[k + run] === ids[k] + run) run++;
+      for (const [first, count, at] of runsOf(ids)) {
         let block: Float32Array;
         if (images instanceof NpyReader) {
-          block = await images.readRows(ids[k], run);
-          checkFiniteRows(`images (${images.path})`, block, ids[k], R, D, what);
+          block = await images.readRows(first, count);
+          checkFiniteRows(`images (${images.path})`, block, first, R, D, what);
         } else {
-          block = (images as { data: Float32Array }).data.subarray(ids[k] * R * D, (ids[k] + run) * R * D);
+          block = (images as { data: Float32Array }).data.subarray(first * R * D, (first + count) * R * D);
         }
-        out.set(block, k * R * D);
-        k += run;
+        out.set(block, at * R * D);
       }
       return out;
     };
@@ -200,15 +195,16 @@ export class WasmBackend implements Backend {
     this.checkUsable(what);
     const opts = resolveOptions(options);
     if (!methodSpec(opts.method).wordTerms) throw new Error(`${what}: options.method must be 'naaf', got ${JSON.stringify(options.method)}`);
-    const feed = this.imageFeed(images, what, formatOf(what, opts.precision));
+    const format = formatOf(what, opts.precision);
+    const feed = this.imageFeed(images, what, format);
     const rows = this.captionRows(captions, what);
-    if (rows.D !== feed.D) throw new Error(`${what}: captions.shape D = ${rows.D} must equal images.shape D = ${feed.D}`);
+    checkSameD(what, rows.D, feed.D);
     const { N } = feed;
     const { M, L } = rows;
     let packed: Float32Array | undefined;
     let sims: Float32Array | undefined;
     await this.withMemory(what, opts, () => runWasmBlocks(this.runtime, {
-      what, opts, images: feed, captions: rows, format: formatOf(what, opts.precision), wordTerms: true,
+      what, opts, images: feed, captions: rows, format, wordTerms: true,
       onBlock: (block) => { packed = block.wordTerms; sims = block.scores; },
     }));
     const split = (k: number) => Float32Array.from({ length: N * M * L }, (_, i) => packed![4 * i + k]);

@@ -8,9 +8,8 @@
 import type { Gallery, GalleryAddOptions, GalleryOptions, ImageRows } from '../backend/types.js';
 import { checkSignal, throwIfAborted } from '../gpu/submit.js';
 import { NpyReader } from '../io/npy.js';
-import type { PairList } from '../similarity/pairs.js';
-import { checkPairs } from '../similarity/pairs.js';
-import { checkGalleryOptions } from '../similarity/galleryOptions.js';
+import { PairList, checkPairs, runsOf } from '../similarity/pairs.js';
+import { checkGalleryCaptionsD, checkGalleryOptions, galleryPairOptions, galleryQueryOptions } from '../similarity/galleryOptions.js';
 import { ReadWriteLock } from '../similarity/rwLock.js';
 import { checkF16Range } from '../similarity/sources.js';
 import type { TopKOptions, TopKResult } from '../similarity/topk.js';
@@ -195,25 +194,14 @@ export class WasmGallery implements Gallery {
     return { kind: 'resident', N: this.count, R: this.R, D: this.D, format: this.precision, parts: (start, count) => this.parts(start, count) };
   }
 
-  /** A query's options with the gallery's precision (a call may not ask for another). */
   private queryOptions<T extends { precision?: Precision }>(what: string, options: T): T {
-    if (!options || typeof options !== 'object') throw new Error(`gallery.${what}: options must be an object with a method, got ${String(options)}`);
-    const precision = options.precision;
-    if (precision !== undefined && precision !== this.precision) {
-      throw new Error(`gallery.${what}: options.precision ${JSON.stringify(precision)} does not match the gallery's '${this.precision}' (its images are stored so); allowed: '${this.precision}'`);
-    }
-    return { ...options, precision: this.precision };
-  }
-
-  private checkCaptionsD(what: string, captions: CaptionInput): void {
-    const D = (captions as { shape?: readonly number[] })?.shape?.[2];
-    if (D !== undefined && D !== this.D) throw new Error(`gallery.${what}: captions.shape D = ${D} must equal the gallery's D = ${this.D}`);
+    return galleryQueryOptions(what, options, this.precision, [this.precision]);
   }
 
   async topK(captions: CaptionInput, options: SimilarityOptions & TopKOptions): Promise<TopKResult> {
     return this.lock.read(async () => {
       this.check('topK');
-      this.checkCaptionsD('topK', captions);
+      checkGalleryCaptionsD('topK', captions, this.D);
       return this.backend.rankTopK('gallery.topK', this.feed(), captions, this.queryOptions('topK', options),
         (pairs, o) => this.scorePairsNow('topK', captions, pairs, o));
     });
@@ -222,7 +210,7 @@ export class WasmGallery implements Gallery {
   async similarity(captions: CaptionInput, options: SimilarityOptions): Promise<Float32Array> {
     return this.lock.read(async () => {
       this.check('similarity');
-      this.checkCaptionsD('similarity', captions);
+      checkGalleryCaptionsD('similarity', captions, this.D);
       return this.backend.dense('gallery.similarity', this.feed(), captions, this.queryOptions('similarity', options));
     });
   }
@@ -230,15 +218,13 @@ export class WasmGallery implements Gallery {
   async scorePairs(captions: CaptionInput, pairs: PairList, options: SimilarityOptions): Promise<Float32Array> {
     return this.lock.read(async () => {
       this.check('scorePairs');
-      this.checkCaptionsD('scorePairs', captions);
+      checkGalleryCaptionsD('scorePairs', captions, this.D);
       return this.scorePairsNow('scorePairs', captions, pairs, options);
     });
   }
 
   private scorePairsNow(what: string, captions: CaptionInput, pairs: PairList, options: SimilarityOptions): Promise<Float32Array> {
-    const precision = (options as { precision?: Precision }).precision;
-    if (precision !== undefined && precision !== 'f32') throw new Error(`gallery.${what}: pairs are scored in f32, got options.precision ${JSON.stringify(precision)}`);
-    const opts = resolveOptions({ ...options, precision: 'f32' } as SimilarityOptions);
+    const opts = resolveOptions(galleryPairOptions(what, options));
     const rows = this.backend.captionRows(captions, `gallery.${what}`);
     checkPairs(`gallery.${what}`, pairs, this.count, rows.M);
     return this.backend.pairs(`gallery.${what}`, opts, this.pairFeed(), rows, pairs);
@@ -256,15 +242,13 @@ export class WasmGallery implements Gallery {
     const sources = this.sources;
     return { kind: 'rows', N: this.count, R, D, gather: async (ids) => {
       const out = new Float32Array(ids.length * R * D);
+      const sourceOf = (n: number) => sources.findIndex((s) => n >= s.n0 && n < s.n0 + s.count);
       // Runs of consecutive ids within one source are read at once (a file in one read).
-      for (let k = 0; k < ids.length;) {
-        const source = sources.find((s) => ids[k] >= s.n0 && ids[k] < s.n0 + s.count)!;
-        let run = 1;
-        while (k + run < ids.length && ids[k + run] === ids[k] + run && ids[k + run] < source.n0 + source.count) run++;
-        const local = ids[k] - source.n0;
-        const rows = source.rows instanceof NpyReader ? await source.rows.readRows(local, run) : source.rows.subarray(local * R * D, (local + run) * R * D);
-        out.set(rows, k * R * D);
-        k += run;
+      for (const [first, count, at] of runsOf(ids, sourceOf)) {
+        const source = sources[sourceOf(first)];
+        const local = first - source.n0;
+        const rows = source.rows instanceof NpyReader ? await source.rows.readRows(local, count) : source.rows.subarray(local * R * D, (local + count) * R * D);
+        out.set(rows, at * R * D);
       }
       return out;
     } };

@@ -1,6 +1,6 @@
 // Every similarity variant against the golden float64 data (from the original PyTorch code).
 import { describe, expect, it } from 'vitest';
-import { GOLDEN_CASES, loadGolden, maxAbsDiff } from '../fixtures.js';
+import { GOLDEN_CASES, goldenSimilarityOptions, loadGolden, maxAbsDiff } from '../fixtures.js';
 import { sharedEngine } from '../gpu.js';
 
 const engine = await sharedEngine();
@@ -34,13 +34,7 @@ describe.each(GOLDEN_CASES)('golden %s', (name) => {
   });
 
   it('scan t2i and i2t, lse and mean', async () => {
-    const cases = [
-      ['scan_t2i_lse', { method: 'scan-t2i', lambdaSoftmax: p.t2i_lambda_softmax, lambdaLse: p.t2i_lambda_lse }],
-      ['scan_t2i_avg', { method: 'scan-t2i', lambdaSoftmax: p.t2i_lambda_softmax, aggregation: 'mean' }],
-      ['scan_i2t_lse', { method: 'scan-i2t', lambdaSoftmax: p.i2t_lambda_softmax, lambdaLse: p.i2t_lambda_lse }],
-      ['scan_i2t_avg', { method: 'scan-i2t', lambdaSoftmax: p.i2t_lambda_softmax, aggregation: 'mean' }],
-    ] as const;
-    for (const [key, options] of cases) {
+    for (const [key, options] of goldenSimilarityOptions(p).filter(([key]) => key.startsWith('scan_'))) {
       const sims = await engine.similarity(images, captions, options);
       expect(maxAbsDiff(sims, c.expected[key]), key).toBeLessThan(1e-5);
     }

@@ -7,7 +7,7 @@ import { methodNames, methodSpec } from '../../src/methods/index.js';
 import { dequantizedBatch, f16RoundedBatch } from '../../src/ref/quantize.js';
 import { resolveOptions } from '../../src/similarity/validate.js';
 import type { SimilarityOptions } from '../../src/types.js';
-import { GOLDEN_CASES, loadGolden, maxAbsDiff } from '../fixtures.js';
+import { GOLDEN_CASES, goldenSimilarityOptions, loadGolden, maxAbsDiff } from '../fixtures.js';
 import { randomBatch, randomLengths } from '../random.js';
 import { wasmEngine } from './engine.js';
 
@@ -27,15 +27,7 @@ describe.each(GOLDEN_CASES)('golden %s on the CPU backend', (name) => {
   const { images, captions } = inputs(c);
   const p = c.params;
   it('NAAF (with and without intra propagation), SCAN t2i and i2t (lse and mean) to 1e-5', async () => {
-    const cases = [
-      ['naaf_sims', { method: 'naaf', threshold: p.threshold, lambdaSoftmax: p.lambda_softmax }],
-      ['naaf_sims_no_intra', { method: 'naaf', threshold: p.threshold, lambdaSoftmax: p.lambda_softmax, intra: false }],
-      ['scan_t2i_lse', { method: 'scan-t2i', lambdaSoftmax: p.t2i_lambda_softmax, lambdaLse: p.t2i_lambda_lse }],
-      ['scan_t2i_avg', { method: 'scan-t2i', lambdaSoftmax: p.t2i_lambda_softmax, aggregation: 'mean' }],
-      ['scan_i2t_lse', { method: 'scan-i2t', lambdaSoftmax: p.i2t_lambda_softmax, lambdaLse: p.i2t_lambda_lse }],
-      ['scan_i2t_avg', { method: 'scan-i2t', lambdaSoftmax: p.i2t_lambda_softmax, aggregation: 'mean' }],
-    ] as const;
-    for (const [key, options] of cases) {
+    for (const [key, options] of goldenSimilarityOptions(p)) {
       const sims = await engine.similarity(images, captions, options);
       expect(maxAbsDiff(sims, c.expected[key]), key).toBeLessThan(1e-5);
       expect(Array.from(await single.similarity(images, captions, options)), `${key}: one thread, the same bits`).toEqual(Array.from(sims));
