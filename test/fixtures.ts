@@ -2,6 +2,8 @@
 // original PyTorch code) into flat typed arrays.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
+import type { NaafWordTerms } from '../src/similarity/wordTerms.js';
 import type { SimilarityOptions } from '../src/types.js';
 
 export interface GoldenCase {
@@ -56,4 +58,18 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
     if (!(d <= worst)) worst = Number.isNaN(d) ? Infinity : d;
   }
   return worst;
+}
+
+/** A kernel's NAAF word terms [N, M, L] against the golden ones to 1e-5, zero past each caption's length. */
+export function expectGoldenWordTerms(terms: NaafWordTerms, c: GoldenCase): void {
+  const keys = [['sMax', 's_max'], ['neg', 'neg'], ['posF', 'pos_f'], ['posR', 'pos_r']] as const;
+  for (let m = 0; m < c.M; m++) {
+    for (let n = 0; n < c.N; n++) {
+      const base = (n * c.M + m) * c.L;
+      for (const [ours, theirs] of keys) {
+        expect(maxAbsDiff(terms[ours].subarray(base, base + c.lengths[m]), c.wordTerms[m][theirs][n]), `${ours} n${n} m${m}`).toBeLessThan(1e-5);
+        expect(terms[ours].subarray(base + c.lengths[m], base + c.L).every((v) => v === 0)).toBe(true);
+      }
+    }
+  }
 }
